@@ -1,0 +1,39 @@
+// Package ntpctl is a Go SDK and scanner for the NTP control protocols, for
+// finding NTP servers that can be abused for reflection DDoS and handing
+// the findings to the networks that run them.
+//
+// Two queries matter. "NTP Monitor" is the Mode 7 REQ_MON_GETLIST_1
+// (monlist) query of ntpdc: an open ntpd before 4.2.7p26 answers one small
+// request with up to 600 recent clients in up to 100 packets, about 44 kB.
+// "NTP Version" is the Mode 6 READVAR query of ntpq: the server answers
+// with its system variables (daemon version, OS, stratum, …), about 30
+// times the request. These are the two reports Shadowserver publishes
+// daily, and ntpctl produces both in the same CSV layouts.
+//
+// # Layers
+//
+//   - [github.com/ntpctl/ntpctl/mode7]: Mode 7 codec: requests, replies,
+//     monitor entries in every layout ntpd sent, reassembly by sequence
+//     number. No I/O.
+//   - mode6: Mode 6 codec: header, fragments, READVAR text, typed system
+//     variables. No I/O.
+//   - this package: the prober, a batched UDP engine that sends probes to
+//     very many targets and turns the datagrams that come back into one
+//     result per target, and the target space (prefixes, blocklists,
+//     permutation, shards).
+//   - enrich: reverse DNS, ASN, geolocation and abuse contacts.
+//   - report: Shadowserver's "NTP Version" and "NTP Monitor" CSV, JSON
+//     lines, statistics.
+//   - examples/scanner, the full scanner, and the ntpctl command, which
+//     verifies one host.
+//
+// # Where to start
+//
+// To decode traffic you already have, start with the codecs. To scan,
+// start with the scanner in examples/scanner, which runs a lab of
+// simulated servers on loopback when given no arguments.
+//
+// Scan only networks you are allowed to scan. The scanner keeps reserved
+// address ranges out by default, never spoofs source addresses, and sends
+// only read-only queries.
+package ntpctl
