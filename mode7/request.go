@@ -179,8 +179,11 @@ func (r Request) AppendBinary(b []byte) ([]byte, error) {
 		return b, err
 	}
 	b = r.Header().appendUnchecked(b)
-	return append(b, make([]byte, r.Len()-HeaderLen)...), nil
+	return append(b, zeros[:r.Len()-HeaderLen]...), nil
 }
+
+// zeros is the padding of the longest request; it is never written.
+var zeros [RequestLenNTPDC - HeaderLen]byte
 
 // MarshalBinary returns the encoded request.
 func (r Request) MarshalBinary() ([]byte, error) {

@@ -1,0 +1,144 @@
+// Package batchconn puts one face on x/net's ipv4 and ipv6 packet
+// connections: batched reads and writes (recvmmsg/sendmmsg on Linux) of a
+// UDP socket of either family, the destination address of each datagram
+// received on a wildcard socket, and the source address to send from.
+package batchconn
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// Message is one datagram of a batch; ipv4.Message and ipv6.Message are
+// the same type.
+type Message = ipv4.Message
+
+var _ ipv4.Message = ipv6.Message{}
+
+// batcher is what *ipv4.PacketConn and *ipv6.PacketConn have in common.
+type batcher interface {
+	ReadBatch(ms []Message, flags int) (int, error)
+	WriteBatch(ms []Message, flags int) (int, error)
+}
+
+// Conn is a UDP socket with batched I/O.
+type Conn struct {
+	*net.UDPConn
+	v6 bool
+	b  batcher
+	p4 *ipv4.PacketConn
+	p6 *ipv6.PacketConn
+}
+
+// New wraps c. The address family is that of c's local address.
+func New(c *net.UDPConn) *Conn {
+	la, _ := c.LocalAddr().(*net.UDPAddr)
+	bc := &Conn{UDPConn: c}
+	if la != nil && la.IP.To4() == nil && len(la.IP) == net.IPv6len {
+		bc.v6 = true
+		bc.p6 = ipv6.NewPacketConn(c)
+		bc.b = bc.p6
+	} else {
+		bc.p4 = ipv4.NewPacketConn(c)
+		bc.b = bc.p4
+	}
+	return bc
+}
+
+// IPv6 reports whether the socket is an IPv6 socket.
+func (c *Conn) IPv6() bool { return c.v6 }
+
+// LocalAddrPort returns the socket's local address.
+func (c *Conn) LocalAddrPort() netip.AddrPort {
+	la, _ := c.LocalAddr().(*net.UDPAddr)
+	if la == nil {
+		return netip.AddrPort{}
+	}
+	ap := la.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// ReadBatch reads up to len(ms) datagrams; see ipv4.PacketConn.ReadBatch.
+func (c *Conn) ReadBatch(ms []Message) (int, error) { return c.b.ReadBatch(ms, 0) }
+
+// WriteBatch writes all of ms, looping over partial batches. It returns
+// the number written and the first error.
+func (c *Conn) WriteBatch(ms []Message) (int, error) {
+	done := 0
+	for done < len(ms) {
+		n, err := c.b.WriteBatch(ms[done:], 0)
+		done += n
+		if err != nil {
+			return done, err
+		}
+		if n == 0 {
+			return done, errors.New("batchconn: WriteBatch wrote nothing")
+		}
+	}
+	return done, nil
+}
+
+// EnableDst asks the kernel for the destination address of every datagram
+// received (IP_PKTINFO / IPV6_RECVPKTINFO).
+func (c *Conn) EnableDst() error {
+	if c.v6 {
+		return c.p6.SetControlMessage(ipv6.FlagDst, true)
+	}
+	return c.p4.SetControlMessage(ipv4.FlagDst, true)
+}
+
+// OOBSize returns the control buffer size a read needs to carry the
+// destination address.
+func (c *Conn) OOBSize() int {
+	if c.v6 {
+		return len(ipv6.NewControlMessage(ipv6.FlagDst))
+	}
+	return len(ipv4.NewControlMessage(ipv4.FlagDst))
+}
+
+// Dst returns the destination address carried by the control data of a
+// received message, or the zero Addr.
+func (c *Conn) Dst(oob []byte) netip.Addr {
+	var ip net.IP
+	if c.v6 {
+		var cm ipv6.ControlMessage
+		if cm.Parse(oob) != nil {
+			return netip.Addr{}
+		}
+		ip = cm.Dst
+	} else {
+		var cm ipv4.ControlMessage
+		if cm.Parse(oob) != nil {
+			return netip.Addr{}
+		}
+		ip = cm.Dst
+	}
+	a, _ := netip.AddrFromSlice(ip)
+	return a.Unmap()
+}
+
+// SrcOOB returns control data that makes a write leave from src.
+func (c *Conn) SrcOOB(src netip.Addr) []byte {
+	if !src.IsValid() {
+		return nil
+	}
+	if c.v6 {
+		return (&ipv6.ControlMessage{Src: src.AsSlice()}).Marshal()
+	}
+	return (&ipv4.ControlMessage{Src: src.AsSlice()}).Marshal()
+}
+
+// AddrPort converts a message address to a netip.AddrPort, unmapping
+// IPv4-mapped addresses.
+func AddrPort(a net.Addr) netip.AddrPort {
+	ua, ok := a.(*net.UDPAddr)
+	if !ok || ua == nil {
+		return netip.AddrPort{}
+	}
+	ap := ua.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
