@@ -69,9 +69,10 @@ func MonitorItemSize(code ReqCode, impl Impl) int {
 // since the first, seconds since the last drop). They are passed through
 // as raw integers.
 //
-// A layout without a field leaves it zero (LocalAddr, Flags, Restrict and
-// AvgInt in the 48/24/40/20-octet layouts); an encoder ignores the fields
-// its layout lacks.
+// A layout without a field leaves it zero, and an encoder ignores the
+// fields its layout lacks: the 48/24-octet layouts have no LocalAddr and
+// no Flags; the 40/20-octet layouts have neither of those, nor AvgInt and
+// Restrict, and they alone carry FirstInt.
 type MonitorEntry struct {
 	// Addr is the client's address (addr, or addr6 for an IPv6 entry). An
 	// IPv4 entry is never an IPv4-mapped IPv6 address.
@@ -231,14 +232,16 @@ var v6flagHost = [4]byte{1, 0, 0, 0}
 // 48, 40, 32, 24 or 20 octets) and returns [ErrItemSize] for any other
 // size. Fields the layout lacks are left out, fields ntpd never writes are
 // zero, and an IPv6 entry's v6_flag is written as an x86 ntpd does
-// (01 00 00 00). It returns [ErrFieldRange] when Addr is not a valid
-// address, when an IPv6 entry is asked for in an IPv4-only layout, or when
-// LocalAddr is of the other address family.
+// (01 00 00 00). An invalid LocalAddr is written as zeros, so it decodes
+// as 0.0.0.0 (or ::). It returns [ErrFieldRange] when Addr is not a valid
+// address, when an address has a zone, when an IPv6 entry is asked for in
+// an IPv4-only layout, or when a LocalAddr the layout carries is of the
+// other address family.
 func (e MonitorEntry) AppendItem(b []byte, size int) ([]byte, error) {
 	if !IsMonitorItemSize(size) {
 		return b, ErrItemSize
 	}
-	if !e.Addr.IsValid() {
+	if !e.Addr.IsValid() || e.Addr.Zone() != "" || e.LocalAddr.Zone() != "" {
 		return b, ErrFieldRange
 	}
 	v6 := !e.Addr.Is4()
@@ -246,14 +249,15 @@ func (e MonitorEntry) AppendItem(b []byte, size int) ([]byte, error) {
 	if v6 && !full {
 		return b, ErrFieldRange
 	}
-	if e.LocalAddr.IsValid() && e.LocalAddr.Is4() == v6 {
+	hasLocal := size == ItemSizeMonitor1 || size == ItemSizeMonitor1V4
+	if hasLocal && e.LocalAddr.IsValid() && e.LocalAddr.Is4() == v6 {
 		return b, ErrFieldRange
 	}
 	be := binary.BigEndian
 	var a4, d4 [4]byte
 	if !v6 {
 		a4 = e.Addr.As4()
-		if e.LocalAddr.IsValid() {
+		if hasLocal && e.LocalAddr.IsValid() {
 			d4 = e.LocalAddr.As4()
 		}
 	}

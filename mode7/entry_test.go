@@ -160,6 +160,12 @@ func TestEntryEncodeErrors(t *testing.T) {
 	_, err = mode7.MonitorEntry{Addr: addr("2001:db8::1"), LocalAddr: addr("192.0.2.1")}.MarshalBinary()
 	assert.ErrorIs(t, err, mode7.ErrFieldRange, "mixed families")
 
+	_, err = mode7.MonitorEntry{Addr: addr("fe80::1%eth0")}.MarshalBinary()
+	assert.ErrorIs(t, err, mode7.ErrFieldRange, "zoned address")
+	b48, err := mode7.MonitorEntry{Addr: addr("192.0.2.1"), LocalAddr: addr("2001:db8::1")}.AppendItem(nil, 48)
+	assert.NoError(t, err, "the 48-octet layout has no local address to check")
+	assert.Len(t, b48, 48)
+
 	var e mode7.MonitorEntry
 	for _, n := range []int{0, 1, 19, 21, 71, 73} {
 		assert.ErrorIs(t, e.UnmarshalBinary(make([]byte, n)), mode7.ErrItemSize, "%d", n)

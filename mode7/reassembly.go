@@ -11,6 +11,12 @@ import (
 // keeps: 128 packets of 500 octets, the most a reply can legally carry.
 const DefaultMaxBytes = MaxPackets * MaxDataLen
 
+// DefaultMaxEntries is the default cap on the monitor entries a
+// [Reassembler] keeps: 128 full packets of 72-octet items. ntpd never
+// sends more than 600; the cap bounds what a hostile server sending small
+// items can make a client hold (each decoded entry takes 80 octets).
+const DefaultMaxEntries = MaxPackets * (MaxDataLen / ItemSizeMonitor1)
+
 // ReassemblyStats counts what a [Reassembler] was given. Packets and Bytes
 // count every datagram, decodable or not: they are the amplification
 // evidence (what the server sent in reply to one request).
@@ -21,8 +27,8 @@ type ReassemblyStats struct {
 	Duplicates  int // packets whose sequence number was already kept
 	Malformed   int // packets that failed to decode or had a bad item size
 	Mismatched  int // packets for another implementation or request code
-	Conflicting int // packets that contradict the train (second last packet, sequence past the last, after an error)
-	OverCap     int // packets dropped because the byte cap was reached
+	Conflicting int // packets that contradict the reply: a second last packet, a sequence number past the last, anything after the reply was done, kept packets evicted by the last one
+	OverCap     int // packets dropped because a cap on octets or entries was reached
 }
 
 // Reassembler collects the packets of one reply by sequence number, in
@@ -30,12 +36,13 @@ type ReassemblyStats struct {
 // without the more bit (sequence L) and every sequence number 0..L have
 // arrived. Duplicates are counted and ignored, packets for another
 // implementation or request code are rejected, an error code on any packet
-// ends the reply, and at most [MaxPackets] packets and MaxBytes item
-// octets are kept.
+// ends the reply, and at most [MaxPackets] packets, MaxBytes item octets
+// and MaxEntries monitor entries are kept. Monitor-list items are decoded
+// as they arrive.
 //
 // A Reassembler copies what it keeps, so the datagram buffers passed to
 // Add may be reused at once. Reset prepares it for another reply and keeps
-// its buffer, so a reused Reassembler allocates nothing. The zero value is
+// its buffers, so a reused Reassembler allocates nothing. The zero value is
 // ready to use; without Reset it accepts the implementation and request
 // code of the first packet that decodes. A Reassembler is not safe for
 // concurrent use.
@@ -43,6 +50,8 @@ type Reassembler struct {
 	// MaxBytes caps the item octets kept; 0 (or anything larger) means
 	// DefaultMaxBytes, the most a legal reply carries.
 	MaxBytes int
+	// MaxEntries caps the monitor entries kept; 0 means DefaultMaxEntries.
+	MaxEntries int
 
 	bound    bool
 	impl     Impl
@@ -55,6 +64,7 @@ type Reassembler struct {
 	last    int // sequence number of the packet without the more bit, or -1
 	maxSeq  int // highest sequence number kept, or -1
 	unorder bool
+	capped  bool
 	// For a monitor list, packet s holds ents[start[s]:start[s]+cnt[s]],
 	// decoded as it arrived; for other codes buf[start[s]:start[s]+cnt[s]].
 	start  [MaxPackets]uint16
@@ -63,6 +73,7 @@ type Reassembler struct {
 	spare  []MonitorEntry // reordering space
 	buf    []byte
 	octets int // item octets kept
+	nents  int // monitor entries kept
 
 	stats    ReassemblyStats
 	err      error // terminal: an InfoErr or ErrNoEnd
@@ -71,7 +82,7 @@ type Reassembler struct {
 }
 
 // Reset prepares r for the reply to a request with the given
-// implementation and code, keeping its buffer and MaxBytes.
+// implementation and code, keeping its buffers and caps.
 func (r *Reassembler) Reset(impl Impl, code ReqCode) {
 	r.reset()
 	r.bound, r.impl, r.code = true, impl, code
@@ -81,8 +92,12 @@ func (r *Reassembler) Reset(impl Impl, code ReqCode) {
 func (r *Reassembler) ResetFor(req Request) { r.Reset(req.Impl, req.Code) }
 
 func (r *Reassembler) reset() {
-	*r = Reassembler{MaxBytes: r.MaxBytes, buf: r.buf[:0], ents: r.ents[:0], spare: r.spare[:0],
-		last: -1, maxSeq: -1, inited: true}
+	ents, spare := r.ents[:0], r.spare[:0]
+	if cap(ents) > 2*DefaultMaxEntries { // do not keep what a hostile reply grew
+		ents, spare = nil, nil
+	}
+	*r = Reassembler{MaxBytes: r.MaxBytes, MaxEntries: r.MaxEntries, buf: r.buf[:0],
+		ents: ents, spare: spare, last: -1, maxSeq: -1, inited: true}
 }
 
 func (r *Reassembler) init() {
@@ -117,7 +132,12 @@ func (r *Reassembler) Add(datagram []byte) error {
 		r.stats.Mismatched++
 		return ErrMismatch
 	}
-	if r.err != nil {
+	s := p.Seq
+	if !isInfo && r.has(s) {
+		r.stats.Duplicates++
+		return ErrDuplicate
+	}
+	if r.Done() {
 		r.stats.Conflicting++
 		return ErrSequence
 	}
@@ -136,18 +156,21 @@ func (r *Reassembler) Add(datagram []byte) error {
 			return ErrItemSize
 		}
 	}
-	s := p.Seq
 	switch {
-	case r.has(s):
-		r.stats.Duplicates++
-		return ErrDuplicate
-	case !p.More && (r.last >= 0 || int(s) < r.maxSeq),
-		p.More && r.last >= 0 && int(s) > r.last:
+	case !p.More && r.last >= 0, p.More && r.last >= 0 && int(s) > r.last:
 		r.stats.Conflicting++
 		return ErrSequence
+	case !p.More && int(s) < r.maxSeq:
+		// ntpd never sends a packet past its last one: those kept above
+		// this last packet are strays (from an earlier reply, or forged).
+		r.evictAbove(s)
 	}
 	n := len(p.Data)
-	if r.octets+n > r.maxBytes() {
+	if r.capped || r.octets+n > r.maxBytes() ||
+		(r.code.IsMonitorList() && r.nents+int(p.NItems) > r.maxEntries()) {
+		// Once a packet is lost to a cap the reply cannot complete; keep
+		// nothing more, so no later packet can leave a hole behind it.
+		r.capped = true
 		r.stats.OverCap++
 		return ErrCapacity
 	}
@@ -160,6 +183,7 @@ func (r *Reassembler) Add(datagram []byte) error {
 		r.ents = slices.Grow(r.ents, k)[:at+k]
 		decodeItems(r.ents[at:], p.Data, int(p.ItemSize))
 		r.start[s], r.cnt[s] = uint16(at), uint16(k)
+		r.nents += k
 	} else {
 		r.start[s], r.cnt[s] = uint16(len(r.buf)), uint16(n)
 		r.buf = append(r.buf, p.Data...)
@@ -177,11 +201,44 @@ func (r *Reassembler) Add(datagram []byte) error {
 	return nil
 }
 
+// evictAbove forgets the packets kept with sequence numbers above s.
+func (r *Reassembler) evictAbove(s uint8) {
+	for q := int(s) + 1; q <= r.maxSeq; q++ {
+		if !r.has(uint8(q)) {
+			continue
+		}
+		r.seen[q>>6] &^= 1 << (q & 63)
+		if r.code.IsMonitorList() {
+			r.nents -= int(r.cnt[q])
+			r.octets -= int(r.cnt[q]) * int(r.itemSize)
+		} else {
+			r.octets -= int(r.cnt[q])
+		}
+		r.stats.Accepted--
+		r.stats.Conflicting++
+	}
+	r.maxSeq = -1
+	for q := int(s); q >= 0; q-- {
+		if r.has(uint8(q)) {
+			r.maxSeq = q
+			break
+		}
+	}
+	r.unorder = true // Entries rebuilds from the packets still kept
+}
+
 func (r *Reassembler) maxBytes() int {
 	if r.MaxBytes <= 0 || r.MaxBytes > DefaultMaxBytes {
 		return DefaultMaxBytes
 	}
 	return r.MaxBytes
+}
+
+func (r *Reassembler) maxEntries() int {
+	if r.MaxEntries <= 0 {
+		return DefaultMaxEntries
+	}
+	return r.MaxEntries
 }
 
 // Complete reports whether the last packet and every packet before it
@@ -192,7 +249,7 @@ func (r *Reassembler) Complete() bool {
 
 // Done reports whether nothing more can change the outcome: the reply is
 // complete, an error reply arrived, or 128 packets arrived without a last
-// one.
+// one. Packets added after that are counted and dropped.
 func (r *Reassembler) Done() bool { return r.err != nil || r.Complete() }
 
 // Stats returns the counters so far.
@@ -248,7 +305,7 @@ func (r *Reassembler) AppendData(dst []byte) []byte {
 }
 
 // NumEntries returns the number of monitor entries kept.
-func (r *Reassembler) NumEntries() int { return len(r.ents) }
+func (r *Reassembler) NumEntries() int { return r.nents }
 
 // Entries returns the monitor entries kept, in sequence order, including
 // those of a partial reply. The slice belongs to r and is valid until the
@@ -283,14 +340,18 @@ func (r *Reassembler) AppendEntries(dst []MonitorEntry) ([]MonitorEntry, error) 
 
 // Err returns the outcome so far: nil for a complete reply, the [InfoErr]
 // of an error reply, [ErrNoEnd], or an error wrapping [ErrIncomplete] that
-// names the missing packets (and, when nothing was kept, wraps the reason
-// the last malformed packet was dropped).
+// names the missing packets (and also wraps [ErrCapacity] when a cap was
+// reached, or, when nothing was kept, the reason the last malformed
+// packet was dropped).
 func (r *Reassembler) Err() error {
 	switch {
 	case r.err != nil:
 		return r.err
 	case r.Complete():
 		return nil
+	case r.capped:
+		return fmt.Errorf("%w (%w): %d packets kept, %d octets, %d entries",
+			ErrIncomplete, ErrCapacity, r.stats.Accepted, r.octets, r.nents)
 	case r.stats.Accepted == 0 && r.lastDrop != nil:
 		return fmt.Errorf("%w: no valid packet among %d (last dropped: %w)", ErrIncomplete, r.stats.Packets, r.lastDrop)
 	case r.stats.Accepted == 0:
@@ -329,7 +390,9 @@ type Reply struct {
 	Entries []MonitorEntry
 	// LastSeq is the sequence number of the last packet, -1 if unknown.
 	LastSeq int
-	// Missing lists sequence numbers not received below the last packet.
+	// Missing lists the sequence numbers not received below the last
+	// packet or, while the last packet is unknown, below the highest one
+	// received.
 	Missing []uint8
 	// Complete reports that every packet arrived and no error reply did.
 	Complete bool
@@ -352,7 +415,7 @@ func (r *Reassembler) Reply() Reply {
 		Complete:        r.Complete(),
 		Err:             r.Err(),
 	}
-	if len(r.ents) > 0 {
+	if r.nents > 0 {
 		rep.Entries = slices.Clone(r.Entries())
 	}
 	return rep

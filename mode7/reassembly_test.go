@@ -240,7 +240,7 @@ func TestReassembleNeverEnding(t *testing.T) {
 	st := r.Stats()
 	assert.Equal(t, 1128, st.Packets)
 	assert.Equal(t, 128, st.Accepted)
-	assert.Equal(t, 1000, st.Conflicting)
+	assert.Equal(t, 1000, st.Duplicates)
 	assert.Equal(t, 128, r.NumEntries(), "memory stays bounded")
 }
 
@@ -260,10 +260,71 @@ func TestReassembleSequenceConflicts(t *testing.T) {
 	require.NoError(t, r.Add(mk(1, true)))
 	assert.True(t, r.Complete())
 
+	// A stray packet above the real last one (left over from an earlier
+	// reply, or forged) is evicted when the last packet arrives.
 	r.Reset(3, 42)
 	require.NoError(t, r.Add(mk(5, true)))
-	assert.ErrorIs(t, r.Add(mk(3, false)), mode7.ErrSequence, "last packet below a later one")
-	assert.Equal(t, 1, r.Stats().Conflicting, "counted since the reset")
+	require.NoError(t, r.Add(mk(1, true)))
+	require.NoError(t, r.Add(mk(3, false)), "last packet below a kept one")
+	assert.Equal(t, 1, r.Stats().Conflicting, "the stray is counted")
+	assert.Equal(t, 2, r.Stats().Accepted)
+	assert.Equal(t, 2, r.NumEntries())
+	require.NoError(t, r.Add(mk(0, true)))
+	require.NoError(t, r.Add(mk(2, true)))
+	assert.True(t, r.Complete())
+	got := r.Entries()
+	require.Len(t, got, 4)
+	for i, e := range got {
+		assert.Equal(t, clients(4)[i].Addr, e.Addr)
+	}
+	assert.ErrorIs(t, r.Add(mk(5, true)), mode7.ErrSequence, "nothing after the reply is done")
+}
+
+func TestReassembleDoneIsFinal(t *testing.T) {
+	pkts := encodeReply(t, mode7.NewRequest(42), clients(8))
+	var r mode7.Reassembler
+	for _, p := range pkts {
+		require.NoError(t, r.Add(p))
+	}
+	require.True(t, r.Done())
+	nodata := mode7.AppendErrorReply(nil, mode7.NewRequest(42).Header(), mode7.InfoErrNoData)
+	assert.ErrorIs(t, r.Add(nodata), mode7.ErrSequence)
+	assert.ErrorIs(t, r.Add(pkts[0]), mode7.ErrDuplicate)
+	rep := r.Reply()
+	require.NoError(t, rep.Err, "a late error reply does not undo a complete one")
+	assert.True(t, rep.Complete)
+	assert.Equal(t, 1, rep.Conflicting)
+	assert.Equal(t, 1, rep.Duplicates)
+}
+
+func TestReassembleEntryCap(t *testing.T) {
+	// 128 packets of 25 twenty-octet items would be 3,200 entries.
+	var pkts [][]byte
+	item, err := clients(1)[0].AppendItem(nil, mode7.ItemSizeOldMonitorV4)
+	require.NoError(t, err)
+	for s := range 128 {
+		h := mode7.Header{Response: true, More: s < 127, Version: 2, Seq: uint8(s), Impl: 3, Code: 42, NItems: 25, ItemSize: 20}
+		b, _ := h.AppendBinary(nil)
+		for range 25 {
+			b = append(b, item...)
+		}
+		pkts = append(pkts, b)
+	}
+	var r mode7.Reassembler
+	for _, p := range pkts {
+		_ = r.Add(p)
+	}
+	assert.Equal(t, mode7.DefaultMaxEntries/25*25, r.NumEntries(), "whole packets up to the cap")
+	rep := r.Reply()
+	assert.ErrorIs(t, rep.Err, mode7.ErrCapacity)
+	assert.ErrorIs(t, rep.Err, mode7.ErrIncomplete)
+	assert.Equal(t, 128-mode7.DefaultMaxEntries/25, rep.OverCap)
+
+	r2 := mode7.Reassembler{MaxEntries: 30}
+	for _, p := range pkts[:3] {
+		_ = r2.Add(p)
+	}
+	assert.Equal(t, 25, r2.NumEntries())
 }
 
 func TestReassembleItemSizes(t *testing.T) {
@@ -306,6 +367,16 @@ func TestReassembleByteCap(t *testing.T) {
 	assert.Len(t, rep.Entries, 18)
 	assert.Equal(t, 5*440, rep.Bytes)
 	assert.ErrorIs(t, rep.Err, mode7.ErrIncomplete)
+	assert.ErrorIs(t, rep.Err, mode7.ErrCapacity)
+
+	// After a packet is lost to the cap, smaller later ones are not kept
+	// either, so the cap never leaves holes.
+	r = mode7.Reassembler{MaxBytes: 500}
+	require.NoError(t, r.Add(pkts[0]))
+	assert.ErrorIs(t, r.Add(pkts[1]), mode7.ErrCapacity)
+	last := encodeReply(t, mode7.NewRequest(42), clients(31))[5] // seq 5, one entry
+	assert.ErrorIs(t, r.Add(last), mode7.ErrCapacity)
+	assert.ErrorIs(t, r.Err(), mode7.ErrCapacity)
 }
 
 func TestReassembleImpl2AndCode20(t *testing.T) {

@@ -65,21 +65,27 @@ func (c *Conn) LocalAddrPort() netip.AddrPort {
 // ReadBatch reads up to len(ms) datagrams; see ipv4.PacketConn.ReadBatch.
 func (c *Conn) ReadBatch(ms []Message) (int, error) { return c.b.ReadBatch(ms, 0) }
 
-// WriteBatch writes all of ms, looping over partial batches. It returns
-// the number written and the first error.
-func (c *Conn) WriteBatch(ms []Message) (int, error) {
-	done := 0
-	for done < len(ms) {
-		n, err := c.b.WriteBatch(ms[done:], 0)
-		done += n
-		if err != nil {
-			return done, err
-		}
-		if n == 0 {
-			return done, errors.New("batchconn: WriteBatch wrote nothing")
+// WriteBatch writes every message of ms, looping over partial batches.
+// A message the kernel refuses (an unroutable source address, say) is
+// skipped so the others still go out. It returns how many were written
+// and the first error.
+func (c *Conn) WriteBatch(ms []Message) (written int, err error) {
+	for i := 0; i < len(ms); {
+		n, werr := c.b.WriteBatch(ms[i:], 0)
+		n = max(n, 0) // x/net returns -1 with an error
+		i += n
+		written += n
+		if werr != nil || n == 0 {
+			if werr == nil {
+				werr = errors.New("batchconn: WriteBatch wrote nothing")
+			}
+			if err == nil {
+				err = werr
+			}
+			i++ // skip the message that failed
 		}
 	}
-	return done, nil
+	return written, err
 }
 
 // EnableDst asks the kernel for the destination address of every datagram

@@ -46,8 +46,10 @@ type Host struct {
 	// Clients is the monitor (MRU) list, newest first, as monlist returns
 	// it. Entries beyond MaxMonitorEntries are never sent.
 	Clients []mode7.MonitorEntry
-	// AcceptLowPorts answers Mode 7 requests from UDP source ports below
-	// 123, which ntpd 4.2.5 to 4.2.7 dropped as bogus.
+	// AcceptLowPorts makes a Mode7Monlist host answer Mode 7 requests
+	// from UDP source ports below 123, which ntpd from 4.2.5 development
+	// to the Bug 2174 fix (4.2.7) dropped as bogus. Mode7NoData hosts
+	// (4.2.8) always answer them.
 	AcceptLowPorts bool
 	// Hostile makes the host misbehave; the zero value is well-behaved.
 	Hostile Hostile
@@ -65,7 +67,8 @@ type replyKey struct {
 }
 
 // Hostile lists misbehaviours of broken and malicious servers. They apply
-// to every reply the host sends.
+// to every reply the host sends, error replies included; WrapSeq only
+// changes monitor lists.
 type Hostile struct {
 	// EndlessMore sets the more bit on every packet and, after the list,
 	// keeps sending its packets again with sequence numbers wrapping past
@@ -89,7 +92,8 @@ type Hostile struct {
 	// OtherPort sends the reply from another UDP port of the server.
 	OtherPort bool
 	// OtherAddr sends the reply from the next address up (127.0.0.9 for a
-	// request to 127.0.0.8).
+	// request to 127.0.0.8). IPv4 only: the next address up from ::1 is
+	// not local, so on IPv6 the reply fails to send.
 	OtherAddr bool
 	// PadTo pads every datagram with zeros to this many octets.
 	PadTo int

@@ -16,50 +16,111 @@ func (h *Host) mode7(req []byte, src netip.AddrPort, dst netip.Addr, out *outbox
 	if hd.UnmarshalBinary(req) != nil {
 		return
 	}
-	// Dropped without a word (ntp_request.c; wire spec §1.6): replies,
-	// trains, bad versions, sequence, error or MBZ set. A scanner's reply
-	// never gets an answer, so two servers cannot ping-pong.
+	// Dropped without a word (wire spec §1.6): replies, trains, bad
+	// versions, sequence, error or MBZ set. A reply to our own reply never
+	// goes out, so two servers cannot ping-pong (CVE-2009-3563).
 	if hd.Response || hd.More || hd.Version < 1 || hd.Version > 4 || hd.Seq != 0 || hd.Err != 0 || hd.MBZ != 0 {
 		return
 	}
-	if !h.AcceptLowPorts && src.Port() < 123 {
+	if h.Mode7 == Mode7Monlist && !h.AcceptLowPorts && src.Port() < 123 {
 		return
 	}
 	h.init()
-	var code mode7.InfoErr
-	switch {
-	case hd.Impl == mode7.ImplUniv:
-		code = mode7.InfoErrReq
-	case hd.Impl != mode7.ImplXNTPD && hd.Impl != mode7.ImplXNTPDOld:
-		code = mode7.InfoErrImpl
-	case hd.Code.IsMonitorList():
-		if hd.ItemSize != 0 {
-			code = mode7.InfoErrFmt
-			break
-		}
-		if h.Mode7 == Mode7NoData {
-			code = mode7.InfoErrNoData
-			break
-		}
+	code := checkRequest(&hd, len(req))
+	if code == mode7.InfoOK && hd.Code.IsMonitorList() && h.Mode7 == Mode7Monlist {
 		h.emit(h.monlist(hd), src, dst, out)
 		return
-	case hd.Code.ReadOnly():
-		// Only the monitor list is simulated; the other queries find
-		// nothing to report.
+	}
+	if code == mode7.InfoOK {
+		// monlist on ≥ 4.2.7p26; everything else: only the monitor list
+		// is simulated, the other queries find nothing to report.
 		code = mode7.InfoErrNoData
-	case knownCode(hd.Code):
-		code = mode7.InfoErrAuth
-	default:
-		code = mode7.InfoErrReq
 	}
 	h.emit(h.Hostile.mangle([][]byte{mode7.AppendErrorReply(nil, hd, code)}), src, dst, out)
 }
 
-// knownCode reports whether ntpd 4.2.6 has a handler for c.
-func knownCode(c mode7.ReqCode) bool {
-	return c <= mode7.ReqIfReload && c != 40 && c != mode7.ReqDoDirtyHack && c != mode7.ReqDontDirtyHack &&
-		c != mode7.ReqMonitor && c != mode7.ReqNoMonitor && c != mode7.ReqGetLeapInfo &&
-		c != mode7.ReqSetPrecision && c != mode7.ReqHostnameAssocID
+// request describes one entry of ntpd's ntp_codes table: whether the code
+// needs authentication and which request item sizes it takes (0: none;
+// anySize: any non-zero size, where the struct size is not simulated).
+type request struct {
+	auth  bool
+	sizes [2]uint16
+}
+
+const anySize = 0xffff
+
+// codes mirrors ntp_request.c's ntp_codes table (4.2.x, built with
+// KERNEL_PLL and REFCLOCK) for implementations 2 and 3.
+var codes = map[mode7.ReqCode]request{
+	mode7.ReqPeerList:      {},
+	mode7.ReqPeerListSum:   {},
+	mode7.ReqPeerInfo:      {sizes: [2]uint16{8, 32}},
+	mode7.ReqPeerStats:     {sizes: [2]uint16{8, 32}},
+	mode7.ReqSysInfo:       {},
+	mode7.ReqSysStats:      {},
+	mode7.ReqIOStats:       {},
+	mode7.ReqMemStats:      {},
+	mode7.ReqLoopInfo:      {},
+	mode7.ReqTimerStats:    {},
+	mode7.ReqConfig:        {auth: true, sizes: [2]uint16{anySize, anySize}},
+	mode7.ReqUnconfig:      {auth: true, sizes: [2]uint16{anySize, anySize}},
+	mode7.ReqSetSysFlag:    {auth: true, sizes: [2]uint16{4, 4}},
+	mode7.ReqClrSysFlag:    {auth: true, sizes: [2]uint16{4, 4}},
+	mode7.ReqGetRestrict:   {},
+	mode7.ReqResAddFlags:   {auth: true, sizes: [2]uint16{anySize, anySize}},
+	mode7.ReqResSubFlags:   {auth: true, sizes: [2]uint16{anySize, anySize}},
+	mode7.ReqUnrestrict:    {auth: true, sizes: [2]uint16{anySize, anySize}},
+	mode7.ReqMonGetList:    {},
+	mode7.ReqMonGetList1:   {},
+	mode7.ReqResetStats:    {auth: true, sizes: [2]uint16{4, 0}},
+	mode7.ReqResetPeer:     {auth: true, sizes: [2]uint16{anySize, anySize}},
+	mode7.ReqRereadKeys:    {auth: true},
+	mode7.ReqTrustKey:      {auth: true, sizes: [2]uint16{4, 8}},
+	mode7.ReqUntrustKey:    {auth: true, sizes: [2]uint16{4, 8}},
+	mode7.ReqAuthInfo:      {},
+	mode7.ReqTraps:         {},
+	mode7.ReqAddTrap:       {auth: true, sizes: [2]uint16{anySize, anySize}},
+	mode7.ReqClrTrap:       {auth: true, sizes: [2]uint16{anySize, anySize}},
+	mode7.ReqRequestKey:    {auth: true, sizes: [2]uint16{4, 8}},
+	mode7.ReqControlKey:    {auth: true, sizes: [2]uint16{4, 8}},
+	mode7.ReqGetCtlStats:   {},
+	mode7.ReqGetKernel:     {},
+	mode7.ReqGetClockInfo:  {sizes: [2]uint16{4, 4}},
+	mode7.ReqSetClkFudge:   {auth: true, sizes: [2]uint16{anySize, anySize}},
+	mode7.ReqGetClkBugInfo: {sizes: [2]uint16{4, 4}},
+	mode7.ReqIfStats:       {auth: true},
+	mode7.ReqIfReload:      {auth: true},
+}
+
+// checkRequest applies process_private's checks, in its order, to a
+// request that passed the sanity checks: implementation, request code,
+// item size, data length, authentication. It returns InfoOK when the
+// handler would run.
+func checkRequest(hd *mode7.Header, length int) mode7.InfoErr {
+	switch hd.Impl {
+	case mode7.ImplUniv:
+		return mode7.InfoErrReq // the universal table is empty
+	case mode7.ImplXNTPD, mode7.ImplXNTPDOld:
+	default:
+		return mode7.InfoErrImpl
+	}
+	rq, ok := codes[hd.Code]
+	if !ok {
+		return mode7.InfoErrReq
+	}
+	size := hd.ItemSize
+	sizeOK := size == rq.sizes[0] || size == rq.sizes[1] ||
+		(size != 0 && (rq.sizes[0] == anySize || rq.sizes[1] == anySize))
+	if !sizeOK {
+		return mode7.InfoErrFmt
+	}
+	if rq.sizes[0] != 0 && int(size)*int(hd.NItems) > length-mode7.HeaderLen {
+		return mode7.InfoErrFmt
+	}
+	if rq.auth {
+		return mode7.InfoErrAuth // no request key is configured
+	}
+	return mode7.InfoOK
 }
 
 // monlist returns the reply datagrams for a monitor-list request, built
@@ -94,15 +155,21 @@ func wrapped(req mode7.Header, clients []mode7.MonitorEntry) ([][]byte, error) {
 	size := mode7.MonitorItemSize(req.Code, req.Impl)
 	chunk := mode7.MaxPackets * (mode7.MaxDataLen / size)
 	var all [][]byte
-	for start := 0; start < len(clients) || start == 0; start += chunk {
+	for start := 0; start < len(clients); start += chunk {
 		pkts, err := mode7.AppendMonitorReply(nil, req, clients[start:min(start+chunk, len(clients))])
 		if err != nil {
 			return nil, err
 		}
-		if start+chunk < len(clients) {
-			pkts[len(pkts)-1][0] |= 0x40
+		if len(pkts) == 1 && len(pkts[0]) == mode7.HeaderLen {
+			continue // nothing in this chunk for this implementation
 		}
 		all = append(all, pkts...)
+	}
+	if len(all) == 0 {
+		return [][]byte{mode7.AppendErrorReply(nil, req, mode7.InfoErrNoData)}, nil
+	}
+	for _, b := range all[:len(all)-1] {
+		b[0] |= 0x40 // only the very last packet ends the train
 	}
 	return all, nil
 }

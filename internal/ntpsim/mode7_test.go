@@ -227,18 +227,26 @@ func TestProcessPrivateRules(t *testing.T) {
 		h    mode7.Header
 		want mode7.InfoErr
 	}{
-		"implementation 0":  {mode7.Header{Version: 2, Impl: 0, Code: 42}, mode7.InfoErrReq},
-		"implementation 1":  {mode7.Header{Version: 2, Impl: 1, Code: 42}, mode7.InfoErrImpl},
-		"item size set":     {mode7.Header{Version: 2, Impl: 3, Code: 42, ItemSize: 72}, mode7.InfoErrFmt},
-		"REQ_CONFIG":        {mode7.Header{Version: 2, Impl: 3, Code: mode7.ReqConfig}, mode7.InfoErrAuth},
-		"unknown code 99":   {mode7.Header{Version: 2, Impl: 3, Code: 99}, mode7.InfoErrReq},
-		"REQ_PEER_LIST":     {mode7.Header{Version: 2, Impl: 3, Code: mode7.ReqPeerList}, mode7.InfoErrNoData},
-		"REQ_DO_DIRTY_HACK": {mode7.Header{Version: 2, Impl: 3, Code: mode7.ReqDoDirtyHack}, mode7.InfoErrReq},
+		"implementation 0":              {mode7.Header{Version: 2, Impl: 0, Code: 42}, mode7.InfoErrReq},
+		"implementation 1":              {mode7.Header{Version: 2, Impl: 1, Code: 42}, mode7.InfoErrImpl},
+		"item size set":                 {mode7.Header{Version: 2, Impl: 3, Code: 42, ItemSize: 72}, mode7.InfoErrFmt},
+		"REQ_CONFIG without items":      {mode7.Header{Version: 2, Impl: 3, Code: mode7.ReqConfig}, mode7.InfoErrFmt},
+		"REQ_CONFIG with an item":       {mode7.Header{Version: 2, Impl: 3, Code: mode7.ReqConfig, NItems: 1, ItemSize: 40}, mode7.InfoErrAuth},
+		"REQ_CONFIG, item missing":      {mode7.Header{Version: 2, Impl: 3, Code: mode7.ReqConfig, NItems: 2, ItemSize: 40}, mode7.InfoErrFmt},
+		"REQ_TRAPS (real capture R7-8)": {mode7.Header{Version: 2, Impl: 3, Code: mode7.ReqTraps}, mode7.InfoErrNoData},
+		"REQ_IF_STATS needs auth":       {mode7.Header{Version: 2, Impl: 3, Code: mode7.ReqIfStats}, mode7.InfoErrAuth},
+		"REQ_PEER_LIST with items":      {mode7.Header{Version: 2, Impl: 3, Code: mode7.ReqPeerList, ItemSize: 72}, mode7.InfoErrFmt},
+		"REQ_PEER_INFO without items":   {mode7.Header{Version: 2, Impl: 3, Code: mode7.ReqPeerInfo}, mode7.InfoErrFmt},
+		"unknown code 99":               {mode7.Header{Version: 2, Impl: 3, Code: 99}, mode7.InfoErrReq},
+		"REQ_PEER_LIST":                 {mode7.Header{Version: 2, Impl: 3, Code: mode7.ReqPeerList}, mode7.InfoErrNoData},
+		"REQ_DO_DIRTY_HACK":             {mode7.Header{Version: 2, Impl: 3, Code: mode7.ReqDoDirtyHack}, mode7.InfoErrReq},
 	}
 	for name, tc := range errs {
 		got := c.exchange(to, hdr(tc.h, 48), 150*time.Millisecond, 5)
 		require.Len(t, got, 1, name)
-		assert.Equal(t, mode7.AppendErrorReply(nil, tc.h, tc.want), got[0].payload, name)
+		req := tc.h
+		req.NItems, req.ItemSize = 0, 0
+		assert.Equal(t, mode7.AppendErrorReply(nil, req, tc.want), got[0].payload, name)
 	}
 
 	// The bare 8-octet header is enough; the reply echoes the version.
@@ -332,7 +340,7 @@ func TestHostile(t *testing.T) {
 		assert.NotZero(t, got[127].payload[0]&0x40)
 		rep := reassemble(req, got)
 		assert.Equal(t, 128, rep.Accepted)
-		assert.Equal(t, 39, rep.Conflicting, "after 128 packets without an end, the rest conflicts")
+		assert.Equal(t, 39, rep.Duplicates, "sequence numbers seen in the first 128")
 		assert.ErrorIs(t, rep.Err, mode7.ErrNoEnd)
 	})
 	t.Run("item count larger than the data", func(t *testing.T) {
@@ -394,4 +402,55 @@ func TestServerLifecycle(t *testing.T) {
 
 	_, err = ntpsim.Listen("tcp", "127.0.0.1:0", ntpsim.Config{})
 	assert.Error(t, err)
+}
+
+// TestFailedSendSparesOthers: a reply the kernel refuses (from a source
+// address that is not local) does not stop the replies queued after it.
+func TestFailedSendSparesOthers(t *testing.T) {
+	s := start(t, "udp4", "0.0.0.0:0", ntpsim.Config{Hosts: map[netip.Addr]*ntpsim.Host{
+		netip.MustParseAddr("127.255.255.255"): {Mode7: ntpsim.Mode7Monlist, Clients: clients(1), Hostile: ntpsim.Hostile{OtherAddr: true}},
+		netip.MustParseAddr("127.0.0.2"):       {Mode7: ntpsim.Mode7Monlist, Clients: clients(2)},
+	}})
+	c := newClient(t, "udp4", "127.0.0.1:0")
+	req := monlist(t, mode7.NewRequest(42))
+	for range 20 { // both requests in one read batch, most of the time
+		_, err := c.conn.WriteToUDPAddrPort(req, at(s, "127.255.255.255"))
+		require.NoError(t, err)
+		got := c.exchange(at(s, "127.0.0.2"), req, 150*time.Millisecond, 5)
+		require.Len(t, got, 1)
+		assert.Equal(t, at(s, "127.0.0.2"), got[0].from)
+	}
+	st := s.Stats()
+	assert.Equal(t, uint64(20), st.Replies)
+	assert.Equal(t, uint64(20), st.Errors)
+}
+
+func TestStartCloseRaces(t *testing.T) {
+	for range 50 {
+		s, err := ntpsim.Start(context.Background(), "udp4", "127.0.0.1:0", ntpsim.Config{})
+		require.NoError(t, err)
+		require.NoError(t, s.Close())
+		require.NoError(t, s.Close(), "a second Close does nothing")
+		require.NoError(t, s.Err())
+
+		ctx, cancel := context.WithCancel(context.Background())
+		s, err = ntpsim.Start(ctx, "udp4", "127.0.0.1:0", ntpsim.Config{})
+		require.NoError(t, err)
+		cancel()
+		require.NoError(t, s.Close(), "Close after the context stopped it")
+	}
+	s, err := ntpsim.Start(context.Background(), "udp4", "127.0.0.1:0", ntpsim.Config{})
+	require.NoError(t, err)
+	assert.Error(t, s.Serve(context.Background()), "Serve on a started server is refused")
+	require.NoError(t, s.Close())
+
+	// Listen, then Serve by hand.
+	s, err = ntpsim.Listen("udp4", "127.0.0.1:0", ntpsim.Config{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Serve(ctx) }()
+	cancel()
+	require.NoError(t, <-done)
+	require.NoError(t, s.Close())
 }

@@ -51,12 +51,15 @@ type Server struct {
 	conn  *batchconn.Conn
 	other *batchconn.Conn // for replies from another port
 
-	mu      sync.RWMutex
-	hosts   map[netip.Addr]*Host
-	deflt   *Host
-	closed  atomic.Bool
-	done    chan struct{}
-	serving atomic.Bool
+	mu    sync.RWMutex
+	hosts map[netip.Addr]*Host
+	deflt *Host
+
+	shutdown sync.Once
+	closed   atomic.Bool
+	started  atomic.Bool
+	done     chan struct{} // closed when Serve returns
+	serveErr atomic.Pointer[error]
 
 	requests, replies, ignored, errs atomic.Uint64
 }
@@ -102,13 +105,14 @@ func Listen(network, address string, cfg Config) (*Server, error) {
 }
 
 // Start is Listen followed by Serve in a new goroutine. The server stops
-// when ctx is done or Close is called.
+// when ctx is done or Close is called; Err reports why Serve stopped.
 func Start(ctx context.Context, network, address string, cfg Config) (*Server, error) {
 	s, err := Listen(network, address, cfg)
 	if err != nil {
 		return nil, err
 	}
-	go s.Serve(ctx) //nolint:errcheck // the error is the close
+	s.started.Store(true) // before the goroutine, so Close waits for it
+	go func() { _ = s.serve(ctx) }()
 	return s, nil
 }
 
@@ -149,29 +153,58 @@ func (s *Server) Stats() Stats {
 	}
 }
 
-// Close stops the server and releases its sockets. It waits for Serve to
-// return if it is running.
+// Close stops the server and releases its sockets. If Serve was started,
+// Close waits for it to return. Calling Close again does nothing.
 func (s *Server) Close() error {
-	if s.closed.Swap(true) {
-		return nil
-	}
-	err := errors.Join(s.conn.Close(), s.other.Close())
-	if s.serving.Load() {
+	err := s.stop()
+	if s.started.Load() {
 		<-s.done
 	}
 	return err
 }
 
-const readBatch = 32
+// stop closes the sockets once, whoever asks first (Close or the context).
+func (s *Server) stop() (err error) {
+	s.shutdown.Do(func() {
+		s.closed.Store(true)
+		err = errors.Join(s.conn.Close(), s.other.Close())
+	})
+	return err
+}
 
-// Serve answers requests until ctx is done or Close is called. It returns
-// nil after a Close and the read error otherwise.
+// Err returns the error that made Serve stop, or nil if it is running or
+// was stopped by Close or its context.
+func (s *Server) Err() error {
+	if p := s.serveErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+const (
+	readBatch = 32
+	// maxReadErrors is how many reads in a row may fail (an ICMP error
+	// reported on the socket, an interrupted call) before Serve gives up.
+	maxReadErrors = 100
+)
+
+// Serve answers requests until ctx is done or Close is called, then
+// returns nil; it returns an error only when reading keeps failing.
 func (s *Server) Serve(ctx context.Context) error {
-	if s.serving.Swap(true) {
+	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("ntpsim: Serve called twice")
 	}
+	return s.serve(ctx)
+}
+
+func (s *Server) serve(ctx context.Context) (err error) {
 	defer close(s.done)
-	stop := context.AfterFunc(ctx, func() { _ = s.conn.Close(); _ = s.other.Close(); s.closed.Store(true) })
+	defer func() {
+		if err != nil {
+			s.serveErr.Store(&err)
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() { _ = s.stop() })
 	defer stop()
 
 	msgs := make([]batchconn.Message, readBatch)
@@ -181,14 +214,19 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	out := outbox{conn: s.conn}
 	local := s.conn.LocalAddrPort().Addr()
+	failures := 0
 	for {
 		n, err := s.conn.ReadBatch(msgs)
 		if err != nil {
 			if s.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			return fmt.Errorf("ntpsim: read: %w", err)
+			if failures++; failures >= maxReadErrors {
+				return fmt.Errorf("ntpsim: read: %w", err)
+			}
+			continue
 		}
+		failures = 0
 		for i := range n {
 			m := &msgs[i]
 			s.requests.Add(1)
