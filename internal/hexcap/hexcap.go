@@ -87,13 +87,33 @@ func parseHeader(s string) (Packet, error) {
 	if p.Time, err = strconv.ParseFloat(f[1][2:], 64); err != nil {
 		return p, err
 	}
-	if p.Src, err = netip.ParseAddrPort(f[2]); err != nil {
+	if p.Src, err = parseAddrPort(f[2]); err != nil {
 		return p, err
 	}
-	if p.Dst, err = netip.ParseAddrPort(f[4]); err != nil {
+	if p.Dst, err = parseAddrPort(f[4]); err != nil {
 		return p, err
 	}
 	return p, nil
+}
+
+// parseAddrPort takes "1.2.3.4:5", "[::1]:5" and the captures' "::1:5".
+func parseAddrPort(s string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap, nil
+	}
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return netip.AddrPort{}, fmt.Errorf("malformed address %q", s)
+	}
+	a, err := netip.ParseAddr(s[:i])
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	port, err := strconv.ParseUint(s[i+1:], 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return netip.AddrPortFrom(a, uint16(port)), nil
 }
 
 // LoadVectors reads a "NAME HEX" file; lines starting with # are comments.

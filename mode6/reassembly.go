@@ -1,0 +1,316 @@
+package mode6
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// ReassemblyStats counts what a [Reassembler] was given. Packets and Bytes
+// count every datagram, decodable or not: they are the amplification
+// evidence.
+type ReassemblyStats struct {
+	Packets     int // datagrams given to Add
+	Bytes       int // their UDP payload octets
+	Fragments   int // fragments kept
+	Duplicates  int // fragments at an offset already held
+	Overlaps    int // fragments overlapping one held
+	Malformed   int // datagrams that failed to decode (short, truncated, unpadded in strict mode, empty with the more bit)
+	Mismatched  int // fragments of another sequence number or opcode
+	Conflicting int // a second last fragment, data past the last one, anything after the reply was done
+	OverCap     int // fragments placed beyond the buffer
+}
+
+// Span is a range of octets [Start, End) of the reply data.
+type Span struct{ Start, End int }
+
+type frag struct{ off, end int }
+
+// Reassembler collects the fragments of one reply by offset, with ntpq's
+// rules (getresponse): the sequence number and opcode must match the
+// request; an error reply ends the reply at once; duplicates and overlaps
+// are dropped and counted; a second last fragment is dropped; data is
+// placed by offset, never by arrival; at most MaxFragments fragments are
+// held and no data is placed past MaxBytes. The reply is complete when the
+// last fragment (M clear) has arrived and the fragments cover 0 up to its
+// end without holes. Only the count octets of a fragment are read.
+//
+// It copies what it keeps; Reset keeps its buffer, so a reused
+// Reassembler allocates nothing. The zero value accepts the sequence
+// number and opcode of the first fragment; call Reset to bind them to a
+// request. A Reassembler is not safe for concurrent use.
+type Reassembler struct {
+	// StrictPadding drops datagrams whose length is not a multiple of 4,
+	// as ntpq does ("Response packet not padded"). Off by default:
+	// captures sometimes lose the padding.
+	StrictPadding bool
+	// MaxFragments caps the fragments held; 0 means MaxFragments.
+	MaxFragments int
+	// MaxBytes caps where data may lie; 0 (or more than MaxReplyLen) means
+	// MaxReplyLen, ntpq's buffer.
+	MaxBytes int
+
+	bound   bool
+	seq     uint16
+	op      Op
+	inited  bool
+	frags   [MaxFragments]frag // sorted by offset
+	nfrags  int
+	buf     []byte
+	sawLast bool
+	lastEnd int
+	status  uint16
+	assoc   uint16
+	leap    uint8
+	version uint8
+
+	stats    ReassemblyStats
+	err      error // terminal: a ServerError or ErrTooManyFragments
+	lastDrop error
+}
+
+// Reset prepares r for the reply to a request with the given sequence
+// number and opcode, keeping its buffer and options.
+func (r *Reassembler) Reset(seq uint16, op Op) {
+	*r = Reassembler{StrictPadding: r.StrictPadding, MaxFragments: r.MaxFragments, MaxBytes: r.MaxBytes,
+		buf: r.buf[:0], bound: true, seq: seq, op: op, inited: true}
+}
+
+// ResetFor prepares r for the reply to req.
+func (r *Reassembler) ResetFor(req Request) { r.Reset(req.Seq, req.Op) }
+
+func (r *Reassembler) maxFrags() int {
+	if r.MaxFragments <= 0 || r.MaxFragments > MaxFragments {
+		return MaxFragments
+	}
+	return r.MaxFragments
+}
+
+func (r *Reassembler) maxBytes() int {
+	if r.MaxBytes <= 0 || r.MaxBytes > MaxReplyLen {
+		return MaxReplyLen
+	}
+	return r.MaxBytes
+}
+
+// Add offers one datagram of the reply. It counts the datagram in any
+// case and returns nil when the fragment was kept; otherwise why it was
+// dropped (a decoding error, [ErrPadding], [ErrEmptyFragment],
+// [ErrMismatch], [ErrDuplicate], [ErrOverlap], [ErrSequence],
+// [ErrCapacity]), or what ended the reply: the [ServerError] of an error
+// reply or [ErrTooManyFragments].
+func (r *Reassembler) Add(datagram []byte) error {
+	r.stats.Packets++
+	r.stats.Bytes += len(datagram)
+	var p Packet
+	err := p.DecodeFromBytes(datagram)
+	se, isErr := err.(ServerError)
+	if err != nil && !isErr {
+		return r.malformed(err)
+	}
+	if !r.bound {
+		r.bound, r.seq, r.op = true, p.Seq, p.Op
+	}
+	if p.Seq != r.seq || p.Op != r.op {
+		r.stats.Mismatched++
+		return ErrMismatch
+	}
+	if isErr {
+		if r.Done() {
+			r.stats.Conflicting++
+			return ErrSequence
+		}
+		r.err = se
+		r.status, r.assoc, r.leap, r.version = p.Status, p.AssocID, p.Leap, p.Version
+		return se
+	}
+	if r.StrictPadding && len(datagram)%4 != 0 {
+		return r.malformed(ErrPadding)
+	}
+	if p.Count == 0 && p.More {
+		return r.malformed(ErrEmptyFragment)
+	}
+	off, end := int(p.Offset), int(p.Offset)+int(p.Count)
+	if end > r.maxBytes() {
+		r.stats.OverCap++
+		return ErrCapacity
+	}
+	// Where it goes among the fragments held, sorted by offset.
+	i := 0
+	for i < r.nfrags && r.frags[i].off < off {
+		i++
+	}
+	switch {
+	case i < r.nfrags && r.frags[i].off == off:
+		r.stats.Duplicates++
+		return ErrDuplicate
+	case r.Done(), !p.More && r.sawLast:
+		r.stats.Conflicting++
+		return ErrSequence
+	case (i > 0 && r.frags[i-1].end > off) || (i < r.nfrags && r.frags[i].off < end):
+		r.stats.Overlaps++
+		return ErrOverlap
+	case r.sawLast && end > r.lastEnd,
+		!p.More && r.nfrags > 0 && r.frags[r.nfrags-1].end > end:
+		r.stats.Conflicting++
+		return ErrSequence
+	}
+	if r.nfrags >= r.maxFrags() {
+		r.err = ErrTooManyFragments
+		return ErrTooManyFragments
+	}
+	copy(r.frags[i+1:r.nfrags+1], r.frags[i:r.nfrags])
+	r.frags[i] = frag{off, end}
+	r.nfrags++
+	if len(r.buf) < end {
+		r.buf = slices.Grow(r.buf, end-len(r.buf))[:end]
+	}
+	copy(r.buf[off:end], p.Data)
+	r.stats.Fragments++
+	if r.version == 0 {
+		r.version = p.Version
+	}
+	r.assoc = p.AssocID
+	if !p.More {
+		r.sawLast, r.lastEnd = true, end
+		r.status, r.leap = p.Status, p.Leap
+	}
+	return nil
+}
+
+func (r *Reassembler) malformed(err error) error {
+	r.stats.Malformed++
+	r.lastDrop = err
+	return err
+}
+
+// covered returns the end of the run of fragments that starts at offset 0
+// without holes (0 when the first fragment is missing).
+func (r *Reassembler) covered() int {
+	end := 0
+	for i := 0; i < r.nfrags && r.frags[i].off == end; i++ {
+		end = r.frags[i].end
+	}
+	return end
+}
+
+// Complete reports whether the last fragment arrived and the fragments
+// cover the whole reply, and no error reply arrived.
+func (r *Reassembler) Complete() bool {
+	return r.err == nil && r.sawLast && r.covered() == r.lastEnd
+}
+
+// Done reports whether nothing more can change the outcome: the reply is
+// complete, an error reply arrived, or too many fragments did.
+func (r *Reassembler) Done() bool { return r.err != nil || r.Complete() }
+
+// Stats returns the counters so far.
+func (r *Reassembler) Stats() ReassemblyStats { return r.stats }
+
+// Seq returns the sequence number the reply is matched against.
+func (r *Reassembler) Seq() uint16 { return r.seq }
+
+// Op returns the opcode the reply is matched against.
+func (r *Reassembler) Op() Op { return r.op }
+
+// Status returns the status word of the last fragment (or of the error
+// reply), which ntpq takes as the reply's status.
+func (r *Reassembler) Status() uint16 { return r.status }
+
+// AssocID returns the association ID of the reply.
+func (r *Reassembler) AssocID() uint16 { return r.assoc }
+
+// Data returns the reply data from offset 0 up to the first hole (all of
+// it when the reply is complete). The slice belongs to r and is valid
+// until the next Add or Reset.
+func (r *Reassembler) Data() []byte { return r.buf[:r.covered()] }
+
+// AppendHoles appends the ranges of missing data below the end of the
+// last fragment (or, while it is unknown, below the end of the highest
+// fragment held).
+func (r *Reassembler) AppendHoles(dst []Span) []Span {
+	at := 0
+	for i := 0; i < r.nfrags; i++ {
+		if r.frags[i].off > at {
+			dst = append(dst, Span{at, r.frags[i].off})
+		}
+		at = r.frags[i].end
+	}
+	if r.sawLast && r.lastEnd > at {
+		dst = append(dst, Span{at, r.lastEnd})
+	}
+	return dst
+}
+
+// Err returns the outcome so far: nil for a complete reply, the
+// [ServerError] of an error reply, [ErrTooManyFragments], or an error
+// wrapping [ErrIncomplete] that describes the holes (and, when nothing was
+// kept, wraps why the last datagram was dropped).
+func (r *Reassembler) Err() error {
+	switch {
+	case r.err != nil:
+		return r.err
+	case r.Complete():
+		return nil
+	case r.nfrags == 0 && r.lastDrop != nil:
+		return fmt.Errorf("%w: no valid fragment among %d (last dropped: %w)", ErrIncomplete, r.stats.Packets, r.lastDrop)
+	case r.nfrags == 0:
+		return fmt.Errorf("%w: no fragment", ErrIncomplete)
+	}
+	var sb strings.Builder
+	for i, h := range r.AppendHoles(nil) {
+		if i == 0 {
+			sb.WriteString(", missing octets")
+		}
+		if i == 8 {
+			sb.WriteString(" …")
+			break
+		}
+		sb.WriteString(" " + strconv.Itoa(h.Start) + "-" + strconv.Itoa(h.End))
+	}
+	if !r.sawLast {
+		sb.WriteString(", last fragment not received")
+	}
+	return fmt.Errorf("%w: %d fragments kept%s", ErrIncomplete, r.nfrags, sb.String())
+}
+
+// Reply is a reassembled Mode 6 reply: its data, status and association,
+// whether it is complete, and the counts that measure the amplification.
+type Reply struct {
+	ReassemblyStats
+	Op      Op
+	Seq     uint16
+	Version uint8  // version of the reply (servers echo the request's)
+	Leap    uint8  // LI of the last fragment: the server's leap state
+	Status  uint16 // status word of the last fragment or of the error reply
+	AssocID uint16
+	// Data is the reply data from offset 0 up to the first hole: all of it
+	// for a complete reply.
+	Data []byte
+	// Holes lists the missing ranges.
+	Holes []Span
+	// Complete reports that every fragment arrived and no error reply did.
+	Complete bool
+	// Err is nil for a complete reply, else the [ServerError] of an error
+	// reply, [ErrTooManyFragments], or an error wrapping [ErrIncomplete].
+	Err error
+}
+
+// Reply returns the reply collected so far. Its slices are new: r may be
+// reset and reused afterwards.
+func (r *Reassembler) Reply() Reply {
+	return Reply{
+		ReassemblyStats: r.stats,
+		Op:              r.op,
+		Seq:             r.seq,
+		Version:         r.version,
+		Leap:            r.leap,
+		Status:          r.status,
+		AssocID:         r.assoc,
+		Data:            slices.Clone(r.Data()),
+		Holes:           r.AppendHoles(nil),
+		Complete:        r.Complete(),
+		Err:             r.Err(),
+	}
+}

@@ -1,0 +1,357 @@
+package mode6
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrValue reports a variable whose value does not have the form its
+// name calls for; it is wrapped in a [*FieldError].
+var ErrValue = errors.New("mode6: malformed value")
+
+// FieldError reports one variable whose value could not be typed. The
+// field it would have filled is left zero.
+type FieldError struct {
+	Name  string // variable name
+	Value string // value as received
+	Err   error  // what is wrong with it
+}
+
+// Error describes the field.
+func (e *FieldError) Error() string {
+	return "mode6: variable " + e.Name + "=" + strconv.Quote(e.Value) + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// RefIDKind says how a refid was printed.
+type RefIDKind uint8
+
+const (
+	// RefIDNone is an empty or absent refid.
+	RefIDNone RefIDKind = iota
+	// RefIDCode is up to four ASCII characters: a reference clock or kiss
+	// code (GPS, PPS, LOCL, INIT, RATE) at stratum 0, 1 or 16.
+	RefIDCode
+	// RefIDIPv4 is a dotted quad: the upstream server's IPv4 address, or,
+	// for an IPv6 upstream, the first four octets of a hash of its
+	// address, which ntpd prints the same way (the two cannot be told
+	// apart on the wire).
+	RefIDIPv4
+	// RefIDIPv6 is an IPv6 address, which some servers print in full.
+	RefIDIPv6
+)
+
+// RefID is the reference identifier of the server's time source.
+type RefID struct {
+	Kind RefIDKind
+	Addr netip.Addr // for RefIDIPv4 and RefIDIPv6
+	Code string     // for RefIDCode
+	Raw  string     // as printed
+}
+
+// ParseRefID types a refid as ntpd prints it.
+func ParseRefID(s string) RefID {
+	r := RefID{Raw: s}
+	switch a, err := netip.ParseAddr(s); {
+	case s == "":
+	case err == nil && a.Is4():
+		r.Kind, r.Addr = RefIDIPv4, a
+	case err == nil:
+		r.Kind, r.Addr = RefIDIPv6, a
+	default:
+		r.Kind, r.Code = RefIDCode, s
+	}
+	return r
+}
+
+// String returns the refid as printed.
+func (r RefID) String() string { return r.Raw }
+
+// Banner is the daemon banner of the "version" variable split into its
+// parts, for example "ntpd 4.2.8p15@1.3728-o Wed Sep 23 11:46:38 UTC 2020
+// (1)": program "ntpd", version "4.2.8p15", build "1.3728-o", date.
+type Banner struct {
+	Raw     string    // the whole banner
+	Program string    // "ntpd", "xntpd"; empty for bare versions such as "4"
+	Version string    // "4.2.8p15", "ntpsec-1.2.2", "3-5.93e", "4"
+	Build   string    // the part after '@', "1.3728-o"
+	Date    time.Time // build date when one was printed and understood
+	// DateText is the build date as printed, when there is one.
+	DateText string
+}
+
+// Implementation names the software: "ntpsec", "ntp.org" (ntpd 4.x),
+// "xntpd" (ntpd 3.x), or "" when the banner does not say.
+func (b Banner) Implementation() string {
+	switch {
+	case strings.HasPrefix(b.Version, "ntpsec"):
+		return "ntpsec"
+	case b.Program == "xntpd" || strings.HasPrefix(b.Version, "3"):
+		return "xntpd"
+	case b.Program == "ntpd" && b.Version != "":
+		return "ntp.org"
+	}
+	return ""
+}
+
+var bannerDateLayouts = []string{
+	"Mon Jan _2 15:04:05 MST 2006",
+	"Mon Jan 2 15:04:05 MST 2006",
+	"Mon Jan _2 15:04:05 2006",
+	"2006-01-02T15:04:05Z",
+	time.RFC3339,
+}
+
+// ParseBanner splits a daemon banner. It never fails: what it cannot
+// place stays in Raw (and DateText).
+func ParseBanner(s string) Banner {
+	b := Banner{Raw: s}
+	rest := strings.TrimSpace(s)
+	// A trailing "(1)" is the build count.
+	if i := strings.LastIndexByte(rest, '('); i > 0 && strings.HasSuffix(rest, ")") {
+		rest = strings.TrimSpace(rest[:i])
+	}
+	first, tail, _ := strings.Cut(rest, " ")
+	if first == "" {
+		return b
+	}
+	if c := first[0]; c >= '0' && c <= '9' {
+		b.Version, tail = first, strings.TrimSpace(tail)
+	} else {
+		b.Program = first
+		b.Version, tail, _ = strings.Cut(strings.TrimSpace(tail), " ")
+		tail = strings.TrimSpace(tail)
+	}
+	b.Version, b.Build, _ = strings.Cut(b.Version, "@")
+	if tail != "" {
+		b.DateText = tail
+		for _, layout := range bannerDateLayouts {
+			if t, err := time.Parse(layout, tail); err == nil {
+				b.Date = t.UTC()
+				break
+			}
+		}
+	}
+	return b
+}
+
+// SystemVars is the typed view of a READVAR reply for association 0, for
+// ntp.org ntpd 4.2.x, ntpsec and 4.2.4/xntpd-era names. Units follow
+// ntpd: milliseconds for delays, offsets and jitter, ppm for frequencies.
+// A field whose variable is absent or malformed is zero; Has tells which.
+type SystemVars struct {
+	Version   string // daemon banner (version)
+	Banner    Banner // Version split into its parts
+	Processor string // processor (uname -m)
+	System    string // system (uname -s/-r)
+	Release   string // release (newer ntpsec)
+	Leap      uint8  // leap: 0..3, 3 = unsynchronised
+	Stratum   uint8  // stratum: 16 = unsynchronised
+	Precision int8   // precision: log2 seconds
+	RootDelay float64
+	RootDisp  float64 // rootdisp; 4.2.4: rootdispersion
+	RootDist  float64 // rootdist (ntpsec)
+	RefID     RefID
+	RefTime   Timestamp // reftime: last update
+	Clock     Timestamp // clock: the server's time when it answered
+	Peer      uint16    // peer: association of the system peer
+	TC        uint8     // tc: poll exponent; 4.2.4: poll
+	MinTC     uint8     // mintc
+	Offset    float64   // offset, ms
+	Frequency float64   // frequency, ppm
+	SysJitter float64   // sys_jitter, ms; 4.2.4: jitter
+	ClkJitter float64   // clk_jitter, ms; 4.2.4: noise
+	ClkWander float64   // clk_wander, ppm; 4.2.4: stability
+	State     uint8     // state: clock discipline state (4.2.4 and older)
+	TAI       int       // tai: TAI−UTC in seconds, when known
+	LeapSec   time.Time // leapsec: last leap second of the loaded table
+	Expire    time.Time // expire: expiry of the leap table
+	// LeapSmearInterval and LeapSmearOffset are leapsmearinterval (s) and
+	// leapsmearoffset (ms), with leap smearing only.
+	LeapSmearInterval int
+	LeapSmearOffset   float64
+
+	// Vars is every variable received, in wire order.
+	Vars Vars
+	// Unknown holds the variables no field takes, in wire order.
+	Unknown Vars
+
+	has uint64 // bit i: field i (sysFields) was set
+}
+
+// sysFields lists the variable names SystemVars types, each with its bit.
+var sysFields = [...]string{"version", "processor", "system", "release", "leap", "stratum",
+	"precision", "rootdelay", "rootdisp", "rootdispersion", "rootdist", "refid", "reftime",
+	"clock", "peer", "tc", "poll", "mintc", "offset", "frequency", "sys_jitter", "jitter",
+	"clk_jitter", "noise", "clk_wander", "stability", "state", "tai", "leapsec", "expire",
+	"leapsmearinterval", "leapsmearoffset"}
+
+func sysField(name string) int {
+	for i, n := range sysFields {
+		if n == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Has reports whether the reply carried the variable name with a value
+// that could be typed. Each name counts on its own: Has("rootdisp") is
+// false for a 4.2.4 server that sent rootdispersion.
+func (s *SystemVars) Has(name string) bool {
+	i := sysField(name)
+	return i >= 0 && s.has&(1<<i) != 0
+}
+
+// ParseSystemVars parses a READVAR reply's data and types it; see
+// [SystemVars.UnmarshalVars].
+func ParseSystemVars(data []byte) (SystemVars, error) {
+	vs, _ := ParseVars(data)
+	var s SystemVars
+	err := s.UnmarshalVars(vs)
+	return s, err
+}
+
+// UnmarshalVars fills s from vs. Unknown variables are kept in Unknown; a
+// malformed value leaves its field zero and is reported as a
+// [*FieldError] wrapping [ErrValue] (or [ErrTimestamp]); all such errors
+// are joined with [errors.Join]. The first occurrence of a duplicated
+// variable wins. It never panics.
+func (s *SystemVars) UnmarshalVars(vs Vars) error {
+	*s = SystemVars{Vars: vs}
+	var errs []error
+	var seen uint64
+	for _, v := range vs {
+		f := sysField(v.Name)
+		if f < 0 {
+			s.Unknown = append(s.Unknown, v)
+			continue
+		}
+		if seen&(1<<f) != 0 {
+			continue
+		}
+		seen |= 1 << f
+		saved := *s
+		if err := s.set(v); err != nil {
+			*s = saved // leave the field zero, whatever strconv put there
+			errs = append(errs, &FieldError{Name: v.Name, Value: v.Value, Err: err})
+			continue
+		}
+		s.has |= 1 << f
+	}
+	return errors.Join(errs...)
+}
+
+// set types one variable of sysFields.
+func (s *SystemVars) set(v Var) (err error) {
+	val := v.Value
+	switch v.Name {
+	case "version":
+		s.Version, s.Banner = val, ParseBanner(val)
+	case "processor":
+		s.Processor = val
+	case "system":
+		s.System = val
+	case "release":
+		s.Release = val
+	case "leap":
+		s.Leap, err = parseLeap(val)
+	case "stratum":
+		s.Stratum, err = parseUint8(val)
+	case "precision":
+		var n int64
+		n, err = strconv.ParseInt(val, 10, 8)
+		s.Precision = int8(n)
+	case "rootdelay":
+		s.RootDelay, err = parseFloat(val)
+	case "rootdisp", "rootdispersion":
+		s.RootDisp, err = parseFloat(val)
+	case "rootdist":
+		s.RootDist, err = parseFloat(val)
+	case "refid":
+		s.RefID = ParseRefID(val)
+	case "reftime":
+		s.RefTime, err = ParseTimestamp(val)
+	case "clock":
+		s.Clock, err = ParseTimestamp(val)
+	case "peer":
+		var n uint64
+		n, err = strconv.ParseUint(val, 10, 16)
+		s.Peer = uint16(n)
+	case "tc", "poll":
+		s.TC, err = parseUint8(val)
+	case "mintc":
+		s.MinTC, err = parseUint8(val)
+	case "offset":
+		s.Offset, err = parseFloat(val)
+	case "frequency":
+		s.Frequency, err = parseFloat(val)
+	case "sys_jitter", "jitter":
+		s.SysJitter, err = parseFloat(val)
+	case "clk_jitter", "noise":
+		s.ClkJitter, err = parseFloat(val)
+	case "clk_wander", "stability":
+		s.ClkWander, err = parseFloat(val)
+	case "state":
+		s.State, err = parseUint8(val)
+	case "tai":
+		s.TAI, err = strconv.Atoi(val)
+	case "leapsec":
+		s.LeapSec, err = parseFileStamp(val)
+	case "expire":
+		s.Expire, err = parseFileStamp(val)
+	case "leapsmearinterval":
+		s.LeapSmearInterval, err = strconv.Atoi(val)
+	case "leapsmearoffset":
+		s.LeapSmearOffset, err = parseFloat(val)
+	}
+	if err != nil && !errors.Is(err, ErrTimestamp) {
+		err = fmt.Errorf("%w: %w", ErrValue, unwrapNum(err))
+	}
+	return err
+}
+
+// unwrapNum strips strconv's wrapper, whose message repeats the input.
+func unwrapNum(err error) error {
+	var ne *strconv.NumError
+	if errors.As(err, &ne) {
+		return ne.Err
+	}
+	return err
+}
+
+func parseUint8(s string) (uint8, error) {
+	n, err := strconv.ParseUint(s, 10, 8)
+	return uint8(n), err
+}
+
+// parseLeap takes "3" as on the wire, and "11" as ntpq's cooked display
+// prints it (two binary digits).
+func parseLeap(s string) (uint8, error) {
+	switch s {
+	case "0", "1", "2", "3":
+		return s[0] - '0', nil
+	case "00", "01", "10", "11":
+		return (s[0]-'0')<<1 | (s[1] - '0'), nil
+	}
+	return 0, errors.New("not a leap indicator")
+}
+
+func parseFloat(s string) (float64, error) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err == nil && (f != f || f > 1e300 || f < -1e300) { // NaN, Inf
+		return 0, errors.New("not a finite number")
+	}
+	return f, err
+}
+
+// parseFileStamp parses ntpd's yyyymmddhhmm file stamps.
+func parseFileStamp(s string) (time.Time, error) {
+	return time.Parse("200601021504", s)
+}
