@@ -1,11 +1,13 @@
 package ntpsim
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync"
 
+	"github.com/ntpctl/ntpctl/mode6"
 	"github.com/ntpctl/ntpctl/mode7"
 )
 
@@ -51,6 +53,18 @@ type Host struct {
 	// to the Bug 2174 fix (4.2.7) dropped as bogus. Mode7NoData hosts
 	// (4.2.8) always answer them.
 	AcceptLowPorts bool
+	// Mode6 selects the Mode 6 personality.
+	Mode6 Mode6Behavior
+	// System is the default set of system variables (READVAR of
+	// association 0), in the server's order; see NTPsecVars, NTPdVars
+	// and LegacyVars.
+	System mode6.Vars
+	// Status is the system status word; its leap indicator is also the
+	// LI of every Mode 6 reply.
+	Status uint16
+	// Peers are the associations READSTAT lists and READVAR reads.
+	Peers []Peer
+
 	// Hostile makes the host misbehave; the zero value is well-behaved.
 	Hostile Hostile
 
@@ -58,6 +72,8 @@ type Host struct {
 	mu    sync.Mutex
 	cache map[replyKey][][]byte
 	rng   *rand.Rand
+	rb    mode6.ReplyBuilder
+	stale []byte // ntpsec's static send buffer
 }
 
 type replyKey struct {
@@ -97,6 +113,13 @@ type Hostile struct {
 	OtherAddr bool
 	// PadTo pads every datagram with zeros to this many octets.
 	PadTo int
+	// Overlap follows every Mode 6 fragment after the first with a copy
+	// four octets further back, overlapping both of its neighbours.
+	Overlap bool
+	// WrongSeq answers Mode 6 requests with the next sequence number.
+	WrongSeq bool
+	// JunkValues puts binary octets inside every unquoted Mode 6 value.
+	JunkValues bool
 	// StormPackets bounds EndlessMore and Duplicates; 0 means 1000.
 	StormPackets int
 	// Seed seeds the random octets; the same seed gives the same garbage.
@@ -123,22 +146,26 @@ func (h *Host) handle(req []byte, src netip.AddrPort, dst netip.Addr, out *outbo
 		return
 	}
 	switch req[0] & 7 {
+	case 6:
+		h.mode6(req, src, dst, out)
 	case 7:
 		h.mode7(req, src, dst, out)
 	}
 }
 
 // mangle applies the hostile changes to the octets of a reply: the more
-// bit on every packet, inflated item counts, padding. It returns pkts
-// unchanged when there are none, and new slices otherwise.
+// bit on every packet, inflated counts, wrong sequence numbers,
+// overlapping fragments, padding. It returns pkts unchanged when there
+// are none, and new slices otherwise.
 func (hb *Hostile) mangle(pkts [][]byte) [][]byte {
-	if !hb.EndlessMore && !hb.CountOverflow && hb.PadTo == 0 {
+	if !hb.EndlessMore && !hb.CountOverflow && hb.PadTo == 0 && !hb.Overlap && !hb.WrongSeq {
 		return pkts
 	}
-	out := make([][]byte, len(pkts))
+	out := make([][]byte, 0, len(pkts))
 	for i, b := range pkts {
 		b = append([]byte(nil), b...)
-		if len(b) >= mode7.HeaderLen && b[0]&7 == 7 {
+		switch {
+		case len(b) >= mode7.HeaderLen && b[0]&7 == 7:
 			if hb.EndlessMore {
 				b[0] |= 0x40
 			}
@@ -146,11 +173,26 @@ func (hb *Hostile) mangle(pkts [][]byte) [][]byte {
 				n := min(int(b[4]&0x0f)<<8|int(b[5])+3, 0xfff)
 				b[4], b[5] = b[4]&0xf0|byte(n>>8), byte(n)
 			}
+		case len(b) >= mode6.HeaderLen && b[0]&7 == 6:
+			if hb.EndlessMore {
+				b[1] |= 0x20
+			}
+			if hb.CountOverflow {
+				binary.BigEndian.PutUint16(b[10:], binary.BigEndian.Uint16(b[10:])+64)
+			}
+			if hb.WrongSeq {
+				binary.BigEndian.PutUint16(b[2:], binary.BigEndian.Uint16(b[2:])+1)
+			}
 		}
 		if hb.PadTo > len(b) {
 			b = append(b, make([]byte, hb.PadTo-len(b))...)
 		}
-		out[i] = b
+		out = append(out, b)
+		if hb.Overlap && i > 0 && len(b) >= mode6.HeaderLen && b[0]&7 == 6 {
+			o := append([]byte(nil), b...)
+			binary.BigEndian.PutUint16(o[8:], binary.BigEndian.Uint16(o[8:])-4)
+			out = append(out, o)
+		}
 	}
 	return out
 }
@@ -202,12 +244,23 @@ func (h *Host) emit(pkts [][]byte, src netip.AddrPort, dst netip.Addr, out *outb
 			sent++
 		}
 	}
-	// The more bit never clears: go on with the same packets, sequence
-	// numbers counting on and wrapping past 127.
+	// The more bit never clears: go on with the same packets, Mode 7
+	// sequence numbers counting on and wrapping past 127, Mode 6 offsets
+	// growing (and wrapping at 65536).
+	end := 0
+	for _, b := range train {
+		if len(b) >= mode6.HeaderLen && b[0]&7 == 6 {
+			end = max(end, int(binary.BigEndian.Uint16(b[8:]))+int(binary.BigEndian.Uint16(b[10:])))
+		}
+	}
 	for i := 0; hb.EndlessMore && len(train) > 0 && sent < limit; i++ {
 		b := append([]byte(nil), train[i%len(train)]...)
-		if len(b) >= mode7.HeaderLen && b[0]&7 == 7 {
+		switch {
+		case len(b) >= mode7.HeaderLen && b[0]&7 == 7:
 			b[1] = b[1]&0x80 | byte((len(train)+i)%128)
+		case len(b) >= mode6.HeaderLen && b[0]&7 == 6:
+			binary.BigEndian.PutUint16(b[8:], uint16(end))
+			end += int(binary.BigEndian.Uint16(b[10:]))
 		}
 		send(b)
 		sent++
