@@ -55,7 +55,9 @@ func TestSimulatorMatchesRealNTPsec(t *testing.T) {
 	host := &ntpsim.Host{Mode6: ntpsim.Mode6NTPsec, Status: status, System: sys}
 	s := start(t, "udp4", "127.0.0.1:0", ntpsim.Config{Default: host})
 	sc := newClient(t, "udp4", "127.0.0.1:0")
-	simAsk := func(req []byte) [][]byte { return payloads(sc.exchange(at(s, "127.0.0.1"), req, 200*time.Millisecond, 10)) }
+	simAsk := func(req []byte) [][]byte {
+		return payloads(sc.exchange(at(s, "127.0.0.1"), req, 200*time.Millisecond, 10))
+	}
 
 	same := func(name string, real, sim [][]byte) {
 		t.Helper()
