@@ -1,12 +1,7 @@
 package mode6
 
-// The NTP Version report (Shadowserver scan_ntp / scan6_ntp) has one
-// column per system variable. A column takes the variable of the same
-// name; two columns also take the name later ntpd versions gave the same
-// quantity: rootdispersion takes rootdisp (4.2.6 and later, ntpsec) and
-// jitter takes sys_jitter. Values are passed through as the server printed
-// them (without the quotes of quoted strings): the report does not
-// normalise numbers. The report package fills its rows with ReportValue.
+// reportColumns lists the variable columns of the NTP Version report, in
+// its order, with the variables that fill each (see ReportValue).
 var reportColumns = [...]struct {
 	column string
 	names  [2]string
@@ -62,21 +57,26 @@ func ReportVariables(column string) []string {
 	return nil
 }
 
-// ReportValue returns the value of column taken from vs: the first
-// variable of the column's own name, else the first of its later name
-// (rootdisp for rootdispersion, sys_jitter for jitter). ok is false when
-// the server sent neither; the report then leaves the field empty.
+// ReportValue returns the value of a column of the NTP Version report
+// (Shadowserver scan_ntp / scan6_ntp), taken from the system variables vs.
+//
+// The report has one column per system variable (ReportColumns). A column
+// takes the variable of the same name; two columns also take the name
+// later ntpd versions gave the same quantity: rootdispersion takes
+// rootdisp (4.2.6 and later, ntpsec) and jitter takes sys_jitter. Where
+// the server sent both names, or a name twice, the first in wire order
+// wins. Values are passed through as the server printed them (without
+// the quotes of quoted strings): the report does not normalise numbers.
+// ok is false when the server sent none of the names; the report then
+// leaves the field empty, inventing nothing.
 func ReportValue(vs Vars, column string) (value string, ok bool) {
 	for _, c := range reportColumns {
 		if c.column != column {
 			continue
 		}
-		for _, n := range c.names {
-			if n == "" {
-				continue
-			}
-			if v, ok := vs.Lookup(n); ok {
-				return v, true
+		for _, v := range vs {
+			if v.Name == c.names[0] || (c.names[1] != "" && v.Name == c.names[1]) {
+				return v.Value, true
 			}
 		}
 		return "", false

@@ -68,6 +68,9 @@ var (
 	// ErrTooManyFragments reports a reply of more than MaxFragments
 	// fragments.
 	ErrTooManyFragments = errors.New("mode6: too many fragments")
+	// ErrTooManyDatagrams reports a reply that went on past
+	// Reassembler.MaxDatagrams datagrams.
+	ErrTooManyDatagrams = errors.New("mode6: too many datagrams")
 	// ErrIncomplete reports a reply with holes or without its last
 	// fragment.
 	ErrIncomplete = errors.New("mode6: reply incomplete")

@@ -2,6 +2,7 @@ package mode6_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -139,7 +140,7 @@ func TestRealNTPsec(t *testing.T) {
 		require.NoError(t, err, out)
 		// "associd=0 status=c016 leap_alarm, sync_unspec, 1 event, restart,"
 		first := strings.SplitN(out, "\n", 2)[0]
-		assert.Contains(t, first, "status="+strconv.FormatUint(uint64(rep.Status), 16)+" "+mode6.SystemStatusOf(rep.Status).String()+",")
+		assert.Contains(t, first, fmt.Sprintf("status=%04x %s,", rep.Status, mode6.SystemStatusOf(rep.Status)))
 
 		rep = query(t, c4, d.Addr, mode6.Request{Op: mode6.OpReadStat, Seq: 19})
 		require.NoError(t, rep.Err)
@@ -149,7 +150,7 @@ func TestRealNTPsec(t *testing.T) {
 		require.NoError(t, err, out)
 		// "associd=17767 status=9014 conf, reach, sel_reject, 1 event, reachable,"
 		first = strings.SplitN(out, "\n", 2)[0]
-		assert.Contains(t, first, "status="+strconv.FormatUint(uint64(assocs[0].Status.Word()), 16)+" "+assocs[0].Status.String()+",")
+		assert.Contains(t, first, fmt.Sprintf("status=%04x %s,", assocs[0].Status.Word(), assocs[0].Status))
 	})
 
 	t.Run("named variables", func(t *testing.T) {

@@ -34,7 +34,13 @@ type frag struct{ off, end int }
 // placed by offset, never by arrival; at most MaxFragments fragments are
 // held and no data is placed past MaxBytes. The reply is complete when the
 // last fragment (M clear) has arrived and the fragments cover 0 up to its
-// end without holes. Only the count octets of a fragment are read.
+// end without holes; fragments held past that end are dropped as strays.
+// Only the count octets of a fragment are read.
+//
+// Where ntpq fails the whole query (a truncated datagram, data past its
+// buffer), the Reassembler only drops and counts the datagram and keeps
+// waiting: on the Internet a bad datagram may be a stray or forged one,
+// and the genuine reply may still come.
 //
 // It copies what it keeps; Reset keeps its buffer, so a reused
 // Reassembler allocates nothing. The zero value accepts the sequence
@@ -50,11 +56,14 @@ type Reassembler struct {
 	// MaxBytes caps where data may lie; 0 (or more than MaxReplyLen) means
 	// MaxReplyLen, ntpq's buffer.
 	MaxBytes int
+	// MaxDatagrams ends the reply with ErrTooManyDatagrams after this many
+	// datagrams of any kind (ntpsec's client gives up after 2 × MAXFRAGS);
+	// 0 means no limit.
+	MaxDatagrams int
 
 	bound   bool
 	seq     uint16
 	op      Op
-	inited  bool
 	frags   [MaxFragments]frag // sorted by offset
 	nfrags  int
 	buf     []byte
@@ -74,7 +83,7 @@ type Reassembler struct {
 // number and opcode, keeping its buffer and options.
 func (r *Reassembler) Reset(seq uint16, op Op) {
 	*r = Reassembler{StrictPadding: r.StrictPadding, MaxFragments: r.MaxFragments, MaxBytes: r.MaxBytes,
-		buf: r.buf[:0], bound: true, seq: seq, op: op, inited: true}
+		MaxDatagrams: r.MaxDatagrams, buf: r.buf[:0], bound: true, seq: seq, op: op}
 }
 
 // ResetFor prepares r for the reply to req.
@@ -103,6 +112,13 @@ func (r *Reassembler) maxBytes() int {
 func (r *Reassembler) Add(datagram []byte) error {
 	r.stats.Packets++
 	r.stats.Bytes += len(datagram)
+	if r.MaxDatagrams > 0 && r.stats.Packets > r.MaxDatagrams {
+		if !r.Done() {
+			r.err = ErrTooManyDatagrams
+		}
+		r.stats.Conflicting++
+		return ErrTooManyDatagrams
+	}
 	var p Packet
 	err := p.DecodeFromBytes(datagram)
 	se, isErr := err.(ServerError)
@@ -151,10 +167,18 @@ func (r *Reassembler) Add(datagram []byte) error {
 	case (i > 0 && r.frags[i-1].end > off) || (i < r.nfrags && r.frags[i].off < end):
 		r.stats.Overlaps++
 		return ErrOverlap
-	case r.sawLast && end > r.lastEnd,
-		!p.More && r.nfrags > 0 && r.frags[r.nfrags-1].end > end:
+	case r.sawLast && end > r.lastEnd:
 		r.stats.Conflicting++
 		return ErrSequence
+	}
+	if !p.More {
+		// Nothing lies past the last fragment: fragments held beyond it
+		// are strays (an earlier reply's, or forged) and go.
+		for r.nfrags > i && r.frags[r.nfrags-1].off >= end {
+			r.nfrags--
+			r.stats.Fragments--
+			r.stats.Conflicting++
+		}
 	}
 	if r.nfrags >= r.maxFrags() {
 		r.err = ErrTooManyFragments

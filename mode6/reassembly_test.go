@@ -232,3 +232,32 @@ func TestReassemblerReuse(t *testing.T) {
 		assert.Equal(t, reassemble(t, name).Data, r.Data())
 	}
 }
+
+func TestReassembleStrayPastTheEnd(t *testing.T) {
+	var r mode6.Reassembler
+	r.Reset(1, mode6.OpReadVar)
+	require.NoError(t, r.Add(frag(t, 1, 0, "a=1,", true)))
+	require.NoError(t, r.Add(frag(t, 1, 100, "zzzz", true)), "a stray far past the end")
+	require.NoError(t, r.Add(frag(t, 1, 4, "b=2\r\n", false)), "the genuine last fragment evicts it")
+	assert.True(t, r.Complete())
+	assert.Equal(t, "a=1,b=2\r\n", string(r.Data()))
+	st := r.Stats()
+	assert.Equal(t, 2, st.Fragments)
+	assert.Equal(t, 1, st.Conflicting)
+}
+
+func TestReassembleMaxDatagrams(t *testing.T) {
+	r := mode6.Reassembler{MaxDatagrams: 64}
+	r.Reset(1, mode6.OpReadVar)
+	b := frag(t, 1, 0, "a=1,", true)
+	for i := range 64 {
+		err := r.Add(b)
+		if i > 0 {
+			assert.ErrorIs(t, err, mode6.ErrDuplicate)
+		}
+	}
+	assert.ErrorIs(t, r.Add(b), mode6.ErrTooManyDatagrams)
+	assert.True(t, r.Done())
+	assert.ErrorIs(t, r.Err(), mode6.ErrTooManyDatagrams)
+	assert.Equal(t, 65, r.Stats().Packets)
+}

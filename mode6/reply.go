@@ -21,7 +21,12 @@ type ReplyBuilder struct {
 	lineLen int
 	sent    bool
 	isText  bool
+	closed  bool
 }
+
+// maxBuilt keeps the reply within 16-bit offsets: items that would start
+// past it are left out.
+const maxBuilt = 0xffff - MaxDataLen
 
 // Reset starts a reply with header h for every fragment (its More,
 // Offset and Count are set per fragment).
@@ -51,8 +56,12 @@ func (rb *ReplyBuilder) put(item []byte, overhead int) {
 	rb.lineLen += len(item)
 }
 
-// PutVar appends one variable.
+// PutVar appends one variable. Variables that would start past 65,067
+// octets of data (where 16-bit offsets end) are left out.
 func (rb *ReplyBuilder) PutVar(v Var) {
+	if rb.closed || len(rb.text) > maxBuilt {
+		return
+	}
 	rb.isText = true
 	n := v.itemLen()
 	if rb.sent {
@@ -71,23 +80,32 @@ func (rb *ReplyBuilder) PutVars(vs Vars) {
 }
 
 // PutBinary appends binary data (the association list of a READSTAT
-// reply): no separators, no trailing CR LF.
-func (rb *ReplyBuilder) PutBinary(b []byte) { rb.put(b, 0) }
+// reply): no separators, no trailing CR LF. Data past 16-bit offsets is
+// left out.
+func (rb *ReplyBuilder) PutBinary(b []byte) {
+	if rb.closed {
+		return
+	}
+	rb.put(b[:min(len(b), max(0, 0xffff-len(rb.text)))], 0)
+}
 
 // Data returns the reply data written so far, without the trailing
 // CR LF a text reply gets when it is closed.
 func (rb *ReplyBuilder) Data() []byte { return rb.text }
 
-// AppendPackets closes the reply and appends one datagram per fragment
-// to pkts, reusing the capacity of pkts' spare elements. Padding octets
+// AppendPackets closes the reply (later Put calls are ignored until
+// Reset) and appends one datagram per fragment to pkts, reusing the
+// capacity of pkts' spare elements; calling it again appends the same
+// datagrams. Padding octets
 // are zero, as ntp.org's ntpd writes them, unless stale is given: then
 // each datagram is laid over stale (a 480-octet buffer standing for the
 // server's static send buffer, updated in place), so its padding holds
 // whatever the previous datagrams left there, as ntpsec sends it.
 func (rb *ReplyBuilder) AppendPackets(pkts [][]byte, stale []byte) [][]byte {
-	if rb.isText {
+	if rb.isText && !rb.closed {
 		rb.text = append(rb.text, '\r', '\n')
 	}
+	rb.closed = true
 	start := 0
 	bounds := append(rb.cuts, len(rb.text))
 	for i, end := range bounds {

@@ -22,7 +22,7 @@ type Request struct {
 }
 
 // Header returns the header of r, with defaults applied and Count set to
-// the length of the name list.
+// the length of the name list (meaningful when Validate accepts r).
 func (r Request) Header() Header {
 	v := r.Version
 	if v == 0 {

@@ -81,7 +81,7 @@ type Banner struct {
 	Program string    // "ntpd", "xntpd"; empty for bare versions such as "4"
 	Version string    // "4.2.8p15", "ntpsec-1.2.2", "3-5.93e", "4"
 	Build   string    // the part after '@', "1.3728-o"
-	Date    time.Time // build date when one was printed and understood
+	Date    time.Time // build date, when printed in UTC (other zone abbreviations are ambiguous)
 	// DateText is the build date as printed, when there is one.
 	DateText string
 }
@@ -132,10 +132,17 @@ func ParseBanner(s string) Banner {
 	if tail != "" {
 		b.DateText = tail
 		for _, layout := range bannerDateLayouts {
-			if t, err := time.Parse(layout, tail); err == nil {
-				b.Date = t.UTC()
+			t, err := time.Parse(layout, tail)
+			if err != nil {
+				continue
+			}
+			// time.Parse gives an unknown zone abbreviation ("CEST") a
+			// zero offset; only UTC/GMT (or a numeric offset) is an instant.
+			if zone, off := t.Zone(); off == 0 && zone != "UTC" && zone != "GMT" && zone != "" {
 				break
 			}
+			b.Date = t.UTC()
+			break
 		}
 	}
 	return b
@@ -201,6 +208,16 @@ func sysField(name string) int {
 	return -1
 }
 
+// sysGroup maps a field to the first of the names that fill the same
+// SystemVars field (rootdispersion to rootdisp, poll to tc, …).
+func sysGroup(i int) int {
+	switch sysFields[i] {
+	case "rootdispersion", "poll", "jitter", "noise", "stability":
+		return i - 1 // listed right after its newer name
+	}
+	return i
+}
+
 // Has reports whether the reply carried the variable name with a value
 // that could be typed. Each name counts on its own: Has("rootdisp") is
 // false for a 4.2.4 server that sent rootdispersion.
@@ -221,8 +238,10 @@ func ParseSystemVars(data []byte) (SystemVars, error) {
 // UnmarshalVars fills s from vs. Unknown variables are kept in Unknown; a
 // malformed value leaves its field zero and is reported as a
 // [*FieldError] wrapping [ErrValue] (or [ErrTimestamp]); all such errors
-// are joined with [errors.Join]. The first occurrence of a duplicated
-// variable wins. It never panics.
+// are joined with [errors.Join]. Where a variable appears twice, or under
+// two names for one field (rootdisp and rootdispersion, tc and poll,
+// sys_jitter and jitter, clk_jitter and noise, clk_wander and stability),
+// the first in wire order wins, as in [ReportValue]. It never panics.
 func (s *SystemVars) UnmarshalVars(vs Vars) error {
 	*s = SystemVars{Vars: vs}
 	var errs []error
@@ -233,10 +252,11 @@ func (s *SystemVars) UnmarshalVars(vs Vars) error {
 			s.Unknown = append(s.Unknown, v)
 			continue
 		}
-		if seen&(1<<f) != 0 {
-			continue
+		g := sysGroup(f)
+		if seen&(1<<g) != 0 {
+			continue // the first of a name and its aliases wins
 		}
-		seen |= 1 << f
+		seen |= 1 << g
 		saved := *s
 		if err := s.set(v); err != nil {
 			*s = saved // leave the field zero, whatever strconv put there
@@ -251,6 +271,9 @@ func (s *SystemVars) UnmarshalVars(vs Vars) error {
 // set types one variable of sysFields.
 func (s *SystemVars) set(v Var) (err error) {
 	val := v.Value
+	if !v.Quoted {
+		val = strings.TrimSpace(val)
+	}
 	switch v.Name {
 	case "version":
 		s.Version, s.Banner = val, ParseBanner(val)

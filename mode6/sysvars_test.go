@@ -125,10 +125,14 @@ func TestBanner(t *testing.T) {
 			DateText: "Fri Apr 13 12:52:27 UTC 2018", Date: time.Date(2018, 4, 13, 12, 52, 27, 0, time.UTC)}, "ntp.org"},
 		{"ntpd 4.2.8p10@1.3728-o Sun Sep 17 20:40:05 UTC 2017 (1)", mode6.Banner{Program: "ntpd", Version: "4.2.8p10", Build: "1.3728-o",
 			DateText: "Sun Sep 17 20:40:05 UTC 2017", Date: time.Date(2017, 9, 17, 20, 40, 5, 0, time.UTC)}, "ntp.org"},
+		// Zone abbreviations other than UTC are ambiguous: the date text
+		// is kept, no instant is made up.
 		{"ntpd 4.1.1c-rc1@1.836 Thu Feb  6 10:14:40 CET 2003 (1)", mode6.Banner{Program: "ntpd", Version: "4.1.1c-rc1", Build: "1.836",
-			DateText: "Thu Feb  6 10:14:40 CET 2003", Date: time.Date(2003, 2, 6, 10, 14, 40, 0, time.UTC)}, "ntp.org"},
+			DateText: "Thu Feb  6 10:14:40 CET 2003"}, "ntp.org"},
 		{"xntpd 3-5.93e Wed Apr 14 20:23:03 EDT 1999 (1)", mode6.Banner{Program: "xntpd", Version: "3-5.93e",
-			DateText: "Wed Apr 14 20:23:03 EDT 1999", Date: time.Date(1999, 4, 14, 20, 23, 3, 0, time.UTC)}, "xntpd"},
+			DateText: "Wed Apr 14 20:23:03 EDT 1999"}, "xntpd"},
+		{"ntpd 4.2.6p5@1.2349-o Fri Apr 13 12:52:27 GMT 2018 (1)", mode6.Banner{Program: "ntpd", Version: "4.2.6p5", Build: "1.2349-o",
+			DateText: "Fri Apr 13 12:52:27 GMT 2018", Date: time.Date(2018, 4, 13, 12, 52, 27, 0, time.UTC)}, "ntp.org"},
 		{"ntpd ntpsec-1.2.2", mode6.Banner{Program: "ntpd", Version: "ntpsec-1.2.2"}, "ntpsec"},
 		{"ntpd ntpsec-1.2.3 2024-05-04T10:00:00Z", mode6.Banner{Program: "ntpd", Version: "ntpsec-1.2.3",
 			DateText: "2024-05-04T10:00:00Z", Date: time.Date(2024, 5, 4, 10, 0, 0, 0, time.UTC)}, "ntpsec"},
@@ -205,9 +209,15 @@ func TestReportColumns(t *testing.T) {
 	_, ok = mode6.ReportValue(vs, "ip")
 	assert.False(t, ok, "not a variable column")
 
-	both := mode6.Vars{{Name: "rootdisp", Value: "1"}, {Name: "rootdispersion", Value: "2"}}
+	both := mode6.Vars{{Name: "rootdisp", Value: "1"}, {Name: "rootdispersion", Value: "2"}, {Name: "jitter", Value: "3"}, {Name: "sys_jitter", Value: "4"}}
 	val, _ = mode6.ReportValue(both, "rootdispersion")
-	assert.Equal(t, "2", val, "the column's own name first")
+	assert.Equal(t, "1", val, "the first in wire order")
+	val, _ = mode6.ReportValue(both, "jitter")
+	assert.Equal(t, "3", val)
+	var sv mode6.SystemVars
+	require.NoError(t, sv.UnmarshalVars(both))
+	assert.Equal(t, 1.0, sv.RootDisp, "the typed view agrees with the report")
+	assert.Equal(t, 3.0, sv.SysJitter)
 	assert.Equal(t, []string{"jitter", "sys_jitter"}, mode6.ReportVariables("jitter"))
 	assert.Equal(t, []string{"tc"}, mode6.ReportVariables("tc"))
 	assert.Nil(t, mode6.ReportVariables("asn"))

@@ -10,7 +10,10 @@ type Var struct {
 	// Name is the variable name.
 	Name string
 	// Value is the value as the server printed it, without the quotes of
-	// a quoted string and without leading and trailing blanks.
+	// a quoted string and without trailing blanks. Blanks after '=' are
+	// kept: ntpd prints array elements as " %.2f", so "filtdelay= 0.33
+	// 0.16" has the value " 0.33 0.16" (ntpq skips them; use
+	// strings.TrimSpace for that view).
 	Value string
 	// Quoted reports that the value was a quoted string on the wire.
 	Quoted bool
@@ -54,12 +57,15 @@ func (vs Vars) All() iter.Seq2[string, string] {
 
 // ParseStats reports what [ParseVars] had to repair.
 type ParseStats struct {
-	// Dropped counts octets that are not printable ASCII, CR, LF or tab
-	// (NULs, binary junk), which the parser removes first, as ntpsec's
-	// client does.
+	// Dropped counts octets removed before parsing: NULs and other control
+	// characters anywhere (CR, LF and tab excepted), and octets outside
+	// printable ASCII outside quoted strings (binary junk, which ntpsec
+	// 1.2.2 prints inside its filt* peer variables). Quoted strings keep
+	// their non-ASCII octets.
 	Dropped int
 	// Repaired counts items that ran into the next one without a comma
-	// ("0.24filtoffset= 0.17"), which the parser splits.
+	// ("0.24filtoffset= 0.17", `version="x"stratum=2`), which the parser
+	// splits.
 	Repaired int
 	// Unterminated counts quoted values without a closing quote; the
 	// value then runs to the end of the text.
@@ -71,37 +77,52 @@ type ParseStats struct {
 // Clean reports whether the text needed no repair.
 func (s ParseStats) Clean() bool { return s == ParseStats{} }
 
-func isJunk(c byte) bool { return c > '~' || (c < ' ' && c != '\r' && c != '\n' && c != '\t') }
+// isControl reports octets dropped everywhere.
+func isControl(c byte) bool { return (c < ' ' && c != '\r' && c != '\n' && c != '\t') || c == 0x7f }
+
+// isJunk reports octets dropped outside quoted strings.
+func isJunk(c byte) bool { return c > '~' || isControl(c) }
 
 func isBlank(c byte) bool { return c == ' ' || c == '\t' }
 
-func isNameChar(c byte) bool { return c == '_' || (c|0x20 >= 'a' && c|0x20 <= 'z') }
+// isNameTail reports the octets a variable name is made of when it is
+// found glued to the end of a value: ntpd's names are lower case.
+func isNameTail(c byte) bool { return c == '_' || (c >= 'a' && c <= 'z') }
+
+// maxPrealloc bounds the variables ParseVars allocates room for up front.
+const maxPrealloc = 64
 
 // ParseVars parses variable text (the reassembled data of a READVAR,
 // READCLOCK or peer READSTAT reply) the way ntpq's nextvar does, with
 // ntpsec's tolerance for junk:
 //
-//   - items are "name" or "name=value", separated by commas, blanks, CR
-//     and LF in any mix;
-//   - a name runs to the first ',', '=', CR or LF;
-//   - after '=', blanks are skipped; a value starting with '"' runs to the
-//     next '"' (no escapes; commas and '=' inside are kept); any other
-//     value runs to the next ',', CR or LF;
-//   - octets that are not printable ASCII, CR, LF or tab are dropped
-//     first and counted;
-//   - an unquoted value that contains "name=" (letters and '_' before an
-//     '=') has lost the comma before that item, and is split there.
+//   - items are "name" or "name=value"; commas, CR and LF separate them,
+//     and blanks around those are skipped;
+//   - a name runs to the first ',', '=', CR or LF (trailing blanks
+//     trimmed), so it may contain blanks;
+//   - after '=', a value starting with '"' (after blanks) runs to the next
+//     '"' (no escapes; commas and '=' inside are kept); any other value
+//     runs to the next ',', CR or LF;
+//   - control octets are dropped first, and so are octets outside
+//     printable ASCII that are not inside quotes (see ParseStats.Dropped);
+//   - an item that runs into the next without a comma is split: an
+//     unquoted value containing "name=" (lower-case letters and '_' right
+//     before an '='), or anything but a separator after a closing quote.
 //
 // It never fails: what it repaired is in the returned stats. Names and
-// values slice one string holding the cleaned text, so a whole reply costs
-// two allocations.
+// values slice one string holding the cleaned text, so a reply of up to
+// 64 variables costs two allocations.
 func ParseVars(data []byte) (Vars, ParseStats) {
 	var st ParseStats
 	items := 1
+	inQuote := false
 	for _, c := range data {
-		if c == ',' {
+		switch {
+		case c == '"':
+			inQuote = !inQuote
+		case c == ',' && !inQuote:
 			items++
-		} else if isJunk(c) {
+		case isControl(c) || (!inQuote && c > '~'):
 			st.Dropped++
 		}
 	}
@@ -111,16 +132,15 @@ func ParseVars(data []byte) (Vars, ParseStats) {
 	} else {
 		var sb strings.Builder
 		sb.Grow(len(data) - st.Dropped)
-		for len(data) > 0 {
-			i := 0
-			for i < len(data) && !isJunk(data[i]) {
-				i++
+		inQuote = false
+		for _, c := range data {
+			if c == '"' {
+				inQuote = !inQuote
 			}
-			sb.Write(data[:i])
-			for i < len(data) && isJunk(data[i]) {
-				i++
+			if isControl(c) || (!inQuote && c > '~') {
+				continue
 			}
-			data = data[i:]
+			sb.WriteByte(c)
 		}
 		text = sb.String()
 	}
@@ -134,7 +154,7 @@ func ParseVars(data []byte) (Vars, ParseStats) {
 			break
 		}
 		if vs == nil {
-			vs = make(Vars, 0, items)
+			vs = make(Vars, 0, min(items, maxPrealloc))
 		}
 		start := pos
 		for pos < len(text) && text[pos] != ',' && text[pos] != '=' && text[pos] != '\r' && text[pos] != '\n' {
@@ -153,21 +173,24 @@ func ParseVars(data []byte) (Vars, ParseStats) {
 			continue
 		}
 		pos++ // '='
-		for pos < len(text) && isBlank(text[pos]) {
-			pos++
+		q := pos
+		for q < len(text) && isBlank(text[q]) {
+			q++
 		}
-		if pos < len(text) && text[pos] == '"' {
-			end := strings.IndexByte(text[pos+1:], '"')
+		if q < len(text) && text[q] == '"' {
+			end := strings.IndexByte(text[q+1:], '"')
 			if end < 0 {
 				st.Unterminated++
-				vs = append(vs, Var{Name: name, Value: text[pos+1:], Quoted: true})
+				vs = append(vs, Var{Name: name, Value: text[q+1:], Quoted: true})
 				break
 			}
-			vs = append(vs, Var{Name: name, Value: text[pos+1 : pos+1+end], Quoted: true})
-			pos += end + 2
-			// ntpq expects a separator next; skip anything else up to one.
-			for pos < len(text) && text[pos] != ',' && text[pos] != '\r' && text[pos] != '\n' {
+			vs = append(vs, Var{Name: name, Value: text[q+1 : q+1+end], Quoted: true})
+			pos = q + end + 2
+			for pos < len(text) && isBlank(text[pos]) {
 				pos++
+			}
+			if pos < len(text) && text[pos] != ',' && text[pos] != '\r' && text[pos] != '\n' {
+				st.Repaired++ // the next item follows the closing quote
 			}
 			continue
 		}
@@ -197,12 +220,12 @@ func trimBlanks(s string) string {
 }
 
 // nameBefore returns where the name that ends at eq (an '=' inside a
-// value starting at start) begins: the run of letters and '_' before it.
-// It returns start when there is no such name, or it would take the whole
-// value.
+// value starting at start) begins: the run of lower-case letters and '_'
+// before it. It returns start when there is no such name, or it would
+// take the whole value.
 func nameBefore(text string, start, eq int) int {
 	n := eq
-	for n > start && isNameChar(text[n-1]) {
+	for n > start && isNameTail(text[n-1]) {
 		n--
 	}
 	if n == eq || n == start {
@@ -256,8 +279,10 @@ func separator(b []byte, n int, lineLen *int) []byte {
 // by ", ", or by ",\r\n" where the line would otherwise reach 72
 // characters (ntpd's ctl_putdata). It writes values as they are, in quotes
 // when Quoted, and adds no trailing CR LF (ntpd adds one when it closes
-// the reply; see [ReplyBuilder]). It is the inverse of [ParseVars] for
-// variables whose names and values it can carry.
+// the reply; see [ReplyBuilder]). ParseVars gives back vs for every list
+// ntpd could have printed: names without separators, '=' or blanks at
+// their ends, values without separators (or '"' when quoted), without
+// trailing blanks and, unquoted, starting with no '"'.
 func AppendVars(b []byte, vs Vars) []byte {
 	lineLen := 0
 	for i := range vs {

@@ -1,6 +1,7 @@
 package mode6_test
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 
@@ -58,15 +59,21 @@ func TestParseVarsCases(t *testing.T) {
 		{"empty value", "a=, b=2", mode6.Vars{{Name: "a", Value: ""}, {Name: "b", Value: "2"}}, mode6.ParseStats{}},
 		{"empty quoted value", `a="", b`, mode6.Vars{{Name: "a", Value: "", Quoted: true}, {Name: "b", Bare: true}}, mode6.ParseStats{}},
 		{"value-less items", "stratum,version,\r\nleap", mode6.Vars{{Name: "stratum", Bare: true}, {Name: "version", Bare: true}, {Name: "leap", Bare: true}}, mode6.ParseStats{}},
-		{"array with leading blank", "filtdelay= 0.33 0.16 0.20, x=1", mode6.Vars{{Name: "filtdelay", Value: "0.33 0.16 0.20"}, {Name: "x", Value: "1"}}, mode6.ParseStats{}},
+		{"array with leading blank kept", "filtdelay= 0.33 0.16 0.20, x=1", mode6.Vars{{Name: "filtdelay", Value: " 0.33 0.16 0.20"}, {Name: "x", Value: "1"}}, mode6.ParseStats{}},
+		{"blanks before a quote", `a=  "q", b`, mode6.Vars{{Name: "a", Value: "q", Quoted: true}, {Name: "b", Bare: true}}, mode6.ParseStats{}},
+		{"a name with a blank", `flag version="x"`, mode6.Vars{{Name: "flag version", Value: "x", Quoted: true}}, mode6.ParseStats{}},
 		{"trailing blanks", "a=1  , b =2", mode6.Vars{{Name: "a", Value: "1"}, {Name: "b", Value: "2"}}, mode6.ParseStats{}},
 		{"duplicates kept in order", "a=1, b=2, a=3", mode6.Vars{{Name: "a", Value: "1"}, {Name: "b", Value: "2"}, {Name: "a", Value: "3"}}, mode6.ParseStats{}},
 		{"NULs after the text", "a=1\r\n\x00\x00\x00", mode6.Vars{{Name: "a", Value: "1"}}, mode6.ParseStats{Dropped: 3}},
-		{"binary junk inside a value (ntpsec 1.2.2)", "filtdelay= 0.00 0.\x94\xba\xb2\xee 0.00, x=1", mode6.Vars{{Name: "filtdelay", Value: "0.00 0. 0.00"}, {Name: "x", Value: "1"}}, mode6.ParseStats{Dropped: 4}},
+		{"binary junk inside a value (ntpsec 1.2.2)", "filtdelay= 0.00 0.\x94\xba\xb2\xee 0.00, x=1", mode6.Vars{{Name: "filtdelay", Value: " 0.00 0. 0.00"}, {Name: "x", Value: "1"}}, mode6.ParseStats{Dropped: 4}},
+		{"non-ASCII inside quotes is kept", "system=\"Linux caf\xc3\xa9\", x=\x01\"a\x02b\"", mode6.Vars{{Name: "system", Value: "Linux caf\u00e9", Quoted: true}, {Name: "x", Value: "ab", Quoted: true}}, mode6.ParseStats{Dropped: 2}},
 		{"missing separator (facebook/time fixture)", "filtdelay= 0.29 0.18 0.24filtoffset= 0.17 0.02,\r\nfiltdisp= 0.00",
-			mode6.Vars{{Name: "filtdelay", Value: "0.29 0.18 0.24"}, {Name: "filtoffset", Value: "0.17 0.02"}, {Name: "filtdisp", Value: "0.00"}}, mode6.ParseStats{Repaired: 1}},
+			mode6.Vars{{Name: "filtdelay", Value: " 0.29 0.18 0.24"}, {Name: "filtoffset", Value: " 0.17 0.02"}, {Name: "filtdisp", Value: " 0.00"}}, mode6.ParseStats{Repaired: 1}},
+		{"missing separator after an all-letter value", "refid=INITstratum=16", mode6.Vars{{Name: "refid", Value: "INIT"}, {Name: "stratum", Value: "16"}}, mode6.ParseStats{Repaired: 1}},
+		{"missing separator after a quote", `version="ntpd 4"stratum=2, x="a""b"`, mode6.Vars{{Name: "version", Value: "ntpd 4", Quoted: true},
+			{Name: "stratum", Value: "2"}, {Name: "x", Value: "a", Quoted: true}, {Name: `"b"`, Bare: true}}, mode6.ParseStats{Repaired: 2}},
 		{"unterminated quote", `a=1, version="ntpd 4.2`, mode6.Vars{{Name: "a", Value: "1"}, {Name: "version", Value: "ntpd 4.2", Quoted: true}}, mode6.ParseStats{Unterminated: 1}},
-		{"junk after a closing quote", `a="x"yz, b=1`, mode6.Vars{{Name: "a", Value: "x", Quoted: true}, {Name: "b", Value: "1"}}, mode6.ParseStats{}},
+		{"text after a closing quote", `a="x"yz, b=1`, mode6.Vars{{Name: "a", Value: "x", Quoted: true}, {Name: "yz", Bare: true}, {Name: "b", Value: "1"}}, mode6.ParseStats{Repaired: 1}},
 		{"item without a name", "=5, a=1", mode6.Vars{{Name: "a", Value: "1"}}, mode6.ParseStats{Skipped: 1}},
 		{"equals inside an unquoted value without a name", "a=1=2", mode6.Vars{{Name: "a", Value: "1=2"}}, mode6.ParseStats{}},
 		{"only separators", ",\r\n, ,", nil, mode6.ParseStats{}},
@@ -136,4 +143,13 @@ func TestAppendVarsLines(t *testing.T) {
 	assert.Equal(t, "a=1,\r\nx="+strings.Repeat("y", 100)+",\r\nb=2", string(mode6.AppendVars(nil, long)), "an item longer than a line stands alone")
 	back, _ := mode6.ParseVars(mode6.AppendVars(nil, long))
 	assert.Equal(t, long, back)
+
+	// A long run of commas does not make ParseVars allocate for each.
+	many := []byte("a" + strings.Repeat(",", 15000))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	vs, _ = mode6.ParseVars(many)
+	runtime.ReadMemStats(&after)
+	assert.Len(t, vs, 1)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(40000), "bytes allocated for one variable in 15,000 commas")
 }

@@ -83,8 +83,9 @@ type replyKey struct {
 }
 
 // Hostile lists misbehaviours of broken and malicious servers. They apply
-// to every reply the host sends, error replies included; WrapSeq only
-// changes monitor lists.
+// to every reply the host sends, error replies included, except where a
+// field names a mode: WrapSeq changes Mode 7 monitor lists only; Overlap,
+// WrongSeq and JunkValues change Mode 6 replies only.
 type Hostile struct {
 	// EndlessMore sets the more bit on every packet and, after the list,
 	// keeps sending its packets again with sequence numbers wrapping past

@@ -100,17 +100,29 @@ func (h *Host) mode6(req []byte, src netip.AddrPort, dst netip.Addr, out *outbox
 	case mode6.OpReqNonce:
 		rh.Status = h.Status
 		vars = mode6.Vars{{Name: "nonce", Value: h.nonce(src)}}
-	case mode6.OpWriteVar, mode6.OpWriteClock, mode6.OpSetTrap, mode6.OpUnsetTrap,
-		mode6.OpConfigure, mode6.OpSaveConfig, mode6.OpReadMRU, mode6.OpReadOrdlistA:
+	case mode6.OpReadMRU:
+		return // without a valid nonce, read_mru_list sends nothing
+	case mode6.OpSetTrap, mode6.OpUnsetTrap, mode6.OpSaveConfig:
+		if h.Mode6 == Mode6NTPsec {
+			fail(mode6.CErrBadOp) // ntpsec has no handler for these
+			return
+		}
+		fail(mode6.CErrPermission)
+		return
+	case mode6.OpWriteVar, mode6.OpWriteClock, mode6.OpConfigure, mode6.OpReadOrdlistA:
 		fail(mode6.CErrPermission) // no key is configured; nothing changes
 		return
 	default:
 		fail(mode6.CErrBadOp)
 		return
 	}
-	if len(data) > 0 && vars != nil && hd.Op != mode6.OpReqNonce {
+	if len(data) > 0 && hd.Op == mode6.OpReadVar {
+		table := sysVarOrder
+		if hd.AssocID != 0 {
+			table = peerVarOrder
+		}
 		var code mode6.ServerError
-		if vars, code = selectVars(vars, data); code != 0 {
+		if vars, code = selectVars(vars, data, table); code != 0 {
 			fail(code)
 			return
 		}
@@ -162,14 +174,36 @@ func (h *Host) nonce(src netip.AddrPort) string {
 	return strconv.FormatUint(f.Sum64()^h.Hostile.Seed, 16)
 }
 
-// selectVars returns the variables named in a request, in the server's
-// order (as ntpd answers, whatever order they were asked in), or
-// CERR_UNKNOWNVAR when a name is not in the set.
-func selectVars(all mode6.Vars, request []byte) (mode6.Vars, mode6.ServerError) {
+// sysVarOrder and peerVarOrder are the variable tables of ntpd
+// (ntp_control.c sys_var and peer_var, with ntpsec's additions and the
+// 4.2.4 names beside their successors), in code order: the order a
+// server answers a list of names in, whatever order they were asked in,
+// and the names it knows.
+var (
+	sysVarOrder = []string{"leap", "stratum", "precision", "rootdelay", "rootdisp", "rootdispersion",
+		"rootdist", "refid", "reftime", "tc", "poll", "peer", "state", "offset", "frequency", "sys_jitter",
+		"jitter", "clk_jitter", "noise", "error", "clock", "processor", "system", "release", "version",
+		"clk_wander", "stability", "sys_var_list", "tai", "leapsec", "expire", "mintc", "leapsmearinterval",
+		"leapsmearoffset"}
+	peerVarOrder = []string{"config", "authenable", "authentic", "srcadr", "srcport", "dstadr", "dstport",
+		"leap", "hmode", "stratum", "ppoll", "hpoll", "precision", "rootdelay", "rootdisp", "refid",
+		"reftime", "org", "rec", "xmt", "reach", "unreach", "timer", "delay", "offset", "jitter",
+		"dispersion", "keyid", "filtdelay", "filtoffset", "pmode", "received", "sent", "filtdisp",
+		"flash", "ttl", "peer_var_list", "in", "out", "rate", "bias", "srchost", "timerec", "timereach",
+		"badauth", "bogusorg", "oldpkt", "seldisp", "selbroken", "candidate", "mode", "headway", "ntscookies"}
+)
+
+// selectVars returns the variables named in a request in the order of
+// the server's table (unknown extra variables after, in their own
+// order). A name the server does not know gets CERR_UNKNOWNVAR; a name it
+// knows but has no value for is left out, as ntpd does (tai before the
+// leap file is read, say).
+func selectVars(all mode6.Vars, request []byte, table []string) (mode6.Vars, mode6.ServerError) {
 	asked, _ := mode6.ParseVars(request)
 	want := map[string]bool{}
 	for _, a := range asked {
-		if _, ok := all.Lookup(a.Name); !ok {
+		_, have := all.Lookup(a.Name)
+		if !have && !slices.Contains(table, a.Name) {
 			return nil, mode6.CErrUnknownVar
 		}
 		want[a.Name] = true
@@ -181,6 +215,13 @@ func selectVars(all mode6.Vars, request []byte) (mode6.Vars, mode6.ServerError) 
 			delete(want, v.Name)
 		}
 	}
+	rank := func(name string) int {
+		if i := slices.Index(table, name); i >= 0 {
+			return i
+		}
+		return len(table)
+	}
+	slices.SortStableFunc(out, func(a, b mode6.Var) int { return rank(a.Name) - rank(b.Name) })
 	return out, 0
 }
 

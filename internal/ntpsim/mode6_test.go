@@ -32,11 +32,6 @@ func varsOf(t testing.TB, pkts []hexcap.Packet) mode6.Vars {
 	}
 	require.True(t, r.Complete())
 	vs, _ := mode6.ParseVars(r.Data())
-	for i := range vs {
-		if strings.HasPrefix(vs[i].Name, "filt") {
-			vs[i].Value = " " + vs[i].Value // ntpd prints each element as " %.2f"
-		}
-	}
 	return vs
 }
 
@@ -64,7 +59,53 @@ func replay(t *testing.T, s *ntpsim.Server, pkts []hexcap.Packet, at netip.AddrP
 	return got, want
 }
 
+// rawVars splits variable text into items without cleaning anything, so
+// values keep the binary junk some servers print (ParseVars drops it).
+func rawVars(t testing.TB, pkts []hexcap.Packet) mode6.Vars {
+	t.Helper()
+	var r mode6.Reassembler
+	start := 0
+	for i, p := range pkts {
+		if p.Dst.Port() == 123 {
+			start = i
+		}
+	}
+	for _, p := range pkts[start+1:] {
+		require.NoError(t, r.Add(p.Payload))
+	}
+	return rawSplit(r.Data())
+}
+
+// rawSplit splits variable text at the commas outside quotes, keeping
+// every octet of every value.
+func rawSplit(data []byte) mode6.Vars {
+	text := strings.TrimSuffix(string(data), "\r\n")
+	var vs mode6.Vars
+	item, quoted := 0, false
+	for i := 0; i <= len(text); i++ {
+		if i < len(text) && text[i] == '"' {
+			quoted = !quoted
+		}
+		if i < len(text) && (quoted || text[i] != ',') {
+			continue
+		}
+		name, value, _ := strings.Cut(text[item:i], "=")
+		v := mode6.Var{Name: name, Value: value}
+		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+			v.Value, v.Quoted = value[1:len(value)-1], true
+		}
+		vs = append(vs, v)
+		item = i + 1
+		for item < len(text) && (text[item] == ' ' || text[item] == '\r' || text[item] == '\n') {
+			item++
+		}
+		i = item - 1
+	}
+	return vs
+}
+
 func TestMode6LikeCaptures(t *testing.T) {
+	t.Parallel()
 	ntpsecPeer := []ntpsim.Peer{{AssocID: 0x4567, Status: 0x9014}}
 	tests := []struct {
 		name  string
@@ -86,6 +127,10 @@ func TestMode6LikeCaptures(t *testing.T) {
 		{"ntpsec-rv-unknownvar", func(p []hexcap.Packet) *ntpsim.Host {
 			return &ntpsim.Host{Mode6: ntpsim.Mode6NTPsec, Status: 0xc016, Peers: ntpsecPeer,
 				System: mode6.Vars{{Name: "version", Value: "ntpd ntpsec-1.2.2", Quoted: true}}}
+		}, "127.0.0.1"},
+		{"ntpsec-rv-peer", func(p []hexcap.Packet) *ntpsim.Host {
+			return &ntpsim.Host{Mode6: ntpsim.Mode6NTPsec, Status: 0xc016,
+				Peers: []ntpsim.Peer{{AssocID: 0x4567, Status: 0x9014, Vars: rawVars(t, p)}}}
 		}, "127.0.0.1"},
 		{"classic-rv-v4", func(p []hexcap.Packet) *ntpsim.Host {
 			return &ntpsim.Host{Mode6: ntpsim.Mode6Classic, Status: 0xc016, System: varsOf(t, p)}
@@ -111,6 +156,7 @@ func TestMode6LikeCaptures(t *testing.T) {
 
 // TestVariableSets: the constructors print values as each daemon does.
 func TestVariableSets(t *testing.T) {
+	t.Parallel()
 	for name, build := range map[string]func(ntpsim.SystemInfo) mode6.Vars{
 		"ntpsec-rv-v4": ntpsim.NTPsecVars, "classic-rv-v4": ntpsim.NTPdVars,
 	} {
@@ -125,8 +171,15 @@ func TestVariableSets(t *testing.T) {
 		assert.Equal(t, want, build(info), name)
 	}
 	legacy := ntpsim.LegacyVars(ntpsim.SystemInfo{Version: "4", System: "cisco", Stratum: 3, TC: 10, State: 4, SysJitter: 1.5})
+	// Served over UDP, as a router would answer.
+	s := start(t, "udp4", "127.0.0.1:0", ntpsim.Config{Default: &ntpsim.Host{Mode6: ntpsim.Mode6Classic,
+		Status: ntpsim.StatusOf(0, 6, 5), System: legacy}})
+	got := newClient(t, "udp4", "127.0.0.1:0").exchange(at(s, "127.0.0.1"), readvar(t, mode6.Request{Op: mode6.OpReadVar, Seq: 1}), 200*time.Millisecond, 5)
+	require.Len(t, got, 1)
+	var p mode6.Packet
+	require.NoError(t, p.DecodeFromBytes(got[0].payload))
 	var sv mode6.SystemVars
-	require.NoError(t, sv.UnmarshalVars(legacy))
+	require.NoError(t, sv.UnmarshalVars(func() mode6.Vars { vs, _ := mode6.ParseVars(p.Data); return vs }()))
 	assert.Equal(t, "cisco", sv.System)
 	assert.Equal(t, uint8(10), sv.TC)
 	assert.Equal(t, 1.5, sv.SysJitter)
@@ -143,6 +196,7 @@ func readvar(t testing.TB, r mode6.Request) []byte {
 }
 
 func TestProcessControlRules(t *testing.T) {
+	t.Parallel()
 	info := ntpsim.SystemInfo{Version: "ntpd 4.2.8p15@1.3728-o Wed Sep 23 11:46:38 UTC 2020 (1)", Processor: "x86_64",
 		System: "Linux/5.10.0", Stratum: 2, RefID: "192.0.2.1", TC: 6, MinTC: 3}
 	host := &ntpsim.Host{Mode6: ntpsim.Mode6Classic, Status: ntpsim.StatusOf(0, 6, 5), System: ntpsim.NTPdVars(info),
@@ -162,8 +216,14 @@ func TestProcessControlRules(t *testing.T) {
 	require.Len(t, got, 1)
 	var p mode6.Packet
 	require.NoError(t, p.DecodeFromBytes(got[0].payload))
-	assert.Equal(t, `version="ntpd 4.2.8p15@1.3728-o Wed Sep 23 11:46:38 UTC 2020 (1)",`+"\r\nstratum=2\r\n", string(p.Data),
-		"folded where the line would reach 72 characters")
+	assert.Equal(t, `stratum=2,`+"\r\n"+`version="ntpd 4.2.8p15@1.3728-o Wed Sep 23 11:46:38 UTC 2020 (1)"`+"\r\n", string(p.Data),
+		"in ntpd's table order, folded where the line would reach 72 characters")
+	// A known variable the server has no value for is left out; an
+	// unknown one is an error.
+	got = ask(readvar(t, mode6.Request{Op: mode6.OpReadVar, Seq: 3, Names: []string{"tai", "stratum"}}))
+	require.Len(t, got, 1)
+	require.NoError(t, p.DecodeFromBytes(got[0].payload))
+	assert.Equal(t, "stratum=2\r\n", string(p.Data))
 	assert.Equal(t, "leap_none, sync_ntp, 1 event, clock_sync", mode6.SystemStatusOf(p.Status).String())
 
 	assert.ErrorIs(t, errOf(ask(readvar(t, mode6.Request{Op: mode6.OpReadVar, Seq: 4, Names: []string{"nosuchvar"}}))), mode6.CErrUnknownVar)
@@ -174,6 +234,8 @@ func TestProcessControlRules(t *testing.T) {
 	assert.ErrorIs(t, errOf(ask([]byte{0x16, 0x02, 0, 9, 0, 0, 0, 0, 0, 0, 0, 9, 0x78, 0, 0, 0})), mode6.CErrBadFormat, "count past the data")
 	assert.ErrorIs(t, errOf(ask([]byte{0x16, 0x03, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0})), mode6.CErrPermission, "WRITEVAR")
 	assert.ErrorIs(t, errOf(ask([]byte{0x16, 0x08, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0})), mode6.CErrPermission, "CONFIGURE")
+	assert.ErrorIs(t, errOf(ask([]byte{0x16, 0x06, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0})), mode6.CErrPermission, "SETTRAP, ntpd 4.2.8")
+	assert.Empty(t, ask([]byte{0x16, 0x0a, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0}), "READ_MRU without a nonce: nothing")
 
 	// Peer association: READSTAT lists it, READVAR reads it.
 	got = ask(readvar(t, mode6.Request{Op: mode6.OpReadStat, Seq: 6}))
@@ -208,12 +270,17 @@ func TestProcessControlRules(t *testing.T) {
 	} {
 		assert.Empty(t, ask(req), name)
 	}
+	// ntpsec has no trap or saveconfig handlers.
+	s.SetHost(netip.MustParseAddr("127.0.0.1"), &ntpsim.Host{Mode6: ntpsim.Mode6NTPsec, System: host.System})
+	assert.ErrorIs(t, errOf(ask([]byte{0x16, 0x06, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0})), mode6.CErrBadOp, "SETTRAP, ntpsec")
+	assert.ErrorIs(t, errOf(ask([]byte{0x16, 0x09, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0})), mode6.CErrBadOp, "SAVECONFIG, ntpsec")
 	// A silent host.
 	s.SetHost(netip.MustParseAddr("127.0.0.1"), &ntpsim.Host{Mode6: ntpsim.Mode6Silent, System: host.System})
 	assert.Empty(t, ask(readvar(t, mode6.Request{Op: mode6.OpReadVar, Seq: 1})))
 }
 
 func TestMode6Hostile(t *testing.T) {
+	t.Parallel()
 	long := ntpsim.NTPsecVars(ntpsim.SystemInfo{Version: "ntpd ntpsec-1.2.2", Extra: mode6.Vars{
 		{Name: "big1", Value: strings.Repeat("x", 400)}, {Name: "big2", Value: strings.Repeat("y", 400)}}})
 	req := mode6.Request{Op: mode6.OpReadVar, Seq: 42}

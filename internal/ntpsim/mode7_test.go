@@ -98,6 +98,7 @@ func at(s *ntpsim.Server, addr string) netip.AddrPort {
 // TestMonlistLikeCaptures: given a capture's client table, the simulator's
 // reply to the captured request is the captured reply, octet for octet.
 func TestMonlistLikeCaptures(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"legacy-monlist-small", "legacy-monlist-40"} {
 		t.Run(name, func(t *testing.T) {
 			pkts := load(t, name)
@@ -158,6 +159,7 @@ func reassemble(req mode7.Request, ds []datagram) mode7.Reply {
 // TestWildcardAnswersFromEachAddress: one server bound to 0.0.0.0 stands
 // for many 127.x.y.z hosts and answers from the address each request went to.
 func TestWildcardAnswersFromEachAddress(t *testing.T) {
+	t.Parallel()
 	hosts := map[netip.Addr]*ntpsim.Host{}
 	addrs := []string{"127.0.0.2", "127.1.2.3", "127.200.0.1", "127.255.255.254"}
 	for i, a := range addrs {
@@ -181,6 +183,7 @@ func TestWildcardAnswersFromEachAddress(t *testing.T) {
 }
 
 func TestIPv6Loopback(t *testing.T) {
+	t.Parallel()
 	table := append(clients(5), mode7.MonitorEntry{Addr: netip.MustParseAddr("2001:db8::7"), LocalAddr: netip.MustParseAddr("::1"), Port: 123, Mode: 4, Version: 4, Count: 9})
 	s := start(t, "udp6", "[::1]:0", ntpsim.Config{Default: &ntpsim.Host{Mode7: ntpsim.Mode7Monlist, Clients: table}})
 	c := newClient(t, "udp6", "[::1]:0")
@@ -198,6 +201,7 @@ func TestIPv6Loopback(t *testing.T) {
 // TestProcessPrivateRules checks what ntpd 4.2.6 answers, or drops, for
 // requests of every shape.
 func TestProcessPrivateRules(t *testing.T) {
+	t.Parallel()
 	host := &ntpsim.Host{Mode7: ntpsim.Mode7Monlist, Clients: clients(1000)}
 	s := start(t, "udp4", "127.0.0.1:0", ntpsim.Config{Default: host})
 	c := newClient(t, "udp4", "127.0.0.1:0")
@@ -276,6 +280,7 @@ func TestProcessPrivateRules(t *testing.T) {
 // TestLowSourcePortDropped: ntpd 4.2.6 drops Mode 7 requests from ports
 // below 123. Binding such a port needs privileges; skip without them.
 func TestLowSourcePortDropped(t *testing.T) {
+	t.Parallel()
 	ua := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 100}
 	conn, err := net.ListenUDP("udp4", ua)
 	if err != nil {
@@ -292,6 +297,7 @@ func TestLowSourcePortDropped(t *testing.T) {
 }
 
 func TestHostile(t *testing.T) {
+	t.Parallel()
 	req := mode7.NewRequest(mode7.ReqMonGetList1)
 	run := func(t *testing.T, hb ntpsim.Hostile, n int) (*ntpsim.Server, []datagram) {
 		t.Helper()
@@ -380,6 +386,7 @@ func TestHostile(t *testing.T) {
 }
 
 func TestServerLifecycle(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := ntpsim.Start(ctx, "udp4", "127.0.0.1:0", ntpsim.Config{Default: &ntpsim.Host{Mode7: ntpsim.Mode7Monlist, Clients: clients(1)}})
 	require.NoError(t, err)
@@ -407,6 +414,7 @@ func TestServerLifecycle(t *testing.T) {
 // TestFailedSendSparesOthers: a reply the kernel refuses (from a source
 // address that is not local) does not stop the replies queued after it.
 func TestFailedSendSparesOthers(t *testing.T) {
+	t.Parallel()
 	s := start(t, "udp4", "0.0.0.0:0", ntpsim.Config{Hosts: map[netip.Addr]*ntpsim.Host{
 		netip.MustParseAddr("127.255.255.255"): {Mode7: ntpsim.Mode7Monlist, Clients: clients(1), Hostile: ntpsim.Hostile{OtherAddr: true}},
 		netip.MustParseAddr("127.0.0.2"):       {Mode7: ntpsim.Mode7Monlist, Clients: clients(2)},
@@ -426,6 +434,7 @@ func TestFailedSendSparesOthers(t *testing.T) {
 }
 
 func TestStartCloseRaces(t *testing.T) {
+	t.Parallel()
 	for range 50 {
 		s, err := ntpsim.Start(context.Background(), "udp4", "127.0.0.1:0", ntpsim.Config{})
 		require.NoError(t, err)

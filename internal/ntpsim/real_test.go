@@ -35,6 +35,7 @@ func ask(t *testing.T, c *net.UDPConn, to netip.AddrPort, req []byte) [][]byte {
 // agree octet for octet up to the end of their data (padding aside: the
 // real server's holds whatever its earlier replies left).
 func TestSimulatorMatchesRealNTPsec(t *testing.T) {
+	t.Parallel()
 	d := realpeer.StartNTPsec(t)
 	c, err := d.ListenUDP("udp4")
 	require.NoError(t, err)
@@ -94,4 +95,27 @@ func TestSimulatorMatchesRealNTPsec(t *testing.T) {
 		}
 		same(tc.name, real, simAsk(tc.req))
 	}
+
+	// The peer association (the local clock), two fragments with ntpsec's
+	// junk in the filt* values: given the very variables of a reply, the
+	// simulator sends that reply.
+	stat, err := mode6.Request{Op: mode6.OpReadStat, Seq: 20, Leap: 3}.MarshalBinary()
+	require.NoError(t, err)
+	realStat := ask(t, c, d.Addr, stat)
+	require.Len(t, realStat, 1)
+	require.NoError(t, p.DecodeFromBytes(realStat[0]))
+	assocs := mode6.AppendAssocStatuses(nil, p.Data)
+	require.Len(t, assocs, 1)
+	id := assocs[0].AssocID
+	realPeer := ask(t, c, d.Addr, rv(21, id))
+	require.Len(t, realPeer, 2)
+	var r mode6.Reassembler
+	for _, b := range realPeer {
+		require.NoError(t, r.Add(b))
+	}
+	require.True(t, r.Complete())
+	s.SetHost(netip.MustParseAddr("127.0.0.1"), &ntpsim.Host{Mode6: ntpsim.Mode6NTPsec, Status: status,
+		Peers: []ntpsim.Peer{{AssocID: id, Status: r.Status(), Vars: rawSplit(r.Data())}}})
+	same("peer READVAR", realPeer, simAsk(rv(21, id)))
+	same("READSTAT", realStat, simAsk(stat))
 }

@@ -1,16 +1,23 @@
 // Package ntpsim is a simulated ntpd on UDP, for tests, benchmarks and the
 // scanner's lab. One Server bound to a wildcard address stands for many
 // hosts: it answers each request from the exact address the request was
-// sent to, with the behaviour configured for that address.
+// sent to, with the behaviour configured for that address ([Host]).
 //
 // The Mode 7 half answers monlist as ntpd 4.2.6 does (packetisation,
 // sequence numbers, more bit, the 600-entry cap, item layout by request
 // code and implementation, error replies; byte for byte the captured
 // replies given the same client table), as ntpd ≥ 4.2.7p26 with
 // "enable mode7" does (INFO_ERR_NODATA), or not at all, as ntpsec and a
-// default ntpd 4.2.8 do. [Hostile] adds the misbehaviour of broken and
-// malicious servers. Every reply is built with the mode7 package's
-// encoders.
+// default ntpd 4.2.8 do.
+//
+// The Mode 6 half answers READVAR (system and peer associations, named
+// variables), READSTAT and errors as ntpsec 1.2.2 and ntpd 4.2.8 do (byte
+// for byte the captured replies given the same variables, ntpsec's stale
+// padding included), with variable sets of each daemon generation
+// ([NTPsecVars], [NTPdVars], [LegacyVars]).
+//
+// [Hostile] adds the misbehaviour of broken and malicious servers. Every
+// reply is built with the mode7 and mode6 packages' encoders.
 //
 // The simulator only ever binds the addresses its caller gives it; tests
 // and the lab give it loopback addresses.

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,11 +33,18 @@ import (
 // from a skip into a failure.
 const EnvRequired = "NTPCTL_REAL_PEERS"
 
+// Required reports whether the environment asks for real peers
+// (NTPCTL_REAL_PEERS set to anything but "", "0" or "false").
+func Required() bool {
+	v := strings.ToLower(strings.TrimSpace(os.Getenv(EnvRequired)))
+	return v != "" && v != "0" && v != "false" && v != "no"
+}
+
 // unavailable skips t, or fails it when real peers are required.
 func unavailable(t testing.TB, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
-	if os.Getenv(EnvRequired) == "1" {
+	if Required() {
 		t.Fatalf("real peer required (%s=1) but unavailable: %s", EnvRequired, msg)
 	}
 	t.Skipf("real peer unavailable (set %s=1 to make this a failure): %s", EnvRequired, msg)
@@ -57,9 +65,10 @@ func NewNamespace(t testing.TB) *Namespace {
 	if _, err := exec.LookPath("ip"); err != nil {
 		unavailable(t, "iproute2's ip command is missing (apt-get install iproute2)")
 	}
+	removeStale()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	ns := &Namespace{Name: "ntpctl-" + hex.EncodeToString(b[:])}
+	ns := &Namespace{Name: nsPrefix + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b[:])}
 	if out, err := exec.Command("ip", "netns", "add", ns.Name).CombinedOutput(); err != nil {
 		unavailable(t, "ip netns add: %v: %s", err, bytes.TrimSpace(out))
 	}
@@ -68,6 +77,33 @@ func NewNamespace(t testing.TB) *Namespace {
 		t.Fatalf("loopback up in %s: %v: %s", ns.Name, err, out)
 	}
 	return ns
+}
+
+const nsPrefix = "ntpctl-"
+
+// removeStale deletes the namespaces (and kills the servers in them) that
+// test processes left behind when they died before their cleanups ran: a
+// namespace's name carries the PID of the process that made it.
+func removeStale() {
+	entries, _ := os.ReadDir("/var/run/netns")
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), nsPrefix)
+		if !ok {
+			continue
+		}
+		pidText, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid == os.Getpid() || unix.Kill(pid, 0) != unix.ESRCH {
+			continue
+		}
+		out, _ := exec.Command("ip", "netns", "pids", e.Name()).Output()
+		for _, f := range strings.Fields(string(out)) {
+			if p, err := strconv.Atoi(f); err == nil {
+				_ = unix.Kill(p, unix.SIGKILL)
+			}
+		}
+		_ = exec.Command("ip", "netns", "del", e.Name()).Run()
+	}
 }
 
 // Command returns a command that runs inside the namespace.
@@ -84,26 +120,40 @@ func (ns *Namespace) ListenUDP(network, address string) (*net.UDPConn, error) {
 	}
 	ch := make(chan result, 1)
 	go func() {
-		// The thread enters the namespace and is never unlocked, so it
-		// dies with this goroutine instead of serving others.
+		// The thread enters the namespace and goes back to its own; if it
+		// cannot, it stays locked and dies with this goroutine instead of
+		// serving others from the wrong namespace.
 		runtime.LockOSThread()
+		self, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, err}
+			return
+		}
+		defer self.Close()
 		fd, err := os.Open(filepath.Join("/var/run/netns", ns.Name))
 		if err != nil {
+			runtime.UnlockOSThread()
 			ch <- result{nil, err}
 			return
 		}
 		defer fd.Close()
 		if err := unix.Setns(int(fd.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			ch <- result{nil, fmt.Errorf("setns: %w", err)}
 			return
 		}
+		var r result
 		ua, err := net.ResolveUDPAddr(network, address)
-		if err != nil {
-			ch <- result{nil, err}
-			return
+		if err == nil {
+			r.c, r.err = net.ListenUDP(network, ua)
+		} else {
+			r.err = err
 		}
-		c, err := net.ListenUDP(network, ua)
-		ch <- result{c, err}
+		if unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- r
 	}()
 	r := <-ch
 	return r.c, r.err
@@ -121,18 +171,22 @@ type NTPd struct {
 	cmd     *exec.Cmd
 }
 
-// Config is the ntpd configuration used; extra lines may be appended.
-var Config = []string{
-	"interface ignore all",
-	"interface listen 127.0.0.1",
-	"interface listen ::1",
-	"refclock local stratum 10",
-	"disable ntp",
-	"disable kernel",
-	"disable stats",
-	"restrict default ignore",
-	"restrict 127.0.0.0 mask 255.0.0.0",
-	"restrict ::1",
+// Config returns the ntpd configuration StartNTPsec writes, before the
+// caller's extra lines (the project's real-peers notes): loopback only, a
+// local reference clock, the clock discipline off.
+func Config() []string {
+	return []string{
+		"interface ignore all",
+		"interface listen 127.0.0.1",
+		"interface listen ::1",
+		"refclock local stratum 10",
+		"disable ntp",
+		"disable kernel",
+		"disable stats",
+		"restrict default ignore",
+		"restrict 127.0.0.0 mask 255.0.0.0",
+		"restrict ::1",
+	}
 }
 
 // StartNTPsec starts ntpsec's ntpd for t and waits until it answers Mode 6
@@ -158,7 +212,7 @@ func StartNTPsec(t testing.TB, extra ...string) *NTPd {
 	d := &NTPd{NS: ns, Addr: netip.MustParseAddrPort("127.0.0.1:123"), Addr6: netip.MustParseAddrPort("[::1]:123"),
 		Dir: t.TempDir(), Version: strings.TrimSpace(string(ver))}
 	conf := filepath.Join(d.Dir, "ntp.conf")
-	lines := append(append([]string(nil), Config...), extra...)
+	lines := append(Config(), extra...)
 	if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -224,16 +278,17 @@ func (d *NTPd) NTPQ(ctx context.Context, host string, commands ...string) (strin
 	cmd := d.NS.Command("ntpq", args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
+	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
 		return out.String(), err
 	case <-ctx.Done():
 		_ = cmd.Process.Kill()
+		<-done // the output is complete only once Wait returns
 		return out.String(), ctx.Err()
 	}
 }
