@@ -114,34 +114,15 @@ const maxPrealloc = 64
 // 64 variables costs two allocations.
 func ParseVars(data []byte) (Vars, ParseStats) {
 	var st ParseStats
-	items := 1
-	inQuote := false
-	for _, c := range data {
-		switch {
-		case c == '"':
-			inQuote = !inQuote
-		case c == ',' && !inQuote:
-			items++
-		case isControl(c) || (!inQuote && c > '~'):
-			st.Dropped++
-		}
-	}
+	var items int
+	st.Dropped, items = clean(data, nil)
 	var text string
 	if st.Dropped == 0 {
 		text = string(data)
 	} else {
 		var sb strings.Builder
 		sb.Grow(len(data) - st.Dropped)
-		inQuote = false
-		for _, c := range data {
-			if c == '"' {
-				inQuote = !inQuote
-			}
-			if isControl(c) || (!inQuote && c > '~') {
-				continue
-			}
-			sb.WriteByte(c)
-		}
+		clean(data, &sb)
 		text = sb.String()
 	}
 	vs := Vars(nil)
@@ -209,6 +190,99 @@ func ParseVars(data []byte) (Vars, ParseStats) {
 		vs = append(vs, Var{Name: name, Value: trimBlanks(text[start:pos])})
 	}
 	return vs, st
+}
+
+// Where clean is in the grammar ParseVars reads.
+const (
+	inSep      = iota // between items
+	inName            // a name, or a value-less item
+	inAfterEq         // blanks after '='
+	inQuoted          // inside a quoted value
+	inUnquoted        // an unquoted value
+	inAfterQuote
+	inSkip // an item without a name, skipped to the next separator
+)
+
+// clean removes the octets ParseVars drops (control octets anywhere,
+// octets outside printable ASCII except inside quoted values), following
+// the same grammar as the parser so both agree on what is quoted. It
+// writes what it keeps to sb when sb is not nil, and returns how many
+// octets it dropped and an upper bound on the number of items.
+func clean(data []byte, sb *strings.Builder) (dropped, items int) {
+	state := inSep
+	items = 1
+	valueStart := 0 // in data, for the glued-name check
+	for i, c := range data {
+		if isControl(c) || (c > '~' && state != inQuoted) {
+			dropped++
+			continue
+		}
+		sep := c == ',' || c == '\r' || c == '\n'
+		switch state {
+		case inSep:
+			switch {
+			case c == '=':
+				state = inSkip
+			case !sep && !isBlank(c):
+				state = inName
+			}
+		case inSkip:
+			if sep {
+				state = inSep
+			}
+		case inName:
+			switch {
+			case sep:
+				state = inSep
+			case c == '=':
+				state, valueStart = inAfterEq, i+1
+			}
+		case inAfterEq:
+			switch {
+			case c == '"':
+				state = inQuoted
+			case sep:
+				state = inSep
+			case !isBlank(c):
+				state = inUnquoted
+			}
+		case inQuoted:
+			if c == '"' {
+				state = inAfterQuote
+			}
+		case inAfterQuote:
+			switch {
+			case sep:
+				state = inSep
+			case c == '=':
+				state = inSkip
+			case !isBlank(c):
+				state = inName
+			}
+		case inUnquoted:
+			switch {
+			case sep:
+				state = inSep
+			case c == '=' && i > valueStart && isNameTail(data[i-1]):
+				// A name glued to the value, as ParseVars splits it (the
+				// run of letters before '=' cannot be all of the value).
+				n := i
+				for n > valueStart && isNameTail(data[n-1]) {
+					n--
+				}
+				if n > valueStart {
+					state, valueStart = inAfterEq, i+1
+				}
+			}
+		}
+		if c == ',' && state != inQuoted {
+			items++
+		}
+		if sb != nil {
+			sb.WriteByte(c)
+		}
+	}
+	return dropped, items
 }
 
 // trimBlanks removes trailing spaces and tabs.
