@@ -96,8 +96,14 @@ func (r *Reassembler) reset() {
 	if cap(ents) > 2*DefaultMaxEntries { // do not keep what a hostile reply grew
 		ents, spare = nil, nil
 	}
-	*r = Reassembler{MaxBytes: r.MaxBytes, MaxEntries: r.MaxEntries, buf: r.buf[:0],
-		ents: ents, spare: spare, last: -1, maxSeq: -1, inited: true}
+	// Field by field: start and cnt (512 octets) are read only for the
+	// sequence numbers marked in seen, so they need no clearing.
+	r.bound, r.impl, r.code, r.version, r.itemSize, r.sized = false, 0, 0, 0, 0, false
+	r.seen = [2]uint64{}
+	r.last, r.maxSeq, r.unorder, r.capped = -1, -1, false, false
+	r.ents, r.spare, r.buf = ents, spare, r.buf[:0]
+	r.octets, r.nents = 0, 0
+	r.stats, r.err, r.lastDrop, r.inited = ReassemblyStats{}, nil, nil, true
 }
 
 func (r *Reassembler) init() {

@@ -80,6 +80,7 @@ type replyKey struct {
 	version uint8
 	impl    mode7.Impl
 	code    mode7.ReqCode
+	err     mode7.InfoErr // InfoOK for the monitor list itself
 }
 
 // Hostile lists misbehaviours of broken and malicious servers. They apply

@@ -36,7 +36,20 @@ func (h *Host) mode7(req []byte, src netip.AddrPort, dst netip.Addr, out *outbox
 		// is simulated, the other queries find nothing to report.
 		code = mode7.InfoErrNoData
 	}
-	h.emit(h.Hostile.mangle([][]byte{mode7.AppendErrorReply(nil, hd, code)}), src, dst, out)
+	h.emit(h.errorReply(hd, code), src, dst, out)
+}
+
+// errorReply returns the (cached) error reply to hd.
+func (h *Host) errorReply(hd mode7.Header, code mode7.InfoErr) [][]byte {
+	key := replyKey{hd.Version, hd.Impl, hd.Code, code}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if p, ok := h.cache[key]; ok {
+		return p
+	}
+	p := h.Hostile.mangle([][]byte{mode7.AppendErrorReply(nil, hd, code)})
+	h.cache[key] = p
+	return p
 }
 
 // request describes one entry of ntpd's ntp_codes table: whether the code
@@ -126,7 +139,7 @@ func checkRequest(hd *mode7.Header, length int) mode7.InfoErr {
 // monlist returns the reply datagrams for a monitor-list request, built
 // once per (version, implementation, code) and cached.
 func (h *Host) monlist(req mode7.Header) [][]byte {
-	key := replyKey{req.Version, req.Impl, req.Code}
+	key := replyKey{req.Version, req.Impl, req.Code, mode7.InfoOK}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if p, ok := h.cache[key]; ok {

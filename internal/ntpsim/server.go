@@ -24,6 +24,7 @@
 package ntpsim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -214,16 +215,17 @@ func (s *Server) serve(ctx context.Context) (err error) {
 	stop := context.AfterFunc(ctx, func() { _ = s.stop() })
 	defer stop()
 
-	msgs := make([]batchconn.Message, readBatch)
+	rd := s.conn.NewReader(readBatch)
+	msgs := rd.Msgs()
 	for i := range msgs {
-		msgs[i].Buffers = [][]byte{make([]byte, 2048)}
+		msgs[i].Buf = make([]byte, 2048)
 		msgs[i].OOB = make([]byte, s.conn.OOBSize())
 	}
 	out := outbox{conn: s.conn}
 	local := s.conn.LocalAddrPort().Addr()
 	failures := 0
 	for {
-		n, err := s.conn.ReadBatch(msgs)
+		n, err := rd.Read()
 		if err != nil {
 			if s.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return nil
@@ -237,14 +239,13 @@ func (s *Server) serve(ctx context.Context) (err error) {
 		for i := range n {
 			m := &msgs[i]
 			s.requests.Add(1)
-			src := batchconn.AddrPort(m.Addr)
 			dst := s.conn.Dst(m.OOB[:m.NN])
 			if !dst.IsValid() {
 				dst = local
 			}
 			before := out.len()
 			if h := s.host(dst); h != nil {
-				h.handle(m.Buffers[0][:m.N], src, dst, &out)
+				h.handle(m.Buf[:m.N], m.From, dst, &out)
 			}
 			if out.len() == before {
 				s.ignored.Add(1)
@@ -275,8 +276,19 @@ func (s *Server) flush(o *outbox) {
 // outbox collects the datagrams the handlers want sent.
 type outbox struct {
 	main, other []batchconn.Message
-	oob         map[netip.Addr][]byte
+	pool        []*outMsg // reused message storage
+	used        int
 	conn        *batchconn.Conn
+	tmpl        []byte // control message template
+	tmplAt      int    // where the source address sits in it
+}
+
+// outMsg is one reusable outgoing message with its own buffers.
+type outMsg struct {
+	bufs [1][]byte
+	addr net.UDPAddr
+	ip   [16]byte
+	oob  []byte
 }
 
 func (o *outbox) len() int { return len(o.main) + len(o.other) }
@@ -285,29 +297,52 @@ func (o *outbox) reset() {
 	clear(o.main)
 	clear(o.other)
 	o.main, o.other = o.main[:0], o.other[:0]
+	o.used = 0
+}
+
+// srcOOB fills m.oob with control data that makes the datagram leave from
+// src: a template marshalled once, with the address patched in.
+func (o *outbox) srcOOB(m *outMsg, src netip.Addr) []byte {
+	if o.tmpl == nil {
+		probe := netip.AddrFrom4([4]byte{0xa5, 0x5a, 0xc3, 0x3c})
+		if o.conn.IPv6() {
+			probe = netip.AddrFrom16([16]byte{0xa5, 0x5a, 0xc3, 0x3c, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
+		}
+		o.tmpl = o.conn.SrcOOB(probe)
+		o.tmplAt = bytes.Index(o.tmpl, probe.AsSlice())
+	}
+	a := src.AsSlice()
+	if o.tmplAt < 0 || (o.conn.IPv6() && len(a) != 16) || (!o.conn.IPv6() && len(a) != 4) {
+		return o.conn.SrcOOB(src) // no template: marshal each time
+	}
+	m.oob = append(m.oob[:0], o.tmpl...)
+	copy(m.oob[o.tmplAt:], a)
+	return m.oob
 }
 
 // send queues payload to dst, leaving from src, from the server's port or
-// from its other port.
+// from its other port. It reuses the storage of earlier batches.
 func (o *outbox) send(payload []byte, src netip.Addr, dst netip.AddrPort, otherPort bool) {
-	if o.oob == nil {
-		o.oob = map[netip.Addr][]byte{}
+	if o.used == len(o.pool) {
+		o.pool = append(o.pool, &outMsg{})
 	}
-	oob, ok := o.oob[src]
-	if !ok {
-		oob = o.conn.SrcOOB(src)
-		if len(o.oob) < 1<<16 {
-			o.oob[src] = oob
-		}
-	}
-	m := batchconn.Message{
-		Buffers: [][]byte{payload},
-		OOB:     oob,
-		Addr:    net.UDPAddrFromAddrPort(dst),
-	}
-	if otherPort {
-		o.other = append(o.other, m)
+	m := o.pool[o.used]
+	o.used++
+	m.bufs[0] = payload
+	d := dst.Addr()
+	if d.Is4() {
+		a := d.As4()
+		copy(m.ip[:], a[:])
+		m.addr.IP = m.ip[:4]
 	} else {
-		o.main = append(o.main, m)
+		m.ip = d.As16()
+		m.addr.IP = m.ip[:]
+	}
+	m.addr.Port = int(dst.Port())
+	msg := batchconn.Message{Buffers: m.bufs[:], OOB: o.srcOOB(m, src), Addr: &m.addr}
+	if otherPort {
+		o.other = append(o.other, msg)
+	} else {
+		o.main = append(o.main, msg)
 	}
 }

@@ -1,0 +1,56 @@
+package batchconn
+
+import "net/netip"
+
+// RecvMsg is one datagram read by ReadBatchFrom.
+type RecvMsg struct {
+	Buf  []byte         // where the payload goes; its length is the most read
+	OOB  []byte         // where control data goes (for Dst); may be nil
+	N    int            // payload octets read
+	NN   int            // control octets read
+	From netip.AddrPort // the sender, IPv4 unmapped
+}
+
+// Reader reads batches of datagrams with their sources into preallocated
+// messages. On Linux (64-bit) it calls recvmmsg itself and allocates
+// nothing per datagram; elsewhere it uses x/net's ReadBatch, which
+// allocates the source address of each message.
+type Reader struct {
+	c    *Conn
+	msgs []RecvMsg
+	sys  sysReader
+}
+
+// NewReader returns a Reader of c for up to n datagrams per call.
+func (c *Conn) NewReader(n int) *Reader {
+	r := &Reader{c: c, msgs: make([]RecvMsg, n)}
+	r.sys.init(c, n)
+	return r
+}
+
+// Msgs returns the reader's messages: fill in Buf (and OOB) once; after
+// Read, the first n of them hold datagrams.
+func (r *Reader) Msgs() []RecvMsg { return r.msgs }
+
+// Read blocks until at least one datagram arrives and reads as many as
+// are ready, up to len(Msgs()).
+func (r *Reader) Read() (int, error) { return r.sys.read(r.c, r.msgs) }
+
+// portable is the x/net path.
+type portable struct{ ms []Message }
+
+func (p *portable) read(c *Conn, msgs []RecvMsg) (int, error) {
+	if len(p.ms) != len(msgs) {
+		p.ms = make([]Message, len(msgs))
+	}
+	for i := range msgs {
+		p.ms[i].Buffers = [][]byte{msgs[i].Buf}
+		p.ms[i].OOB = msgs[i].OOB
+	}
+	n, err := c.ReadBatch(p.ms)
+	for i := 0; i < n; i++ {
+		msgs[i].N, msgs[i].NN, msgs[i].From = p.ms[i].N, p.ms[i].NN, AddrPort(p.ms[i].Addr)
+		p.ms[i].Addr = nil
+	}
+	return n, err
+}
