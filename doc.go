@@ -15,7 +15,7 @@
 //   - [github.com/ntpctl/ntpctl/mode7]: Mode 7 codec: requests, replies,
 //     monitor entries in every layout ntpd sent, reassembly by sequence
 //     number. No I/O.
-//   - mode6: Mode 6 codec: header, fragments, READVAR text, typed system
+//   - [github.com/ntpctl/ntpctl/mode6]: Mode 6 codec: header, fragments, READVAR text, typed system
 //     variables. No I/O.
 //   - this package: the prober, a batched UDP engine that sends probes to
 //     very many targets and turns the datagrams that come back into one
@@ -26,6 +26,40 @@
 //     lines, statistics.
 //   - examples/scanner, the full scanner, and the ntpctl command, which
 //     verifies one host.
+//
+// # The prober
+//
+// [Prober] sends one [Probe] to very many targets over ordinary UDP
+// sockets (no root, no raw sockets, no spoofing), with batched
+// sendmmsg/recvmmsg I/O, and calls back with exactly one [Result] per
+// target. [MonList] (Mode 7 monlist) and [ReadVar] (Mode 6 READVAR) are the
+// built-in probes; the engine knows nothing else about the protocols.
+//
+//   - Targets are pulled from an iter.Seq only when there is room in
+//     flight, so a scan of millions of addresses holds at most
+//     Config.Concurrency of them.
+//   - A datagram counts only when it comes from the probed address and
+//     port and answers this request: Mode 6 replies must echo a sequence
+//     number derived per target from a secret key, Mode 7 replies the
+//     request's implementation and code. Everything else is counted in
+//     [Stats] and dropped, and per-target caps bound what a hostile server
+//     can make the prober keep.
+//   - Result.Packets and Result.Bytes are the amplification evidence.
+//   - Rate is taken per batch from a token bucket; cancelling Run's
+//     context stops sending at once and lets the targets in flight finish
+//     (Abort finishes them at once).
+//   - The steady state allocates nothing per datagram sent or received.
+//
+// # The target space
+//
+// [TargetSet] holds addresses, prefixes and ranges of both families
+// (files and IPv6 hitlists through ReadFrom); [Blocklist] keeps the IANA
+// special-purpose ranges and loopback out unless asked, and reads zmap's
+// blocklist and allowlist files; [TargetSet.Permuted] orders a scan by a
+// seeded cyclic group the way zmap does and splits it into disjoint shards.
+//
+// The prober uses Linux's recvmmsg and sendmmsg (other Unix systems fall
+// back to one datagram per call).
 //
 // # Where to start
 //

@@ -1,0 +1,170 @@
+package ntpctl
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+)
+
+// specialPurpose lists the IANA special-purpose address ranges a scanner
+// must not probe: those the registries mark not globally reachable or
+// reserved, documentation ranges, multicast and broadcast (IANA IPv4 and
+// IPv6 Special-Purpose Address Registries, RFC 6890 and successors; the
+// same ranges zmap's default blocklist carries). Loopback is listed apart.
+var specialPurpose = []string{
+	"0.0.0.0/8",       // "this network" (RFC 791)
+	"10.0.0.0/8",      // private use (RFC 1918)
+	"100.64.0.0/10",   // shared address space (RFC 6598)
+	"169.254.0.0/16",  // link local (RFC 3927)
+	"172.16.0.0/12",   // private use (RFC 1918)
+	"192.0.0.0/24",    // IETF protocol assignments (RFC 6890)
+	"192.0.2.0/24",    // documentation, TEST-NET-1 (RFC 5737)
+	"192.31.196.0/24", // AS112-v4 (RFC 7535)
+	"192.52.193.0/24", // AMT (RFC 7450)
+	"192.88.99.0/24",  // deprecated 6to4 relay anycast (RFC 7526)
+	"192.168.0.0/16",  // private use (RFC 1918)
+	"192.175.48.0/24", // direct delegation AS112 (RFC 7534)
+	"198.18.0.0/15",   // benchmarking (RFC 2544)
+	"198.51.100.0/24", // documentation, TEST-NET-2 (RFC 5737)
+	"203.0.113.0/24",  // documentation, TEST-NET-3 (RFC 5737)
+	"224.0.0.0/4",     // multicast (RFC 5771)
+	"240.0.0.0/4",     // reserved (RFC 1112), includes 255.255.255.255
+	"::/128",          // unspecified (RFC 4291)
+	"::ffff:0:0/96",   // IPv4-mapped (RFC 4291)
+	"64:ff9b:1::/48",  // local-use IPv4/IPv6 translation (RFC 8215)
+	"100::/64",        // discard-only (RFC 6666)
+	"2001::/23",       // IETF protocol assignments (RFC 2928)
+	"2001:db8::/32",   // documentation (RFC 3849)
+	"2002::/16",       // 6to4 (RFC 3056)
+	"3fff::/20",       // documentation (RFC 9637)
+	"5f00::/16",       // segment routing SIDs (RFC 9602)
+	"fc00::/7",        // unique local (RFC 4193)
+	"fe80::/10",       // link local (RFC 4291)
+	"ff00::/8",        // multicast (RFC 4291)
+}
+
+// loopback lists the loopback ranges, blocked unless a caller allows them.
+var loopback = []string{"127.0.0.0/8", "::1/128"}
+
+// SpecialPurposeRanges returns the IANA special-purpose ranges the
+// default blocklist contains (loopback apart; see LoopbackRanges).
+func SpecialPurposeRanges() []netip.Prefix { return prefixes(specialPurpose) }
+
+// LoopbackRanges returns 127.0.0.0/8 and ::1/128.
+func LoopbackRanges() []netip.Prefix { return prefixes(loopback) }
+
+func prefixes(ss []string) []netip.Prefix {
+	out := make([]netip.Prefix, len(ss))
+	for i, s := range ss {
+		out[i] = netip.MustParsePrefix(s)
+	}
+	return out
+}
+
+// Blocklist decides which addresses may be probed. Its zero value blocks
+// the IANA special-purpose ranges and loopback and allows everything
+// else; a target it blocks is never sent a packet.
+//
+// Entries are added as zmap's blocklist and allowlist files write them:
+// addresses and prefixes, one per line, '#' comments (ranges such as
+// 192.0.2.1-20 are accepted too). When any allowlist entry exists, only
+// addresses on the allowlist may be probed; the blocklist and the
+// built-in ranges apply on top of it. A Blocklist must not be changed
+// while a Prober uses it; reading it is safe from several goroutines.
+type Blocklist struct {
+	// NoBuiltin turns the IANA special-purpose ranges off. Loopback stays
+	// blocked unless AllowLoopback is set too.
+	NoBuiltin bool
+	// AllowLoopback allows 127.0.0.0/8 and ::1, for tests and the lab.
+	AllowLoopback bool
+
+	deny, allow TargetSet
+	allowSet    bool
+}
+
+// Deny adds a range to the blocklist.
+func (b *Blocklist) Deny(r Range) { b.deny.Add(r) }
+
+// Allow adds a range to the allowlist.
+func (b *Blocklist) Allow(r Range) {
+	b.allow.Add(r)
+	b.allowSet = true
+}
+
+// ReadDeny adds the entries of a blocklist file in zmap's format.
+func (b *Blocklist) ReadDeny(r io.Reader) error {
+	_, err := b.deny.ReadFrom(r)
+	return err
+}
+
+// ReadAllow adds the entries of an allowlist file in zmap's format.
+func (b *Blocklist) ReadAllow(r io.Reader) error {
+	b.allowSet = true
+	_, err := b.allow.ReadFrom(r)
+	return err
+}
+
+var (
+	builtinSet  = setOf(specialPurpose)
+	loopbackSet = setOf(loopback)
+	// builtin8 marks the IPv4 /8s that the built-in ranges or loopback
+	// touch; an address in any other /8 needs no search.
+	builtin8 = firstOctets(builtinSet, loopbackSet)
+)
+
+func firstOctets(sets ...*TargetSet) (out [256]bool) {
+	for _, s := range sets {
+		for _, r := range s.ranges {
+			if r.First.Is4() {
+				for o := int(r.First.As4()[0]); o <= int(r.Last.As4()[0]); o++ {
+					out[o] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+func setOf(ss []string) *TargetSet {
+	var s TargetSet
+	for _, p := range prefixes(ss) {
+		s.AddPrefix(p)
+	}
+	return &s
+}
+
+// Allowed reports whether a may be probed.
+func (b *Blocklist) Allowed(a netip.Addr) bool { return b.Reason(a) == "" }
+
+// Reason says why a may not be probed ("loopback", "IANA special-purpose
+// range", "blocklist", "not on the allowlist", "invalid address"), or ""
+// when it may.
+func (b *Blocklist) Reason(a netip.Addr) string {
+	if !a.IsValid() || a.Zone() != "" {
+		return "invalid address"
+	}
+	a = a.Unmap()
+	if b == nil {
+		b = &Blocklist{}
+	}
+	if a.Is4() && !builtin8[a.As4()[0]] && len(b.deny.ranges) == 0 && !b.allowSet {
+		return "" // the common case, without a search
+	}
+	switch {
+	case !b.AllowLoopback && loopbackSet.Contains(a):
+		return "loopback"
+	case !b.NoBuiltin && builtinSet.Contains(a):
+		return "IANA special-purpose range"
+	case b.deny.Contains(a):
+		return "blocklist"
+	case b.allowSet && !b.allow.Contains(a):
+		return "not on the allowlist"
+	}
+	return ""
+}
+
+// String summarises the configuration.
+func (b *Blocklist) String() string {
+	return fmt.Sprintf("blocklist: builtin=%v loopback=%v deny=%d ranges allow=%d ranges",
+		!b.NoBuiltin, b.AllowLoopback, len(b.deny.ranges), len(b.allow.ranges))
+}

@@ -1,0 +1,137 @@
+package ntpctl
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/ntpctl/ntpctl/mode7"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestSteadyStateAllocs pins the per-datagram paths of the prober at zero
+// allocations: building and sending a batch of requests, and handing
+// reply datagrams to their targets' assemblers. (Reading them is pinned in
+// internal/batchconn: on Linux recvmmsg is called directly, without
+// x/net's per-message address allocations.)
+func TestSteadyStateAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates; .ci/run runs this test without it")
+	}
+	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer sink.Close()
+	port := uint16(sink.LocalAddr().(*net.UDPAddr).Port)
+
+	p, err := NewProber(Config{Blocklist: &Blocklist{AllowLoopback: true}}, MonList())
+	require.NoError(t, err)
+	defer p.closeSockets()
+	now := time.Now()
+	var flights []*flight[mode7.Reply]
+	p.mu.Lock()
+	for i := range 64 {
+		target := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 1, 0, byte(i)}), port)
+		f := p.newFlight(target, p.hash(target))
+		require.NotNil(t, f)
+		p.queue(f, now)
+		flights = append(flights, f)
+	}
+	p.mu.Unlock()
+	p.flush(now)
+
+	send := testing.AllocsPerRun(50, func() {
+		p.mu.Lock()
+		for _, f := range flights {
+			p.queue(f, now)
+		}
+		p.mu.Unlock()
+		p.flush(now)
+	})
+	assert.Zero(t, send, "allocations per batch of 64 requests")
+
+	reply := mode7.AppendErrorReply(nil, mode7.NewRequest(mode7.ReqMonGetList1).Header(), mode7.InfoErrNoData)
+	recv := testing.AllocsPerRun(50, func() {
+		p.mu.Lock()
+		for _, f := range flights {
+			f.done, f.packets, f.bytes = false, 0, 0
+			f.asm.Reset(f.target, f.seq)
+			p.deliver(f.target, reply, now)
+		}
+		p.mu.Unlock()
+	})
+	assert.Zero(t, recv, "allocations per 64 datagrams delivered")
+
+	seq := testing.AllocsPerRun(100, func() { _ = p.Seq(flights[0].target) })
+	assert.Zero(t, seq)
+}
+
+// BenchmarkBookkeeping measures the prober's work per target without the
+// system calls: a new flight, its request, its timeout, its result.
+func BenchmarkBookkeeping(b *testing.B) {
+	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sink.Close()
+	port := uint16(sink.LocalAddr().(*net.UDPAddr).Port)
+	p, err := NewProber(Config{Blocklist: &Blocklist{AllowLoopback: true}}, MonList())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.closeSockets()
+	now := time.Now()
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		t := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 1, byte(i >> 8), byte(i)}), port)
+		i++
+		p.mu.Lock()
+		if p.cfg.Blocklist.Reason(t.Addr()) != "" {
+			b.Fatal("blocked")
+		}
+		f := p.newFlight(t, p.hash(t))
+		p.queue(f, now)
+		p.socks[0].n = 0 // no system call
+		p.finish(f, false)
+		p.due = p.due[:0]
+		p.timeouts.pop()
+		p.mu.Unlock()
+		_ = p.result(f)
+		p.release([]*flight[mode7.Reply]{f})
+	}
+}
+
+// TestFlightMap checks the open-addressing table against a Go map under
+// random puts and removes, colliding hashes included.
+func TestFlightMap(t *testing.T) {
+	m := newFlightMap[int](4)
+	ref := map[netip.AddrPort]*flight[int]{}
+	var live []*flight[int]
+	rng := uint64(1)
+	next := func() uint64 { rng = rng*6364136223846793005 + 1442695040888963407; return rng >> 33 }
+	for step := range 20000 {
+		if len(live) > 0 && next()%3 == 0 {
+			i := int(next() % uint64(len(live)))
+			f := live[i]
+			m.remove(f)
+			delete(ref, f.target)
+			live[i] = live[len(live)-1]
+			live = live[:len(live)-1]
+		} else {
+			tg := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(step >> 16), byte(step >> 8), byte(step)}), 123)
+			f := &flight[int]{target: tg, hash: next() % 64} // few distinct hashes: long probe runs
+			m.put(f)
+			ref[tg] = f
+			live = append(live, f)
+		}
+		if step%500 == 0 {
+			require.Equal(t, len(ref), m.len())
+			for tg, f := range ref {
+				require.Same(t, f, m.get(tg, f.hash), "step %d", step)
+			}
+			require.Nil(t, m.get(netip.MustParseAddrPort("192.0.2.1:1"), 5))
+		}
+	}
+}

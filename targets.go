@@ -1,0 +1,295 @@
+package ntpctl
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"math/big"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// ErrTarget reports a target specification that cannot be parsed.
+var ErrTarget = errors.New("ntpctl: invalid target")
+
+// Range is an inclusive range of addresses of one family, First ≤ Last.
+type Range struct {
+	First, Last netip.Addr
+}
+
+// RangeOf returns the range a prefix covers.
+func RangeOf(p netip.Prefix) Range {
+	p = p.Masked()
+	first := p.Addr()
+	bits := first.BitLen() - p.Bits()
+	last := addrAdd(first, new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), uint(bits)), big.NewInt(1)))
+	return Range{first, last}
+}
+
+// Contains reports whether a lies in r.
+func (r Range) Contains(a netip.Addr) bool {
+	return a.BitLen() == r.First.BitLen() && r.First.Compare(a) <= 0 && a.Compare(r.Last) <= 0
+}
+
+// Size returns the number of addresses in r.
+func (r Range) Size() *big.Int {
+	n := new(big.Int).Sub(addrInt(r.Last), addrInt(r.First))
+	return n.Add(n, big.NewInt(1))
+}
+
+// String returns "first-last", or the single address.
+func (r Range) String() string {
+	if r.First == r.Last {
+		return r.First.String()
+	}
+	return r.First.String() + "-" + r.Last.String()
+}
+
+func addrInt(a netip.Addr) *big.Int { return new(big.Int).SetBytes(a.AsSlice()) }
+
+func addrAdd(a netip.Addr, n *big.Int) netip.Addr {
+	v := new(big.Int).Add(addrInt(a), n)
+	buf := make([]byte, a.BitLen()/8)
+	v.FillBytes(buf)
+	out, _ := netip.AddrFromSlice(buf)
+	return out
+}
+
+// ParseRange parses one target specification: an address ("192.0.2.1",
+// "2001:db8::1"), a prefix ("192.0.2.0/24"), or a range
+// ("192.0.2.1-192.0.2.20", or "192.0.2.1-20" for the last octet).
+// IPv4-mapped IPv6 addresses are taken as IPv4. Zones are refused.
+func ParseRange(s string) (Range, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Range{}, fmt.Errorf("%w: empty", ErrTarget)
+	}
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return Range{}, fmt.Errorf("%w: %q: %v", ErrTarget, s, err)
+		}
+		if p.Addr().Is4In6() {
+			if p.Bits() < 96 {
+				return Range{}, fmt.Errorf("%w: %q: mapped prefix shorter than /96", ErrTarget, s)
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return RangeOf(p), nil
+	}
+	if lo, hi, ok := strings.Cut(s, "-"); ok {
+		first, err := parseAddr(lo)
+		if err != nil {
+			return Range{}, fmt.Errorf("%w: %q: %v", ErrTarget, s, err)
+		}
+		var last netip.Addr
+		if n, err := strconv.ParseUint(strings.TrimSpace(hi), 10, 8); err == nil && first.Is4() {
+			b := first.As4()
+			b[3] = byte(n)
+			last = netip.AddrFrom4(b)
+		} else if last, err = parseAddr(hi); err != nil {
+			return Range{}, fmt.Errorf("%w: %q: %v", ErrTarget, s, err)
+		}
+		if first.BitLen() != last.BitLen() || last.Less(first) {
+			return Range{}, fmt.Errorf("%w: %q: not an ascending range of one family", ErrTarget, s)
+		}
+		return Range{first, last}, nil
+	}
+	a, err := parseAddr(s)
+	if err != nil {
+		return Range{}, fmt.Errorf("%w: %q: %v", ErrTarget, s, err)
+	}
+	return Range{a, a}, nil
+}
+
+func parseAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil {
+		return a, err
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, errors.New("zoned addresses are not targets")
+	}
+	return a.Unmap(), nil
+}
+
+// TargetSet is a set of addresses of both families, kept as sorted,
+// merged ranges: memory grows with the number of ranges, not addresses.
+// The zero value is empty and ready to use.
+type TargetSet struct {
+	ranges []Range // sorted, disjoint, not adjacent
+}
+
+// Add adds the addresses of r.
+func (s *TargetSet) Add(r Range) {
+	s.ranges = append(s.ranges, r)
+	s.normalize()
+}
+
+// AddPrefix adds the addresses of p.
+func (s *TargetSet) AddPrefix(p netip.Prefix) { s.Add(RangeOf(p)) }
+
+// AddString parses and adds one target specification (see ParseRange).
+func (s *TargetSet) AddString(spec string) error {
+	r, err := ParseRange(spec)
+	if err != nil {
+		return err
+	}
+	s.Add(r)
+	return nil
+}
+
+// ReadFrom adds the targets of a file: one specification per line (an
+// address, prefix or range, so IPv6 hitlists too); blank lines and text
+// after '#' are ignored. An error names the line. It returns the number of
+// octets read.
+func (s *TargetSet) ReadFrom(r io.Reader) (int64, error) {
+	return readSpecs(r, func(line int, spec string) error {
+		rg, err := ParseRange(spec)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		s.ranges = append(s.ranges, rg)
+		return nil
+	}, s.normalize)
+}
+
+// readSpecs calls add for every specification in r, then done.
+func readSpecs(r io.Reader, add func(line int, spec string) error, done func()) (int64, error) {
+	cr := &countingReader{r: r}
+	sc := bufio.NewScanner(cr)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	line := 0
+	defer done()
+	for sc.Scan() {
+		line++
+		text := sc.Text()
+		if i := strings.IndexByte(text, '#'); i >= 0 {
+			text = text[:i]
+		}
+		text = strings.TrimSpace(text)
+		if text == "" {
+			continue
+		}
+		// zmap's files may list several entries separated by blanks.
+		for _, spec := range strings.Fields(text) {
+			if err := add(line, spec); err != nil {
+				return cr.n, err
+			}
+		}
+	}
+	return cr.n, sc.Err()
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// normalize sorts and merges the ranges.
+func (s *TargetSet) normalize() {
+	slices.SortFunc(s.ranges, func(a, b Range) int {
+		if c := a.First.BitLen() - b.First.BitLen(); c != 0 {
+			return c
+		}
+		return a.First.Compare(b.First)
+	})
+	out := s.ranges[:0]
+	for _, r := range s.ranges {
+		if n := len(out); n > 0 && out[n-1].First.BitLen() == r.First.BitLen() &&
+			(r.First.Compare(out[n-1].Last) <= 0 || out[n-1].Last.Next() == r.First) {
+			if out[n-1].Last.Less(r.Last) {
+				out[n-1].Last = r.Last
+			}
+			continue
+		}
+		out = append(out, r)
+	}
+	s.ranges = out
+}
+
+// Ranges returns the set's ranges, sorted (IPv4 first) and merged.
+func (s *TargetSet) Ranges() []Range { return slices.Clone(s.ranges) }
+
+// Contains reports whether a is in the set.
+func (s *TargetSet) Contains(a netip.Addr) bool {
+	a = a.Unmap()
+	i, _ := slices.BinarySearchFunc(s.ranges, a, func(r Range, a netip.Addr) int {
+		if c := r.First.BitLen() - a.BitLen(); c != 0 {
+			return c
+		}
+		if r.Last.Less(a) {
+			return -1
+		}
+		if a.Less(r.First) {
+			return 1
+		}
+		return 0
+	})
+	return i < len(s.ranges) && s.ranges[i].Contains(a)
+}
+
+// Len returns the number of addresses in the set.
+func (s *TargetSet) Len() *big.Int {
+	n := new(big.Int)
+	for _, r := range s.ranges {
+		n.Add(n, r.Size())
+	}
+	return n
+}
+
+// All yields every address of the set in order, IPv4 first, with the
+// given port. It holds no more than the current address.
+func (s *TargetSet) All(port uint16) iter.Seq[netip.AddrPort] {
+	return func(yield func(netip.AddrPort) bool) {
+		for _, r := range s.ranges {
+			for a := r.First; ; a = a.Next() {
+				if !yield(netip.AddrPortFrom(a, port)) {
+					return
+				}
+				if a == r.Last {
+					break
+				}
+			}
+		}
+	}
+}
+
+// Addrs yields the given addresses with port, in order.
+func Addrs(port uint16, addrs ...netip.Addr) iter.Seq[netip.AddrPort] {
+	return func(yield func(netip.AddrPort) bool) {
+		for _, a := range addrs {
+			if !yield(netip.AddrPortFrom(a.Unmap(), port)) {
+				return
+			}
+		}
+	}
+}
+
+// Prefix yields every address of p with port, in order.
+func Prefix(p netip.Prefix, port uint16) iter.Seq[netip.AddrPort] {
+	var s TargetSet
+	s.AddPrefix(p)
+	return s.All(port)
+}
+
+// FromChan yields the targets received from ch until it is closed.
+func FromChan(ch <-chan netip.AddrPort) iter.Seq[netip.AddrPort] {
+	return func(yield func(netip.AddrPort) bool) {
+		for t := range ch {
+			if !yield(t) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,237 @@
+package ntpctl_test
+
+import (
+	"math/big"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ntpctl/ntpctl"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+func ip(s string) netip.Addr     { return netip.MustParseAddr(s) }
+
+func TestParseRange(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.1":                "192.0.2.1",
+		" 192.0.2.0/30 ":           "192.0.2.0-192.0.2.3",
+		"192.0.2.7/30":             "192.0.2.4-192.0.2.7",
+		"192.0.2.1-192.0.2.20":     "192.0.2.1-192.0.2.20",
+		"192.0.2.1-20":             "192.0.2.1-192.0.2.20",
+		"2001:db8::1":              "2001:db8::1",
+		"2001:db8::/126":           "2001:db8::-2001:db8::3",
+		"2001:db8::1-2001:db8::ff": "2001:db8::1-2001:db8::ff",
+		"::ffff:192.0.2.1":         "192.0.2.1",
+		"::ffff:192.0.2.0/126":     "192.0.2.0-192.0.2.3",
+		"0.0.0.0/0":                "0.0.0.0-255.255.255.255",
+	} {
+		r, err := ntpctl.ParseRange(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, r.String(), in)
+	}
+	for _, bad := range []string{"", "x", "192.0.2.1/33", "192.0.2.20-192.0.2.1", "192.0.2.1-2001:db8::1",
+		"fe80::1%eth0", "192.0.2.1-300", "::ffff:0:0/90"} {
+		_, err := ntpctl.ParseRange(bad)
+		assert.ErrorIs(t, err, ntpctl.ErrTarget, bad)
+	}
+	r, _ := ntpctl.ParseRange("192.0.2.0/24")
+	assert.Equal(t, big.NewInt(256), r.Size())
+	assert.True(t, r.Contains(ip("192.0.2.255")))
+	assert.False(t, r.Contains(ip("192.0.3.0")))
+	assert.False(t, r.Contains(ip("::ffff:192.0.2.1")), "families do not mix")
+}
+
+func TestTargetSet(t *testing.T) {
+	var s ntpctl.TargetSet
+	n, err := s.ReadFrom(strings.NewReader(`# a target file
+192.0.2.0/30   # four
+192.0.2.4 192.0.2.5
+192.0.2.1-3
+2001:db8::1
+2001:db8::2 # IPv6 hitlist lines
+
+198.51.100.9
+`))
+	require.NoError(t, err)
+	assert.Positive(t, n)
+	assert.Equal(t, []string{"192.0.2.0-192.0.2.5", "198.51.100.9", "2001:db8::1-2001:db8::2"},
+		func() (out []string) {
+			for _, r := range s.Ranges() {
+				out = append(out, r.String())
+			}
+			return
+		}(), "merged and sorted, IPv4 first")
+	assert.Equal(t, big.NewInt(9), s.Len())
+	assert.True(t, s.Contains(ip("192.0.2.5")))
+	assert.True(t, s.Contains(ip("::ffff:192.0.2.5")))
+	assert.False(t, s.Contains(ip("192.0.2.6")))
+	assert.True(t, s.Contains(ip("2001:db8::2")))
+	var all []netip.AddrPort
+	for t := range s.All(123) {
+		all = append(all, t)
+	}
+	assert.Len(t, all, 9)
+	assert.Equal(t, ap("192.0.2.0:123"), all[0])
+	assert.Equal(t, ap("[2001:db8::2]:123"), all[8])
+
+	_, err = s.ReadFrom(strings.NewReader("192.0.2.1\nnot-an-address\n"))
+	assert.ErrorIs(t, err, ntpctl.ErrTarget)
+	assert.Contains(t, err.Error(), "line 2")
+
+	var few []netip.AddrPort
+	for t := range ntpctl.Prefix(netip.MustParsePrefix("192.0.2.0/31"), 9) {
+		few = append(few, t)
+	}
+	assert.Equal(t, []netip.AddrPort{ap("192.0.2.0:9"), ap("192.0.2.1:9")}, few)
+	few = slices.Collect(ntpctl.Addrs(123, ip("::ffff:192.0.2.9")))
+	assert.Equal(t, []netip.AddrPort{ap("192.0.2.9:123")}, few)
+	ch := make(chan netip.AddrPort, 2)
+	ch <- ap("192.0.2.1:1")
+	close(ch)
+	assert.Equal(t, []netip.AddrPort{ap("192.0.2.1:1")}, slices.Collect(ntpctl.FromChan(ch)))
+}
+
+func TestBlocklist(t *testing.T) {
+	var b ntpctl.Blocklist
+	for a, why := range map[string]string{
+		"8.8.8.8": "", "2600::1": "",
+		"127.0.0.1": "loopback", "::1": "loopback", "127.255.0.9": "loopback",
+		"10.1.2.3": "IANA special-purpose range", "192.168.1.1": "IANA special-purpose range",
+		"100.64.0.1": "IANA special-purpose range", "169.254.1.1": "IANA special-purpose range",
+		"192.0.2.1": "IANA special-purpose range", "224.0.0.1": "IANA special-purpose range",
+		"255.255.255.255": "IANA special-purpose range", "0.1.2.3": "IANA special-purpose range",
+		"fe80::1": "IANA special-purpose range", "fd00::1": "IANA special-purpose range",
+		"2001:db8::1": "IANA special-purpose range", "ff02::1": "IANA special-purpose range",
+		"::ffff:10.0.0.1": "IANA special-purpose range",
+	} {
+		assert.Equal(t, why, b.Reason(ip(a)), a)
+	}
+	assert.Equal(t, "invalid address", b.Reason(netip.Addr{}))
+
+	lab := ntpctl.Blocklist{AllowLoopback: true}
+	assert.True(t, lab.Allowed(ip("127.0.0.1")))
+	assert.False(t, lab.Allowed(ip("10.0.0.1")), "loopback only, not the rest")
+
+	var custom ntpctl.Blocklist
+	require.NoError(t, custom.ReadDeny(strings.NewReader("8.8.8.0/24 # zmap style\n1.1.1.1\n")))
+	require.NoError(t, custom.ReadAllow(strings.NewReader("8.0.0.0/8\n1.0.0.0/8\n10.0.0.0/8\n")))
+	assert.Equal(t, "blocklist", custom.Reason(ip("8.8.8.8")))
+	assert.Equal(t, "blocklist", custom.Reason(ip("1.1.1.1")))
+	assert.Equal(t, "", custom.Reason(ip("8.8.4.4")))
+	assert.Equal(t, "not on the allowlist", custom.Reason(ip("9.9.9.9")))
+	assert.Equal(t, "IANA special-purpose range", custom.Reason(ip("10.0.0.1")), "built-in ranges apply on top of the allowlist")
+
+	off := ntpctl.Blocklist{NoBuiltin: true}
+	assert.True(t, off.Allowed(ip("10.0.0.1")))
+	assert.False(t, off.Allowed(ip("127.0.0.1")), "loopback stays blocked")
+	assert.NotEmpty(t, ntpctl.SpecialPurposeRanges())
+	assert.Len(t, ntpctl.LoopbackRanges(), 2)
+}
+
+// TestPermutation: every index is visited once, the seed reproduces the
+// order, and shards are disjoint and complete.
+func TestPermutation(t *testing.T) {
+	for _, n := range []uint64{1, 2, 3, 4, 7, 10, 255, 256, 1000, 65536 + 3} {
+		for _, seed := range []uint64{0, 1, 42} {
+			pm, err := ntpctl.NewPermutation(n, seed)
+			require.NoError(t, err)
+			seen := make([]bool, n)
+			count := uint64(0)
+			var order []uint64
+			for i := range pm.All() {
+				require.Less(t, i, n)
+				require.False(t, seen[i], "index %d twice (n=%d)", i, n)
+				seen[i] = true
+				count++
+				if len(order) < 16 {
+					order = append(order, i)
+				}
+			}
+			require.Equal(t, n, count)
+			again, _ := ntpctl.NewPermutation(n, seed)
+			var order2 []uint64
+			for i := range again.All() {
+				if len(order2) == len(order) {
+					break
+				}
+				order2 = append(order2, i)
+			}
+			assert.Equal(t, order, order2, "the seed reproduces the order")
+			for shards := 1; shards <= 5; shards++ {
+				hit := make([]int, n)
+				for s := range shards {
+					seq, err := pm.Shard(s, shards)
+					require.NoError(t, err)
+					for i := range seq {
+						hit[i]++
+					}
+				}
+				for i, h := range hit {
+					require.Equal(t, 1, h, "n=%d shards=%d index %d", n, shards, i)
+				}
+			}
+		}
+	}
+	a, _ := ntpctl.NewPermutation(1000, 1)
+	b, _ := ntpctl.NewPermutation(1000, 2)
+	assert.NotEqual(t, slices.Collect(a.All())[:20], slices.Collect(b.All())[:20], "seeds differ")
+	_, err := ntpctl.NewPermutation(0, 1)
+	assert.Error(t, err)
+	_, err = a.Shard(3, 3)
+	assert.ErrorIs(t, err, ntpctl.ErrShard)
+	_, err = a.Shard(0, 0)
+	assert.ErrorIs(t, err, ntpctl.ErrShard)
+
+	// Spread: consecutive probes rarely fall in the same /24.
+	var s ntpctl.TargetSet
+	s.AddPrefix(netip.MustParsePrefix("198.18.0.0/16"))
+	seq, err := s.Permuted(123, 7, 0, 1)
+	require.NoError(t, err)
+	same, prev, total := 0, netip.Addr{}, 0
+	visited := map[netip.Addr]bool{}
+	for target := range seq {
+		if prev.IsValid() && netip.PrefixFrom(prev, 24).Masked() == netip.PrefixFrom(target.Addr(), 24).Masked() {
+			same++
+		}
+		prev = target.Addr()
+		visited[target.Addr()] = true
+		total++
+	}
+	assert.Equal(t, 65536, total)
+	assert.Len(t, visited, 65536)
+	assert.Less(t, same, 1000, "neighbours in the same /24")
+}
+
+func TestPermutedSets(t *testing.T) {
+	var s ntpctl.TargetSet
+	for _, spec := range []string{"192.0.2.0/29", "198.51.100.7", "2001:db8::/126", "2001:db8::1:0-2001:db8::1:2"} {
+		require.NoError(t, s.AddString(spec))
+	}
+	want := map[netip.AddrPort]bool{}
+	for t := range s.All(123) {
+		want[t] = true
+	}
+	for shards := 1; shards <= 4; shards++ {
+		got := map[netip.AddrPort]int{}
+		for i := range shards {
+			seq, err := s.Permuted(123, 99, i, shards)
+			require.NoError(t, err)
+			for t := range seq {
+				got[t]++
+			}
+		}
+		require.Len(t, got, len(want))
+		for target, n := range got {
+			assert.True(t, want[target], "%v", target)
+			assert.Equal(t, 1, n, "%v", target)
+		}
+	}
+	var big ntpctl.TargetSet
+	big.AddPrefix(netip.MustParsePrefix("2001:db8::/64"))
+	_, err := big.Permuted(123, 1, 0, 1)
+	assert.Error(t, err, "2^64 addresses are too many")
+}
