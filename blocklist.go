@@ -67,13 +67,18 @@ func prefixes(ss []string) []netip.Prefix {
 //
 // Entries are added as zmap's blocklist and allowlist files write them:
 // addresses and prefixes, one per line, '#' comments (ranges such as
-// 192.0.2.1-20 are accepted too). When any allowlist entry exists, only
-// addresses on the allowlist may be probed; the blocklist and the
-// built-in ranges apply on top of it. A Blocklist must not be changed
+// 192.0.2.1-20 are accepted too). Once Allow or ReadAllow has been
+// called (even with an empty file), only addresses on the allowlist may be
+// probed; the blocklist and the built-in ranges apply on top of it. The
+// built-in ranges also block IPv6 outside 2000::/3 (no global unicast
+// space is allocated there), and a NAT64 address (64:ff9b::/96) is blocked
+// when the IPv4 address inside it is. The unspecified addresses 0.0.0.0
+// and :: are always blocked. A Blocklist must not be changed
 // while a Prober uses it; reading it is safe from several goroutines.
 type Blocklist struct {
 	// NoBuiltin turns the IANA special-purpose ranges off. Loopback stays
-	// blocked unless AllowLoopback is set too.
+	// blocked unless AllowLoopback is set too, and the unspecified
+	// addresses stay blocked.
 	NoBuiltin bool
 	// AllowLoopback allows 127.0.0.0/8 and ::1, for tests and the lab.
 	AllowLoopback bool
@@ -136,9 +141,10 @@ func setOf(ss []string) *TargetSet {
 // Allowed reports whether a may be probed.
 func (b *Blocklist) Allowed(a netip.Addr) bool { return b.Reason(a) == "" }
 
-// Reason says why a may not be probed ("loopback", "IANA special-purpose
-// range", "blocklist", "not on the allowlist", "invalid address"), or ""
-// when it may.
+// Reason says why a may not be probed ("loopback", "unspecified
+// address", "IANA special-purpose range", "blocklist", "not on the
+// allowlist", "invalid address", or one of these for the IPv4 address
+// inside a NAT64 address), or "" when it may.
 func (b *Blocklist) Reason(a netip.Addr) string {
 	if !a.IsValid() || a.Zone() != "" {
 		return "invalid address"
@@ -150,18 +156,51 @@ func (b *Blocklist) Reason(a netip.Addr) string {
 	if a.Is4() && !builtin8[a.As4()[0]] && len(b.deny.ranges) == 0 && !b.allowSet {
 		return "" // the common case, without a search
 	}
+	if a.IsUnspecified() {
+		// 0.0.0.0 and :: reach the local host on Linux: never, even with
+		// NoBuiltin.
+		return "unspecified address"
+	}
+	if why := b.reason(a, true); why != "" {
+		return why
+	}
+	if a.Is6() && nat64.Contains(a) {
+		// 64:ff9b::/96 (RFC 6052) reaches the IPv4 address in its last
+		// 32 bits through a translator: that address must be allowed
+		// too (the allowlist applies to the IPv6 form only).
+		v4 := netip.AddrFrom4([4]byte(a.AsSlice()[12:16]))
+		if v4.IsUnspecified() {
+			return "NAT64 of unspecified address"
+		}
+		if why := b.reason(v4, false); why != "" {
+			return "NAT64 of " + why
+		}
+	}
+	return ""
+}
+
+func (b *Blocklist) reason(a netip.Addr, allow bool) string {
 	switch {
 	case !b.AllowLoopback && loopbackSet.Contains(a):
 		return "loopback"
 	case !b.NoBuiltin && builtinSet.Contains(a):
 		return "IANA special-purpose range"
+	case !b.NoBuiltin && a.Is6() && !globalUnicast6.Contains(a) && !nat64.Contains(a) &&
+		!(b.AllowLoopback && a == netip.IPv6Loopback()):
+		// Outside 2000::/3 IANA has allocated no global unicast space.
+		return "IANA special-purpose range"
 	case b.deny.Contains(a):
 		return "blocklist"
-	case b.allowSet && !b.allow.Contains(a):
+	case allow && b.allowSet && !b.allow.Contains(a):
 		return "not on the allowlist"
 	}
 	return ""
 }
+
+var (
+	nat64          = netip.MustParsePrefix("64:ff9b::/96")
+	globalUnicast6 = netip.MustParsePrefix("2000::/3")
+)
 
 // String summarises the configuration.
 func (b *Blocklist) String() string {

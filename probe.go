@@ -81,9 +81,14 @@ const (
 	StatusSendError
 	// StatusBlocked: the blocklist forbids the target; nothing was sent.
 	StatusBlocked
+	// StatusDuplicate: the same target was already in flight, so this
+	// repeat was not sent (its replies would be indistinguishable); the
+	// first one's result carries the answer.
+	StatusDuplicate
 )
 
-var statusNames = [...]string{"", "ok", "no-answer", "partial", "protocol-error", "server-error", "send-error", "blocked"}
+var statusNames = [...]string{"", "ok", "no-answer", "partial", "protocol-error", "server-error", "send-error",
+	"blocked", "duplicate"}
 
 // String returns the status's name, such as "server-error".
 func (s Status) String() string {
@@ -153,9 +158,11 @@ func (r *Result[R]) Amplification() float64 {
 // the NTP Monitor report, and reassembles the monitor list. Replies match
 // a target when they carry the request's implementation and code.
 type MonListProbe struct {
-	// Request is sent to every target; the zero value means
-	// mode7.NewRequest(mode7.ReqMonGetList1): 48 octets, version 2,
-	// implementation 3.
+	// Request is sent to every target. Its zero fields take
+	// mode7.NewRequest(mode7.ReqMonGetList1)'s values: Code 0 means
+	// MON_GETLIST_1 and then Impl 0 means implementation 3 (to send
+	// implementation 0, set Code too); Version 0 means 2; Size 0 means
+	// 48 octets.
 	Request mode7.Request
 	// MaxEntries caps the monitor entries kept per target; 0 means
 	// mode7.DefaultMaxEntries.
@@ -166,10 +173,20 @@ type MonListProbe struct {
 func MonList() *MonListProbe { return &MonListProbe{} }
 
 func (p *MonListProbe) request() mode7.Request {
-	if p.Request == (mode7.Request{}) {
-		return mode7.NewRequest(mode7.ReqMonGetList1)
+	r, def := p.Request, mode7.NewRequest(mode7.ReqMonGetList1)
+	if r.Code == 0 {
+		r.Code = def.Code
+		if r.Impl == 0 {
+			r.Impl = def.Impl
+		}
 	}
-	return p.Request
+	if r.Version == 0 {
+		r.Version = def.Version
+	}
+	if r.Size == 0 {
+		r.Size = def.Size
+	}
+	return r
 }
 
 // AppendRequest implements Probe.

@@ -1,7 +1,6 @@
 package ntpctl
 
 import (
-	"container/heap"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -11,7 +10,6 @@ import (
 	"iter"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +25,8 @@ var (
 	ErrNoReply = errors.New("ntpctl: no reply")
 	// ErrBlocked is the error of a StatusBlocked result.
 	ErrBlocked = errors.New("ntpctl: target blocked")
+	// ErrDuplicateTarget is the error of a StatusDuplicate result.
+	ErrDuplicateTarget = errors.New("ntpctl: target already in flight")
 	// ErrRunning reports a second Run of a Prober.
 	ErrRunning = errors.New("ntpctl: prober already running")
 )
@@ -50,6 +50,11 @@ type Config struct {
 	// Quiet is how long to wait for more of a multi-datagram reply after
 	// its last datagram; 0 means 500 ms.
 	Quiet time.Duration
+	// MaxDuration caps how long a target may keep sending once it has
+	// answered, so a server that drips datagrams just inside Quiet cannot
+	// hold a place in flight; a target cut off by it is finished with
+	// what it sent and counted in Stats.OverCap. 0 means 10 s.
+	MaxDuration time.Duration
 	// Retries is the number of extra requests sent to a silent target;
 	// 0 means none.
 	Retries int
@@ -77,9 +82,11 @@ type Config struct {
 	ListenUDP func(network string, laddr *net.UDPAddr) (*net.UDPConn, error)
 	// Now is the clock for timeouts and RTTs; nil means time.Now.
 	Now func() time.Time
-	// Seed is the secret the per-target Mode 6 sequence numbers are
-	// derived from, so that stale or spoofed replies do not match; nil
-	// means 16 random octets per Prober.
+	// Seed is secret material for the per-target Mode 6 sequence
+	// numbers, so that stale or spoofed replies do not match: up to 16
+	// octets are used (longer seeds are folded in). nil means 16 random
+	// octets per Prober. The hash also takes a random per-Prober seed, so
+	// equal Seeds do not give equal sequence numbers in two Probers.
 	Seed []byte
 }
 
@@ -100,6 +107,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Quiet <= 0 {
 		c.Quiet = 500 * time.Millisecond
+	}
+	if c.MaxDuration <= 0 {
+		c.MaxDuration = 10 * time.Second
 	}
 	if c.RetryInterval <= 0 {
 		c.RetryInterval = c.Timeout
@@ -126,6 +136,7 @@ func (c Config) withDefaults() Config {
 type Stats struct {
 	Targets    uint64  // targets taken from the sequence
 	Blocked    uint64  // targets the blocklist refused
+	Repeated   uint64  // targets not sent because the same target was in flight
 	Sent       uint64  // request datagrams sent
 	SendErrors uint64  // requests the kernel refused
 	Retried    uint64  // requests that were retries
@@ -136,6 +147,7 @@ type Stats struct {
 	Malformed  uint64  // datagrams from a target that did not decode
 	Dropped    uint64  // datagrams that contradicted a reply or exceeded an assembler's caps
 	Late       uint64  // datagrams from a target already finished
+	RecvErrors uint64  // socket read errors (ICMP errors reported on the socket, say)
 	OverCap    uint64  // targets finished because they reached MaxPackets or MaxBytes
 	Answered   uint64  // targets finished with at least one reply datagram
 	TimedOut   uint64  // targets finished without a reply
@@ -145,7 +157,7 @@ type Stats struct {
 }
 
 type counters struct {
-	targets, blocked, sent, sendErrors, retried, received, matched, duplicates,
+	targets, blocked, repeated, recvErrors, sent, sendErrors, retried, received, matched, duplicates,
 	unmatched, malformed, dropped, late, overCap, answered, timedOut, finished, inFlight atomic.Uint64
 	rate atomic.Uint64 // float64 bits
 }
@@ -162,6 +174,7 @@ type flight[R any] struct {
 	reqLen   int
 	first    time.Time // first request
 	sentAt   time.Time // last request
+	answered time.Time // first reply datagram
 	rtt      time.Duration
 	deadline time.Time // when to look at the flight again
 	gen      uint32    // timer entries carrying another gen are stale
@@ -170,6 +183,7 @@ type flight[R any] struct {
 	packets  int
 	bytes    int
 	done     bool // reply finished or capped: finish at once
+	aborted  bool // cut short by Abort
 	sendErr  error
 }
 
@@ -190,7 +204,10 @@ type fifo[R any] struct {
 	head, size int
 }
 
-func (q *fifo[R]) push(t timer[R]) {
+func (q *fifo[R]) push(t timer[R], keep int) {
+	if q.size == len(q.buf) && q.size >= keep {
+		q.compact() // timers of recycled or answered flights pile up with rate × timeout
+	}
 	if q.size == len(q.buf) {
 		nb := make([]timer[R], max(64, 2*len(q.buf)))
 		for i := range q.size {
@@ -200,6 +217,24 @@ func (q *fifo[R]) push(t timer[R]) {
 	}
 	q.buf[(q.head+q.size)%len(q.buf)] = t
 	q.size++
+}
+
+// compact drops the timers that can no longer fire: stale ones and those
+// of flights that have answered (their quiet timers rule). Order is kept.
+func (q *fifo[R]) compact() {
+	n := 0
+	for i := range q.size {
+		t := q.buf[(q.head+i)%len(q.buf)]
+		if t.stale() || t.f.packets > 0 || t.f.done {
+			continue
+		}
+		q.buf[(q.head+n)%len(q.buf)] = t
+		n++
+	}
+	for i := n; i < q.size; i++ {
+		q.buf[(q.head+i)%len(q.buf)] = timer[R]{}
+	}
+	q.size = n
 }
 
 func (q *fifo[R]) peek() (timer[R], bool) {
@@ -217,18 +252,45 @@ func (q *fifo[R]) pop() {
 
 // quietHeap holds the quiet timers of flights that have answered, at most
 // one per flight: a flight whose deadline moved on is pushed again when
-// its old timer pops.
+// its old timer pops. It is a binary min-heap by deadline, written out so
+// that pushes do not box timers in interfaces.
 type quietHeap[R any] []timer[R]
 
-func (h quietHeap[R]) Len() int           { return len(h) }
-func (h quietHeap[R]) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h quietHeap[R]) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *quietHeap[R]) Push(x any)        { *h = append(*h, x.(timer[R])) }
-func (h *quietHeap[R]) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = timer[R]{}
-	*h = old[:len(old)-1]
+func (h *quietHeap[R]) push(t timer[R]) {
+	*h = append(*h, t)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !q[i].at.Before(q[parent].at) {
+			break
+		}
+		q[i], q[parent] = q[parent], q[i]
+		i = parent
+	}
+}
+
+func (h *quietHeap[R]) pop() timer[R] {
+	q := *h
+	t := q[0]
+	last := len(q) - 1
+	q[0] = q[last]
+	q[last] = timer[R]{}
+	q = q[:last]
+	for i := 0; ; {
+		l, small := 2*i+1, i
+		if l < len(q) && q[l].at.Before(q[small].at) {
+			small = l
+		}
+		if r := l + 1; r < len(q) && q[r].at.Before(q[small].at) {
+			small = r
+		}
+		if small == i {
+			break
+		}
+		q[i], q[small] = q[small], q[i]
+		i = small
+	}
+	*h = q
 	return t
 }
 
@@ -241,6 +303,7 @@ type socket struct {
 	ips   [][16]byte
 	bufs  [][]byte
 	n     int // messages queued
+	idx   int // 0 for udp4, 1 for udp6
 }
 
 // Prober sends one Probe to very many targets over batched UDP and turns
@@ -259,13 +322,16 @@ type Prober[R any] struct {
 	quiet    quietHeap[R]
 	ready    []*flight[R] // finished replies and capped targets
 	free     []*flight[R]
-	retry    []*flight[R]
+	retry    []timer[R] // silent flights to ask again; stale entries are skipped
 	recent   recentSet
 	due      []*flight[R]
-	socks    [2]*socket // udp4, udp6
+	socks    [2]*socket      // udp4, udp6
+	queued   [2][]*flight[R] // the flight of each queued message, per socket
+	failed   []batchconn.Failure
 	bucket   bucket
 
 	stats   counters
+	rounds  int // loop iterations of Run, for tests of idle wakeups
 	running atomic.Bool
 	abort   chan struct{}
 	aborted sync.Once
@@ -288,9 +354,11 @@ func NewProber[R any](cfg Config, probe Probe[R]) (*Prober[R], error) {
 		wake:    make(chan struct{}, 1),
 	}
 	if len(cfg.Seed) > 0 {
-		copy(p.key[:], cfg.Seed)
-		for i := len(cfg.Seed); i < len(p.key); i++ {
+		for i := range p.key {
 			p.key[i] = byte(i)
+		}
+		for i, c := range cfg.Seed {
+			p.key[i%len(p.key)] ^= c
 		}
 	} else {
 		_, _ = rand.Read(p.key[:])
@@ -307,7 +375,8 @@ func (p *Prober[R]) Seq(target netip.AddrPort) uint16 { return uint16(p.hash(tar
 func (p *Prober[R]) Stats() Stats {
 	c := &p.stats
 	return Stats{
-		Targets: c.targets.Load(), Blocked: c.blocked.Load(), Sent: c.sent.Load(),
+		Targets: c.targets.Load(), Blocked: c.blocked.Load(), Repeated: c.repeated.Load(),
+		RecvErrors: c.recvErrors.Load(), Sent: c.sent.Load(),
 		SendErrors: c.sendErrors.Load(), Retried: c.retried.Load(), Received: c.received.Load(),
 		Matched: c.matched.Load(), Duplicates: c.duplicates.Load(), Unmatched: c.unmatched.Load(),
 		Malformed: c.malformed.Load(), Dropped: c.dropped.Load(), Late: c.late.Load(),
@@ -320,7 +389,8 @@ func (p *Prober[R]) Stats() Stats {
 // Abort makes a running Run finish every target in flight at once, with
 // what it has, and return. It is for a second interrupt: the first one
 // cancels Run's context, which stops sending and lets the targets in
-// flight finish within their timeouts.
+// flight finish within their timeouts. Abort before Run makes Run return
+// ErrAborted without taking a target.
 func (p *Prober[R]) Abort() { p.aborted.Do(func() { close(p.abort) }) }
 
 // Run probes every target and calls emit exactly once for each, from the
@@ -333,11 +403,24 @@ func (p *Prober[R]) Abort() { p.aborted.Do(func() { close(p.abort) }) }
 // them, and returns ctx's error. When emit returns an error Run stops at
 // once and returns it; the targets in flight are then not emitted. A
 // Prober runs once.
+//
+// Run pulls targets on its own goroutine, between deadlines: a sequence
+// that blocks (a channel waiting for a producer, say) holds up timeouts,
+// results and cancellation until it yields, so it should yield promptly
+// or end.
 func (p *Prober[R]) Run(ctx context.Context, targets iter.Seq[netip.AddrPort], emit func(Result[R]) error) error {
 	if !p.running.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
-	defer p.closeSockets()
+	defer func() {
+		if r := recover(); r != nil {
+			// A panic may have left p.mu held, with a receive loop
+			// waiting for it: close the sockets without waiting.
+			p.closeSockets(false)
+			panic(r)
+		}
+		p.closeSockets(true)
+	}()
 	next, stop := iter.Pull(targets)
 	defer stop()
 
@@ -347,6 +430,7 @@ func (p *Prober[R]) Run(ctx context.Context, targets iter.Seq[netip.AddrPort], e
 	defer timer.Stop()
 	rate := rateMeter{}
 	for {
+		p.rounds++
 		stopping := ctx.Err() != nil
 		aborting := false
 		select {
@@ -374,7 +458,8 @@ func (p *Prober[R]) Run(ctx context.Context, targets iter.Seq[netip.AddrPort], e
 
 		// Send: retries first, then new targets, while there is room.
 		if !stopping && !aborting {
-			exhausted = p.send(now, next, exhausted, emit, &emitErr)
+			// Emitting may have taken a while: send with a fresh clock.
+			exhausted = p.send(p.cfg.Now(), next, exhausted, emit, &emitErr)
 			if emitErr != nil {
 				return emitErr
 			}
@@ -440,12 +525,16 @@ func abortChan(ch chan struct{}, seen bool) <-chan struct{} {
 	return ch
 }
 
-// nextWake returns how long until the earliest deadline (at most 250 ms).
+// nextWake returns how long until the earliest deadline (at most 250 ms),
+// or until a token for a waiting retry.
 func (p *Prober[R]) nextWake(now time.Time) time.Duration {
-	if len(p.retry) > 0 || len(p.due) > 0 || len(p.ready) > 0 {
+	if len(p.due) > 0 || len(p.ready) > 0 {
 		return 0
 	}
 	wait := 250 * time.Millisecond
+	if len(p.retry) > 0 {
+		wait = min(wait, p.bucket.wait(now))
+	}
 	for _, q := range []*fifo[R]{&p.timeouts, &p.retries} {
 		if t, ok := q.peek(); ok {
 			wait = min(wait, t.at.Sub(now))
@@ -465,7 +554,7 @@ func (p *Prober[R]) collectDue(now time.Time, stopping, aborting bool) {
 		var all []*flight[R]
 		p.flights.all(func(f *flight[R]) bool { all = append(all, f); return true })
 		for _, f := range all {
-			p.finish(f, true)
+			p.finish(f, !f.done) // a complete reply waiting in p.ready was not cut short
 		}
 		p.ready, p.retry, p.quiet = p.ready[:0], p.retry[:0], p.quiet[:0]
 		p.timeouts, p.retries = fifo[R]{}, fifo[R]{}
@@ -491,7 +580,7 @@ func (p *Prober[R]) collectDue(now time.Time, stopping, aborting bool) {
 				continue // resent, recycled, or answering: another timer rules
 			}
 			if f.sendErr == nil && f.attempts <= p.cfg.Retries && !stopping {
-				p.retry = append(p.retry, f) // silent so far: ask again
+				p.retry = append(p.retry, timer[R]{f: f, gen: f.gen}) // silent so far: ask again
 				continue
 			}
 			p.finish(f, false)
@@ -499,7 +588,7 @@ func (p *Prober[R]) collectDue(now time.Time, stopping, aborting bool) {
 	}
 	// Quiet timers: answered flights whose reply went quiet.
 	for len(p.quiet) > 0 && !p.quiet[0].at.After(now) {
-		t := heap.Pop(&p.quiet).(timer[R])
+		t := p.quiet.pop()
 		f := t.f
 		if t.stale() {
 			continue
@@ -510,14 +599,19 @@ func (p *Prober[R]) collectDue(now time.Time, stopping, aborting bool) {
 		}
 		if f.deadline.After(now) {
 			f.inHeap = true // more arrived since: wait on
-			heap.Push(&p.quiet, timer[R]{f, f.gen, f.deadline})
+			p.quiet.push(timer[R]{f, f.gen, f.deadline})
 			continue
+		}
+		if !f.answered.Add(p.cfg.MaxDuration).After(now) {
+			p.stats.overCap.Add(1) // still dripping when MaxDuration ran out
 		}
 		p.finish(f, false)
 	}
 	if stopping {
-		for _, f := range p.retry {
-			p.finish(f, false)
+		for _, t := range p.retry {
+			if f := t.f; !t.stale() && !f.done && f.packets == 0 {
+				p.finish(f, false) // answered ones finish by their quiet timers
+			}
 		}
 		p.retry = p.retry[:0]
 	}
@@ -530,9 +624,7 @@ func (p *Prober[R]) finish(f *flight[R], aborted bool) {
 	p.recent.add(f.target, f.hash)
 	f.gen++
 	f.done = true
-	if aborted && f.packets == 0 {
-		f.sendErr = errors.Join(f.sendErr, ErrAborted)
-	}
+	f.aborted = aborted
 	p.due = append(p.due, f)
 	p.stats.inFlight.Add(^uint64(0))
 }
@@ -545,13 +637,13 @@ func (p *Prober[R]) result(f *flight[R]) Result[R] {
 	case f.packets > 0:
 		r.Value, r.Status, r.Err = f.asm.Result()
 		p.stats.answered.Add(1)
-	case f.sendErr != nil && !errors.Is(f.sendErr, ErrAborted):
+	case f.sendErr != nil:
 		r.Status, r.Err = StatusSendError, f.sendErr
 	default:
 		r.Status, r.Err = StatusNoAnswer, ErrNoReply
 		p.stats.timedOut.Add(1)
 	}
-	if errors.Is(f.sendErr, ErrAborted) {
+	if f.aborted {
 		r.Err = errors.Join(r.Err, ErrAborted)
 	}
 	p.stats.finished.Add(1)
@@ -594,16 +686,25 @@ func (p *Prober[R]) send(now time.Time, next func() (netip.AddrPort, bool), exha
 			return exhausted
 		}
 		queued := 0
-		// Retries first.
+		// Retries first, of flights still silent: one that answered while
+		// it waited here finishes by its quiet timer, one that finished
+		// (and may have been recycled) has moved to another gen.
 		for queued < n && len(p.retry) > 0 {
-			f := p.retry[len(p.retry)-1]
+			t := p.retry[len(p.retry)-1]
 			p.retry = p.retry[:len(p.retry)-1]
-			p.queue(f, now)
+			if t.stale() || t.f.done || t.f.packets > 0 {
+				continue
+			}
+			p.queue(t.f, now)
 			p.stats.retried.Add(1)
 			queued++
 		}
+		// Blocked and repeated targets take no token, but a round takes at
+		// most maxSkipped of them, so a blocked /8 cannot pile up results
+		// while deadlines wait.
+		maxSkipped := 16 * p.cfg.BatchSize
 		var blocked []Result[R]
-		for queued < n && !exhausted && p.flights.len() < p.cfg.Concurrency {
+		for queued < n && len(blocked) < maxSkipped && !exhausted && p.flights.len() < p.cfg.Concurrency {
 			p.mu.Unlock()
 			t, ok := next()
 			p.mu.Lock()
@@ -625,10 +726,10 @@ func (p *Prober[R]) send(now time.Time, next func() (netip.AddrPort, bool), exha
 			h := p.hash(t)
 			if p.flights.get(t, h) != nil {
 				// The same target twice in flight would share replies:
-				// probe it once and report the repeat as blocked.
-				p.stats.blocked.Add(1)
-				blocked = append(blocked, Result[R]{Target: t, Status: StatusBlocked, Time: now,
-					Err: fmt.Errorf("%w: already in flight", ErrBlocked)})
+				// probe it once and report the repeat.
+				p.stats.repeated.Add(1)
+				blocked = append(blocked, Result[R]{Target: t, Status: StatusDuplicate, Time: now,
+					Err: ErrDuplicateTarget})
 				continue
 			}
 			f := p.newFlight(t, h)
@@ -640,13 +741,15 @@ func (p *Prober[R]) send(now time.Time, next func() (netip.AddrPort, bool), exha
 		}
 		p.bucket.refund(n - queued)
 		p.mu.Unlock()
+		// Send before emitting the blocked: the requests' deadlines were
+		// set by now, and emit may take a while.
+		p.flush()
 		for _, r := range blocked {
 			if *emitErr == nil {
 				*emitErr = emit(r)
 			}
 			p.stats.finished.Add(1)
 		}
-		p.flush(now)
 		// One batch a round: the run loop collects due flights between
 		// batches, so flights do not outlive their deadlines while a long
 		// burst goes out.
@@ -713,14 +816,16 @@ func (p *Prober[R]) queue(f *flight[R], now time.Time) {
 		s.addrs[i].IP = s.ips[i][12:16]
 	}
 	s.addrs[i].Port = int(f.target.Port())
+	p.queued[s.idx][i] = f
 	s.n++
 	f.gen++ // the timers of earlier attempts are stale
+	f.inHeap = false
 	if f.attempts <= p.cfg.Retries {
 		f.deadline = now.Add(p.cfg.RetryInterval)
-		p.retries.push(timer[R]{f, f.gen, f.deadline})
+		p.retries.push(timer[R]{f, f.gen, f.deadline}, 4*p.cfg.Concurrency)
 	} else {
 		f.deadline = now.Add(p.cfg.Timeout)
-		p.timeouts.push(timer[R]{f, f.gen, f.deadline})
+		p.timeouts.push(timer[R]{f, f.gen, f.deadline}, 4*p.cfg.Concurrency)
 	}
 }
 
@@ -733,17 +838,28 @@ func (p *Prober[R]) markReady(f *flight[R]) {
 	}
 }
 
-// flush sends the queued messages of every socket.
-func (p *Prober[R]) flush(time.Time) {
+// flush sends the queued messages of every socket, outside p.mu. A
+// message the kernel refuses finishes its flight with a send error.
+func (p *Prober[R]) flush() {
 	for _, s := range p.socks {
 		if s == nil || s.n == 0 {
 			continue
 		}
-		n, err := s.conn.WriteBatch(s.msgs[:s.n])
+		n, failed, _ := s.conn.WriteBatchFailed(s.msgs[:s.n], p.failed[:0])
 		p.stats.sent.Add(uint64(n))
-		if err != nil {
-			p.stats.sendErrors.Add(uint64(s.n - n))
+		if len(failed) > 0 {
+			p.stats.sendErrors.Add(uint64(len(failed)))
+			p.mu.Lock()
+			for _, fl := range failed {
+				if f := p.queued[s.idx][fl.Index]; !f.done {
+					f.sendErr = fmt.Errorf("ntpctl: sending the request: %w", fl.Err)
+					p.markReady(f)
+				}
+			}
+			p.mu.Unlock()
 		}
+		p.failed = failed[:0]
+		clear(p.queued[s.idx][:s.n])
 		s.n = 0
 	}
 }
@@ -772,7 +888,8 @@ func (p *Prober[R]) socketFor(v6 bool) (*socket, error) {
 	}
 	_ = c.SetReadBuffer(p.cfg.ReadBuffer)
 	_ = c.SetWriteBuffer(p.cfg.WriteBuffer)
-	s := &socket{conn: batchconn.New(c), v6: v6}
+	s := &socket{conn: batchconn.New(c), v6: v6, idx: i}
+	p.queued[i] = make([]*flight[R], p.cfg.BatchSize)
 	bs := p.cfg.BatchSize
 	s.msgs = make([]batchconn.Message, bs)
 	s.addrs = make([]net.UDPAddr, bs)
@@ -789,13 +906,17 @@ func (p *Prober[R]) socketFor(v6 bool) (*socket, error) {
 	return s, nil
 }
 
-func (p *Prober[R]) closeSockets() {
+// closeSockets closes the sockets, which ends the receive loops, and
+// with wait set waits for them.
+func (p *Prober[R]) closeSockets(wait bool) {
 	for _, s := range p.socks {
 		if s != nil {
 			_ = s.conn.Close()
 		}
 	}
-	p.wg.Wait()
+	if wait {
+		p.wg.Wait()
+	}
 }
 
 // receive reads datagrams until the socket closes, handing each to its
@@ -807,22 +928,30 @@ func (p *Prober[R]) receive(s *socket) {
 	for i := range msgs {
 		msgs[i].Buf = make([]byte, 2048)
 	}
+	backoff := time.Duration(0)
 	for {
 		n, err := rd.Read()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			runtime.Gosched() // an ICMP error reported on the socket, say
+			// An ICMP error reported on the socket, say: read on at once;
+			// an error that persists backs off up to 100 ms a read.
+			p.stats.recvErrors.Add(1)
+			if backoff > 0 {
+				time.Sleep(backoff)
+			}
+			backoff = min(max(2*backoff, 100*time.Microsecond), 100*time.Millisecond)
 			continue
 		}
+		backoff = 0
 		now := p.cfg.Now()
 		wake := false
 		p.mu.Lock()
 		for i := range n {
 			m := &msgs[i]
 			p.stats.received.Add(1)
-			wake = p.deliver(m.From, m.Buf[:m.N], now) || wake
+			wake = p.deliver(s, m.From, m.Buf[:m.N], m.Size, now) || wake
 		}
 		p.mu.Unlock()
 		if wake {
@@ -834,11 +963,15 @@ func (p *Prober[R]) receive(s *socket) {
 	}
 }
 
-// deliver gives one datagram to its flight. It reports whether the
+// deliver gives one datagram, read on socket s, to its flight; size is
+// the datagram's full length (b may be cut short). It reports whether the
 // flight became due.
-func (p *Prober[R]) deliver(src netip.AddrPort, b []byte, now time.Time) bool {
+func (p *Prober[R]) deliver(s *socket, src netip.AddrPort, b []byte, size int, now time.Time) bool {
 	h := p.hash(src)
 	f := p.flights.get(src, h)
+	if f != nil && f.sock != s {
+		f = nil // not where its request went from
+	}
 	if f == nil || f.done {
 		if f != nil || p.recent.has(src, h) {
 			p.stats.late.Add(1)
@@ -867,9 +1000,10 @@ func (p *Prober[R]) deliver(src netip.AddrPort, b []byte, now time.Time) bool {
 	}
 	if f.packets == 0 {
 		f.rtt = now.Sub(f.sentAt)
+		f.answered = now
 	}
 	f.packets++
-	f.bytes += len(b)
+	f.bytes += size
 	switch {
 	case f.packets >= p.cfg.MaxPackets || f.bytes >= p.cfg.MaxBytes:
 		p.stats.overCap.Add(1)
@@ -880,9 +1014,16 @@ func (p *Prober[R]) deliver(src netip.AddrPort, b []byte, now time.Time) bool {
 		return true
 	}
 	f.deadline = now.Add(p.cfg.Quiet)
+	if limit := f.answered.Add(p.cfg.MaxDuration); limit.Before(now) {
+		p.stats.overCap.Add(1) // dripping past MaxDuration: cut off
+		p.markReady(f)
+		return true
+	} else if limit.Before(f.deadline) {
+		f.deadline = limit
+	}
 	if !f.inHeap {
 		f.inHeap = true
-		heap.Push(&p.quiet, timer[R]{f, f.gen, f.deadline})
+		p.quiet.push(timer[R]{f, f.gen, f.deadline})
 	}
 	return false
 }

@@ -1,8 +1,10 @@
 package ntpctl
 
 import (
+	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -27,7 +29,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 
 	p, err := NewProber(Config{Blocklist: &Blocklist{AllowLoopback: true}}, MonList())
 	require.NoError(t, err)
-	defer p.closeSockets()
+	defer p.closeSockets(true)
 	now := time.Now()
 	var flights []*flight[mode7.Reply]
 	p.mu.Lock()
@@ -39,7 +41,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 		flights = append(flights, f)
 	}
 	p.mu.Unlock()
-	p.flush(now)
+	p.flush()
 
 	send := testing.AllocsPerRun(50, func() {
 		p.mu.Lock()
@@ -47,7 +49,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 			p.queue(f, now)
 		}
 		p.mu.Unlock()
-		p.flush(now)
+		p.flush()
 	})
 	assert.Zero(t, send, "allocations per batch of 64 requests")
 
@@ -57,7 +59,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 		for _, f := range flights {
 			f.done, f.packets, f.bytes = false, 0, 0
 			f.asm.Reset(f.target, f.seq)
-			p.deliver(f.target, reply, now)
+			p.deliver(f.sock, f.target, reply, len(reply), now)
 		}
 		p.mu.Unlock()
 	})
@@ -80,7 +82,7 @@ func BenchmarkBookkeeping(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer p.closeSockets()
+	defer p.closeSockets(true)
 	now := time.Now()
 	i := 0
 	b.ReportAllocs()
@@ -134,4 +136,73 @@ func TestFlightMap(t *testing.T) {
 			require.Nil(t, m.get(netip.MustParseAddrPort("192.0.2.1:1"), 5))
 		}
 	}
+}
+
+// TestRetriesWaitForTokensWithoutSpinning: retries waiting for the token
+// bucket sleep until a token is due instead of spinning the run loop.
+func TestRetriesWaitForTokensWithoutSpinning(t *testing.T) {
+	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer sink.Close()
+	port := uint16(sink.LocalAddr().(*net.UDPAddr).Port)
+	cfg := Config{Blocklist: &Blocklist{AllowLoopback: true}, Rate: 50, Retries: 1,
+		RetryInterval: 20 * time.Millisecond, Timeout: 50 * time.Millisecond}
+	p, err := NewProber(cfg, MonList())
+	require.NoError(t, err)
+	var set TargetSet
+	set.AddPrefix(netip.MustParsePrefix("127.1.2.0/28")) // silent: 16 requests, 16 retries
+	n := 0
+	require.NoError(t, p.Run(context.Background(), set.All(port), func(Result[mode7.Reply]) error { n++; return nil }))
+	assert.Equal(t, 16, n)
+	assert.Equal(t, uint64(32), p.Stats().Sent)
+	// About 32 token waits and 32 deadlines in some 0.7 s; a spinning
+	// loop goes round hundreds of thousands of times.
+	assert.Less(t, p.rounds, 2000, "run loop rounds")
+}
+
+// TestFIFOCompaction: timers of recycled flights do not pile up with
+// rate × timeout; live timers keep their order.
+func TestFIFOCompaction(t *testing.T) {
+	var q fifo[int]
+	live := []*flight[int]{}
+	for i := range 100000 {
+		f := &flight[int]{gen: 1}
+		q.push(timer[int]{f: f, gen: 1, at: time.Unix(int64(i), 0)}, 64)
+		if i%1000 == 0 {
+			live = append(live, f)
+		} else {
+			f.gen++ // recycled: the timer is stale
+		}
+	}
+	assert.LessOrEqual(t, len(q.buf), 512, "buffer stays near the live count")
+	got := []*flight[int]{}
+	for {
+		tm, ok := q.peek()
+		if !ok {
+			break
+		}
+		q.pop()
+		if !tm.stale() {
+			got = append(got, tm.f)
+		}
+	}
+	assert.Equal(t, live, got)
+}
+
+// TestQuietHeap checks the hand-written heap against a sort.
+func TestQuietHeap(t *testing.T) {
+	var h quietHeap[int]
+	rng := uint64(7)
+	var want []int64
+	for range 1000 {
+		rng = rng*6364136223846793005 + 1442695040888963407
+		at := int64(rng >> 40)
+		want = append(want, at)
+		h.push(timer[int]{at: time.Unix(at, 0)})
+	}
+	slices.Sort(want)
+	for _, w := range want {
+		require.Equal(t, w, h.pop().at.Unix())
+	}
+	assert.Empty(t, h)
 }

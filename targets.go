@@ -124,9 +124,24 @@ type TargetSet struct {
 	ranges []Range // sorted, disjoint, not adjacent
 }
 
-// Add adds the addresses of r.
+// Add adds the addresses of r. Adding in ascending order costs O(1);
+// out of order, a sort: for many unordered ranges use AddAll or ReadFrom,
+// which sort once.
 func (s *TargetSet) Add(r Range) {
+	n := len(s.ranges)
+	if n == 0 || (r.First.BitLen() == s.ranges[n-1].Last.BitLen() && s.ranges[n-1].Last.Next().IsValid() &&
+		s.ranges[n-1].Last.Next().Less(r.First)) ||
+		(r.First.Is6() && s.ranges[n-1].Last.Is4()) {
+		s.ranges = append(s.ranges, r) // after everything: still sorted and disjoint
+		return
+	}
 	s.ranges = append(s.ranges, r)
+	s.normalize()
+}
+
+// AddAll adds the addresses of every range, sorting once.
+func (s *TargetSet) AddAll(rs ...Range) {
+	s.ranges = append(s.ranges, rs...)
 	s.normalize()
 }
 
@@ -145,7 +160,8 @@ func (s *TargetSet) AddString(spec string) error {
 
 // ReadFrom adds the targets of a file: one specification per line (an
 // address, prefix or range, so IPv6 hitlists too); blank lines and text
-// after '#' are ignored. An error names the line. It returns the number of
+// after '#' are ignored. An error names the line; the lines before it
+// stay added. It returns the number of
 // octets read.
 func (s *TargetSet) ReadFrom(r io.Reader) (int64, error) {
 	return readSpecs(r, func(line int, spec string) error {
@@ -283,7 +299,9 @@ func Prefix(p netip.Prefix, port uint16) iter.Seq[netip.AddrPort] {
 	return s.All(port)
 }
 
-// FromChan yields the targets received from ch until it is closed.
+// FromChan yields the targets received from ch until it is closed. The
+// prober pulls the next target on its own goroutine, so while ch is empty
+// nothing else happens; feed it promptly or close it.
 func FromChan(ch <-chan netip.AddrPort) iter.Seq[netip.AddrPort] {
 	return func(yield func(netip.AddrPort) bool) {
 		for t := range ch {

@@ -128,6 +128,32 @@ func TestBlocklist(t *testing.T) {
 	off := ntpctl.Blocklist{NoBuiltin: true}
 	assert.True(t, off.Allowed(ip("10.0.0.1")))
 	assert.False(t, off.Allowed(ip("127.0.0.1")), "loopback stays blocked")
+	assert.Equal(t, "unspecified address", off.Reason(ip("0.0.0.0")), "0.0.0.0 reaches the local host")
+	assert.Equal(t, "unspecified address", off.Reason(ip("::")))
+
+	// NAT64: the IPv4 address inside decides too.
+	for a, why := range map[string]string{
+		"64:ff9b::8.8.8.8":   "",
+		"64:ff9b::10.0.0.1":  "NAT64 of IANA special-purpose range",
+		"64:ff9b::127.0.0.1": "NAT64 of loopback",
+		"64:ff9b::0.0.0.0":   "NAT64 of unspecified address",
+		"64:ff9b::1.1.1.1":   "NAT64 of blocklist",
+		"fec0::1":            "IANA special-purpose range", // outside 2000::/3
+		"::2":                "IANA special-purpose range",
+		"4000::1":            "IANA special-purpose range",
+	} {
+		var nb ntpctl.Blocklist
+		nb.Deny(ntpctl.Range{First: ip("1.1.1.1"), Last: ip("1.1.1.1")})
+		assert.Equal(t, why, nb.Reason(ip(a)), a)
+	}
+	var allow6 ntpctl.Blocklist
+	allow6.Allow(ntpctl.Range{First: ip("64:ff9b::"), Last: ip("64:ff9b::ffff:ffff")})
+	assert.True(t, allow6.Allowed(ip("64:ff9b::8.8.8.8")), "the allowlist applies to the IPv6 form")
+	assert.True(t, (&ntpctl.Blocklist{AllowLoopback: true}).Allowed(ip("::1")))
+
+	var empty ntpctl.Blocklist
+	require.NoError(t, empty.ReadAllow(strings.NewReader("# nothing\n")))
+	assert.Equal(t, "not on the allowlist", empty.Reason(ip("8.8.8.8")), "an empty allowlist file allows nothing")
 	assert.NotEmpty(t, ntpctl.SpecialPurposeRanges())
 	assert.Len(t, ntpctl.LoopbackRanges(), 2)
 }

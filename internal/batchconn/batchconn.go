@@ -72,6 +72,20 @@ func (c *Conn) ReadBatch(ms []Message) (int, error) { return c.b.ReadBatch(ms, 0
 // skipped so the others still go out. It returns how many were written
 // and the first error.
 func (c *Conn) WriteBatch(ms []Message) (written int, err error) {
+	written, _, err = c.WriteBatchFailed(ms, nil)
+	return written, err
+}
+
+// Failure is a message WriteBatchFailed could not send.
+type Failure struct {
+	Index int   // its index in the batch
+	Err   error // what the kernel said
+}
+
+// WriteBatchFailed is WriteBatch that also appends to failed every
+// message the kernel refused, so a caller can tell which destinations
+// were not sent to. It allocates nothing when failed has room.
+func (c *Conn) WriteBatchFailed(ms []Message, failed []Failure) (written int, _ []Failure, err error) {
 	for i := 0; i < len(ms); {
 		n, werr := c.b.WriteBatch(ms[i:], 0)
 		n = max(n, 0) // x/net returns -1 with an error
@@ -84,10 +98,13 @@ func (c *Conn) WriteBatch(ms []Message) (written int, err error) {
 			if err == nil {
 				err = werr
 			}
+			if i < len(ms) {
+				failed = append(failed, Failure{i, werr})
+			}
 			i++ // skip the message that failed
 		}
 	}
-	return written, err
+	return written, failed, err
 }
 
 // EnableDst asks the kernel for the destination address of every datagram

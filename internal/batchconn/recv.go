@@ -6,9 +6,10 @@ import "net/netip"
 type RecvMsg struct {
 	Buf  []byte         // where the payload goes; its length is the most read
 	OOB  []byte         // where control data goes (for Dst); may be nil
-	N    int            // payload octets read
+	N    int            // payload octets read into Buf
+	Size int            // the datagram's full length: more than N when it did not fit in Buf
 	NN   int            // control octets read
-	From netip.AddrPort // the sender, IPv4 unmapped
+	From netip.AddrPort // the sender, IPv4 unmapped; the zero value when the kernel gave no usable address
 }
 
 // Reader reads batches of datagrams with their sources into preallocated
@@ -44,12 +45,16 @@ func (p *portable) read(c *Conn, msgs []RecvMsg) (int, error) {
 		p.ms = make([]Message, len(msgs))
 	}
 	for i := range msgs {
-		p.ms[i].Buffers = [][]byte{msgs[i].Buf}
+		if len(p.ms[i].Buffers) != 1 {
+			p.ms[i].Buffers = make([][]byte, 1)
+		}
+		p.ms[i].Buffers[0] = msgs[i].Buf
 		p.ms[i].OOB = msgs[i].OOB
 	}
 	n, err := c.ReadBatch(p.ms)
 	for i := 0; i < n; i++ {
 		msgs[i].N, msgs[i].NN, msgs[i].From = p.ms[i].N, p.ms[i].NN, AddrPort(p.ms[i].Addr)
+		msgs[i].Size = msgs[i].N // x/net does not report truncation
 		p.ms[i].Addr = nil
 	}
 	return n, err

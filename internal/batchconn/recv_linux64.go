@@ -27,23 +27,33 @@ type sysReader struct {
 	count int
 	err   syscall.Errno
 	fn    func(fd uintptr) bool // bound once: no allocation per read
+	rc    syscall.RawConn
+	rcErr error
 }
 
-func (s *sysReader) init(_ *Conn, n int) {
+func (s *sysReader) init(c *Conn, n int) {
 	s.hdrs = make([]mmsghdr, n)
 	s.iovs = make([]unix.Iovec, n)
 	s.names = make([]unix.RawSockaddrInet6, n)
 	s.fn = s.call
+	s.rc, s.rcErr = c.UDPConn.SyscallConn()
 }
 
 func (s *sysReader) call(fd uintptr) bool {
-	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(s.count),
-		unix.MSG_DONTWAIT, 0, 0)
-	if e == unix.EAGAIN || e == unix.EINTR {
-		return false // wait until readable
+	for {
+		// MSG_TRUNC makes each msg_len the datagram's real length, so
+		// oversized datagrams are counted in full.
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(s.count),
+			unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
+		switch e {
+		case unix.EINTR:
+			continue // interrupted before anything was read: try again now
+		case unix.EAGAIN:
+			return false // wait until readable
+		}
+		s.count, s.err = int(r), e
+		return true
 	}
-	s.count, s.err = int(r), e
-	return true
 }
 
 func (s *sysReader) read(c *Conn, msgs []RecvMsg) (int, error) {
@@ -51,6 +61,7 @@ func (s *sysReader) read(c *Conn, msgs []RecvMsg) (int, error) {
 		m := &msgs[i]
 		s.iovs[i].Base = unsafe.SliceData(m.Buf)
 		s.iovs[i].SetLen(len(m.Buf))
+		s.names[i].Family = 0 // a stale family must not survive a short Namelen
 		h := &s.hdrs[i].hdr
 		*h = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&s.names[i])), Namelen: uint32(unsafe.Sizeof(s.names[i])),
 			Iov: &s.iovs[i], Iovlen: 1}
@@ -60,11 +71,10 @@ func (s *sysReader) read(c *Conn, msgs []RecvMsg) (int, error) {
 		}
 	}
 	s.count = len(msgs)
-	rc, err := c.UDPConn.SyscallConn()
-	if err != nil {
-		return 0, err
+	if s.rcErr != nil {
+		return 0, s.rcErr
 	}
-	if err := rc.Read(s.fn); err != nil {
+	if err := s.rc.Read(s.fn); err != nil {
 		return 0, err
 	}
 	if s.err != 0 {
@@ -73,9 +83,13 @@ func (s *sysReader) read(c *Conn, msgs []RecvMsg) (int, error) {
 	n := s.count
 	for i := 0; i < n; i++ {
 		m := &msgs[i]
-		m.N = int(s.hdrs[i].n)
+		m.Size = int(s.hdrs[i].n)
+		m.N = min(m.Size, len(m.Buf))
 		m.NN = int(s.hdrs[i].hdr.Controllen)
-		m.From = sockaddr(&s.names[i])
+		m.From = netip.AddrPort{}
+		if s.hdrs[i].hdr.Namelen >= unix.SizeofSockaddrInet4 {
+			m.From = sockaddr(&s.names[i])
+		}
 	}
 	return n, nil
 }
