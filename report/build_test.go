@@ -1,0 +1,304 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/enrich"
+	"github.com/ntpctl/ntpctl/mode6"
+	"github.com/ntpctl/ntpctl/mode7"
+)
+
+var probeTime = time.Date(2026, 3, 24, 1, 2, 3, 456e6, time.FixedZone("CET", 3600))
+
+func monitorResult() ntpctl.Result[mode7.Reply] {
+	return ntpctl.Result[mode7.Reply]{
+		Target: netip.MustParseAddrPort("192.0.2.20:123"), Status: ntpctl.StatusOK,
+		Value: mode7.Reply{
+			ReassemblyStats: mode7.ReassemblyStats{Packets: 2, Bytes: 520, Accepted: 2},
+			Impl:            3, Code: 42, Version: 2, ItemSize: 72, LastSeq: 1, Complete: true,
+			Entries: []mode7.MonitorEntry{
+				{Addr: netip.MustParseAddr("198.51.100.1"), LocalAddr: netip.MustParseAddr("192.0.2.20"), Port: 40000, Mode: 3, Version: 4, Count: 12},
+				{Addr: netip.MustParseAddr("2001:db8::5"), Port: 123, Mode: 7, Version: 2, Count: 1},
+			},
+		},
+		Time: probeTime, Attempts: 1, RTT: 1500 * time.Microsecond, Packets: 2, Bytes: 520, RequestBytes: 48,
+	}
+}
+
+func versionResult() ntpctl.Result[*ntpctl.VersionReply] {
+	text := []byte(`version="ntpd 4.2.8p15@1.3728-o", processor="x86_64", system="Linux", leap=0, stratum=2, precision=-23, rootdelay=1.234, rootdisp=5.678, refid=192.0.2.1, reftime=0xe1198a1c.5f3e1b2a, clock=0xe1198eeb.21e18ad4, peer=1234, tc=10, mintc=3, offset=-0.012, frequency=-11.962, sys_jitter=0.191, clk_jitter=0.2, clk_wander=0.004, tai=37, leapsec=201701010000, expire=202706280000`)
+	vars, ps := mode6.ParseVars(text)
+	return ntpctl.Result[*ntpctl.VersionReply]{
+		Target: netip.MustParseAddrPort("[::ffff:198.51.100.7]:123"), Status: ntpctl.StatusOK,
+		Value: &ntpctl.VersionReply{Reply: mode6.Reply{Data: text, Complete: true, Version: 2}, Vars: vars, Parse: ps},
+		Time:  probeTime, Attempts: 1, Packets: 1, Bytes: 468, RequestBytes: 12,
+	}
+}
+
+var fullEnrich = enrich.Result{
+	Names: []string{"ntp1.example.net", "alias.example.net"},
+	ASN:   enrich.ASN{Number: 64496, Name: "EXAMPLE-AS", Prefix: netip.MustParsePrefix("192.0.2.0/24"), Country: "DE"},
+	Geo:   enrich.Geo{Country: "de", Region: "Hessen", City: "Frankfurt am Main", Latitude: 50.1, Longitude: 8.7, HasCoordinates: true},
+	Abuse: enrich.Abuse{Email: "abuse@example.net"}, NAICS: 517311, Sector: "Communications, Service Provider, and Hosting Service",
+}
+
+func TestNewMonitorRow(t *testing.T) {
+	row, ok := NewMonitorRow(monitorResult(), fullEnrich, BuildOptions{})
+	require.True(t, ok)
+	assert.Equal(t, MonitorRow{
+		Timestamp: "2026-03-24 00:02:03", Severity: "medium", IP: "192.0.2.20", Protocol: "udp", Port: "123",
+		Hostname: "ntp1.example.net", ASN: "64496", Geo: "DE", Region: "HESSEN", City: "FRANKFURT AM MAIN", NAICS: "517311",
+		HostnameSource: "ptr", Sector: "Communications, Service Provider, and Hosting Service",
+		Packets: "2", ResponseSize: "520", Amplification: "10.83",
+	}, row)
+
+	// Nothing is invented.
+	res := monitorResult()
+	res.RequestBytes = 0
+	row, ok = NewMonitorRow(res, enrich.Result{}, BuildOptions{Severity: "high", Tag: "monlist"})
+	require.True(t, ok)
+	assert.Equal(t, MonitorRow{Timestamp: "2026-03-24 00:02:03", Severity: "high", IP: "192.0.2.20", Protocol: "udp", Port: "123",
+		Tag: "monlist", Packets: "2", ResponseSize: "520"}, row)
+
+	for _, st := range []ntpctl.Status{ntpctl.StatusNoAnswer, ntpctl.StatusServerError, ntpctl.StatusProtocolError, ntpctl.StatusSendError, ntpctl.StatusBlocked} {
+		res := monitorResult()
+		res.Status = st
+		_, ok := NewMonitorRow(res, fullEnrich, BuildOptions{})
+		assert.False(t, ok, "%v", st)
+	}
+	res = monitorResult()
+	res.Status, res.Value.Accepted = ntpctl.StatusPartial, 1
+	_, ok = NewMonitorRow(res, fullEnrich, BuildOptions{})
+	assert.True(t, ok, "partial")
+	res.Value.Accepted = 0
+	_, ok = NewMonitorRow(res, fullEnrich, BuildOptions{})
+	assert.False(t, ok, "partial without a packet kept")
+}
+
+func TestNewVersionRow(t *testing.T) {
+	row, ok := NewVersionRow(versionResult(), enrich.Result{}, BuildOptions{})
+	require.True(t, ok)
+	assert.Equal(t, VersionRow{
+		Timestamp: "2026-03-24 00:02:03", Severity: "medium", IP: "198.51.100.7", Protocol: "udp", Port: "123", Tag: "ntpversion",
+		Version: "ntpd 4.2.8p15@1.3728-o", ClkWander: "0.004", Clock: "0xe1198eeb.21e18ad4", Frequency: "-11.962",
+		Jitter: "0.191", Leap: "0", MinTC: "3", Offset: "-0.012", Peer: "1234", Precision: "-23", Processor: "x86_64",
+		RefID: "192.0.2.1", RefTime: "0xe1198a1c.5f3e1b2a", RootDelay: "1.234", RootDispersion: "5.678", Stratum: "2",
+		System: "Linux", TAI: "37", TC: "10", ResponseSize: "468", Amplification: "39.00",
+	}, row)
+
+	for _, st := range []ntpctl.Status{ntpctl.StatusNoAnswer, ntpctl.StatusServerError, ntpctl.StatusProtocolError} {
+		res := versionResult()
+		res.Status = st
+		_, ok := NewVersionRow(res, enrich.Result{}, BuildOptions{})
+		assert.False(t, ok, "%v", st)
+	}
+	res := versionResult()
+	res.Value.Vars = nil
+	_, ok = NewVersionRow(res, enrich.Result{}, BuildOptions{})
+	assert.False(t, ok, "no variables")
+	res.Value = nil
+	_, ok = NewVersionRow(res, enrich.Result{}, BuildOptions{})
+	assert.False(t, ok, "no reply")
+}
+
+func TestJSONWriter(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewJSONWriter(&buf)
+	require.NoError(t, w.WriteMonitor(monitorResult(), fullEnrich))
+	vr := versionResult()
+	vr.Status, vr.Err = ntpctl.StatusPartial, errors.New("reply incomplete")
+	require.NoError(t, w.WriteVersion(vr, enrich.Result{}))
+	nr := ntpctl.Result[*ntpctl.VersionReply]{Target: netip.MustParseAddrPort("[2001:db8::9]:123"), Status: ntpctl.StatusNoAnswer, Attempts: 3, RequestBytes: 12}
+	require.NoError(t, w.WriteVersion(nr, enrich.Result{}))
+
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	require.Len(t, lines, 3)
+	var m, v, n JSONRecord
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &m))
+	require.NoError(t, json.Unmarshal([]byte(lines[1]), &v))
+	require.NoError(t, json.Unmarshal([]byte(lines[2]), &n))
+
+	assert.Equal(t, ScanNTPMonitor, m.Report)
+	assert.Equal(t, "ok", m.Status)
+	assert.True(t, m.Reportable)
+	assert.Equal(t, 1500*time.Microsecond, m.RTT)
+	assert.InDelta(t, 520.0/48, m.Amplification, 1e-9)
+	require.NotNil(t, m.Monitor)
+	require.Len(t, m.Monitor.Entries, 2)
+	assert.Equal(t, netip.MustParseAddr("2001:db8::5"), m.Monitor.Entries[1].Addr)
+	assert.Equal(t, uint32(12), m.Monitor.Entries[0].Count)
+	assert.Equal(t, "abuse@example.net", m.Enrichment.AbuseEmail)
+	assert.Equal(t, "192.0.2.0/24", m.Enrichment.ASPrefix)
+	require.NotNil(t, m.Enrichment.Latitude)
+	assert.True(t, probeTime.Equal(m.Time))
+
+	assert.Equal(t, ScanNTP, v.Report, "an IPv4-mapped target is IPv4")
+	assert.Equal(t, netip.MustParseAddr("198.51.100.7"), v.IP)
+	assert.Equal(t, "partial", v.Status)
+	assert.Equal(t, "reply incomplete", v.Error)
+	require.NotNil(t, v.Variables)
+	want := versionResult().Value.Vars
+	require.Len(t, v.Variables.Vars, len(want))
+	for i := range want {
+		assert.Equal(t, want[i].Name, v.Variables.Vars[i].Name, "wire order")
+		assert.Equal(t, want[i].Value, v.Variables.Vars[i].Value)
+	}
+
+	assert.Equal(t, Scan6NTP, n.Report)
+	assert.Equal(t, "no-answer", n.Status)
+	assert.False(t, n.Reportable)
+	assert.Nil(t, n.Variables)
+	assert.Equal(t, 3, n.Attempts)
+}
+
+func TestFileNames(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want Type
+		err  error
+	}{
+		{"2024-07-04-scan_ntp-123-sample-asn.csv", ScanNTP, nil},
+		{"/var/spool/2019-01-01-scan_ntp-test-geo.csv", ScanNTP, nil},
+		{"scan_ntpmonitor.csv", ScanNTPMonitor, nil},
+		{"2024-07-04-scan6_ntpmonitor-x.csv", Scan6NTPMonitor, nil},
+		{"2024-07-04-scan6_ntp.csv", Scan6NTP, nil},
+		{"2024-07-04-dns_openresolver-1.csv", "dns_openresolver", ErrUnknownType},
+		{"2024-07-04-scan_ntp-a.b.csv", "", ErrFileName},
+		{"2024-07-04-scan_ntp--x.csv", "", ErrFileName},
+		{"scan_ntp.txt", "", ErrFileName},
+		{"", "", ErrFileName},
+	} {
+		got, err := TypeFromFileName(tc.name)
+		assert.Equal(t, tc.want, got, tc.name)
+		if tc.err == nil {
+			assert.NoError(t, err, tc.name)
+		} else {
+			assert.ErrorIs(t, err, tc.err, tc.name)
+		}
+	}
+	d := time.Date(2024, 7, 4, 23, 30, 0, 0, time.FixedZone("", -3600))
+	assert.Equal(t, "2024-07-05-scan_ntp-as64496.csv", FileName(d, ScanNTP, "as64496"))
+	assert.Equal(t, "2024-07-05-scan6_ntpmonitor.csv", FileName(d, Scan6NTPMonitor, ""))
+	assert.Equal(t, "2024-07-05-scan_ntp-my_org-de.csv", FileName(d, ScanNTP, "my org--de"))
+	for _, id := range []string{"", "x", "a.b/c", "--", "é-ü", "cert-as1"} {
+		name := FileName(d, ScanNTPMonitor, id)
+		got, err := TypeFromFileName(name)
+		require.NoError(t, err, name)
+		assert.Equal(t, ScanNTPMonitor, got)
+	}
+}
+
+func TestFilterAndSplit(t *testing.T) {
+	rows := versionRows()
+	assert.Len(t, Filter(rows, ByPrefix(netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/32"))), 2)
+	assert.Len(t, Filter(rows, ByASN(64496, 64497)), 2)
+	assert.Len(t, Filter(rows, ByCountry("de", "NL")), 2)
+	assert.Len(t, Filter(rows, AnyOf(ByCountry("US"), ByASN(64500))), 2)
+	assert.Empty(t, Filter(rows, ByASN(1)))
+
+	n := 0
+	seq := FilterSeq(NewReader[VersionRow](bytes.NewReader(writeRows(t, rows, WriterOptions{})), ReaderOptions{}).All(), ByCountry("DE"))
+	for row, err := range seq {
+		require.NoError(t, err)
+		assert.Equal(t, "DE", row.Geo)
+		n++
+	}
+	assert.Equal(t, 1, n)
+
+	dir := filepath.Join(t.TempDir(), "out")
+	paths, err := Split(dir, rows, SplitByASN, SplitOptions{})
+	require.NoError(t, err)
+	var names []string
+	for _, p := range paths {
+		names = append(names, filepath.Base(p))
+	}
+	assert.Equal(t, []string{
+		"2026-03-24-scan6_ntp-as64500.csv", "2026-03-24-scan_ntp-as64496.csv",
+		"2026-03-24-scan_ntp-as64497.csv", "2026-03-24-scan_ntp-asunknown.csv",
+	}, names)
+	for _, p := range paths {
+		typ, err := TypeFromFileName(p)
+		require.NoError(t, err)
+		assert.True(t, typ.IsVersion())
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		got, err := ReadAll[VersionRow](bytes.NewReader(b), ReaderOptions{})
+		require.NoError(t, err)
+		assert.Len(t, got, 1)
+	}
+
+	mpaths, err := Split(dir, monitorRows(), SplitByCountry, SplitOptions{Date: probeTime, IDPrefix: "cert-", Type: ScanNTPMonitor})
+	require.NoError(t, err)
+	names = names[:0]
+	for _, p := range mpaths {
+		names = append(names, filepath.Base(p))
+	}
+	assert.Equal(t, []string{"2026-03-24-scan_ntpmonitor-cert-fr.csv", "2026-03-24-scan_ntpmonitor-cert-unknown.csv", "2026-03-24-scan_ntpmonitor-cert-zz.csv"}, names)
+
+	_, err = Split(dir, rows, 0, SplitOptions{})
+	assert.ErrorIs(t, err, ErrSplitBy)
+	paths, err = Split[VersionRow](dir, nil, SplitByASN, SplitOptions{})
+	assert.NoError(t, err)
+	assert.Empty(t, paths)
+}
+
+func TestStats(t *testing.T) {
+	var s Stats
+	for _, r := range versionRows() {
+		s.AddVersion(&r)
+	}
+	for _, r := range monitorRows() {
+		s.AddMonitor(&r)
+	}
+	for _, st := range []ntpctl.Status{ntpctl.StatusOK, ntpctl.StatusOK, ntpctl.StatusNoAnswer} {
+		s.AddStatus(st)
+	}
+	sum := s.Summary()
+	assert.Equal(t, 7, sum.Rows)
+	assert.Equal(t, []Count{{"ok", 2}, {"no-answer", 1}}, sum.Statuses)
+	assert.Equal(t, Count{"unknown", 2}, sum.Countries[0])
+	assert.Contains(t, sum.Versions, Count{"ntpd 4.2.8p10", 1})
+	assert.Contains(t, sum.Versions, Count{"ntpd ntpsec-1.2.2", 1})
+	assert.Contains(t, sum.Versions, Count{"4", 1})
+	d := sum.Amplification
+	assert.Equal(t, 6, d.Count)
+	assert.Equal(t, 1.67, d.Min)
+	assert.Equal(t, 916.67, d.Max)
+	assert.Equal(t, 39.00, d.Median)
+	assert.Equal(t, 916.67, d.P99)
+	total := 0
+	for _, b := range d.Buckets {
+		total += b.Count
+	}
+	assert.Equal(t, 6, total)
+
+	var js bytes.Buffer
+	require.NoError(t, sum.WriteJSON(&js))
+	var back Summary
+	require.NoError(t, json.Unmarshal(js.Bytes(), &back))
+	assert.Equal(t, sum, back)
+
+	var txt bytes.Buffer
+	require.NoError(t, sum.WriteTextTop(&txt, 2))
+	out := txt.String()
+	assert.Contains(t, out, "rows")
+	assert.Contains(t, out, "more)")
+	assert.Contains(t, out, "median")
+	require.NoError(t, sum.WriteText(&txt))
+
+	var empty Stats
+	require.NoError(t, empty.Summary().WriteText(&txt))
+	assert.Equal(t, "unknown", DaemonVersion(""))
+}

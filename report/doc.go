@@ -1,0 +1,100 @@
+// Package report writes and reads Shadowserver's two NTP scan reports,
+// column for column, so that a scan's output drops into the pipelines
+// that already consume Shadowserver's daily reports (IntelMQ, n6,
+// AbuseIO, spreadsheets):
+//
+//   - NTP Version (report type scan_ntp, IPv6 scan6_ntp): one row per
+//     server that answered a Mode 6 READVAR request (`ntpq -c rv`), 41
+//     columns, VersionRow.
+//   - NTP Monitor (scan_ntpmonitor, scan6_ntpmonitor): one row per server
+//     that answered a Mode 7 monlist request (`ntpdc -c monlist`), 17
+//     columns, MonitorRow.
+//
+// The column lists, their history and the quoting rules below come from
+// docs/report-schemas.md in the ntpctl repository, which cites
+// Shadowserver's report_schema repository and the sample files of IntelMQ
+// and n6.
+//
+// # Layouts
+//
+// Writer writes the current layout (in force since the 2024-07-29 schema
+// revision) unless WriterOptions.Layout names an older one: 2023-11-25,
+// 2023-11-18, 2022-08, 2022, 2019 and 2014 (VersionColumns and
+// MonitorColumns list them). Older layouts reorder and omit columns; the
+// columns they have that the current one lacks (sic, and Monitor's size,
+// the old name of response_size) are taken from the row's Extra and
+// ResponseSize.
+//
+// Shadowserver states that the column order is not fixed, so Reader maps
+// columns by header name. It reads every layout, and any other order,
+// renames size to response_size, and keeps columns it does not know in
+// the row's Extra.
+//
+// # Quoting
+//
+// Writer produces what a real report looks like (report-schemas.md §2.3):
+// every header name quoted; a value written bare when it consists only of
+// ASCII digits, nothing when it is empty, and quoted otherwise (so
+// "-22", "0.000" and "27.00" are quoted), with embedded quotes doubled;
+// LF line ends, the last line included; no BOM; timestamps
+// "YYYY-MM-DD HH:MM:SS" in UTC. Reading such a file and writing its rows
+// again reproduces it byte for byte.
+//
+// Values come from servers and may hold anything. So that no value can
+// break a row, the writer replaces each line break (CR, LF or CR LF) by
+// '|', as Shadowserver flattens multi-line banners (U+2028 and U+2029
+// too), and a tab by a space;
+// it drops NUL, the other control characters (C0, DEL and C1) and
+// replaces octets that are not UTF-8 by U+FFFD. WriterOptions.
+// NeutralizeFormulas additionally defuses spreadsheet formulas; it is off
+// by default because it changes values.
+//
+// Reader accepts both quoting styles found in the wild, real reports
+// (bare digits, everything else quoted) and Shadowserver's website
+// samples (quoted only when needed), and RFC 4180 files generally,
+// including quoted line breaks. A row that cannot be read (wrong number of
+// fields, broken quoting, an unparsable timestamp, ip or port) is
+// reported as a *RowError with its line number and skipped; the rows
+// around it are not lost, even after an unclosed quote.
+//
+// # Which results become rows
+//
+// A Shadowserver report lists the servers that answered, not every
+// address probed. NewMonitorRow makes a row for a monlist result with
+// status ok or partial that kept at least one reply packet: the server
+// sent (part of) its monitor list. Error replies (INFO_ERR_NODATA, monlist
+// disabled), silence and undecodable answers make none. NewVersionRow
+// makes a row for a READVAR result with status ok or partial and at least
+// one variable. JSONWriter, by contrast, writes every result, with its
+// status and error.
+//
+// Nothing is invented: a column whose value is unknown is empty. The
+// builders fill hostname (and hostname_source "ptr") only from reverse
+// DNS, naics and sector only when an enrichment source provides them, and
+// pass NTP variables through as the server printed them (mode6.ReportValue).
+//
+// # Response size and amplification
+//
+// response_size is the sum of the UDP payloads of the reply datagrams
+// (headers excluded), ntpctl.Result.Bytes. amplification is response_size
+// divided by the UDP payload size of the request actually sent
+// (Result.RequestBytes), with two decimals. Shadowserver's own figures
+// divide by 12 for both reports (inferred in report-schemas.md §3.3 and
+// §4.2 from its samples: 324 → 27.00, 664 → 55.33), the size of a bare
+// Mode 6 header; ntpctl's monlist request is 48 octets as ntpdc sends it,
+// so its NTP Monitor amplification is a quarter of Shadowserver's for the
+// same reply.
+//
+// # Beyond the CSV
+//
+// JSONWriter writes JSON lines with the whole result of each target. The
+// constituency tools Filter, ByPrefix, ByASN, ByCountry and Split cut a
+// report down or into one file per AS or country, named by FileName in
+// Shadowserver's convention (YYYY-MM-DD-scan_ntp-ID.csv), which
+// TypeFromFileName reads back as IntelMQ does. Stats counts a scan by
+// country, AS, daemon version and status, with the distribution of
+// amplification.
+//
+// This package uses github.com/gocarina/gocsv through its per-call API
+// only; it never changes gocsv's global settings.
+package report

@@ -1,0 +1,79 @@
+package report_test
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/enrich"
+	"github.com/ntpctl/ntpctl/mode7"
+	"github.com/ntpctl/ntpctl/report"
+)
+
+// Build an NTP Monitor row from a monlist result and write the report as
+// Shadowserver does: digits bare, everything else quoted.
+func ExampleWriter() {
+	res := ntpctl.Result[mode7.Reply]{
+		Target: netip.MustParseAddrPort("192.0.2.20:123"),
+		Status: ntpctl.StatusOK,
+		Value:  mode7.Reply{ReassemblyStats: mode7.ReassemblyStats{Packets: 2, Bytes: 520, Accepted: 2}, Complete: true},
+		Time:   time.Date(2026, 3, 24, 2, 0, 0, 0, time.UTC),
+		// The request was 48 octets, the two reply packets 520.
+		Packets: 2, Bytes: 520, RequestBytes: 48,
+	}
+	e := enrich.Result{
+		Names: []string{"gw.example.com"},
+		ASN:   enrich.ASN{Number: 64496},
+		Geo:   enrich.Geo{Country: "FR", Region: "Ile-de-France", City: "Paris"},
+	}
+	row, ok := report.NewMonitorRow(res, e, report.BuildOptions{})
+	if !ok {
+		return // not a finding: no monitor data
+	}
+	w := report.NewWriter[report.MonitorRow](os.Stdout, report.WriterOptions{})
+	if err := w.Write(row); err != nil {
+		panic(err)
+	}
+	if err := w.Flush(); err != nil {
+		panic(err)
+	}
+	// Output:
+	// "timestamp","severity","ip","protocol","port","hostname","tag","asn","geo","region","city","naics","hostname_source","sector","packets","response_size","amplification"
+	// "2026-03-24 02:00:00","medium","192.0.2.20","udp",123,"gw.example.com",,64496,"FR","ILE-DE-FRANCE","PARIS",,"ptr",,2,520,"10.83"
+}
+
+// Read a 2016-layout NTP Monitor file, in which response_size was still
+// called size and sic still existed; a malformed row is reported with its
+// line number and the rows around it are kept.
+func ExampleReader() {
+	file := `"timestamp","ip","protocol","port","hostname","packets","size","asn","geo","region","city","naics","sic","sector"
+"2016-07-01 00:00:01","192.0.2.44","udp",123,"router.example.com",2,520,64496,"US","CALIFORNIA","LOS ANGELES",0,0,
+"2016-07-01 00:00:02","192.0.2.45","udp",123
+"2016-07-01 00:00:03","192.0.2.46","udp",123,,1,80,64497,"DE",,,0,0,
+`
+	r := report.NewReader[report.MonitorRow](strings.NewReader(file), report.ReaderOptions{})
+	for row, err := range r.All() {
+		var re *report.RowError
+		if errors.As(err, &re) {
+			fmt.Println("line", re.Line, "skipped:", errors.Is(err, report.ErrFieldCount))
+			continue
+		}
+		fmt.Println("line", row.Line, row.IP, row.ResponseSize, "sic="+row.Extra["sic"])
+	}
+	// Output:
+	// line 2 192.0.2.44 520 sic=0
+	// line 3 skipped: true
+	// line 4 192.0.2.46 80 sic=0
+}
+
+// Name report files so that IntelMQ recognises their type.
+func ExampleFileName() {
+	name := report.FileName(time.Date(2024, 7, 4, 0, 0, 0, 0, time.UTC), report.ScanNTP, "as64496")
+	typ, err := report.TypeFromFileName(name)
+	fmt.Println(name, typ, err)
+	// Output: 2024-07-04-scan_ntp-as64496.csv scan_ntp <nil>
+}

@@ -1,0 +1,205 @@
+package report
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/gocarina/gocsv"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ntpctl/ntpctl/mode6"
+)
+
+func TestColumns(t *testing.T) {
+	assert.Equal(t, mode6.ReportColumns(), ntpVars, "variable columns follow mode6's column map")
+	wantV := map[Layout]int{LayoutCurrent: 41, Layout20231125: 41, Layout20231118: 39, Layout202208: 40, Layout2022: 38, Layout2019: 37, Layout2014: 34}
+	wantM := map[Layout]int{LayoutCurrent: 17, Layout20231125: 16, Layout20231118: 14, Layout202208: 15, Layout2022: 14, Layout2019: 14, Layout2014: 13}
+	for _, l := range Layouts() {
+		assert.Len(t, VersionColumns(l), wantV[l], "version %v", l)
+		assert.Len(t, MonitorColumns(l), wantM[l], "monitor %v", l)
+		p, err := ParseLayout(l.String())
+		assert.NoError(t, err)
+		assert.Equal(t, l, p)
+	}
+	assert.Nil(t, VersionColumns(numLayouts))
+	_, err := ParseLayout("2020")
+	assert.ErrorIs(t, err, ErrLayoutName)
+	assert.Equal(t, "Layout(9)", Layout(9).String())
+
+	// The gocsv tags are the current layout, in order.
+	for _, tc := range []struct {
+		name string
+		rows any
+		cols []string
+	}{
+		{"version", []VersionRow{}, VersionColumns(LayoutCurrent)},
+		{"monitor", []MonitorRow{}, MonitorColumns(LayoutCurrent)},
+	} {
+		rec := &recorder{}
+		require.NoError(t, gocsv.MarshalCSV(tc.rows, rec), tc.name)
+		require.Len(t, rec.rows, 1)
+		assert.Equal(t, tc.cols, rec.rows[0], tc.name)
+	}
+}
+
+type recorder struct{ rows [][]string }
+
+func (r *recorder) Write(rec []string) error {
+	r.rows = append(r.rows, append([]string(nil), rec...))
+	return nil
+}
+func (r *recorder) Flush()       {}
+func (r *recorder) Error() error { return nil }
+
+func TestHeaderGolden(t *testing.T) {
+	golden(t, "scan_ntp.header.golden", writeRows[VersionRow](t, nil, WriterOptions{}))
+	golden(t, "scan_ntpmonitor.header.golden", writeRows[MonitorRow](t, nil, WriterOptions{}))
+	// The header as report-schemas.md §0 prints it.
+	assert.Equal(t, `"timestamp","severity","ip","protocol","port","hostname","tag","asn","geo","region","city","naics","hostname_source","sector","packets","response_size","amplification"`+"\n",
+		string(writeRows[MonitorRow](t, nil, WriterOptions{})))
+}
+
+func TestRowsGolden(t *testing.T) {
+	v := writeRows(t, versionRows(), WriterOptions{})
+	golden(t, "scan_ntp.golden", v)
+	m := writeRows(t, monitorRows(), WriterOptions{})
+	golden(t, "scan_ntpmonitor.golden", m)
+
+	// Every row is one line: hostile values never break a row.
+	assert.Equal(t, 1+len(versionRows()), bytes.Count(v, []byte("\n")))
+	assert.Equal(t, 1+len(monitorRows()), bytes.Count(m, []byte("\n")))
+	assert.NotContains(t, string(v), "\r")
+	assert.NotContains(t, string(v), "\x00")
+}
+
+// Write → read gives the rows back (as cleaned); read → write of a
+// current-layout file reproduces it byte for byte.
+func TestRoundTrip(t *testing.T) {
+	t.Run("version", func(t *testing.T) { roundTrip(t, versionRows(), "scan_ntp.golden") })
+	t.Run("monitor", func(t *testing.T) { roundTrip(t, monitorRows(), "scan_ntpmonitor.golden") })
+}
+
+func roundTrip[T Row](t *testing.T, rows []T, goldenName string) {
+	b := writeRows(t, rows, WriterOptions{})
+	got, err := ReadAll[T](bytes.NewReader(b), ReaderOptions{})
+	require.NoError(t, err)
+	require.Len(t, got, len(rows))
+	for i := range rows {
+		assert.Equal(t, i+2, *access(&got[i]).line())
+		assert.Equal(t, cleaned(rows[i]), bare(got[i]))
+	}
+
+	file, err := os.ReadFile("testdata/" + goldenName)
+	require.NoError(t, err)
+	got, err = ReadAll[T](bytes.NewReader(file), ReaderOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, string(file), string(writeRows(t, got, WriterOptions{})))
+}
+
+func TestQuoting(t *testing.T) {
+	row := MonitorRow{Timestamp: "2026-01-02 03:04:05", IP: "192.0.2.1", Port: "123", Protocol: "udp",
+		ASN: "0", Sector: `say "hi", bye`, Packets: "-1", ResponseSize: "007", Amplification: "18.49"}
+	b := writeRows(t, []MonitorRow{row}, WriterOptions{})
+	line := strings.Split(string(b), "\n")[1]
+	assert.Equal(t, `"2026-01-02 03:04:05",,"192.0.2.1","udp",123,,,0,,,,,,"say ""hi"", bye","-1",007,"18.49"`, line)
+	assert.True(t, bytes.HasSuffix(b, []byte("\n")))
+	assert.False(t, bytes.HasPrefix(b, []byte("\uFEFF")))
+}
+
+func TestClean(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"a\r\nb\nc\rd", "a|b|c|d"},
+		{"a\r\n\r\nb", "a||b"},
+		{"nul\x00here", "nulhere"},
+		{"tab\there", "tab here"},
+		{"esc\x1b[31mred\x7f", "esc[31mred"},
+		{"caf\xe9", "caf\uFFFD"},
+		{"c1\u0085\u009f.", "c1."},
+		{"ls\u2028ps\u2029", "ls|ps|"},
+		{"ünïcødé ✓", "ünïcødé ✓"},
+		{"", ""},
+	} {
+		assert.Equal(t, tc.want, clean(tc.in), "%q", tc.in)
+	}
+}
+
+func TestNeutralizeFormulas(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"=1+1", "'=1+1"}, {"+cmd", "'+cmd"}, {"-cmd", "'-cmd"}, {"@SUM(A1)", "'@SUM(A1)"},
+		{"-1.5", "-1.5"}, {"+3", "+3"}, {"-22", "-22"}, {"-", "'-"}, {"-.", "'-."}, {"a=b", "a=b"}, {"", ""},
+	} {
+		assert.Equal(t, tc.want, neutralize(tc.in), "%q", tc.in)
+	}
+	row := VersionRow{Timestamp: "2026-01-02 03:04:05", IP: "192.0.2.1", Port: "123", System: "=cmd|' /C calc'!A0", Precision: "-22"}
+	plain := string(writeRows(t, []VersionRow{row}, WriterOptions{}))
+	safe := string(writeRows(t, []VersionRow{row}, WriterOptions{NeutralizeFormulas: true}))
+	assert.Contains(t, plain, `"=cmd|' /C calc'!A0"`)
+	assert.Contains(t, safe, `"'=cmd|' /C calc'!A0"`)
+	assert.Contains(t, safe, `"-22"`)
+}
+
+func TestOldLayouts(t *testing.T) {
+	rows := monitorRows()
+	rows[0].Extra = map[string]string{"sic": "4813"}
+	for _, l := range Layouts() {
+		b := writeRows(t, rows, WriterOptions{Layout: l})
+		r := NewReader[MonitorRow](bytes.NewReader(b), ReaderOptions{})
+		h, err := r.Header()
+		require.NoError(t, err)
+		assert.Equal(t, MonitorColumns(l), h, "%v", l)
+		got, err := ReadAll[MonitorRow](bytes.NewReader(b), ReaderOptions{})
+		require.NoError(t, err, "%v", l)
+		require.Len(t, got, len(rows))
+		cols := MonitorColumns(l)
+		for i := range rows {
+			for _, c := range cols {
+				want, _ := rows[i].Get(c)
+				v, _ := got[i].Get(c)
+				assert.Equal(t, clean(want), v, "%v row %d column %s", l, i, c)
+			}
+		}
+		if strings.Contains(string(b), `"size"`) {
+			assert.Equal(t, "44000", got[0].ResponseSize, "size is read as response_size")
+		}
+		if l == Layout202208 {
+			assert.Equal(t, "4813", got[0].Extra["sic"])
+			assert.Equal(t, "", got[1].Extra["sic"])
+		}
+	}
+	vrows := versionRows()
+	for _, l := range Layouts() {
+		b := writeRows(t, vrows, WriterOptions{Layout: l})
+		got, err := ReadAll[VersionRow](bytes.NewReader(b), ReaderOptions{})
+		require.NoError(t, err, "%v", l)
+		dl, ok := DetectLayout(ScanNTP, strings.Split(strings.ReplaceAll(strings.SplitN(string(b), "\n", 2)[0], `"`, ""), ","))
+		assert.True(t, ok)
+		assert.Equal(t, l, dl)
+		assert.Equal(t, clean(vrows[1].Version), got[1].Version)
+	}
+	err := NewWriter[VersionRow](&bytes.Buffer{}, WriterOptions{Layout: numLayouts}).Write()
+	assert.True(t, errors.Is(err, ErrLayout))
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestWriterError(t *testing.T) {
+	w := NewWriter[MonitorRow](failWriter{}, WriterOptions{})
+	require.NoError(t, w.Write(monitorRows()...)) // buffered
+	require.Error(t, w.Flush())
+	require.Error(t, w.Write(monitorRows()...))
+}
+
+// Were gocsv's global settings changed by another package, the writer
+// refuses rows of the wrong width instead of shifting columns.
+func TestWriterWrongWidth(t *testing.T) {
+	w := NewWriter[MonitorRow](&bytes.Buffer{}, WriterOptions{})
+	assert.ErrorIs(t, w.out.Write([]string{"a", "b"}), ErrFields)
+	assert.ErrorIs(t, w.Flush(), ErrFields)
+}
