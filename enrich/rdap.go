@@ -1,0 +1,329 @@
+package enrich
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ErrTooManyRedirects reports an RDAP query redirected more often than
+// [RDAP.MaxRedirects] allows.
+var ErrTooManyRedirects = errors.New("enrich: too many redirects")
+
+// HTTPError reports an HTTP answer with an unexpected status.
+type HTTPError struct {
+	// URL is the URL that answered, after redirects.
+	URL string
+	// StatusCode is the HTTP status.
+	StatusCode int
+}
+
+// Error implements the error interface.
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("enrich: %s: HTTP %d %s", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
+}
+
+// RDAP looks up abuse contacts with the Registration Data Access Protocol
+// (RFC 7480, RFC 9082, RFC 9083). It implements [AbuseLookup] and
+// [Enricher].
+//
+// For an address it asks {base}/ip/{addr} (RFC 9082 §3.1.1) of the
+// servers [Bootstrap] names for the address, then of Servers, in order,
+// until one answers; redirects are followed, as registries use them to
+// point at the registry that holds the address (RFC 7480 §5.2). In the IP
+// network object of the answer it looks for the entity with the "abuse"
+// role, breadth first through nested entities (RFC 9083 §5.1, §5.4), and
+// takes the first email of its jCard (RFC 7095). A 404 from every server,
+// or an answer without an abuse email, is [ErrNotFound].
+//
+// An RDAP with no Servers and no Bootstrap is not configured, and sends
+// nothing: its lookups return [ErrNotConfigured]. The other fields' zero
+// values work. An RDAP is safe for concurrent use.
+type RDAP struct {
+	// Servers are base URLs of RDAP services, such as
+	// "https://rdap.arin.net/registry", tried after Bootstrap's.
+	Servers []string
+	// Bootstrap, when set, names the servers for each address; see
+	// [ParseBootstrap].
+	Bootstrap Bootstrap
+	// Client sends the requests; nil means [http.DefaultClient]. Unless
+	// the client has its own CheckRedirect, redirects are bounded by
+	// MaxRedirects.
+	Client *http.Client
+	// Timeout bounds each request; 0 means 10 seconds.
+	Timeout time.Duration
+	// MaxBody is the largest response body read, in bytes; a longer one
+	// is an error matching [ErrResponseTooLarge]. 0 means 1 MiB.
+	MaxBody int64
+	// MaxRedirects is how many redirects a request may follow; 0 means
+	// 5, a negative value follows none.
+	MaxRedirects int
+	// UserAgent is sent when set.
+	UserAgent string
+}
+
+// LookupAbuse implements [AbuseLookup].
+func (d *RDAP) LookupAbuse(ctx context.Context, addr netip.Addr) (Abuse, error) {
+	addr = addr.Unmap().WithZone("")
+	if !addr.IsValid() {
+		return Abuse{}, notFound("rdap", addr)
+	}
+	bases := slices.Concat(d.Bootstrap.Servers(addr), d.Servers)
+	if len(bases) == 0 {
+		return Abuse{}, fmt.Errorf("enrich: rdap: no server for %v: %w", addr, ErrNotConfigured)
+	}
+	client := d.client()
+	var errs []error
+	seen := make(map[string]bool, len(bases))
+	for _, base := range bases {
+		base = strings.TrimRight(base, "/")
+		if seen[base] {
+			continue
+		}
+		seen[base] = true
+		a, err := d.query(ctx, client, base+"/ip/"+addr.String())
+		if err == nil {
+			return a, nil
+		}
+		var he *HTTPError
+		if errors.As(err, &he) && he.StatusCode == http.StatusNotFound {
+			errs = append(errs, notFound("rdap "+he.URL, addr))
+			continue
+		}
+		if errors.Is(err, ErrNotFound) {
+			// The registry answered, without a contact: asking
+			// others would not help.
+			return Abuse{}, err
+		}
+		if ctx.Err() != nil {
+			return Abuse{}, errors.Join(append(errs, err)...)
+		}
+		errs = append(errs, err)
+	}
+	if IgnoreNotFound(errors.Join(errs...)) == nil {
+		return Abuse{}, notFound("rdap", addr)
+	}
+	return Abuse{}, errors.Join(errs...)
+}
+
+func (d *RDAP) client() *http.Client {
+	c := http.DefaultClient
+	if d.Client != nil {
+		c = d.Client
+	}
+	if c.CheckRedirect != nil {
+		return c
+	}
+	max := d.MaxRedirects
+	if max == 0 {
+		max = 5
+	}
+	cc := *c
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) > max {
+			return fmt.Errorf("%w: %d following %s", ErrTooManyRedirects, max, via[0].URL)
+		}
+		return nil
+	}
+	return &cc
+}
+
+func (d *RDAP) query(ctx context.Context, client *http.Client, url string) (Abuse, error) {
+	timeout := d.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return Abuse{}, fmt.Errorf("enrich: rdap: %w", err)
+	}
+	// RFC 7480 §4.2: the RDAP media type, JSON as a fallback.
+	req.Header.Set("Accept", "application/rdap+json, application/json;q=0.9")
+	if d.UserAgent != "" {
+		req.Header.Set("User-Agent", d.UserAgent)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return Abuse{}, fmt.Errorf("enrich: rdap: %w", err)
+	}
+	defer resp.Body.Close()
+	final := resp.Request.URL.String()
+	if resp.StatusCode != http.StatusOK {
+		// Drain a little so the connection can be reused.
+		io.CopyN(io.Discard, resp.Body, 4096)
+		return Abuse{}, &HTTPError{URL: final, StatusCode: resp.StatusCode}
+	}
+	body, err := readCapped(resp.Body, d.MaxBody)
+	if err != nil {
+		return Abuse{}, fmt.Errorf("enrich: rdap %s: %w", final, err)
+	}
+	a, err := parseRDAPAbuse(body, final)
+	if err != nil {
+		return Abuse{}, err
+	}
+	a.Source = final
+	return a, nil
+}
+
+// readCapped reads all of r, or fails with ErrResponseTooLarge once more
+// than max bytes (0: 1 MiB) arrive.
+func readCapped(r io.Reader, max int64) ([]byte, error) {
+	if max <= 0 {
+		max = 1 << 20
+	}
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > max {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, max)
+	}
+	return buf.Bytes(), nil
+}
+
+// rdapEntity is the part of an RDAP entity object (RFC 9083 §5.1) used
+// here; an IP network object (§5.4) has the same "entities" member.
+type rdapEntity struct {
+	Handle     string            `json:"handle"`
+	Roles      []string          `json:"roles"`
+	VCardArray []json.RawMessage `json:"vcardArray"`
+	Entities   []rdapEntity      `json:"entities"`
+}
+
+// parseRDAPAbuse finds the abuse contact in an RDAP IP network object.
+func parseRDAPAbuse(body []byte, source string) (Abuse, error) {
+	var top struct {
+		ObjectClassName string       `json:"objectClassName"`
+		ErrorCode       int          `json:"errorCode"`
+		Entities        []rdapEntity `json:"entities"`
+	}
+	if err := json.Unmarshal(body, &top); err != nil {
+		return Abuse{}, parseErr("rdap "+source, 0, "", "bad JSON", err)
+	}
+	if top.ObjectClassName != "ip network" {
+		return Abuse{}, parseErr("rdap "+source, 0, top.ObjectClassName, "not an ip network object", nil)
+	}
+	// Breadth first, so that the network's own abuse contact wins over
+	// one nested deeper (ARIN, for one, nests it under the registrant).
+	level := top.Entities
+	for depth := 0; len(level) > 0 && depth < 8; depth++ {
+		var next []rdapEntity
+		for _, e := range level {
+			if slices.ContainsFunc(e.Roles, func(r string) bool { return strings.EqualFold(r, "abuse") }) {
+				if email := vcardEmail(e.VCardArray); email != "" {
+					return Abuse{Email: email, Handle: e.Handle}, nil
+				}
+			}
+			next = append(next, e.Entities...)
+		}
+		level = next
+	}
+	return Abuse{}, fmt.Errorf("%w: no abuse email in %s", ErrNotFound, source)
+}
+
+// vcardEmail returns the first email of a jCard (RFC 7095 §3.3:
+// ["vcard", [[name, params, type, value], …]]), or "".
+func vcardEmail(card []json.RawMessage) string {
+	if len(card) != 2 {
+		return ""
+	}
+	var kind string
+	if json.Unmarshal(card[0], &kind) != nil || kind != "vcard" {
+		return ""
+	}
+	var props [][]json.RawMessage
+	if json.Unmarshal(card[1], &props) != nil {
+		return ""
+	}
+	for _, p := range props {
+		if len(p) < 4 {
+			continue
+		}
+		var name, value string
+		if json.Unmarshal(p[0], &name) != nil || !strings.EqualFold(name, "email") {
+			continue
+		}
+		if json.Unmarshal(p[3], &value) == nil && strings.Contains(value, "@") {
+			return strings.TrimSpace(value)
+		}
+	}
+	return ""
+}
+
+// Enrich implements [Enricher] by filling [Result.Abuse].
+func (d *RDAP) Enrich(ctx context.Context, addr netip.Addr, r *Result) error {
+	return FromAbuse(d).Enrich(ctx, addr, r)
+}
+
+// Bootstrap maps address prefixes to the base URLs of the RDAP services
+// that hold them, as IANA's bootstrap registry does (RFC 9224). Build one
+// by hand or with [ParseBootstrap]; do not modify it while it is in use.
+type Bootstrap map[netip.Prefix][]string
+
+// ParseBootstrap reads an IANA RDAP bootstrap file for IP addresses
+// (https://data.iana.org/rdap/ipv4.json or ipv6.json; RFC 9224 §3, §5.1):
+//
+//	{"version": "1.0", "services": [[["192.0.2.0/24"], ["https://rdap.example/"]], …]}
+//
+// HTTPS URLs are listed before others, as RFC 9224 §3 asks. Reading both
+// files into one Bootstrap (into) is allowed; into may be nil.
+func ParseBootstrap(r io.Reader, into Bootstrap) (Bootstrap, error) {
+	var doc struct {
+		Services [][][]string `json:"services"`
+	}
+	if err := json.NewDecoder(r).Decode(&doc); err != nil {
+		return nil, parseErr("rdap bootstrap", 0, "", "bad JSON", err)
+	}
+	if into == nil {
+		into = make(Bootstrap)
+	}
+	for _, svc := range doc.Services {
+		if len(svc) != 2 {
+			return nil, parseErr("rdap bootstrap", 0, "", "service is not [prefixes, urls]", nil)
+		}
+		urls := slices.Clone(svc[1])
+		slices.SortStableFunc(urls, func(a, b string) int {
+			ha, hb := strings.HasPrefix(a, "https:"), strings.HasPrefix(b, "https:")
+			switch {
+			case ha && !hb:
+				return -1
+			case hb && !ha:
+				return 1
+			}
+			return 0
+		})
+		for _, s := range svc[0] {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, parseErr("rdap bootstrap", 0, s, "bad prefix", err)
+			}
+			into[p.Masked()] = urls
+		}
+	}
+	return into, nil
+}
+
+// Servers returns the base URLs for the longest prefix covering addr, or
+// nil.
+func (b Bootstrap) Servers(addr netip.Addr) []string {
+	addr = addr.Unmap().WithZone("")
+	best := -1
+	var urls []string
+	for p, u := range b {
+		if p.Bits() > best && p.Contains(addr) {
+			best, urls = p.Bits(), u
+		}
+	}
+	return urls
+}

@@ -1,0 +1,260 @@
+package enrich
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// arinStyle is an IP network object shaped like ARIN's answers (RFC 9083
+// §5.4): the abuse contact is nested under the registrant organisation.
+const arinStyle = `{
+  "rdapConformance": ["nro_rdap_profile_0", "rdap_level_0"],
+  "notices": [{"title": "Terms of Service", "description": ["By using the ARIN RDAP/Whois service, you are agreeing to the RDAP/Whois Terms of Use"]}],
+  "handle": "NET-192-0-2-0-1",
+  "startAddress": "192.0.2.0",
+  "endAddress": "192.0.2.255",
+  "ipVersion": "v4",
+  "name": "TEST-NET-1",
+  "type": "ASSIGNMENT",
+  "parentHandle": "NET-192-0-0-0-0",
+  "cidr0_cidrs": [{"v4prefix": "192.0.2.0", "length": 24}],
+  "objectClassName": "ip network",
+  "events": [{"eventAction": "registration", "eventDate": "2010-01-01T00:00:00-05:00"}],
+  "entities": [
+    {
+      "handle": "EXAMPLE-ORG",
+      "objectClassName": "entity",
+      "roles": ["registrant"],
+      "vcardArray": ["vcard", [
+        ["version", {}, "text", "4.0"],
+        ["fn", {}, "text", "Example Org"],
+        ["adr", {"label": "1 Example Way\nExample City\n"}, "text", ["", "", "", "", "", "", ""]],
+        ["kind", {}, "text", "org"]
+      ]],
+      "entities": [
+        {
+          "handle": "TECH-EXAMPLE",
+          "objectClassName": "entity",
+          "roles": ["technical"],
+          "vcardArray": ["vcard", [["version", {}, "text", "4.0"], ["email", {}, "text", "noc@example.net"]]]
+        },
+        {
+          "handle": "ABUSE-EXAMPLE",
+          "objectClassName": "entity",
+          "roles": ["abuse"],
+          "vcardArray": ["vcard", [
+            ["version", {}, "text", "4.0"],
+            ["fn", {}, "text", "Abuse Desk"],
+            ["kind", {}, "text", "group"],
+            ["tel", {"type": ["work", "voice"]}, "text", "+1-555-0100"],
+            ["email", {}, "text", "abuse@example.net"]
+          ]]
+        }
+      ]
+    }
+  ]
+}`
+
+// ripeStyle has the abuse contact at the top level, next to a nested one
+// that must lose.
+const ripeStyle = `{
+  "objectClassName": "ip network", "handle": "2001:db8::/32", "ipVersion": "v6",
+  "entities": [
+    {"objectClassName": "entity", "handle": "ORG-X", "roles": ["registrant"],
+     "entities": [{"objectClassName": "entity", "handle": "DEEP", "roles": ["abuse"],
+       "vcardArray": ["vcard", [["email", {}, "text", "deep@example.org"]]]}]},
+    {"objectClassName": "entity", "handle": "AR-EX", "roles": ["ABUSE", "technical"],
+     "vcardArray": ["vcard", [["version", {}, "text", "4.0"], ["email", {"pref": "1"}, "text", "abuse@example.org"]]]}
+  ]
+}`
+
+const noAbuse = `{"objectClassName": "ip network", "handle": "X", "entities": [
+  {"objectClassName": "entity", "handle": "A", "roles": ["abuse"], "vcardArray": ["vcard", [["fn", {}, "text", "no email"]]]},
+  {"objectClassName": "entity", "handle": "B", "roles": ["technical"], "vcardArray": ["vcard", [["email", {}, "text", "noc@example.net"]]]}
+]}`
+
+func rdapServer(t *testing.T, h http.HandlerFunc) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func rdapJSON(w http.ResponseWriter, body string) {
+	w.Header().Set("Content-Type", "application/rdap+json")
+	fmt.Fprint(w, body)
+}
+
+func TestRDAPNestedAbuse(t *testing.T) {
+	var gotAccept, gotUA, gotPath atomic.Value
+	srv := rdapServer(t, func(w http.ResponseWriter, r *http.Request) {
+		gotAccept.Store(r.Header.Get("Accept"))
+		gotUA.Store(r.Header.Get("User-Agent"))
+		gotPath.Store(r.URL.Path)
+		rdapJSON(w, arinStyle)
+	})
+	d := &RDAP{Servers: []string{srv.URL + "/registry/"}, UserAgent: "ntpctl-test"}
+	a, err := d.LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	require.NoError(t, err)
+	assert.Equal(t, Abuse{Email: "abuse@example.net", Handle: "ABUSE-EXAMPLE", Source: srv.URL + "/registry/ip/192.0.2.1"}, a)
+	assert.Equal(t, "/registry/ip/192.0.2.1", gotPath.Load())
+	assert.Contains(t, gotAccept.Load(), "application/rdap+json")
+	assert.Equal(t, "ntpctl-test", gotUA.Load())
+
+	r, err := Lookup(t.Context(), d, netip.MustParseAddr("192.0.2.1"))
+	require.NoError(t, err)
+	assert.Equal(t, "abuse@example.net", r.Abuse.Email)
+}
+
+func TestRDAPShallowestAbuseWins(t *testing.T) {
+	srv := rdapServer(t, func(w http.ResponseWriter, r *http.Request) { rdapJSON(w, ripeStyle) })
+	a, err := (&RDAP{Servers: []string{srv.URL}}).LookupAbuse(t.Context(), netip.MustParseAddr("2001:db8::1"))
+	require.NoError(t, err)
+	assert.Equal(t, "abuse@example.org", a.Email)
+	assert.Equal(t, "AR-EX", a.Handle)
+}
+
+func TestRDAPRedirect(t *testing.T) {
+	target := rdapServer(t, func(w http.ResponseWriter, r *http.Request) {
+		assert.Equal(t, "/rdap/ip/192.0.2.1", r.URL.Path)
+		rdapJSON(w, arinStyle)
+	})
+	var hops atomic.Int32
+	first := rdapServer(t, func(w http.ResponseWriter, r *http.Request) {
+		hops.Add(1)
+		http.Redirect(w, r, target.URL+"/rdap"+r.URL.Path, http.StatusMovedPermanently)
+	})
+	a, err := (&RDAP{Servers: []string{first.URL}}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	require.NoError(t, err)
+	assert.Equal(t, target.URL+"/rdap/ip/192.0.2.1", a.Source, "the source is the URL that answered")
+	assert.Equal(t, int32(1), hops.Load())
+
+	var loop *httptest.Server
+	loop = rdapServer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, loop.URL+r.URL.Path, http.StatusFound)
+	})
+	_, err = (&RDAP{Servers: []string{loop.URL}, MaxRedirects: 3}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	assert.ErrorIs(t, err, ErrTooManyRedirects)
+	assert.NotErrorIs(t, err, ErrNotFound)
+
+	_, err = (&RDAP{Servers: []string{first.URL}, MaxRedirects: -1}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	assert.ErrorIs(t, err, ErrTooManyRedirects)
+}
+
+func TestRDAPServerOrderAndErrors(t *testing.T) {
+	notFoundSrv := rdapServer(t, func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	failing := rdapServer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "overloaded", http.StatusInternalServerError)
+	})
+	good := rdapServer(t, func(w http.ResponseWriter, r *http.Request) { rdapJSON(w, arinStyle) })
+	empty := rdapServer(t, func(w http.ResponseWriter, r *http.Request) { rdapJSON(w, noAbuse) })
+	garbage := rdapServer(t, func(w http.ResponseWriter, r *http.Request) { rdapJSON(w, `{"objectClassName": `) })
+	domain := rdapServer(t, func(w http.ResponseWriter, r *http.Request) { rdapJSON(w, `{"objectClassName": "domain"}`) })
+	addr := netip.MustParseAddr("192.0.2.1")
+	ctx := t.Context()
+
+	a, err := (&RDAP{Servers: []string{notFoundSrv.URL, failing.URL, good.URL}}).LookupAbuse(ctx, addr)
+	require.NoError(t, err)
+	assert.Equal(t, "abuse@example.net", a.Email)
+
+	_, err = (&RDAP{Servers: []string{notFoundSrv.URL, notFoundSrv.URL + "/"}}).LookupAbuse(ctx, addr)
+	assert.ErrorIs(t, err, ErrNotFound)
+	assert.NoError(t, IgnoreNotFound(err))
+
+	_, err = (&RDAP{Servers: []string{failing.URL}}).LookupAbuse(ctx, addr)
+	var he *HTTPError
+	require.ErrorAs(t, err, &he)
+	assert.Equal(t, http.StatusInternalServerError, he.StatusCode)
+	assert.NotErrorIs(t, err, ErrNotFound)
+
+	_, err = (&RDAP{Servers: []string{notFoundSrv.URL, failing.URL}}).LookupAbuse(ctx, addr)
+	assert.Error(t, IgnoreNotFound(err), "a failure among not-founds is a failure")
+
+	_, err = (&RDAP{Servers: []string{empty.URL, good.URL}}).LookupAbuse(ctx, addr)
+	assert.ErrorIs(t, err, ErrNotFound, "an answer without an abuse email ends the search")
+
+	_, err = (&RDAP{Servers: []string{garbage.URL}}).LookupAbuse(ctx, addr)
+	assert.ErrorIs(t, err, ErrMalformed)
+	_, err = (&RDAP{Servers: []string{domain.URL}}).LookupAbuse(ctx, addr)
+	assert.ErrorIs(t, err, ErrMalformed)
+
+	_, err = (&RDAP{}).LookupAbuse(ctx, addr)
+	assert.ErrorIs(t, err, ErrNotConfigured)
+}
+
+func TestRDAPOversizedBody(t *testing.T) {
+	big := rdapServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/rdap+json")
+		fmt.Fprint(w, `{"objectClassName": "ip network", "remarks": [{"description": ["`)
+		fmt.Fprint(w, strings.Repeat("x", 2<<20))
+		fmt.Fprint(w, `"]}]}`)
+	})
+	_, err := (&RDAP{Servers: []string{big.URL}}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	assert.ErrorIs(t, err, ErrResponseTooLarge)
+
+	small := rdapServer(t, func(w http.ResponseWriter, r *http.Request) { rdapJSON(w, arinStyle) })
+	_, err = (&RDAP{Servers: []string{small.URL}, MaxBody: 100}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	assert.ErrorIs(t, err, ErrResponseTooLarge)
+}
+
+func TestRDAPTimeout(t *testing.T) {
+	release := make(chan struct{})
+	slow := rdapServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(release)
+	start := time.Now()
+	_, err := (&RDAP{Servers: []string{slow.URL}, Timeout: 100 * time.Millisecond}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 2*time.Second)
+}
+
+func TestRDAPBootstrap(t *testing.T) {
+	v4 := rdapServer(t, func(w http.ResponseWriter, r *http.Request) { rdapJSON(w, arinStyle) })
+	v6 := rdapServer(t, func(w http.ResponseWriter, r *http.Request) { rdapJSON(w, ripeStyle) })
+	// Shaped like IANA's https://data.iana.org/rdap/ipv4.json (RFC 9224).
+	ipv4 := fmt.Sprintf(`{
+	  "description": "RDAP bootstrap file for IPv4 address allocations",
+	  "publication": "2024-01-01T00:00:00Z",
+	  "services": [
+	    [["192.0.0.0/8"], ["http://192.0.2.255:1/", "%s/"]],
+	    [["192.0.2.0/24", "198.51.100.0/24"], ["%s/rdap/"]]
+	  ],
+	  "version": "1.0"
+	}`, "https://unused.invalid", v4.URL)
+	b, err := ParseBootstrap(strings.NewReader(ipv4), nil)
+	require.NoError(t, err)
+	b, err = ParseBootstrap(strings.NewReader(fmt.Sprintf(`{"services": [[["2001:db8::/32"], ["%s"]]], "version": "1.0"}`, v6.URL)), b)
+	require.NoError(t, err)
+	assert.Equal(t, []string{v4.URL + "/rdap/"}, b.Servers(netip.MustParseAddr("192.0.2.1")), "longest prefix")
+	assert.Equal(t, []string{"https://unused.invalid/", "http://192.0.2.255:1/"}, b.Servers(netip.MustParseAddr("192.1.1.1")), "https first")
+	assert.Nil(t, b.Servers(netip.MustParseAddr("10.0.0.1")))
+
+	d := &RDAP{Bootstrap: b}
+	a, err := d.LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	require.NoError(t, err)
+	assert.Equal(t, "abuse@example.net", a.Email)
+	a, err = d.LookupAbuse(t.Context(), netip.MustParseAddr("2001:db8::1"))
+	require.NoError(t, err)
+	assert.Equal(t, "abuse@example.org", a.Email)
+	_, err = d.LookupAbuse(t.Context(), netip.MustParseAddr("10.0.0.1"))
+	assert.ErrorIs(t, err, ErrNotConfigured)
+
+	for _, bad := range []string{`{`, `{"services": [[["192.0.2.0/24"]]]}`, `{"services": [[["192.0.2.0"], ["http://x/"]]]}`} {
+		_, err := ParseBootstrap(strings.NewReader(bad), nil)
+		assert.ErrorIs(t, err, ErrMalformed, bad)
+	}
+}
