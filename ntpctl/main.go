@@ -1,0 +1,41 @@
+// Command ntpctl verifies whether one NTP server can be abused for
+// reflection DDoS, the way Shadowserver's NTP reports ask network owners
+// to check (`ntpdc -n -c monlist IP`, `ntpq -c rv IP`), and runs a lab of
+// simulated servers on loopback to try it on.
+//
+// Usage:
+//
+//	ntpctl monlist [flags] HOST[:PORT]       Mode 7 monlist, printed as ntpdc -n -c monlist does
+//	ntpctl rv [flags] HOST[:PORT] [NAME...]  Mode 6 READVAR, printed as ntpq -c rv does
+//	ntpctl check [flags] HOST[:PORT]         both queries and a verdict with remediation
+//	ntpctl lab [flags]                       simulated servers on loopback until Ctrl-C
+//	ntpctl help [COMMAND]
+//
+// Every command takes --json, --timeout, --retries and --port; `ntpctl
+// help COMMAND` describes the rest.
+//
+// Exit status: 0 answered (for monlist: the host is a monlist amplifier),
+// 1 error (bad usage, unresolvable or refused host, socket error), 2 no
+// answer, 3 refused (an error reply: monlist disabled, Mode 7 error 4
+// INFO_ERR_NODATA, or a Mode 6 error), 4 incomplete or malformed reply,
+// 130 interrupted. check has its own: 0 not an amplifier, 5 monlist
+// amplifier, 6 Mode 6 (READVAR) amplification only.
+//
+// Install it with
+//
+//	go install github.com/ntpctl/ntpctl/ntpctl@latest
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,440 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ntpctl/ntpctl/internal/lab"
+	"github.com/ntpctl/ntpctl/mode6"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	labOnce sync.Once
+	theLab  *lab.Lab
+	labErr  error
+)
+
+// testLab is one lab shared by the tests of this package (it only
+// answers; nothing changes it).
+func testLab(t *testing.T) *lab.Lab {
+	t.Helper()
+	labOnce.Do(func() { theLab, labErr = lab.Start(context.Background(), lab.Config{}) })
+	require.NoError(t, labErr)
+	return theLab
+}
+
+// hostWhere returns the first lab host that satisfies ok.
+func hostWhere(t *testing.T, ok func(lab.Host) bool) lab.Host {
+	t.Helper()
+	for _, h := range testLab(t).Hosts() {
+		if ok(h) {
+			return h
+		}
+	}
+	t.Fatal("no such host in the lab")
+	return lab.Host{}
+}
+
+func kind(k lab.Kind) func(lab.Host) bool { return func(h lab.Host) bool { return h.Kind == k } }
+
+// runCmd runs the program with args and returns its output and status.
+func runCmd(t *testing.T, e env, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, x bytes.Buffer
+	code = e.run(context.Background(), args, &o, &x)
+	return o.String(), x.String(), code
+}
+
+// fastArgs are flags that keep silent hosts quick.
+var fastArgs = []string{"--timeout", "300ms", "--retries", "0"}
+
+func TestMonlistFullTable(t *testing.T) {
+	h := hostWhere(t, func(h lab.Host) bool { return h.Kind == lab.Amplifier && h.Monlist.Entries == 600 })
+	out, errOut, code := runCmd(t, env{}, "monlist", h.Addr.String())
+	require.Equal(t, exitOK, code, errOut)
+	assert.Empty(t, errOut)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	require.Greater(t, len(lines), 603)
+	assert.Equal(t, "remote address          port local address      count m ver rstr avgint  lstint", lines[0])
+	assert.Equal(t, strings.Repeat("=", 79), lines[1])
+	row := regexp.MustCompile(`^\S+ +\d{1,5} \S+ +\d+ \d \d +[0-9a-f]+ +\d+ +\d+$`)
+	for i, e := range h.Sim.Clients[:600] {
+		l := lines[2+i]
+		assert.Regexp(t, row, l)
+		f := strings.Fields(l)
+		assert.Equal(t, e.Addr.String(), f[0])
+		assert.Equal(t, fmt.Sprint(e.Port), f[1])
+		assert.Equal(t, e.LocalAddr.String(), f[2])
+		assert.Equal(t, fmt.Sprint(e.Count), f[3])
+		assert.Equal(t, fmt.Sprint(e.LastInt), f[8])
+	}
+	// ntpdc's columns for an IPv4 entry, to the character.
+	e := h.Sim.Clients[0]
+	if e.Addr.Is4() {
+		assert.Equal(t, fmt.Sprintf("%-22s %5d %-15s %8d %d %d %6x %6d %7d", e.Addr, e.Port, e.LocalAddr, e.Count,
+			e.Mode, e.Version, e.Restrict, e.AvgInt, e.LastInt), lines[2])
+	}
+	assert.Equal(t, "", lines[602])
+	assert.Contains(t, lines[603], "600 entries, 100 packets, 44000 bytes in reply to a 48-byte request: amplification 916.7")
+}
+
+func TestMonlistIPv6(t *testing.T) {
+	h, ok := testLab(t).Host(netip.IPv6Loopback())
+	require.True(t, ok)
+	out, errOut, code := runCmd(t, env{}, "monlist", h.Addr.String())
+	require.Equal(t, exitOK, code, errOut)
+	v6 := 0
+	for _, e := range h.Sim.Clients {
+		if e.IsIPv6() {
+			v6++
+			assert.Regexp(t, regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(e.Addr.String())+` +\d+ ::1 `), out)
+		}
+	}
+	assert.Positive(t, v6)
+	// A bare IPv6 address takes --port.
+	_, _, code = runCmd(t, env{}, "monlist", "--port", fmt.Sprint(h.Addr.Port()), "::1")
+	assert.Equal(t, exitOK, code)
+}
+
+func TestMonlistOutcomes(t *testing.T) {
+	dis := hostWhere(t, kind(lab.MonlistDisabled))
+	out, _, code := runCmd(t, env{}, "monlist", dis.Addr.String())
+	assert.Equal(t, exitRefused, code)
+	assert.Contains(t, out, "monlist disabled: the server answered with error 4 (INFO_ERR_NODATA)")
+
+	for _, h := range []lab.Host{hostWhere(t, kind(lab.Silent)), hostWhere(t, kind(lab.ReadVarOnly))} {
+		out, _, code = runCmd(t, env{}, append([]string{"monlist"}, append(fastArgs, h.Addr.String())...)...)
+		assert.Equal(t, exitNoAnswer, code, "%v", h.Addr)
+		assert.Contains(t, out, "no answer to monlist")
+	}
+
+	gaps := hostWhere(t, func(h lab.Host) bool { return h.Hostile == "gaps" })
+	out, _, code = runCmd(t, env{}, "monlist", gaps.Addr.String())
+	assert.Equal(t, exitBadReply, code, out)
+	assert.Contains(t, out, "answered in part")
+}
+
+// parseRV splits rv's text output into the status line and the
+// variables.
+func parseRV(t *testing.T, out string) (string, mode6.Vars) {
+	t.Helper()
+	first, rest, ok := strings.Cut(out, "\n")
+	require.True(t, ok)
+	text, _, _ := strings.Cut(rest, "\n\n")
+	vs, st := mode6.ParseVars([]byte(text))
+	require.True(t, st.Clean(), "%+v", st)
+	return first, vs
+}
+
+func TestRV(t *testing.T) {
+	for _, h := range []lab.Host{
+		hostWhere(t, func(h lab.Host) bool { return strings.HasPrefix(h.Daemon, "ntpsec") }),
+		hostWhere(t, func(h lab.Host) bool { return strings.HasPrefix(h.Daemon, "ntpd 4.2.8") }),
+		hostWhere(t, func(h lab.Host) bool { return strings.HasPrefix(h.Daemon, "ntpd 4.2.4") }),
+		hostWhere(t, func(h lab.Host) bool { return strings.HasPrefix(h.Daemon, "xntpd") }),
+	} {
+		t.Run(h.Daemon, func(t *testing.T) {
+			out, errOut, code := runCmd(t, env{}, "rv", h.Addr.String())
+			require.Equal(t, exitOK, code, errOut)
+			first, vs := parseRV(t, out)
+			assert.Equal(t, fmt.Sprintf("associd=0 status=%04x %s,", h.Sim.Status, mode6.SystemStatusOf(h.Sim.Status)), first)
+			require.Len(t, vs, len(h.Sim.System))
+			for i, v := range h.Sim.System {
+				got := vs[i]
+				assert.Equal(t, v.Name, got.Name)
+				switch {
+				case v.Name == "leap":
+					assert.Equal(t, "00", got.Value)
+				case strings.HasPrefix(v.Value, "0x"):
+					assert.Equal(t, v.Value[2:], strings.Fields(got.Value)[0])
+					ts, _ := mode6.ParseTimestamp(v.Value)
+					assert.Equal(t, ts.Time().Format("2006-01-02T15:04:05"), strings.Fields(got.Value)[1][:19])
+				default:
+					assert.Equal(t, v.Value, got.Value)
+					assert.Equal(t, v.Quoted, got.Quoted)
+				}
+			}
+			vars, _, _ := strings.Cut(out, "\n\n")
+			for _, l := range strings.Split(vars, "\n")[1:] {
+				assert.LessOrEqual(t, len(l), 73, "ntpq folds at 72 columns: %q", l)
+			}
+			assert.Contains(t, out, fmt.Sprintf("\n\n%s: READVAR answered: 1 packet, %d bytes in reply to a 12-byte request: amplification %.1f.\n",
+				h.Addr, h.ReadVar.Bytes, float64(h.ReadVar.Bytes)/12))
+		})
+	}
+}
+
+func TestRVNamesAndAssoc(t *testing.T) {
+	h := hostWhere(t, func(h lab.Host) bool { return strings.HasPrefix(h.Daemon, "ntpd 4.2.8") })
+	out, errOut, code := runCmd(t, env{}, "rv", h.Addr.String(), "version,stratum", "refid")
+	require.Equal(t, exitOK, code, errOut)
+	_, vs := parseRV(t, out)
+	var names []string
+	for _, v := range vs {
+		names = append(names, v.Name)
+	}
+	assert.Equal(t, []string{"stratum", "refid", "version"}, names, "in the server's order")
+	assert.Contains(t, out, "in reply to a 36-byte request")
+
+	out, errOut, code = runCmd(t, env{}, "rv", h.Addr.String(), "--assoc", fmt.Sprint(h.PeerAssoc))
+	require.Equal(t, exitOK, code, errOut)
+	first, vs := parseRV(t, out)
+	assert.Equal(t, fmt.Sprintf("associd=%d status=961a conf, reach, sel_sys.peer, 1 event, sys_peer,", h.PeerAssoc), first)
+	src, _ := vs.Lookup("srcadr")
+	assert.Equal(t, h.Sim.Peers[0].Vars[0].Value, src)
+
+	out, _, code = runCmd(t, env{}, "rv", "--assoc", fmt.Sprint(h.PeerAssoc+1), h.Addr.String())
+	assert.Equal(t, exitRefused, code)
+	assert.Contains(t, out, "CERR_BADASSOC")
+	out, _, code = runCmd(t, env{}, "rv", h.Addr.String(), "nosuchvar")
+	assert.Equal(t, exitRefused, code)
+	assert.Contains(t, out, "CERR_UNKNOWNVAR")
+	_, _, code = runCmd(t, env{}, append([]string{"rv"}, append(fastArgs, hostWhere(t, kind(lab.Silent)).Addr.String())...)...)
+	assert.Equal(t, exitNoAnswer, code)
+}
+
+func TestCheck(t *testing.T) {
+	amp := hostWhere(t, func(h lab.Host) bool { return h.Kind == lab.Amplifier && h.Monlist.Entries == 600 })
+	out, errOut, code := runCmd(t, env{}, "check", amp.Addr.String())
+	require.Equal(t, exitAmplifier, code, errOut)
+	assert.Contains(t, out, "Verdict: AMPLIFIER. monlist returns 916.7 times the bytes of the request (44000 bytes for 48).")
+	assert.Contains(t, out, "disable monitor")
+	assert.Contains(t, out, "noquery")
+	assert.Contains(t, out, "4.2.7p26")
+
+	cases := []struct {
+		h       lab.Host
+		code    int
+		verdict string
+		fix     string
+	}{
+		{hostWhere(t, kind(lab.ReadVarOnly)), exitMode6Only, verdictMode6, "noquery"},
+		{hostWhere(t, kind(lab.MonlistDisabled)), exitMode6Only, verdictMode6, "enable mode7"},
+		{hostWhere(t, kind(lab.Silent)), exitOK, verdictNone, ""},
+		{amp, exitAmplifier, verdictMonlist, "disable monitor"},
+	}
+	for _, c := range cases {
+		timeout := "2s"
+		if c.h.Kind == lab.Silent {
+			timeout = "300ms"
+		}
+		out, errOut, code := runCmd(t, env{}, "check", "--json", "--timeout", timeout, c.h.Addr.String())
+		require.Equal(t, c.code, code, "%v %s: %s", c.h.Addr, out, errOut)
+		var j checkJSON
+		require.NoError(t, json.Unmarshal([]byte(out), &j), out)
+		assert.Equal(t, c.verdict, j.Verdict)
+		assert.Equal(t, c.h.Addr.String(), j.Target)
+		assert.Equal(t, c.h.Monlist.Bytes, j.Monlist.Bytes)
+		assert.Equal(t, c.h.ReadVar.Bytes, j.ReadVar.Bytes)
+		if c.fix != "" {
+			assert.Contains(t, strings.Join(j.Remediation, "\n"), c.fix)
+		} else {
+			assert.Empty(t, j.Remediation)
+		}
+	}
+}
+
+func TestJSON(t *testing.T) {
+	amp := hostWhere(t, func(h lab.Host) bool { return h.Kind == lab.Amplifier && h.Monlist.Entries == 600 })
+	out, _, code := runCmd(t, env{}, "monlist", "--json", amp.Addr.String())
+	require.Equal(t, exitOK, code)
+	var m monlistJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &m))
+	assert.Equal(t, "amplifier", m.Outcome)
+	assert.Len(t, m.Entries, 600)
+	assert.Equal(t, 100, m.Packets)
+	assert.Equal(t, 44000, m.Bytes)
+	assert.Equal(t, 48, m.RequestBytes)
+	assert.InDelta(t, 916.67, m.Amplification, 0.01)
+	assert.Equal(t, amp.Sim.Clients[0].Addr.String(), m.Entries[0].Remote)
+
+	dis := hostWhere(t, kind(lab.MonlistDisabled))
+	out, _, code = runCmd(t, env{}, "monlist", "--json", dis.Addr.String())
+	require.Equal(t, exitRefused, code)
+	require.NoError(t, json.Unmarshal([]byte(out), &m))
+	assert.Equal(t, "monlist-disabled", m.Outcome)
+	require.NotNil(t, m.ErrorCode)
+	assert.Equal(t, 4, *m.ErrorCode)
+
+	out, _, code = runCmd(t, env{}, "rv", "--json", dis.Addr.String())
+	require.Equal(t, exitOK, code)
+	var r rvJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &r))
+	assert.Equal(t, dis.Sim.System[0].Name, r.Vars[0].Name)
+	assert.Equal(t, dis.Sim.System[0].Value, r.Vars[0].Value)
+	assert.Equal(t, fmt.Sprintf("%04x", dis.Sim.Status), r.StatusWord)
+	assert.Equal(t, dis.ReadVar.Bytes, r.Bytes)
+
+	out, _, code = runCmd(t, env{}, append([]string{"rv", "--json"}, append(fastArgs, hostWhere(t, kind(lab.Silent)).Addr.String())...)...)
+	require.Equal(t, exitNoAnswer, code)
+	require.NoError(t, json.Unmarshal([]byte(out), &r))
+	assert.Equal(t, "no-answer", r.Outcome)
+}
+
+func TestUsageErrors(t *testing.T) {
+	noLookup := env{lookup: func(context.Context, string) ([]netip.Addr, error) {
+		return nil, &net.DNSError{Err: "no such host", Name: "x", IsNotFound: true}
+	}}
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{nil, "Usage:"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"monlist"}, "want one HOST[:PORT]"},
+		{[]string{"monlist", "--bogus", "127.0.0.1"}, "flag provided but not defined: -bogus"},
+		{[]string{"monlist", "--timeout", "soon", "127.0.0.1"}, "invalid value"},
+		{[]string{"monlist", "--timeout", "-1s", "127.0.0.1"}, "must be positive"},
+		{[]string{"rv", "--port", "70000", "127.0.0.1"}, "--port 70000"},
+		{[]string{"rv", "--assoc", "70000", "127.0.0.1"}, "--assoc 70000"},
+		{[]string{"rv", "127.0.0.1", "bad=name"}, "variable names"},
+		{[]string{"rv"}, "want HOST"},
+		{[]string{"check", "a", "b"}, "want one HOST"},
+		{[]string{"monlist", "224.0.1.1"}, "multicast"},
+		{[]string{"monlist", "ff02::101"}, "multicast"},
+		{[]string{"monlist", "0.0.0.0"}, "unspecified"},
+		{[]string{"monlist", "::"}, "unspecified"},
+		{[]string{"monlist", "255.255.255.255"}, "broadcast"},
+		{[]string{"monlist", "fe80::1%lo"}, "zone"},
+		{[]string{"monlist", "127.0.0.1:0"}, "port 0"},
+		{[]string{"monlist", "127.0.0.1:ntp"}, "bad port"},
+		{[]string{"monlist", "ntp.invalid"}, `cannot resolve "ntp.invalid": no such host`},
+		{[]string{"lab", "extra"}, "unexpected argument"},
+		{[]string{"lab", "--hosts", "3"}, "--hosts 3"},
+		{[]string{"help", "nope"}, "unknown command"},
+	} {
+		out, errOut, code := runCmd(t, noLookup, c.args...)
+		assert.Equal(t, exitError, code, "%q", c.args)
+		assert.Empty(t, out, "%q", c.args)
+		assert.Contains(t, errOut, c.msg, "%q", c.args)
+		if c.args != nil {
+			assert.Equal(t, 1, strings.Count(errOut, "\n"), "one line for %q: %q", c.args, errOut)
+		}
+		assert.NotContains(t, errOut, "goroutine")
+	}
+}
+
+func TestResolveNames(t *testing.T) {
+	h := hostWhere(t, kind(lab.MonlistDisabled))
+	asked := ""
+	e := env{lookup: func(_ context.Context, host string) ([]netip.Addr, error) {
+		asked = host
+		return []netip.Addr{netip.MustParseAddr("::1"), h.Addr.Addr()}, nil
+	}}
+	out, _, code := runCmd(t, e, "monlist", fmt.Sprintf("ntp.example:%d", h.Addr.Port()))
+	assert.Equal(t, exitRefused, code, out)
+	assert.Equal(t, "ntp.example", asked)
+	assert.Contains(t, out, h.Addr.String(), "IPv4 preferred")
+
+	e.lookup = func(context.Context, string) ([]netip.Addr, error) { return nil, errors.New("resolver on fire") }
+	_, errOut, code := runCmd(t, e, "rv", "ntp.example")
+	assert.Equal(t, exitError, code)
+	assert.Equal(t, "ntpctl rv: cannot resolve \"ntp.example\": resolver on fire\n", errOut)
+	_, _, code = runCmd(t, e, "rv", "127.0.0.1", "--timeout", "1ms", "--retries", "0")
+	assert.NotEqual(t, exitError, code, "addresses are not looked up")
+}
+
+func TestHelp(t *testing.T) {
+	out, _, code := runCmd(t, env{}, "help")
+	assert.Equal(t, exitOK, code)
+	for _, c := range []string{"monlist", "rv", "check", "lab"} {
+		assert.Contains(t, out, "ntpctl "+c)
+	}
+	for _, args := range [][]string{{"help", "monlist"}, {"monlist", "--help"}, {"rv", "-h"}, {"check", "--help"}, {"lab", "--help"}} {
+		out, errOut, code := runCmd(t, env{}, args...)
+		assert.Equal(t, exitOK, code, "%q", args)
+		assert.Empty(t, errOut)
+		assert.Contains(t, out, "Usage: ntpctl "+args[0+len(args)-2+boolInt(args[0] == "help")])
+		assert.Contains(t, out, "Exit status:")
+		assert.Contains(t, out, "--json")
+	}
+	out, _, _ = runCmd(t, env{}, "--help")
+	assert.Contains(t, out, "Usage:")
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestLabCommand runs `ntpctl lab` until it is interrupted, and checks a
+// host of the running lab with `ntpctl check`.
+func TestLabCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan []netip.AddrPort, 1)
+	e := env{labReady: func(ts []netip.AddrPort) { ready <- ts }}
+	var out, errOut bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- e.run(ctx, []string{"lab", "--port", "0", "--hosts", "40", "--seed", "7"}, &out, &errOut)
+	}()
+	var targets []netip.AddrPort
+	select {
+	case targets = <-ready:
+	case code := <-done:
+		t.Fatalf("lab exited with %d: %s", code, errOut.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("lab did not start")
+	}
+	assert.Len(t, targets, 41)
+	text := out.String()
+	assert.Contains(t, text, "41 simulated NTP servers on loopback")
+	assert.Contains(t, text, "Try, in another terminal:")
+	m := regexp.MustCompile(`ntpctl check (\S+) +# a full monitor table`).FindStringSubmatch(text)
+	require.NotNil(t, m, text)
+	o, _, code := runCmd(t, env{}, "check", m[1])
+	assert.Equal(t, exitAmplifier, code, o)
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, exitOK, code)
+	case <-time.After(5 * time.Second):
+		t.Fatal("lab did not stop")
+	}
+	assert.Contains(t, out.String(), "ntpctl lab: stopped after")
+	assert.Empty(t, errOut.String())
+}
+
+// TestInterrupt: Ctrl-C stops a query at once, without waiting for the
+// timeout, with its own exit status.
+func TestInterrupt(t *testing.T) {
+	silent := hostWhere(t, kind(lab.Silent))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	time.AfterFunc(200*time.Millisecond, cancel) // as main does on SIGINT
+	var out, errOut bytes.Buffer
+	start := time.Now()
+	code := env{}.run(ctx, []string{"check", "--timeout", "10s", silent.Addr.String()}, &out, &errOut)
+	assert.Equal(t, exitInterrupt, code)
+	assert.Less(t, time.Since(start), 3*time.Second)
+	assert.Equal(t, "ntpctl check: interrupted\n", errOut.String())
+	assert.Empty(t, out.String())
+}
+
+func TestLabJSON(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	e := env{labReady: func([]netip.AddrPort) { cancel() }}
+	var out, errOut bytes.Buffer
+	code := e.run(ctx, []string{"lab", "--json", "--port", "0", "--hosts", "32", "--seed", "3"}, &out, &errOut)
+	require.Equal(t, exitOK, code, errOut.String())
+	var j labJSON
+	require.NoError(t, json.Unmarshal(out.Bytes(), &j), out.String())
+	assert.NotZero(t, j.Port)
+	assert.Len(t, j.Hosts, 33)
+	assert.Equal(t, "::1", j.Hosts[32].Addr)
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ntpctl/ntpctl/internal/realpeer"
+	"github.com/ntpctl/ntpctl/mode6"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// timeVarying are the system variables that change between two queries
+// of a running server.
+var timeVarying = map[string]bool{"clock": true, "rootdisp": true, "rootdist": true}
+
+// ntpqVars parses ntpq's rv output: the status line and the variables.
+func ntpqVars(t *testing.T, out string) (string, mode6.Vars) {
+	t.Helper()
+	first, rest, ok := strings.Cut(out, "\n")
+	require.True(t, ok, "ntpq printed %q", out)
+	vs, _ := mode6.ParseVars([]byte(rest))
+	require.NotEmpty(t, vs, "ntpq printed %q", out)
+	return first, vs
+}
+
+// sameValue compares a value as ntpctl printed it with ntpq's: numbers by
+// value (ntpsec's ntpq reformats them: 0.000 → 0.0, 0.000060 → 6e-05),
+// timestamps by their hexadecimal part, everything else as text.
+func sameValue(t *testing.T, name, ours, theirs string) {
+	t.Helper()
+	a, errA := strconv.ParseFloat(ours, 64)
+	b, errB := strconv.ParseFloat(theirs, 64)
+	if errA == nil && errB == nil {
+		assert.InDelta(t, b, a, 1e-9+1e-6*max(a, -a), "%s: %q vs ntpq %q", name, ours, theirs)
+		return
+	}
+	assert.Equal(t, theirs, ours, name)
+}
+
+func ntpsecEnv(d *realpeer.NTPd) env {
+	return env{listenUDP: func(network string, _ *net.UDPAddr) (*net.UDPConn, error) { return d.ListenUDP(network) }}
+}
+
+// TestRVAgainstNTPsec reads Debian's ntpsec ntpd with `ntpctl rv` and with
+// its own ntpq, on the same server: the same status and variables, in the
+// same order, with the same values (time-varying ones aside); --json
+// carries the values as ntpq's raw mode prints them.
+func TestRVAgainstNTPsec(t *testing.T) {
+	d := realpeer.StartNTPsec(t)
+	e := ntpsecEnv(d)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		t.Run(host, func(t *testing.T) {
+			out, errOut, code := runCmd(t, e, "rv", host)
+			require.Equal(t, exitOK, code, "%s%s", out, errOut)
+			ref, err := d.NTPQ(ctx, host, "rv")
+			require.NoError(t, err, ref)
+
+			t.Logf("ntpctl rv %s:\n%s\nntpq -c rv %s:\n%s", host, out, host, ref)
+			first, ours := parseRV(t, out)
+			refFirst, theirs := ntpqVars(t, ref)
+			// The status word's event counter may move between the queries.
+			re := regexp.MustCompile(`^associd=0 status=[0-9a-f]{4} leap_\w+, sync_\w+, (no events|\d+ events?), \w+,$`)
+			assert.Regexp(t, re, first)
+			assert.Regexp(t, re, refFirst)
+			assert.Equal(t, first[:len("associd=0 status=")+2], refFirst[:len("associd=0 status=")+2], "leap and source")
+
+			require.Equal(t, names(theirs), names(ours))
+			for i, v := range ours {
+				if timeVarying[v.Name] {
+					continue
+				}
+				sameValue(t, v.Name, v.Value, theirs[i].Value)
+				assert.Equal(t, theirs[i].Quoted, v.Quoted, v.Name)
+			}
+			assert.Contains(t, out, "READVAR answered: 1 packet,")
+
+			// --json gives the values as the server sent them: ntpq's raw mode.
+			out, _, code = runCmd(t, e, "rv", "--json", host)
+			require.Equal(t, exitOK, code)
+			var j rvJSON
+			require.NoError(t, json.Unmarshal([]byte(out), &j))
+			raw, err := d.NTPQ(ctx, host, "raw", "rv")
+			require.NoError(t, err, raw)
+			_, rest, _ := strings.Cut(raw, "\n") // "Output set to raw"
+			_, rawVars := ntpqVars(t, rest)
+			require.Len(t, j.Vars, len(rawVars))
+			for i, v := range j.Vars {
+				assert.Equal(t, rawVars[i].Name, v.Name)
+				if !timeVarying[v.Name] {
+					assert.Equal(t, rawVars[i].Value, v.Value, v.Name)
+				}
+			}
+			assert.Equal(t, 12, j.RequestBytes)
+			assert.Greater(t, j.Amplification, 20.0)
+			assert.Contains(t, d.Version, strings.TrimPrefix(j.Version, "ntpd "))
+
+			// Names, as ntpq -c 'rv 0 stratum,version' asks for them.
+			out, _, code = runCmd(t, e, "rv", host, "stratum,version")
+			require.Equal(t, exitOK, code, out)
+			ref, err = d.NTPQ(ctx, host, "rv 0 stratum,version")
+			require.NoError(t, err)
+			_, ours = parseRV(t, out)
+			_, theirs = ntpqVars(t, "x\n"+ref)
+			assert.Equal(t, names(theirs), names(ours))
+		})
+	}
+}
+
+// TestCommandsAgainstNTPsec: ntpsec ignores Mode 7, so monlist gets no
+// answer and check finds Mode 6 amplification only; a peer association
+// reads as ntpq reads it.
+func TestCommandsAgainstNTPsec(t *testing.T) {
+	d := realpeer.StartNTPsec(t)
+	e := ntpsecEnv(d)
+	out, _, code := runCmd(t, e, "monlist", "--timeout", "500ms", "127.0.0.1")
+	assert.Equal(t, exitNoAnswer, code, out)
+
+	out, _, code = runCmd(t, e, "check", "--timeout", "500ms", "--json", "::1")
+	require.Equal(t, exitMode6Only, code, out)
+	var j checkJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &j))
+	assert.Equal(t, verdictMode6, j.Verdict)
+	assert.Equal(t, "no-answer", j.Monlist.Outcome)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	as, err := d.NTPQ(ctx, "127.0.0.1", "as")
+	require.NoError(t, err, as)
+	m := regexp.MustCompile(`(?m)^\s+1\s+(\d+)\s`).FindStringSubmatch(as)
+	require.NotNil(t, m, as)
+	out, errOut, code := runCmd(t, e, "rv", "--assoc", m[1], "127.0.0.1")
+	require.Equal(t, exitOK, code, errOut)
+	first, ours := parseRVLoose(t, out)
+	ref, err := d.NTPQ(ctx, "127.0.0.1", "rv "+m[1])
+	require.NoError(t, err, ref)
+	refFirst, theirs := ntpqVars(t, ref)
+	assert.Equal(t, strings.Fields(refFirst)[0], strings.Fields(first)[0], "associd")
+	for _, name := range []string{"srcadr", "srcport", "dstadr", "dstport", "stratum", "refid", "hmode"} {
+		a, _ := ours.Lookup(name)
+		b, _ := theirs.Lookup(name)
+		assert.Equal(t, b, a, name)
+	}
+}
+
+// parseRVLoose is parseRV for peer variables, whose filt* values carry
+// ntpsec's binary junk (dropped by the parser).
+func parseRVLoose(t *testing.T, out string) (string, mode6.Vars) {
+	t.Helper()
+	first, rest, _ := strings.Cut(out, "\n")
+	text, _, _ := strings.Cut(rest, "\n\n")
+	vs, _ := mode6.ParseVars([]byte(text))
+	return first, vs
+}
+
+func names(vs mode6.Vars) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.Name
+	}
+	return out
+}

@@ -1,0 +1,425 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ntpctl/ntpctl"
+)
+
+// Exit statuses, the same for every command (check adds its verdicts).
+const (
+	exitOK        = 0   // answered (monlist: the host is a monlist amplifier)
+	exitError     = 1   // bad usage, unresolvable or refused host, socket error
+	exitNoAnswer  = 2   // nothing came back within the timeout and retries
+	exitRefused   = 3   // an error reply: monlist disabled (Mode 7 error 4), Mode 6 error code
+	exitBadReply  = 4   // a reply came back incomplete or malformed
+	exitAmplifier = 5   // check: the reply to monlist is larger than the request
+	exitMode6Only = 6   // check: no monlist amplification, but READVAR replies larger than the request
+	exitInterrupt = 130 // interrupted (Ctrl-C)
+)
+
+const exitStatusHelp = `Exit status:
+  0    answered (monlist: the monitor list came back, the host is an amplifier)
+  1    error: bad usage, unresolvable or refused host, socket error
+  2    no answer within the timeout and retries
+  3    refused: an error reply (monlist disabled: Mode 7 error 4, INFO_ERR_NODATA;
+       a Mode 6 error such as an unknown association or variable)
+  4    a reply came back, but incomplete or malformed
+`
+
+const checkExitHelp = `Exit status:
+  0    not an amplifier: no reply larger than the request (silent, or error replies only)
+  1    error: bad usage, unresolvable or refused host, socket error
+  5    monlist amplifier: the reply to monlist is larger than the request
+  6    no monlist amplification, but READVAR (Mode 6) replies larger than the request
+`
+
+// env is what run needs from the outside world; tests replace it.
+type env struct {
+	// listenUDP opens the prober's sockets; nil means net.ListenUDP.
+	listenUDP func(network string, laddr *net.UDPAddr) (*net.UDPConn, error)
+	// lookup resolves host names; nil means net.DefaultResolver.
+	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+	// labReady, when set, receives the running lab (tests).
+	labReady func(addr []netip.AddrPort)
+}
+
+// run is the whole program: it parses args (without the program name),
+// runs a command and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return env{}.run(ctx, args, stdout, stderr)
+}
+
+type command struct {
+	name, summary string
+	run           func(e env, ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"monlist", "ask for the Mode 7 monitor list, as ntpdc -n -c monlist does", env.monlist},
+		{"rv", "read variables with Mode 6 READVAR, as ntpq -c rv does", env.rv},
+		{"check", "run both queries and say whether the host is an amplifier", env.check},
+		{"lab", "run simulated NTP servers on loopback until Ctrl-C", env.lab},
+		{"help", "describe the commands", env.help},
+	}
+}
+
+const mainUsage = `ntpctl verifies whether an NTP server can be abused for reflection DDoS
+(Mode 7 monlist, Mode 6 READVAR), as Shadowserver's NTP reports ask network owners to check.
+
+Usage:
+  ntpctl monlist [flags] HOST[:PORT]        the monitor list, as ntpdc -n -c monlist prints it
+  ntpctl rv [flags] HOST[:PORT] [NAME...]   system or peer variables, as ntpq -c rv prints them
+  ntpctl check [flags] HOST[:PORT]          both queries, a verdict and the remediation
+  ntpctl lab [flags]                        simulated servers on loopback to try it on
+  ntpctl help [COMMAND]                     this text, or a command's flags and exit status
+
+Flags every command takes:
+  --json            print JSON instead of text
+  --timeout 2s      how long to wait for a first reply to each request
+  --retries 1       how many times to ask again when nothing came back
+  --port 123        the UDP port, when HOST has none
+
+Examples:
+  ntpctl check 192.0.2.10
+  ntpctl monlist ntp.example.net
+  ntpctl rv '[2001:db8::123]:123' version stratum
+  ntpctl lab        (then, in another terminal: ntpctl check 127.42.x.y)
+
+Only query hosts you are responsible for or allowed to test.
+`
+
+func (e env) run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, mainUsage)
+		return exitError
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help":
+		fmt.Fprint(stdout, mainUsage)
+		return exitOK
+	}
+	for _, c := range commands {
+		if c.name == name {
+			return c.run(e, ctx, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "ntpctl: unknown command %q (commands: monlist, rv, check, lab, help)\n", name)
+	return exitError
+}
+
+func (e env) help(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stdout, mainUsage)
+		return exitOK
+	}
+	for _, c := range commands {
+		if c.name == args[0] && c.name != "help" {
+			return c.run(e, context.Background(), []string{"--help"}, stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "ntpctl help: unknown command %q (commands: monlist, rv, check, lab)\n", args[0])
+	return exitError
+}
+
+// common holds the flags every command takes.
+type common struct {
+	json    bool
+	timeout time.Duration
+	retries int
+	port    uint
+	// portZeroOK accepts --port 0 (lab: an ephemeral port).
+	portZeroOK bool
+}
+
+// newFlags returns a flag set for a command, with the common flags, whose
+// usage text is usage (synopsis and description) followed by the flags
+// and the exit status help.
+func newFlags(name, usage, exitHelp string, c *common) *flag.FlagSet {
+	fs := flag.NewFlagSet("ntpctl "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.BoolVar(&c.json, "json", false, "print JSON instead of text")
+	fs.DurationVar(&c.timeout, "timeout", 2*time.Second, "how long to wait for a first reply to each request")
+	fs.IntVar(&c.retries, "retries", 1, "how many times to ask again when nothing came back")
+	fs.UintVar(&c.port, "port", 123, "UDP `port`, when HOST has none")
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprint(w, usage)
+		fmt.Fprintln(w, "\nFlags:")
+		fs.VisitAll(func(f *flag.Flag) {
+			typ, text := flag.UnquoteUsage(f)
+			head := "  --" + f.Name
+			if typ != "" {
+				head += " " + typ
+			}
+			def := ""
+			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+				def = " (default " + f.DefValue + ")"
+			}
+			fmt.Fprintf(w, "%-22s %s%s\n", head, text, def)
+		})
+		if exitHelp != "" {
+			fmt.Fprintln(w)
+			fmt.Fprint(w, exitHelp)
+		}
+	}
+	return fs
+}
+
+// errHelp reports that the usage was printed at the user's request.
+var errHelp = errors.New("help requested")
+
+// parse parses flags and positional arguments in any order ("--" ends
+// the flags). Help goes to stdout; a bad flag is one line on stderr.
+func parse(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
+	var pos []string
+	for {
+		err := fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil, errHelp
+		}
+		if err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// usageError prints one line about a usage error and returns exitError.
+func usageError(stderr io.Writer, fs *flag.FlagSet, err error) int {
+	fmt.Fprintf(stderr, "%s: %v (see %s --help)\n", fs.Name(), err, fs.Name())
+	return exitError
+}
+
+// parseArgs handles the outcome of parse: it returns the exit status to
+// stop with, or -1 to go on.
+func parseArgs(fs *flag.FlagSet, args []string, c *common, stdout, stderr io.Writer) ([]string, int) {
+	pos, err := parse(fs, args, stdout)
+	switch {
+	case errors.Is(err, errHelp):
+		return nil, exitOK
+	case err != nil:
+		return nil, usageError(stderr, fs, err)
+	}
+	switch {
+	case c.timeout <= 0:
+		return nil, usageError(stderr, fs, fmt.Errorf("--timeout %v: must be positive", c.timeout))
+	case c.retries < 0 || c.retries > 100:
+		return nil, usageError(stderr, fs, fmt.Errorf("--retries %d: want 0 to 100", c.retries))
+	case c.port > 65535 || (c.port == 0 && !c.portZeroOK):
+		return nil, usageError(stderr, fs, fmt.Errorf("--port %d: want 1 to 65535", c.port))
+	}
+	return pos, -1
+}
+
+// target resolves HOST[:PORT]: an IPv4 or IPv6 address (IPv6 with a port
+// in brackets), or a name, resolved only then. It refuses addresses no
+// NTP server has: unspecified, multicast, broadcast.
+func (e env) target(ctx context.Context, arg string, defPort uint16) (netip.AddrPort, error) {
+	host, port := arg, defPort
+	if ap, err := netip.ParseAddrPort(arg); err == nil {
+		host, port = ap.Addr().String(), ap.Port()
+	} else if _, err := netip.ParseAddr(arg); err == nil {
+		// a bare address, IPv6 included
+	} else if strings.HasPrefix(arg, "[") && strings.HasSuffix(arg, "]") {
+		host = arg[1 : len(arg)-1]
+	} else if h, p, err := net.SplitHostPort(arg); err == nil {
+		n, err := strconv.ParseUint(p, 10, 16)
+		if err != nil || n == 0 {
+			return netip.AddrPort{}, fmt.Errorf("%q: bad port %q", arg, p)
+		}
+		host, port = h, uint16(n)
+	} else if strings.Count(arg, ":") > 0 && !strings.Contains(arg, "]") {
+		return netip.AddrPort{}, fmt.Errorf("%q: not an address or host name", arg)
+	}
+	if port == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%q: port 0", arg)
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		if host == "" || strings.ContainsAny(host, " /[]%") {
+			return netip.AddrPort{}, fmt.Errorf("%q: not an address or host name", arg)
+		}
+		addr, err = e.resolve(ctx, host)
+		if err != nil {
+			return netip.AddrPort{}, err
+		}
+	}
+	addr = addr.Unmap()
+	if err := refuse(addr); err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%s: %w", addr, err)
+	}
+	return netip.AddrPortFrom(addr, port), nil
+}
+
+func (e env) resolve(ctx context.Context, host string) (netip.Addr, error) {
+	lookup := e.lookup
+	if lookup == nil {
+		lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	addrs, err := lookup(ctx, host)
+	if err != nil {
+		var de *net.DNSError
+		if errors.As(err, &de) && de.IsNotFound {
+			return netip.Addr{}, fmt.Errorf("cannot resolve %q: no such host", host)
+		}
+		return netip.Addr{}, fmt.Errorf("cannot resolve %q: %v", host, err)
+	}
+	if len(addrs) == 0 {
+		return netip.Addr{}, fmt.Errorf("cannot resolve %q: no addresses", host)
+	}
+	for _, a := range addrs { // prefer IPv4, as ntpq and ntpdc do by default
+		if a.Unmap().Is4() {
+			return a.Unmap(), nil
+		}
+	}
+	return addrs[0], nil
+}
+
+// refuse says why no NTP server can be at addr, or returns nil. Loopback
+// and private addresses are fine: the user checks their own hosts.
+func refuse(a netip.Addr) error {
+	switch {
+	case a.Zone() != "":
+		return errors.New("addresses with a zone are not supported")
+	case a.IsUnspecified():
+		return errors.New("the unspecified address is not a host")
+	case a.IsMulticast():
+		return errors.New("multicast addresses are refused")
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return errors.New("the broadcast address is refused")
+	case a.Is4() && a.As4()[0] == 0:
+		return errors.New("0.0.0.0/8 is not a host")
+	case a.Is4() && a.As4()[0] >= 240:
+		return errors.New("240.0.0.0/4 is reserved")
+	}
+	return nil
+}
+
+// config is the prober configuration for the common flags.
+func (e env) config(c *common) ntpctl.Config {
+	return ntpctl.Config{
+		Timeout:   c.timeout,
+		Retries:   c.retries,
+		Port:      uint16(c.port),
+		Blocklist: &ntpctl.Blocklist{NoBuiltin: true, AllowLoopback: true},
+		ListenUDP: e.listenUDP,
+	}
+}
+
+// probeOne sends one probe to one target and returns its result.
+func probeOne[R any](ctx context.Context, cfg ntpctl.Config, p ntpctl.Probe[R], target netip.AddrPort) (ntpctl.Result[R], error) {
+	var res ntpctl.Result[R]
+	pr, err := ntpctl.NewProber(cfg, p)
+	if err != nil {
+		return res, err
+	}
+	// Ctrl-C should not wait for the timeout: abort at once.
+	stop := context.AfterFunc(ctx, pr.Abort)
+	defer stop()
+	got := false
+	err = pr.Run(ctx, func(yield func(netip.AddrPort) bool) { yield(target) }, func(r ntpctl.Result[R]) error {
+		res, got = r, true
+		return nil
+	})
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	if err != nil {
+		return res, err
+	}
+	if !got {
+		return res, errors.New("no result")
+	}
+	return res, nil
+}
+
+// failure reports an error that stops a command before any result.
+func failure(stderr io.Writer, name string, err error) int {
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "ntpctl %s: interrupted\n", name)
+		return exitInterrupt
+	}
+	fmt.Fprintf(stderr, "ntpctl %s: %v\n", name, err)
+	return exitError
+}
+
+// statusExit maps a probe outcome to the exit status.
+func statusExit(s ntpctl.Status) int {
+	switch s {
+	case ntpctl.StatusOK:
+		return exitOK
+	case ntpctl.StatusNoAnswer:
+		return exitNoAnswer
+	case ntpctl.StatusServerError:
+		return exitRefused
+	case ntpctl.StatusPartial, ntpctl.StatusProtocolError:
+		return exitBadReply
+	}
+	return exitError
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// plural returns "1 packet", "2 packets", "3 entries".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	if w, ok := strings.CutSuffix(word, "y"); ok {
+		return strconv.Itoa(n) + " " + w + "ies"
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}
+
+// evidence describes the octets that came back for one request.
+func evidence(packets, bytes, reqBytes int, amp float64) string {
+	return fmt.Sprintf("%s, %s in reply to a %d-byte request: amplification %.1f", plural(packets, "packet"),
+		plural(bytes, "byte"), reqBytes, amp)
+}
+
+// errText is an error's text without the package prefixes the codecs use.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	for _, p := range []string{"ntpctl: ", "mode7: ", "mode6: "} {
+		s = strings.ReplaceAll(s, p, "")
+	}
+	return s
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

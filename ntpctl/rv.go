@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/mode6"
+)
+
+const rvUsage = `Usage: ntpctl rv [flags] HOST[:PORT] [NAME...]
+
+Sends one Mode 6 READVAR request (ntpq -c rv; 12 bytes without names) and prints the
+variables as ntpq -c rv does: the association and its decoded status word, then the
+variables folded at 72 columns, leap in binary and timestamps with their date (the
+other values as the server sent them), followed by the packets and bytes that came
+back and the amplification (reply bytes divided by request bytes, UDP payloads).
+
+NAMEs (or NAME,NAME,...) ask for those variables only, as "ntpq -c 'rv 0 NAME,...'".
+--assoc reads a peer association instead of the server's system variables; ntpq -c as
+lists the associations (their IDs are also in the system variable "peer").
+`
+
+const maxOutLine = 72 // ntpq's MAXOUTLINE
+
+type varJSON struct {
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	Quoted bool   `json:"quoted,omitempty"`
+	Bare   bool   `json:"bare,omitempty"`
+}
+
+// rvJSON is the --json output of rv (and part of check's).
+type rvJSON struct {
+	Target        string        `json:"target"`
+	Outcome       string        `json:"outcome"`
+	Status        ntpctl.Status `json:"status"`
+	Error         string        `json:"error,omitempty"`
+	ErrorCode     *int          `json:"error_code,omitempty"`
+	AssocID       uint16        `json:"associd"`
+	StatusWord    string        `json:"status_word,omitempty"`
+	StatusText    string        `json:"status_text,omitempty"`
+	Version       string        `json:"version,omitempty"`
+	Vars          []varJSON     `json:"vars,omitempty"`
+	Packets       int           `json:"packets"`
+	Bytes         int           `json:"bytes"`
+	RequestBytes  int           `json:"request_bytes"`
+	Attempts      int           `json:"attempts"`
+	Amplification float64       `json:"amplification"`
+	RTTms         float64       `json:"rtt_ms,omitempty"`
+}
+
+func rvOutcome(r *ntpctl.Result[*ntpctl.VersionReply]) string {
+	switch r.Status {
+	case ntpctl.StatusOK:
+		return "answered"
+	case ntpctl.StatusServerError:
+		return "refused"
+	case ntpctl.StatusNoAnswer:
+		return "no-answer"
+	case ntpctl.StatusPartial:
+		return "partial"
+	case ntpctl.StatusProtocolError:
+		return "malformed"
+	}
+	return r.Status.String()
+}
+
+func toRVJSON(r *ntpctl.Result[*ntpctl.VersionReply], assoc uint16) rvJSON {
+	j := rvJSON{Target: r.Target.String(), Outcome: rvOutcome(r), Status: r.Status, Error: errText(r.Err),
+		AssocID: assoc, Packets: r.Packets, Bytes: r.Bytes, RequestBytes: r.RequestBytes, Attempts: r.Attempts,
+		Amplification: round2(r.Amplification()), RTTms: ms(r.RTT)}
+	var se mode6.ServerError
+	if errors.As(r.Err, &se) {
+		c := int(se)
+		j.ErrorCode = &c
+	}
+	if v := r.Value; v != nil && (v.Fragments > 0 || r.Status == ntpctl.StatusOK) {
+		j.AssocID = v.AssocID
+		j.StatusWord = fmt.Sprintf("%04x", v.Status)
+		j.StatusText = statusText(v.AssocID, v.Status)
+		j.Version, _ = v.Vars.Lookup("version")
+		j.Vars = make([]varJSON, 0, len(v.Vars))
+		for _, x := range v.Vars {
+			j.Vars = append(j.Vars, varJSON{Name: x.Name, Value: x.Value, Quoted: x.Quoted, Bare: x.Bare})
+		}
+	}
+	return j
+}
+
+// statusText decodes a status word as ntpq names it.
+func statusText(assoc, w uint16) string {
+	if assoc == 0 {
+		return mode6.SystemStatusOf(w).String()
+	}
+	return mode6.PeerStatusOf(w).String()
+}
+
+// rvOptions are rv's own flags.
+type rvOptions struct {
+	assoc uint
+}
+
+func (e env) rv(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c common
+	var o rvOptions
+	fs := newFlags("rv", rvUsage, exitStatusHelp, &c)
+	fs.UintVar(&o.assoc, "assoc", 0, "association `ID` to read (0: the server itself)")
+	pos, code := parseArgs(fs, args, &c, stdout, stderr)
+	if code >= 0 {
+		return code
+	}
+	if len(pos) == 0 {
+		return usageError(stderr, fs, errors.New("want HOST[:PORT] [NAME...]"))
+	}
+	if o.assoc > 65535 {
+		return usageError(stderr, fs, fmt.Errorf("--assoc %d: want 0 to 65535", o.assoc))
+	}
+	var names []string
+	for _, a := range pos[1:] {
+		for n := range strings.SplitSeq(a, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				names = append(names, n)
+			}
+		}
+	}
+	probe := &ntpctl.ReadVarProbe{AssocID: uint16(o.assoc), Names: names}
+	if err := (mode6.Request{Op: mode6.OpReadVar, AssocID: probe.AssocID, Names: names}).Validate(); err != nil {
+		return usageError(stderr, fs, fmt.Errorf("variable names %q: %s", names, errText(err)))
+	}
+	target, err := e.target(ctx, pos[0], uint16(c.port))
+	if err != nil {
+		return failure(stderr, "rv", err)
+	}
+	r, err := probeOne(ctx, e.config(&c), probe, target)
+	if err != nil {
+		return failure(stderr, "rv", err)
+	}
+	if r.Status == ntpctl.StatusSendError || r.Status == ntpctl.StatusBlocked {
+		return failure(stderr, "rv", fmt.Errorf("%s: %s", target, errText(r.Err)))
+	}
+	if c.json {
+		writeJSON(stdout, toRVJSON(&r, probe.AssocID))
+	} else {
+		printRV(stdout, &r, probe.AssocID)
+	}
+	return statusExit(r.Status)
+}
+
+// printRV prints a READVAR result as ntpq -c rv does, then the outcome.
+func printRV(w io.Writer, r *ntpctl.Result[*ntpctl.VersionReply], assoc uint16) {
+	if v := r.Value; v != nil && (r.Status == ntpctl.StatusOK || r.Status == ntpctl.StatusPartial) {
+		writeVars(w, v.AssocID, v.Status, v.Vars)
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, rvSummary(r, assoc))
+}
+
+func rvSummary(r *ntpctl.Result[*ntpctl.VersionReply], assoc uint16) string {
+	t := r.Target.String()
+	what := "READVAR"
+	if assoc != 0 {
+		what = fmt.Sprintf("READVAR of association %d", assoc)
+	}
+	ev := evidence(r.Packets, r.Bytes, r.RequestBytes, r.Amplification())
+	switch rvOutcome(r) {
+	case "answered":
+		return fmt.Sprintf("%s: %s answered: %s.", t, what, ev)
+	case "refused":
+		return fmt.Sprintf("%s: %s refused: %s; %s.", t, what, errText(r.Err), ev)
+	case "no-answer":
+		return fmt.Sprintf("%s: no answer to %s (%s sent, no reply within the timeout).", t, what,
+			plural(r.Attempts, "request"))
+	case "partial":
+		return fmt.Sprintf("%s: %s answered in part (%s): %s.", t, what, errText(r.Err), ev)
+	}
+	return fmt.Sprintf("%s: unusable reply to %s (%s): %s.", t, what, errText(r.Err), ev)
+}
+
+// writeVars prints the association line and the variables the way ntpq
+// 4.2.8's printvars and output do: "associd=N status=XXXX decoded,", then
+// items separated by ", " and folded with ",\n" where a line would pass 72
+// characters.
+func writeVars(w io.Writer, assoc, status uint16, vs mode6.Vars) {
+	fmt.Fprintf(w, "associd=%d status=%04x %s,\n", assoc, status, statusText(assoc, status))
+	var b strings.Builder
+	chars, line := 0, 0
+	for _, v := range vs {
+		item := cookVar(v)
+		if chars != 0 {
+			if line+len(item)+2 > maxOutLine {
+				b.WriteString(",\n")
+				line = 0
+			} else {
+				b.WriteString(", ")
+				line += 2
+			}
+		}
+		b.WriteString(item)
+		chars += len(item)
+		line += len(item)
+	}
+	if chars != 0 {
+		b.WriteString("\n")
+	}
+	io.WriteString(w, b.String())
+}
+
+// cookVar formats one variable as ntpq's cooked output does where both
+// ntpq generations agree: leap in two binary digits, NTP timestamps as
+// hexadecimal followed by the UTC date, quoted strings in quotes, other
+// values as the server printed them.
+func cookVar(v mode6.Var) string {
+	if v.Bare {
+		return v.Name
+	}
+	val := strings.TrimSpace(v.Value)
+	switch {
+	case v.Quoted:
+		return v.Name + `="` + v.Value + `"`
+	case v.Name == "leap" && len(val) == 1 && val[0] >= '0' && val[0] <= '3':
+		n := val[0] - '0'
+		return v.Name + "=" + string([]byte{'0' + n>>1, '0' + n&1})
+	}
+	if strings.HasPrefix(val, "0x") && len(val) == 19 {
+		if ts, err := mode6.ParseTimestamp(val); err == nil {
+			return v.Name + "=" + val[2:] + " " + ntpDate(ts)
+		}
+	}
+	return v.Name + "=" + val
+}
+
+// ntpDate prints an NTP timestamp as a UTC date with milliseconds, taking
+// the era as RFC 4330 does (a zero timestamp is 2036-02-07T06:28:16Z, as
+// ntpsec's ntpq prints it).
+func ntpDate(ts mode6.Timestamp) string {
+	era := int64(0)
+	if ts.Seconds()&0x80000000 == 0 {
+		era = 1
+	}
+	const unixFromNTP = 2208988800 // seconds from 1900 to 1970
+	sec := int64(ts.Seconds()) + era<<32 - unixFromNTP
+	nsec := int64((uint64(ts.Fraction()) * uint64(time.Second)) >> 32)
+	return time.Unix(sec, nsec).UTC().Format("2006-01-02T15:04:05.000Z")
+}
