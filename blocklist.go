@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 )
 
 // specialPurpose lists the IANA special-purpose address ranges a scanner
@@ -207,3 +208,45 @@ func (b *Blocklist) String() string {
 	return fmt.Sprintf("blocklist: builtin=%v loopback=%v deny=%d ranges allow=%d ranges",
 		!b.NoBuiltin, b.AllowLoopback, len(b.deny.ranges), len(b.allow.ranges))
 }
+
+// Apply returns the addresses of s that the blocklist may allow: s
+// without the loopback, built-in and denied ranges, and cut to the
+// allowlist when there is one. A scanner iterates the result, so blocked
+// space costs nothing; the prober still checks every address (NAT64
+// addresses are judged only there).
+func (b *Blocklist) Apply(s *TargetSet) TargetSet {
+	if b == nil {
+		b = &Blocklist{}
+	}
+	var out TargetSet
+	out.ranges = slices.Clone(s.ranges)
+	out.subtract(unspecifiedSet)
+	if !b.AllowLoopback {
+		out.subtract(loopbackSet)
+	}
+	if !b.NoBuiltin {
+		out.subtract(builtinSet)
+		out.subtract(outside2000)
+	}
+	out.subtract(&b.deny)
+	if b.allowSet {
+		out.intersect(&b.allow)
+	}
+	return out
+}
+
+var (
+	unspecifiedSet = setOf([]string{"0.0.0.0/32", "::/128"})
+	// outside2000 is the IPv6 space outside 2000::/3, but for ::1 and
+	// 64:ff9b::/96, which have their own rules.
+	outside2000 = func() *TargetSet {
+		var s TargetSet
+		s.AddAll(
+			Range{netip.MustParseAddr("::"), netip.MustParseAddr("::")},
+			Range{netip.MustParseAddr("::2"), netip.MustParseAddr("64:ff9a:ffff:ffff:ffff:ffff:ffff:ffff")},
+			Range{netip.MustParseAddr("64:ff9b:0:0:0:1::"), netip.MustParseAddr("1fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")},
+			Range{netip.MustParseAddr("4000::"), netip.MustParseAddr("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")},
+		)
+		return &s
+	}()
+)

@@ -311,3 +311,64 @@ func FromChan(ch <-chan netip.AddrPort) iter.Seq[netip.AddrPort] {
 		}
 	}
 }
+
+// subtract removes the addresses of o from s; both are normalized.
+func (s *TargetSet) subtract(o *TargetSet) {
+	var out []Range
+	j := 0
+	for _, r := range s.ranges {
+		cur := r
+		keep := true
+		for ; j < len(o.ranges) && rangeBefore(o.ranges[j], cur); j++ {
+		}
+		for k := j; k < len(o.ranges) && !rangeBefore(cur, o.ranges[k]); k++ {
+			d := o.ranges[k]
+			if d.First.BitLen() != cur.First.BitLen() {
+				continue
+			}
+			if cur.First.Less(d.First) {
+				out = append(out, Range{cur.First, d.First.Prev()})
+			}
+			if !d.Last.Less(cur.Last) {
+				keep = false
+				break
+			}
+			cur.First = d.Last.Next()
+		}
+		if keep {
+			out = append(out, cur)
+		}
+	}
+	s.ranges = out
+}
+
+// intersect keeps only the addresses of s that o holds too.
+func (s *TargetSet) intersect(o *TargetSet) {
+	var out []Range
+	for _, r := range s.ranges {
+		for _, a := range o.ranges {
+			if a.First.BitLen() != r.First.BitLen() || a.Last.Less(r.First) || r.Last.Less(a.First) {
+				continue
+			}
+			first, last := r.First, r.Last
+			if first.Less(a.First) {
+				first = a.First
+			}
+			if a.Last.Less(last) {
+				last = a.Last
+			}
+			out = append(out, Range{first, last})
+		}
+	}
+	s.ranges = out
+	s.normalize()
+}
+
+// rangeBefore reports whether a ends before b starts, in the set order
+// (IPv4 before IPv6).
+func rangeBefore(a, b Range) bool {
+	if a.Last.BitLen() != b.First.BitLen() {
+		return a.Last.BitLen() < b.First.BitLen()
+	}
+	return a.Last.Less(b.First)
+}

@@ -261,3 +261,47 @@ func TestPermutedSets(t *testing.T) {
 	_, err := big.Permuted(123, 1, 0, 1)
 	assert.Error(t, err, "2^64 addresses are too many")
 }
+
+// TestBlocklistApply: the addresses Apply keeps are exactly those of the
+// set that Reason allows (NAT64 apart, which only Reason judges).
+func TestBlocklistApply(t *testing.T) {
+	var set ntpctl.TargetSet
+	for _, spec := range []string{"0.0.0.0/6", "9.255.255.0-11.0.0.5", "126.255.255.250-128.0.0.3", "192.0.0.0/16",
+		"223.255.255.0/23", "255.255.255.250-255.255.255.255", "::/126", "fe7f::/16", "2001:db8::/31", "3fff::/21", "2600::/127"} {
+		require.NoError(t, set.AddString(spec))
+	}
+	var custom ntpctl.Blocklist
+	require.NoError(t, custom.ReadDeny(strings.NewReader("8.0.0.0/8\n2600::1\n")))
+	var allow ntpctl.Blocklist
+	require.NoError(t, allow.ReadAllow(strings.NewReader("1.0.0.0-3.0.0.0\n127.0.0.0/8\n2600::/16\n")))
+	for name, b := range map[string]*ntpctl.Blocklist{
+		"default": {}, "lab": {AllowLoopback: true}, "nobuiltin": {NoBuiltin: true}, "custom": &custom, "allow": &allow,
+	} {
+		kept := b.Apply(&set)
+		// Walk a sample of every range's addresses: its ends and
+		// neighbours, and points in between.
+		for _, r := range set.Ranges() {
+			for _, a := range []netip.Addr{r.First, r.First.Next(), r.Last, r.Last.Prev()} {
+				if !a.IsValid() || !r.Contains(a) {
+					continue
+				}
+				assert.Equal(t, b.Allowed(a), kept.Contains(a), "%s: %v", name, a)
+			}
+		}
+		for _, r := range kept.Ranges() {
+			for _, a := range []netip.Addr{r.First, r.Last} {
+				assert.True(t, set.Contains(a), "%s: %v is in the set", name, a)
+				assert.True(t, b.Allowed(a), "%s: %v is allowed", name, a)
+			}
+			for _, a := range []netip.Addr{r.First.Prev(), r.Last.Next()} {
+				if a.IsValid() && set.Contains(a) {
+					assert.False(t, b.Allowed(a), "%s: %v next to a kept range is blocked", name, a)
+				}
+			}
+		}
+	}
+	var d ntpctl.Blocklist
+	kept := d.Apply(&set)
+	assert.Positive(t, kept.Len().Cmp(big.NewInt(0)), "something is left")
+	assert.Negative(t, kept.Len().Cmp(set.Len()), "something is cut")
+}
