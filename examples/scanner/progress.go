@@ -1,0 +1,130 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// progress shows how the scan goes on stderr: a bar on a terminal, plain
+// lines now and then otherwise.
+type progress struct {
+	s     *scan
+	total int64
+	bar   *progressbar.ProgressBar
+	mu    sync.Mutex // serialises writes to stderr
+	quit  chan struct{}
+	done  sync.WaitGroup
+	once  sync.Once
+}
+
+func newProgress(s *scan) *progress {
+	p := &progress{s: s, quit: make(chan struct{})}
+	probes := int64(0)
+	if s.monitor != nil {
+		probes++
+	}
+	if s.version != nil {
+		probes++
+	}
+	p.total = int64(s.size) * probes
+	mode := s.opts.progress
+	if mode == "auto" {
+		mode = "lines"
+		if f, ok := s.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			mode = "bar"
+		}
+	}
+	switch mode {
+	case "bar":
+		p.bar = progressbar.NewOptions64(p.total, progressbar.OptionSetWriter(s.stderr),
+			progressbar.OptionSetDescription("scanning"), progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true), progressbar.OptionSetWidth(24),
+			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish(),
+			progressbar.OptionShowDescriptionAtLineEnd())
+		p.loop(200*time.Millisecond, p.drawBar)
+	case "lines":
+		p.loop(s.opts.progressPeriod, p.line)
+	}
+	return p
+}
+
+func (p *progress) loop(every time.Duration, f func()) {
+	p.done.Add(1)
+	go func() {
+		defer p.done.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.quit:
+				return
+			case <-t.C:
+				p.mu.Lock()
+				f()
+				p.mu.Unlock()
+			}
+		}
+	}()
+}
+
+// counts returns the results emitted, targets that replied, and the
+// current send rate, over both probes.
+func (p *progress) counts() (done, replied uint64, rate float64) {
+	if m := p.s.monitor; m != nil {
+		st := m.Stats()
+		done, replied, rate = done+st.Finished, replied+st.Answered, rate+st.SendRate
+	}
+	if v := p.s.version; v != nil {
+		st := v.Stats()
+		done, replied, rate = done+st.Finished, replied+st.Answered, rate+st.SendRate
+	}
+	return done, replied, rate
+}
+
+func (p *progress) drawBar() {
+	done, replied, rate := p.counts()
+	p.bar.Describe(fmt.Sprintf("%d replied, %.0f req/s", replied, rate))
+	_ = p.bar.Set64(int64(done))
+}
+
+func (p *progress) line() {
+	done, replied, rate := p.counts()
+	elapsed := time.Since(p.s.started)
+	left := "?"
+	if done > 0 && int64(done) < p.total {
+		left = (time.Duration(float64(elapsed) * float64(p.total-int64(done)) / float64(done))).Round(time.Second).String()
+	}
+	pct := 0.0
+	if p.total > 0 {
+		pct = 100 * float64(done) / float64(p.total)
+	}
+	fmt.Fprintf(p.s.stderr, "scanner: %d/%d results (%.1f%%), %d replied, %.0f req/s, %s elapsed, about %s left\n",
+		done, p.total, pct, replied, rate, elapsed.Round(time.Second), left)
+}
+
+// note prints a message without garbling the bar.
+func (p *progress) note(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		_ = p.bar.Clear()
+	}
+	fmt.Fprintln(p.s.stderr, "scanner:", msg)
+}
+
+// stop ends the display.
+func (p *progress) stop() {
+	p.once.Do(func() {
+		close(p.quit)
+		p.done.Wait()
+		if p.bar != nil {
+			_ = p.bar.Finish()
+			_ = p.bar.Clear()
+		}
+	})
+}

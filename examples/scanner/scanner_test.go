@@ -1,0 +1,342 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/internal/lab"
+	"github.com/ntpctl/ntpctl/report"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds the scanner once for the tests that run it as a process.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "scanner-test-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "scanner")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// files finds the scan's files by suffix.
+func files(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, e := range entries {
+		name := e.Name()
+		for _, suffix := range []string{"-scan_ntp-x.csv", "-scan6_ntp-x.csv", "-scan_ntpmonitor-x.csv",
+			"-scan6_ntpmonitor-x.csv", "-ntpctl-x.jsonl", "-ntpctl-x-stats.json", "-ntpctl-x-stats.txt"} {
+			if strings.HasSuffix(name, suffix) {
+				out[suffix] = filepath.Join(dir, name)
+			}
+		}
+	}
+	return out
+}
+
+func readCSV[T report.Row](t *testing.T, path string) []T {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	rows, err := report.ReadAll[T](f, report.ReaderOptions{})
+	require.NoError(t, err, path)
+	return rows
+}
+
+func readJSON(t *testing.T, path string) []report.JSONRecord {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var out []report.JSONRecord
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var r report.JSONRecord
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &r), "every line is a whole JSON object")
+		out = append(out, r)
+	}
+	require.NoError(t, sc.Err())
+	return out
+}
+
+func header(cols []string) string {
+	q := make([]string, len(cols))
+	for i, c := range cols {
+		q[i] = strconv.Quote(c)
+	}
+	return strings.Join(q, ",") + "\n"
+}
+
+// TestLabEndToEnd runs the built scanner on the lab: the reports have the
+// exact current headers, one row per host that answers with the right
+// packets, bytes and amplification, they read back through the report
+// package, and the JSON lines and statistics agree with them.
+func TestLabEndToEnd(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "-out", dir, "-id", "x", "-seed", "7", "-progress", "none", "-split", "asn")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), "stderr: %s", stderr.String())
+	assert.Contains(t, stdout.String(), "the reports list exactly those")
+
+	// The same lab, to know what each host should give.
+	l, err := lab.Start(context.Background(), lab.Config{})
+	require.NoError(t, err)
+	l.Close()
+	hosts := map[netip.Addr]lab.Host{}
+	for _, h := range l.Hosts() {
+		hosts[h.Addr.Addr()] = h
+	}
+
+	fs := files(t, dir)
+	require.Len(t, fs, 7, "%v", fs)
+	for suffix, cols := range map[string][]string{
+		"-scan_ntp-x.csv": report.VersionColumns(report.LayoutCurrent), "-scan6_ntp-x.csv": report.VersionColumns(report.LayoutCurrent),
+		"-scan_ntpmonitor-x.csv": report.MonitorColumns(report.LayoutCurrent), "-scan6_ntpmonitor-x.csv": report.MonitorColumns(report.LayoutCurrent),
+	} {
+		b, err := os.ReadFile(fs[suffix])
+		require.NoError(t, err)
+		first, _, _ := strings.Cut(string(b), "\n")
+		assert.Equal(t, header(cols), first+"\n", suffix)
+		typ, err := report.TypeFromFileName(filepath.Base(fs[suffix]))
+		require.NoError(t, err)
+		assert.Equal(t, strings.TrimSuffix(strings.TrimPrefix(suffix, "-"), "-x.csv"), string(typ))
+	}
+
+	mon := append(readCSV[report.MonitorRow](t, fs["-scan_ntpmonitor-x.csv"]), readCSV[report.MonitorRow](t, fs["-scan6_ntpmonitor-x.csv"])...)
+	ver := append(readCSV[report.VersionRow](t, fs["-scan_ntp-x.csv"]), readCSV[report.VersionRow](t, fs["-scan6_ntp-x.csv"])...)
+	monRows := map[netip.Addr]report.MonitorRow{}
+	for _, r := range mon {
+		a := netip.MustParseAddr(r.IP)
+		h, ok := hosts[a]
+		require.True(t, ok, "%s is a lab host", r.IP)
+		monRows[a] = r
+		assert.Equal(t, mon[0].Port, r.Port, "every host answers on the lab's one port")
+		assert.Equal(t, "udp", r.Protocol)
+		assert.NotEmpty(t, r.ASN, "enriched from the lab's table")
+		assert.NotEmpty(t, r.Geo)
+		if h.Kind != lab.Hostile {
+			assert.Equal(t, strconv.Itoa(h.Monlist.Packets), r.Packets, "%s", r.IP)
+			assert.Equal(t, strconv.Itoa(h.Monlist.Bytes), r.ResponseSize, "%s", r.IP)
+			assert.Equal(t, fmt.Sprintf("%.2f", float64(h.Monlist.Bytes)/48), r.Amplification, "%s", r.IP)
+		}
+	}
+	verRows := map[netip.Addr]report.VersionRow{}
+	for _, r := range ver {
+		a := netip.MustParseAddr(r.IP)
+		h, ok := hosts[a]
+		require.True(t, ok, "%s is a lab host", r.IP)
+		verRows[a] = r
+		assert.Equal(t, "ntpversion", r.Tag)
+		if h.Kind != lab.Hostile {
+			assert.Equal(t, strconv.Itoa(h.ReadVar.Bytes), r.ResponseSize, "%s", r.IP)
+			assert.Equal(t, fmt.Sprintf("%.2f", float64(h.ReadVar.Bytes)/12), r.Amplification, "%s", r.IP)
+			assert.NotEmpty(t, r.Version, "%s", r.IP)
+		}
+	}
+	for a, h := range hosts {
+		answers := h.Monlist.Status == ntpctl.StatusOK || h.Monlist.Status == ntpctl.StatusPartial
+		_, row := monRows[a]
+		assert.Equal(t, answers, row, "%s (%s): monitor row", a, h.Kind)
+		answers = h.ReadVar.Status == ntpctl.StatusOK || h.ReadVar.Status == ntpctl.StatusPartial
+		_, row = verRows[a]
+		assert.Equal(t, answers, row, "%s (%s): version row", a, h.Kind)
+	}
+	require.NotEmpty(t, mon)
+	require.NotEmpty(t, ver)
+
+	// JSON lines agree with the CSVs.
+	reportable := 0
+	for _, rec := range readJSON(t, fs["-ntpctl-x.jsonl"]) {
+		if !rec.Reportable {
+			continue
+		}
+		reportable++
+		if rec.Monitor != nil {
+			row, ok := monRows[rec.IP]
+			require.True(t, ok, "%s", rec.IP)
+			assert.Equal(t, strconv.Itoa(rec.Packets), row.Packets)
+			assert.Equal(t, strconv.Itoa(rec.Bytes), row.ResponseSize)
+			assert.NotEmpty(t, rec.Monitor.Entries)
+		} else {
+			row, ok := verRows[rec.IP]
+			require.True(t, ok, "%s", rec.IP)
+			assert.Equal(t, strconv.Itoa(rec.Bytes), row.ResponseSize)
+		}
+	}
+	assert.Equal(t, len(mon)+len(ver), reportable)
+
+	// Statistics agree too.
+	var st struct {
+		Targets          uint64
+		Monitor, Version struct {
+			Report report.Summary
+			Prober ntpctl.Stats
+		}
+	}
+	b, err := os.ReadFile(fs["-ntpctl-x-stats.json"])
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &st))
+	assert.Equal(t, uint64(len(hosts)), st.Targets)
+	assert.Equal(t, len(mon), st.Monitor.Report.Rows)
+	assert.Equal(t, len(ver), st.Version.Report.Rows)
+	assert.Equal(t, uint64(len(hosts)), st.Monitor.Prober.Finished)
+	txt, err := os.ReadFile(fs["-ntpctl-x-stats.txt"])
+	require.NoError(t, err)
+	assert.Contains(t, string(txt), fmt.Sprintf("NTP Monitor (Mode 7 monlist): %d rows", len(mon)))
+
+	// The split: one file per AS, rows adding up.
+	split, err := filepath.Glob(filepath.Join(dir, "by-asn", "*-scan_ntpmonitor-x-as*.csv"))
+	require.NoError(t, err)
+	require.NotEmpty(t, split)
+	n := 0
+	for _, f := range split {
+		n += len(readCSV[report.MonitorRow](t, f))
+	}
+	assert.Equal(t, len(readCSV[report.MonitorRow](t, fs["-scan_ntpmonitor-x.csv"])), n)
+}
+
+// runScanner runs the built scanner on a slow lab scan and interrupts it
+// once or twice.
+func runScanner(t *testing.T, interrupts int, args ...string) (dir string, code int, took time.Duration, stderr string) {
+	t.Helper()
+	dir = t.TempDir()
+	args = append([]string{"-out", dir, "-id", "x", "-progress", "lines", "-progress-every", "100ms"}, args...)
+	cmd := exec.Command(binary(t), args...)
+	var errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &errb, &errb
+	require.NoError(t, cmd.Start())
+	time.Sleep(700 * time.Millisecond)
+	start := time.Now()
+	for range interrupts {
+		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+		time.Sleep(50 * time.Millisecond)
+	}
+	err := cmd.Wait()
+	took = time.Since(start)
+	code = 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return dir, code, took, errb.String()
+}
+
+// checkValid reads every file back: each is complete and agrees with the
+// JSON lines, so no reply received before the interrupt was lost.
+func checkValid(t *testing.T, dir string) (rows int) {
+	t.Helper()
+	fs := files(t, dir)
+	require.Len(t, fs, 7)
+	mon := readCSV[report.MonitorRow](t, fs["-scan_ntpmonitor-x.csv"])
+	ver := readCSV[report.VersionRow](t, fs["-scan_ntp-x.csv"])
+	mon6 := readCSV[report.MonitorRow](t, fs["-scan6_ntpmonitor-x.csv"])
+	ver6 := readCSV[report.VersionRow](t, fs["-scan6_ntp-x.csv"])
+	reportable := 0
+	for _, rec := range readJSON(t, fs["-ntpctl-x.jsonl"]) {
+		if rec.Reportable {
+			reportable++
+		}
+	}
+	rows = len(mon) + len(ver) + len(mon6) + len(ver6)
+	assert.Equal(t, rows, reportable, "every reply in the JSON lines is in the reports")
+	b, err := os.ReadFile(fs["-ntpctl-x-stats.json"])
+	require.NoError(t, err)
+	assert.True(t, json.Valid(b))
+	return rows
+}
+
+// TestInterrupt: the first Ctrl-C stops sending and collects the replies
+// in flight; the files are complete and hold every reply received.
+func TestInterrupt(t *testing.T) {
+	dir, code, took, out := runScanner(t, 1, "-rate", "100", "-lab-hosts", "600")
+	assert.Equal(t, exitInterrupted, code, out)
+	assert.Less(t, took, 5*time.Second)
+	assert.Contains(t, out, "interrupted: collecting the replies in flight")
+	assert.Contains(t, out, "results (", "plain progress lines when stderr is not a terminal")
+	rows := checkValid(t, dir)
+	assert.Positive(t, rows)
+	assert.Less(t, rows, 600, "cut short")
+}
+
+// TestSecondInterrupt: a second Ctrl-C finishes at once, without waiting
+// for the timeouts, and the files are still valid.
+func TestSecondInterrupt(t *testing.T) {
+	dir, code, took, out := runScanner(t, 2, "-rate", "100", "-lab-hosts", "600", "-timeout", "20s")
+	assert.Equal(t, exitInterrupted, code, out)
+	assert.Less(t, took, 3*time.Second, "no waiting for the 20 s timeout")
+	assert.Contains(t, out, "interrupted again")
+	checkValid(t, dir)
+}
+
+// TestUsageErrors: bad flags, targets and files get one line and exit 2.
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"-rate", "fast", "192.0.2.1"},
+		{"-shard", "3/2", "8.8.8.8"},
+		{"-probes", "all", "8.8.8.8"},
+		{"-out", dir, "not-an-address"},
+		{"-out", dir, "127.0.0.1"},
+		{"-out", dir, "-i", filepath.Join(dir, "missing.txt")},
+		{"-out", dir, "10.0.0.0/8"},
+		{"-out", dir, "-mmdb", filepath.Join(dir, "missing.mmdb"), "8.8.8.8"},
+		{"-lab", "8.8.8.8"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), args, &stdout, &stderr, nil)
+		assert.Equal(t, exitUsage, code, "%v: %s", args, stderr.String())
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		last := lines[len(lines)-1]
+		assert.True(t, strings.HasPrefix(last, "scanner: ") || strings.Contains(stderr.String(), "Usage"), "%v: %q", args, stderr.String())
+		assert.NotContains(t, stderr.String(), "goroutine", "no stack trace")
+	}
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, exitOK, run(context.Background(), []string{"-h"}, &stdout, &stderr, nil))
+	assert.Contains(t, stderr.String(), "Usage:")
+}
