@@ -88,42 +88,66 @@ func slice(ts []netip.AddrPort) func(func(netip.AddrPort) bool) {
 // BenchmarkSend compares the prober's send rate with the ceiling of the
 // machine: each iteration sends 48-octet monlist probes to the same 2^18
 // loopback targets (which never answer) twice, first with a bare sendmmsg
-// loop on one socket (64 datagrams per call, nothing else), then with the
-// prober (no rate cap, one sending goroutine; flights recycle after the
-// first 2^15). Interleaving the two keeps a noisy machine's drift out of
-// the ratio.
+// loop (64 datagrams per call, nothing else) on one socket per thread,
+// then with the prober (no rate cap, Config.Senders sockets and sending
+// goroutines; flights recycle after the first 2^15). Interleaving the two
+// keeps a noisy machine's drift out of the ratio. The sub-benchmarks run
+// one and two sending threads.
 func BenchmarkSend(b *testing.B) {
-	port, _ := sink(b)
-	targets := targetsIn("127.64.0.0/14", port)
-	var bareTime, proberTime time.Duration
-	var bareSent, proberSent uint64
-	var allocs uint64
-	for b.Loop() {
-		start := time.Now()
-		bareSent += bareSend(b, targets)
-		bareTime += time.Since(start)
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("senders=%d", threads), func(b *testing.B) {
+			port, _ := sink(b)
+			targets := targetsIn("127.64.0.0/14", port)
+			var bareTime, proberTime time.Duration
+			var bareSent, proberSent uint64
+			var allocs uint64
+			for b.Loop() {
+				start := time.Now()
+				bareSent += bareSendThreads(b, targets, threads)
+				bareTime += time.Since(start)
 
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		d, n := proberSend(b, targets)
-		runtime.ReadMemStats(&after)
-		proberTime += d
-		proberSent += n
-		allocs += after.Mallocs - before.Mallocs
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				d, n := proberSend(b, targets, threads)
+				runtime.ReadMemStats(&after)
+				proberTime += d
+				proberSent += n
+				allocs += after.Mallocs - before.Mallocs
+			}
+			bare := float64(bareSent) / bareTime.Seconds()
+			prober := float64(proberSent) / proberTime.Seconds()
+			b.ReportMetric(bare, "bare-packets/s")
+			b.ReportMetric(prober, "prober-packets/s")
+			b.ReportMetric(prober/bare, "ratio")
+			b.ReportMetric(float64(allocs)/float64(proberSent), "allocs/probe")
+		})
 	}
-	bare := float64(bareSent) / bareTime.Seconds()
-	prober := float64(proberSent) / proberTime.Seconds()
-	b.ReportMetric(bare, "bare-packets/s")
-	b.ReportMetric(prober, "prober-packets/s")
-	b.ReportMetric(prober/bare, "ratio")
-	b.ReportMetric(float64(allocs)/float64(proberSent), "allocs/probe")
+}
+
+// bareSendThreads splits the targets among threads, each with its own
+// socket, and sends them with bareSend.
+func bareSendThreads(b *testing.B, targets []netip.AddrPort, threads int) uint64 {
+	var wg sync.WaitGroup
+	var sent atomic.Uint64
+	per := (len(targets) + threads - 1) / threads
+	for i := 0; i < len(targets); i += per {
+		part := targets[i:min(i+per, len(targets))]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sent.Add(bareSend(b, part))
+		}()
+	}
+	wg.Wait()
+	return sent.Load()
 }
 
 // bareSend sends one request to each target with a plain sendmmsg loop.
 func bareSend(b *testing.B, targets []netip.AddrPort) uint64 {
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
 	if err != nil {
-		b.Fatal(err)
+		b.Error(err)
+		return 0
 	}
 	defer c.Close()
 	_ = c.SetWriteBuffer(4 << 20)
@@ -151,9 +175,9 @@ func bareSend(b *testing.B, targets []netip.AddrPort) uint64 {
 
 // proberSend scans the targets with the prober and returns how long it
 // took to send them all (the timeouts after the last send excluded).
-func proberSend(b *testing.B, targets []netip.AddrPort) (time.Duration, uint64) {
+func proberSend(b *testing.B, targets []netip.AddrPort, senders int) (time.Duration, uint64) {
 	cfg := ntpctl.Config{Blocklist: &ntpctl.Blocklist{AllowLoopback: true}, Concurrency: 1 << 15,
-		Timeout: 50 * time.Millisecond}
+		Timeout: 50 * time.Millisecond, Senders: senders}
 	p, err := ntpctl.NewProber(cfg, ntpctl.MonList())
 	if err != nil {
 		b.Fatal(err)

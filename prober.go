@@ -65,6 +65,11 @@ type Config struct {
 	// taken from one target; a target that reaches a cap is finished at
 	// once and the rest is dropped. 0 means 256 datagrams and 128 KiB.
 	MaxPackets, MaxBytes int
+	// Senders is the number of sockets, each with its own sending
+	// goroutine, per address family: sendmmsg calls then run on that many
+	// cores at once, while the run loop prepares the next batches. 0
+	// means 1; about one per core is the most that helps.
+	Senders int
 	// ReadBuffer and WriteBuffer size the sockets' kernel buffers; 0
 	// means 4 MiB.
 	ReadBuffer, WriteBuffer int
@@ -76,8 +81,8 @@ type Config struct {
 	// Blocklist decides which targets may be probed; nil means the zero
 	// Blocklist (IANA special-purpose ranges and loopback blocked).
 	Blocklist *Blocklist
-	// ListenUDP opens the sockets, one "udp4" and one "udp6" per prober
-	// when targets of that family appear; nil means net.ListenUDP on the
+	// ListenUDP opens the sockets, Senders "udp4" and Senders "udp6"
+	// ones per prober when targets of that family appear; nil means net.ListenUDP on the
 	// local address. Tests use it to open sockets in a network namespace.
 	ListenUDP func(network string, laddr *net.UDPAddr) (*net.UDPConn, error)
 	// Now is the clock for timeouts and RTTs; nil means time.Now.
@@ -97,6 +102,7 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	def(&c.BatchSize, 64)
+	def(&c.Senders, 1)
 	def(&c.Concurrency, 4096)
 	def(&c.MaxPackets, 256)
 	def(&c.MaxBytes, 128<<10)
@@ -169,7 +175,7 @@ type flight[R any] struct {
 	seq      uint16
 	asm      Assembler[R]
 	asmReset bool // reset for this target (on the first datagram: most never answer)
-	sock     *socket
+	sock     *socket[R]
 	attempts int
 	reqLen   int
 	first    time.Time // first request
@@ -294,17 +300,45 @@ func (h *quietHeap[R]) pop() timer[R] {
 	return t
 }
 
-// socket is one UDP socket with its send batch and receive loop.
-type socket struct {
-	conn  *batchconn.Conn
-	v6    bool
-	msgs  []batchconn.Message
-	addrs []net.UDPAddr
-	ips   [][16]byte
-	bufs  [][]byte
-	n     int // messages queued
-	idx   int // 0 for udp4, 1 for udp6
+// batch is one sendmmsg call's worth of requests, with the flight (and
+// its gen) of each.
+type batch[R any] struct {
+	msgs    []batchconn.Message
+	addrs   []net.UDPAddr
+	ips     [][16]byte
+	bufs    [][]byte
+	flights []*flight[R]
+	gens    []uint32
+	n       int
+	failed  []batchconn.Failure
 }
+
+func newBatch[R any](size int) *batch[R] {
+	b := &batch[R]{msgs: make([]batchconn.Message, size), addrs: make([]net.UDPAddr, size),
+		ips: make([][16]byte, size), bufs: make([][]byte, size), flights: make([]*flight[R], size),
+		gens: make([]uint32, size)}
+	for j := range b.msgs {
+		b.bufs[j] = make([]byte, 0, 512)
+		b.msgs[j].Buffers = [][]byte{b.bufs[j]}
+		b.msgs[j].Addr = &b.addrs[j]
+	}
+	return b
+}
+
+// socket is one UDP socket with its sending goroutine and receive loop.
+// It has two batches: while the sending goroutine sends one, the run
+// loop fills the other.
+type socket[R any] struct {
+	conn *batchconn.Conn
+	v6   bool
+	cur  *batch[R]   // being filled; nil when none is free
+	idle []*batch[R] // free batches
+	work chan *batch[R]
+	done chan *batch[R]
+}
+
+// ready reports whether a request can be queued on s this round.
+func (s *socket[R]) ready() bool { return s.cur != nil || len(s.idle) > 0 }
 
 // Prober sends one Probe to very many targets over batched UDP and turns
 // what comes back into one Result per target. Create it with NewProber;
@@ -325,9 +359,9 @@ type Prober[R any] struct {
 	retry    []timer[R] // silent flights to ask again; stale entries are skipped
 	recent   recentSet
 	due      []*flight[R]
-	socks    [2]*socket      // udp4, udp6
-	queued   [2][]*flight[R] // the flight of each queued message, per socket
-	failed   []batchconn.Failure
+	socks    [2][]*socket[R] // udp4, udp6: Senders each once opened
+	next     [2]int          // round-robin among a family's sockets
+	busy     bool            // the last round stopped for want of a free batch
 	bucket   bucket
 
 	stats   counters
@@ -467,6 +501,7 @@ func (p *Prober[R]) Run(ctx context.Context, targets iter.Seq[netip.AddrPort], e
 		rate.observe(now, p.stats.sent.Load(), &p.stats.rate)
 
 		p.mu.Lock()
+		p.reclaim()
 		inflight := p.flights.len() + len(p.due)
 		wait := p.nextWake(p.cfg.Now())
 		p.mu.Unlock()
@@ -484,7 +519,7 @@ func (p *Prober[R]) Run(ctx context.Context, targets iter.Seq[netip.AddrPort], e
 		if wait == 0 {
 			continue
 		}
-		roomToSend := !exhausted && !stopping && !aborting && inflight < p.cfg.Concurrency
+		roomToSend := !exhausted && !stopping && !aborting && inflight < p.cfg.Concurrency && !p.busy
 		if roomToSend {
 			if w := p.bucket.wait(p.cfg.Now()); w == 0 {
 				continue
@@ -532,7 +567,7 @@ func (p *Prober[R]) nextWake(now time.Time) time.Duration {
 		return 0
 	}
 	wait := 250 * time.Millisecond
-	if len(p.retry) > 0 {
+	if len(p.retry) > 0 && !p.busy {
 		wait = min(wait, p.bucket.wait(now))
 	}
 	for _, q := range []*fifo[R]{&p.timeouts, &p.retries} {
@@ -672,6 +707,11 @@ func (p *Prober[R]) send(now time.Time, next func() (netip.AddrPort, bool), exha
 	emit func(Result[R]) error, emitErr *error) bool {
 	{
 		p.mu.Lock()
+		p.reclaim()
+		if p.busy = !p.socketsReady(); p.busy {
+			p.mu.Unlock()
+			return exhausted // every batch of a socket is out: the sender wakes us
+		}
 		want := len(p.retry)
 		if !exhausted {
 			want += max(0, p.cfg.Concurrency-p.flights.len())
@@ -695,6 +735,10 @@ func (p *Prober[R]) send(now time.Time, next func() (netip.AddrPort, bool), exha
 			if t.stale() || t.f.done || t.f.packets > 0 {
 				continue
 			}
+			if !t.f.sock.ready() {
+				p.retry = append(p.retry, t) // its socket's batches are out: next round
+				break
+			}
 			p.queue(t.f, now)
 			p.stats.retried.Add(1)
 			queued++
@@ -704,7 +748,8 @@ func (p *Prober[R]) send(now time.Time, next func() (netip.AddrPort, bool), exha
 		// while deadlines wait.
 		maxSkipped := 16 * p.cfg.BatchSize
 		var blocked []Result[R]
-		for queued < n && len(blocked) < maxSkipped && !exhausted && p.flights.len() < p.cfg.Concurrency {
+		for queued < n && len(blocked) < maxSkipped && !exhausted && p.flights.len() < p.cfg.Concurrency &&
+			p.socketsReady() {
 			p.mu.Unlock()
 			t, ok := next()
 			p.mu.Lock()
@@ -789,13 +834,18 @@ func (p *Prober[R]) newFlight(t netip.AddrPort, h uint64) *flight[R] {
 	return f
 }
 
-// queue builds f's request into its socket's next message and sets its
-// deadline. A round queues at most one batch in all, so a socket's
-// messages never run out.
+// queue builds f's request into its socket's batch and sets its
+// deadline. The caller has checked that the socket has a batch; a round
+// queues at most one batch in all, so a batch never runs out of room.
 func (p *Prober[R]) queue(f *flight[R], now time.Time) {
 	s := f.sock
-	i := s.n
-	b, err := p.probe.AppendRequest(s.bufs[i][:0], f.target, f.seq)
+	if s.cur == nil {
+		s.cur = s.idle[len(s.idle)-1]
+		s.idle = s.idle[:len(s.idle)-1]
+	}
+	bt := s.cur
+	i := bt.n
+	b, err := p.probe.AppendRequest(bt.bufs[i][:0], f.target, f.seq)
 	f.attempts++
 	if f.first.IsZero() {
 		f.first = now
@@ -807,19 +857,19 @@ func (p *Prober[R]) queue(f *flight[R], now time.Time) {
 		return
 	}
 	f.reqLen = len(b)
-	s.bufs[i] = b
-	s.msgs[i].Buffers[0] = b
-	s.ips[i] = f.target.Addr().As16()
+	bt.bufs[i] = b
+	bt.msgs[i].Buffers[0] = b
+	bt.ips[i] = f.target.Addr().As16()
 	if s.v6 {
-		s.addrs[i].IP = s.ips[i][:]
+		bt.addrs[i].IP = bt.ips[i][:]
 	} else {
-		s.addrs[i].IP = s.ips[i][12:16]
+		bt.addrs[i].IP = bt.ips[i][12:16]
 	}
-	s.addrs[i].Port = int(f.target.Port())
-	p.queued[s.idx][i] = f
-	s.n++
+	bt.addrs[i].Port = int(f.target.Port())
 	f.gen++ // the timers of earlier attempts are stale
 	f.inHeap = false
+	bt.flights[i], bt.gens[i] = f, f.gen
+	bt.n++
 	if f.attempts <= p.cfg.Retries {
 		f.deadline = now.Add(p.cfg.RetryInterval)
 		p.retries.push(timer[R]{f, f.gen, f.deadline}, 4*p.cfg.Concurrency)
@@ -838,79 +888,125 @@ func (p *Prober[R]) markReady(f *flight[R]) {
 	}
 }
 
-// flush sends the queued messages of every socket, outside p.mu. A
-// message the kernel refuses finishes its flight with a send error.
+// flush hands every socket's filled batch to its sending goroutine.
+// Only the run loop touches batches it has not handed over.
 func (p *Prober[R]) flush() {
-	for _, s := range p.socks {
-		if s == nil || s.n == 0 {
-			continue
-		}
-		n, failed, _ := s.conn.WriteBatchFailed(s.msgs[:s.n], p.failed[:0])
-		p.stats.sent.Add(uint64(n))
-		if len(failed) > 0 {
-			p.stats.sendErrors.Add(uint64(len(failed)))
-			p.mu.Lock()
-			for _, fl := range failed {
-				if f := p.queued[s.idx][fl.Index]; !f.done {
-					f.sendErr = fmt.Errorf("ntpctl: sending the request: %w", fl.Err)
-					p.markReady(f)
-				}
+	for _, fam := range p.socks {
+		for _, s := range fam {
+			if s.cur != nil && s.cur.n > 0 {
+				s.work <- s.cur // room for both batches: never blocks
+				s.cur = nil
 			}
-			p.mu.Unlock()
 		}
-		p.failed = failed[:0]
-		clear(p.queued[s.idx][:s.n])
-		s.n = 0
 	}
 }
 
-// socketFor returns the socket of a family, opening it and starting its
-// receive loop on first use.
-func (p *Prober[R]) socketFor(v6 bool) (*socket, error) {
+// reclaim takes back the batches the sending goroutines are done with. A
+// request the kernel refused finishes its flight with a send error,
+// unless the flight has moved on since.
+func (p *Prober[R]) reclaim() {
+	for _, fam := range p.socks {
+		for _, s := range fam {
+			for {
+				var bt *batch[R]
+				select {
+				case bt = <-s.done:
+				default:
+				}
+				if bt == nil {
+					break
+				}
+				for _, fl := range bt.failed {
+					if f := bt.flights[fl.Index]; f.gen == bt.gens[fl.Index] && !f.done {
+						f.sendErr = fmt.Errorf("ntpctl: sending the request: %w", fl.Err)
+						p.markReady(f)
+					}
+				}
+				clear(bt.flights[:bt.n])
+				bt.n, bt.failed = 0, bt.failed[:0]
+				s.idle = append(s.idle, bt)
+			}
+		}
+	}
+}
+
+// socketsReady reports whether every open socket can take a request.
+func (p *Prober[R]) socketsReady() bool {
+	for _, fam := range p.socks {
+		for _, s := range fam {
+			if !s.ready() {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// sender sends the batches handed to s until its work channel closes.
+func (p *Prober[R]) sender(s *socket[R]) {
+	defer p.wg.Done()
+	for bt := range s.work {
+		n, failed, _ := s.conn.WriteBatchFailed(bt.msgs[:bt.n], bt.failed[:0])
+		bt.failed = failed
+		p.stats.sent.Add(uint64(n))
+		p.stats.sendErrors.Add(uint64(len(failed)))
+		s.done <- bt
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// socketFor returns the next socket of a family, round-robin, opening
+// the family's Senders sockets with their goroutines on first use.
+func (p *Prober[R]) socketFor(v6 bool) (*socket[R], error) {
 	i := 0
 	if v6 {
 		i = 1
 	}
-	if p.socks[i] != nil {
-		return p.socks[i], nil
+	if p.socks[i] == nil {
+		network, local := "udp4", p.cfg.LocalAddr4
+		if v6 {
+			network, local = "udp6", p.cfg.LocalAddr6
+		}
+		var la *net.UDPAddr
+		if local.IsValid() {
+			la = &net.UDPAddr{IP: local.AsSlice()}
+		}
+		socks := make([]*socket[R], 0, p.cfg.Senders)
+		for range p.cfg.Senders {
+			c, err := p.cfg.ListenUDP(network, la)
+			if err != nil {
+				for _, s := range socks {
+					close(s.work)
+					_ = s.conn.Close()
+				}
+				return nil, fmt.Errorf("ntpctl: opening the %s socket: %w", network, err)
+			}
+			_ = c.SetReadBuffer(p.cfg.ReadBuffer)
+			_ = c.SetWriteBuffer(p.cfg.WriteBuffer)
+			s := &socket[R]{conn: batchconn.New(c), v6: v6,
+				idle: []*batch[R]{newBatch[R](p.cfg.BatchSize), newBatch[R](p.cfg.BatchSize)},
+				work: make(chan *batch[R], 2), done: make(chan *batch[R], 2)}
+			socks = append(socks, s)
+			p.wg.Add(2)
+			go p.sender(s)
+			go p.receive(s)
+		}
+		p.socks[i] = socks
 	}
-	network, local := "udp4", p.cfg.LocalAddr4
-	if v6 {
-		network, local = "udp6", p.cfg.LocalAddr6
-	}
-	var la *net.UDPAddr
-	if local.IsValid() {
-		la = &net.UDPAddr{IP: local.AsSlice()}
-	}
-	c, err := p.cfg.ListenUDP(network, la)
-	if err != nil {
-		return nil, fmt.Errorf("ntpctl: opening the %s socket: %w", network, err)
-	}
-	_ = c.SetReadBuffer(p.cfg.ReadBuffer)
-	_ = c.SetWriteBuffer(p.cfg.WriteBuffer)
-	s := &socket{conn: batchconn.New(c), v6: v6, idx: i}
-	p.queued[i] = make([]*flight[R], p.cfg.BatchSize)
-	bs := p.cfg.BatchSize
-	s.msgs = make([]batchconn.Message, bs)
-	s.addrs = make([]net.UDPAddr, bs)
-	s.ips = make([][16]byte, bs)
-	s.bufs = make([][]byte, bs)
-	for j := range s.msgs {
-		s.bufs[j] = make([]byte, 0, 512)
-		s.msgs[j].Buffers = [][]byte{s.bufs[j]}
-		s.msgs[j].Addr = &s.addrs[j]
-	}
-	p.socks[i] = s
-	p.wg.Add(1)
-	go p.receive(s)
+	s := p.socks[i][p.next[i]]
+	p.next[i] = (p.next[i] + 1) % len(p.socks[i])
 	return s, nil
 }
 
 // closeSockets closes the sockets, which ends the receive loops, and
 // with wait set waits for them.
 func (p *Prober[R]) closeSockets(wait bool) {
-	for _, s := range p.socks {
-		if s != nil {
+	for _, fam := range p.socks {
+		for _, s := range fam {
+			close(s.work)
 			_ = s.conn.Close()
 		}
 	}
@@ -921,7 +1017,7 @@ func (p *Prober[R]) closeSockets(wait bool) {
 
 // receive reads datagrams until the socket closes, handing each to its
 // target's assembler.
-func (p *Prober[R]) receive(s *socket) {
+func (p *Prober[R]) receive(s *socket[R]) {
 	defer p.wg.Done()
 	rd := s.conn.NewReader(p.cfg.BatchSize)
 	msgs := rd.Msgs()
@@ -966,7 +1062,7 @@ func (p *Prober[R]) receive(s *socket) {
 // deliver gives one datagram, read on socket s, to its flight; size is
 // the datagram's full length (b may be cut short). It reports whether the
 // flight became due.
-func (p *Prober[R]) deliver(s *socket, src netip.AddrPort, b []byte, size int, now time.Time) bool {
+func (p *Prober[R]) deliver(s *socket[R], src netip.AddrPort, b []byte, size int, now time.Time) bool {
 	h := p.hash(src)
 	f := p.flights.get(src, h)
 	if f != nil && f.sock != s {

@@ -119,6 +119,7 @@ func TestExactlyOnceUnderChaos(t *testing.T) {
 		cfg.Rate = 3000
 		cfg.BatchSize = 8
 		cfg.Concurrency = 16 // flights are recycled while late replies arrive
+		cfg.Senders = 1 + round%2
 		p, err := ntpctl.NewProber(cfg, ntpctl.MonList())
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -220,13 +221,13 @@ func TestSlowEmitKeepsDeadlines(t *testing.T) {
 	t.Parallel()
 	var targets []netip.AddrPort
 	s := lab(t, "udp4", nil)
-	for i := range 10 {
+	for i := range 5 {
 		a := netip.AddrFrom4([4]byte{127, 0, 11, byte(i + 1)})
 		s.SetHost(a, &ntpsim.Host{Mode7: ntpsim.Mode7NoData})
 		targets = append(targets, netip.AddrPortFrom(a, s.Port()))
 	}
 	cfg := fast()
-	cfg.Timeout = 300 * time.Millisecond
+	cfg.Timeout = 600 * time.Millisecond
 	cfg.Rate = 20 // one target a round, each after a slow emit
 	cfg.BatchSize = 1
 	p, err := ntpctl.NewProber(cfg, ntpctl.MonList())
@@ -244,7 +245,7 @@ func TestSlowEmitKeepsDeadlines(t *testing.T) {
 		}
 	}, func(r ntpctl.Result[mode7.Reply]) error {
 		if r.Status == ntpctl.StatusBlocked {
-			time.Sleep(400 * time.Millisecond)
+			time.Sleep(time.Second)
 			return nil
 		}
 		res[r.Target] = r
@@ -252,7 +253,7 @@ func TestSlowEmitKeepsDeadlines(t *testing.T) {
 	}))
 	for _, tg := range targets {
 		assert.Equal(t, ntpctl.StatusServerError, res[tg].Status, "%v", tg)
-		assert.Less(t, res[tg].RTT, 200*time.Millisecond, "%v", tg)
+		assert.Less(t, res[tg].RTT, 900*time.Millisecond, "%v: not counted from before the 1 s emit", tg)
 	}
 }
 

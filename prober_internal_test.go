@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 		flights = append(flights, f)
 	}
 	p.mu.Unlock()
-	p.flush()
+	p.flushSync()
 
 	send := testing.AllocsPerRun(50, func() {
 		p.mu.Lock()
@@ -49,7 +50,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 			p.queue(f, now)
 		}
 		p.mu.Unlock()
-		p.flush()
+		p.flushSync()
 	})
 	assert.Zero(t, send, "allocations per batch of 64 requests")
 
@@ -95,7 +96,10 @@ func BenchmarkBookkeeping(b *testing.B) {
 		}
 		f := p.newFlight(t, p.hash(t))
 		p.queue(f, now)
-		p.socks[0].n = 0 // no system call
+		if bt := p.socks[0][0].cur; bt != nil {
+			clear(bt.flights[:bt.n])
+			bt.n = 0 // no system call
+		}
 		p.finish(f, false)
 		p.due = p.due[:0]
 		p.timeouts.pop()
@@ -205,4 +209,20 @@ func TestQuietHeap(t *testing.T) {
 		require.Equal(t, w, h.pop().at.Unix())
 	}
 	assert.Empty(t, h)
+}
+
+// flushSync hands the batches to the sending goroutines and waits until
+// they are back.
+func (p *Prober[R]) flushSync() {
+	p.flush()
+	for _, fam := range p.socks {
+		for _, s := range fam {
+			for len(s.idle) < 2 {
+				p.mu.Lock()
+				p.reclaim()
+				p.mu.Unlock()
+				runtime.Gosched()
+			}
+		}
+	}
 }

@@ -1,0 +1,87 @@
+//go:build linux
+
+package ntpctl_test
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sort"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/mode7"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestRate: at a set rate the requests that reach the server never exceed
+// it by more than 2% in any one-second window.
+func TestRate(t *testing.T) {
+	t.Parallel()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
+	require.NoError(t, err)
+	defer conn.Close()
+	_ = conn.SetReadBuffer(8 << 20)
+	port := uint16(conn.LocalAddr().(*net.UDPAddr).Port)
+	// The kernel stamps each datagram as it arrives (SO_TIMESTAMPNS), so
+	// the reader's own scheduling delays do not bunch the times up.
+	rc, err := conn.SyscallConn()
+	require.NoError(t, err)
+	require.NoError(t, rc.Control(func(fd uintptr) {
+		require.NoError(t, syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1))
+	}))
+	var times []time.Time
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf, oob := make([]byte, 512), make([]byte, 128)
+		for {
+			_, oobn, _, _, err := conn.ReadMsgUDP(buf, oob) // until closed below
+			if err != nil {
+				return
+			}
+			stamp := time.Now()
+			msgs, _ := syscall.ParseSocketControlMessage(oob[:oobn])
+			for _, m := range msgs {
+				if m.Header.Level == syscall.SOL_SOCKET && m.Header.Type == syscall.SO_TIMESTAMPNS && len(m.Data) >= 16 {
+					ts := (*syscall.Timespec)(unsafe.Pointer(&m.Data[0]))
+					stamp = time.Unix(ts.Unix())
+				}
+			}
+			times = append(times, stamp)
+		}
+	}()
+	const rate = 2000
+	var set ntpctl.TargetSet
+	set.AddPrefix(netip.MustParsePrefix("127.9.0.0/21")) // 2048 targets, asked twice: about 2 s
+	cfg := fast()
+	cfg.Rate = rate
+	cfg.Timeout = 50 * time.Millisecond
+	cfg.Retries = 1 // retries take tokens too
+	cfg.RetryInterval = 20 * time.Millisecond
+	cfg.Senders = 2
+	res := 0
+	p, err := ntpctl.NewProber(cfg, ntpctl.MonList())
+	require.NoError(t, err)
+	require.NoError(t, p.Run(context.Background(), set.All(port), func(ntpctl.Result[mode7.Reply]) error { res++; return nil }))
+	time.Sleep(100 * time.Millisecond) // the last datagrams in the socket's queue
+	conn.Close()
+	<-done
+	require.Equal(t, 2048, res)
+	require.Equal(t, uint64(4096), p.Stats().Sent)
+	require.GreaterOrEqual(t, len(times), 4000, "loopback loses little")
+	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+	worst, j := 0, 0
+	for i := range times {
+		for times[i].Sub(times[j]) >= time.Second {
+			j++
+		}
+		worst = max(worst, i-j+1)
+	}
+	assert.LessOrEqual(t, float64(worst), rate*1.02, "requests in the busiest second")
+	assert.Greater(t, float64(worst), rate*0.9, "the rate is reached")
+}
