@@ -48,6 +48,9 @@
 //   - Rate is taken per batch from a token bucket; cancelling Run's
 //     context stops sending at once and lets the targets in flight finish
 //     (Abort finishes them at once).
+//   - Each socket has its own sending goroutine, so sendmmsg runs while
+//     the next batch is prepared; Config.Senders opens several sockets per
+//     family to send on several cores.
 //   - The steady state allocates nothing per datagram sent or received.
 //
 // # The target space
