@@ -1,6 +1,7 @@
 package report
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -65,7 +66,7 @@ func NewMonitorRow(res ntpctl.Result[mode7.Reply], e enrich.Result, opt BuildOpt
 	if !MonitorReportable(&res) {
 		return row, false
 	}
-	fillCommon(&row, res.Target.Addr().Unmap().String(), res.Target.Port(), res.Time, e, opt, "")
+	fillCommon(&row, res.Target, res.Time, e, opt, "")
 	row.Packets = positive(res.Packets)
 	row.ResponseSize = positive(res.Bytes)
 	row.Amplification = amplification(res.Bytes, res.RequestBytes)
@@ -81,7 +82,7 @@ func NewVersionRow(res ntpctl.Result[*ntpctl.VersionReply], e enrich.Result, opt
 	if !VersionReportable(&res) {
 		return row, false
 	}
-	fillCommon(&row, res.Target.Addr().Unmap().String(), res.Target.Port(), res.Time, e, opt, "ntpversion")
+	fillCommon(&row, res.Target, res.Time, e, opt, "ntpversion")
 	for i, c := range ntpVars {
 		if v, ok := mode6.ReportValue(res.Value.Vars, c); ok {
 			*row.field(colSector + 1 + i) = v
@@ -92,7 +93,7 @@ func NewVersionRow(res ntpctl.Result[*ntpctl.VersionReply], e enrich.Result, opt
 	return row, true
 }
 
-func fillCommon(p rowPtr, ip string, port uint16, t time.Time, e enrich.Result, opt BuildOptions, tag string) {
+func fillCommon(p rowPtr, target netip.AddrPort, t time.Time, e enrich.Result, opt BuildOptions, tag string) {
 	set := func(i int, v string) { *p.field(i) = v }
 	set(colTimestamp, FormatTime(t))
 	sev := opt.Severity
@@ -100,12 +101,18 @@ func fillCommon(p rowPtr, ip string, port uint16, t time.Time, e enrich.Result, 
 		sev = "medium"
 	}
 	set(colSeverity, sev)
-	set(colIP, ip)
+	// An invalid target (never one the prober probed) leaves ip and port
+	// empty rather than writing "invalid IP" and 0.
+	if a := target.Addr(); a.IsValid() {
+		set(colIP, a.Unmap().String())
+		set(colPort, strconv.Itoa(int(target.Port())))
+	}
 	set(colProtocol, "udp")
-	set(colPort, strconv.Itoa(int(port)))
-	if len(e.Names) > 0 && e.Names[0] != "" {
-		set(colHostname, strings.TrimSuffix(e.Names[0], "."))
-		set(colHostnameSource, "ptr")
+	if len(e.Names) > 0 {
+		if h := strings.TrimSuffix(e.Names[0], "."); h != "" {
+			set(colHostname, h)
+			set(colHostnameSource, "ptr")
+		}
 	}
 	if opt.Tag != "" {
 		tag = opt.Tag

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -190,13 +191,22 @@ func TestFileNames(t *testing.T) {
 	}
 	d := time.Date(2024, 7, 4, 23, 30, 0, 0, time.FixedZone("", -3600))
 	assert.Equal(t, "2024-07-05-scan_ntp-as64496.csv", FileName(d, ScanNTP, "as64496"))
-	assert.Equal(t, "2024-07-05-scan6_ntpmonitor.csv", FileName(d, Scan6NTPMonitor, ""))
+	// An empty id would give a name outside the convention: Shadowserver's
+	// expression (report-schemas.md §2.2) wants an id after the type.
+	assert.Equal(t, "2024-07-05-scan6_ntpmonitor-ntpctl.csv", FileName(d, Scan6NTPMonitor, ""))
+	assert.Equal(t, "2024-07-05-scan_ntp-ntpctl.csv", FileName(d, ScanNTP, "--"))
 	assert.Equal(t, "2024-07-05-scan_ntp-my_org-de.csv", FileName(d, ScanNTP, "my org--de"))
-	for _, id := range []string{"", "x", "a.b/c", "--", "é-ü", "cert-as1"} {
-		name := FileName(d, ScanNTPMonitor, id)
-		got, err := TypeFromFileName(name)
-		require.NoError(t, err, name)
-		assert.Equal(t, ScanNTPMonitor, got)
+	shadowserverRE := regexp.MustCompile(`^\d{4}-\d{2}-\d{2}-([^-]+)-.+\.csv$`)
+	for _, typ := range []Type{ScanNTP, Scan6NTP, ScanNTPMonitor, Scan6NTPMonitor} {
+		for _, id := range []string{"", "x", "a.b/c", "--", "é-ü", "cert-as1", "-"} {
+			name := FileName(d, typ, id)
+			got, err := TypeFromFileName(name)
+			require.NoError(t, err, name)
+			assert.Equal(t, typ, got, name)
+			m := shadowserverRE.FindStringSubmatch(name)
+			require.NotNil(t, m, name)
+			assert.Equal(t, string(typ), m[1], name)
+		}
 	}
 }
 
@@ -301,4 +311,102 @@ func TestStats(t *testing.T) {
 	var empty Stats
 	require.NoError(t, empty.Summary().WriteText(&txt))
 	assert.Equal(t, "unknown", DaemonVersion(""))
+}
+
+// Without SplitOptions.Type, a group of IPv4 and IPv6 rows went into one
+// scan_ntp file; Shadowserver reports the families apart (scan6_ntp).
+// Two ids FileName makes alike (a hostile geo) overwrote each other.
+func TestSplitFamiliesAndCollisions(t *testing.T) {
+	rows := monitorRows() // 192.0.2.20 FR AS64496, 198.51.100.99 ZZ, 2001:db8::1 -
+	rows[2].ASN, rows[2].Geo = "64496", "FR"
+	dir := t.TempDir()
+	paths, err := Split(dir, rows, SplitByASN, SplitOptions{})
+	require.NoError(t, err)
+	var names []string
+	for _, p := range paths {
+		names = append(names, filepath.Base(p))
+	}
+	assert.Equal(t, []string{
+		"2026-03-24-scan6_ntpmonitor-as64496.csv", "2026-03-24-scan_ntpmonitor-as64496.csv",
+		"2026-03-24-scan_ntpmonitor-as64511.csv",
+	}, names)
+	for _, p := range paths {
+		typ, err := TypeFromFileName(p)
+		require.NoError(t, err)
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		got, err := ReadAll[MonitorRow](bytes.NewReader(b), ReaderOptions{})
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		assert.Equal(t, typ == Scan6NTPMonitor, netip.MustParseAddr(got[0].IP).Is6(), p)
+	}
+
+	rows = monitorRows()[:2]
+	rows[0].Geo, rows[1].Geo = "D E", "D_E"
+	paths, err = Split(t.TempDir(), rows, SplitByCountry, SplitOptions{Type: ScanNTPMonitor})
+	require.NoError(t, err)
+	require.Len(t, paths, 1)
+	assert.Equal(t, "2026-03-24-scan_ntpmonitor-d_e.csv", filepath.Base(paths[0]))
+	b, err := os.ReadFile(paths[0])
+	require.NoError(t, err)
+	got, err := ReadAll[MonitorRow](bytes.NewReader(b), ReaderOptions{})
+	require.NoError(t, err)
+	require.Len(t, got, 2, "both rows kept, in order")
+	assert.Equal(t, "192.0.2.20", got[0].IP)
+}
+
+// A PTR name of just "." made an empty hostname with hostname_source
+// "ptr": a source for nothing.
+func TestBuildRootPTRName(t *testing.T) {
+	row, ok := NewMonitorRow(monitorResult(), enrich.Result{Names: []string{"."}}, BuildOptions{})
+	require.True(t, ok)
+	assert.Equal(t, "", row.Hostname)
+	assert.Equal(t, "", row.HostnameSource)
+	row, ok = NewMonitorRow(monitorResult(), enrich.Result{Names: []string{"ntp.example.net."}}, BuildOptions{})
+	require.True(t, ok)
+	assert.Equal(t, "ntp.example.net", row.Hostname)
+	assert.Equal(t, "ptr", row.HostnameSource)
+}
+
+// A result without a valid target made a row with ip "invalid IP" and
+// port 0.
+func TestBuildInvalidTarget(t *testing.T) {
+	res := monitorResult()
+	res.Target = netip.AddrPort{}
+	row, ok := NewMonitorRow(res, enrich.Result{}, BuildOptions{})
+	require.True(t, ok)
+	assert.Equal(t, "", row.IP)
+	assert.Equal(t, "", row.Port)
+	vres := versionResult()
+	vres.Target = netip.AddrPort{}
+	vrow, ok := NewVersionRow(vres, enrich.Result{}, BuildOptions{})
+	require.True(t, ok)
+	assert.Equal(t, "", vrow.IP)
+	assert.Equal(t, "", vrow.Port)
+}
+
+// A monlist target that sent nothing was written with a zero monitor
+// reply ("last_seq":0, "complete":false, no entries), which reads as an
+// empty reply; the READVAR records leave it out, and so do these now.
+// READVAR records carry the reply's text, which the variables alone may
+// not reproduce (octets that are not UTF-8, or that parsing dropped).
+func TestJSONNoReplyAndData(t *testing.T) {
+	res := ntpctl.Result[mode7.Reply]{Target: netip.MustParseAddrPort("192.0.2.1:123"), Status: ntpctl.StatusNoAnswer,
+		Attempts: 2, RequestBytes: 48}
+	rec := MonitorRecord(res, enrich.Result{})
+	assert.Nil(t, rec.Monitor)
+	b, err := json.Marshal(rec)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), `"monitor"`)
+	assert.NotNil(t, MonitorRecord(monitorResult(), enrich.Result{}).Monitor)
+
+	vr := versionResult()
+	vr.Value.Data = append(vr.Value.Data, []byte(`, x="caf`+"\xe9\x00"+`"`)...)
+	vr.Value.Vars, vr.Value.Parse = mode6.ParseVars(vr.Value.Data)
+	var buf bytes.Buffer
+	require.NoError(t, NewJSONWriter(&buf).WriteVersion(vr, enrich.Result{}))
+	var back JSONRecord
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &back))
+	require.NotNil(t, back.Variables)
+	assert.Equal(t, vr.Value.Data, back.Variables.Data)
 }

@@ -144,9 +144,13 @@ func MonitorColumns(l Layout) []string {
 // DetectLayout returns the layout of report type t whose column list
 // equals header exactly (names as in the file, in order), the oldest when
 // two layouts share a list (Monitor's 2019 and 2022); ok is false when
-// none does, as for a file whose columns were reordered or extended: the
-// Reader reads such files all the same.
+// none does, as for a file whose columns were reordered or extended (the
+// Reader reads such files all the same), or when t is not one of the four
+// NTP report types.
 func DetectLayout(t Type, header []string) (l Layout, ok bool) {
+	if !t.Known() {
+		return 0, false
+	}
 	layouts := &versionLayouts
 	if t.IsMonitor() {
 		layouts = &monitorLayouts

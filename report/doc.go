@@ -23,12 +23,14 @@
 // MonitorColumns list them). Older layouts reorder and omit columns; the
 // columns they have that the current one lacks (sic, and Monitor's size,
 // the old name of response_size) are taken from the row's Extra and
-// ResponseSize.
+// ResponseSize. The layouts that still have sic (2022-08 and older) write
+// an unknown naics or sic as 0, as Shadowserver did before 2023-11.
 //
 // Shadowserver states that the column order is not fixed, so Reader maps
 // columns by header name. It reads every layout, and any other order,
 // renames size to response_size, and keeps columns it does not know in
-// the row's Extra.
+// the row's Extra. Where a name appears twice in a header, its first
+// column is read.
 //
 // # Quoting
 //
@@ -53,7 +55,8 @@
 // (bare digits, everything else quoted) and Shadowserver's website
 // samples (quoted only when needed), and RFC 4180 files generally,
 // including quoted line breaks. A row that cannot be read (wrong number of
-// fields, broken quoting, an unparsable timestamp, ip or port) is
+// fields, broken quoting, a line over the length limit, an unparsable
+// timestamp, ip (or one with a zone) or port) is
 // reported as a *RowError with its line number and skipped; the rows
 // around it are not lost, even after an unclosed quote.
 //
@@ -89,7 +92,8 @@
 //
 // JSONWriter writes JSON lines with the whole result of each target. The
 // constituency tools Filter, ByPrefix, ByASN, ByCountry and Split cut a
-// report down or into one file per AS or country, named by FileName in
+// report down or into one file per AS or country (and address family),
+// named by FileName in
 // Shadowserver's convention (YYYY-MM-DD-scan_ntp-ID.csv), which
 // TypeFromFileName reads back as IntelMQ does. Stats counts a scan by
 // country, AS, daemon version and status, with the distribution of

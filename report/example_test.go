@@ -77,3 +77,37 @@ func ExampleFileName() {
 	fmt.Println(name, typ, err)
 	// Output: 2024-07-04-scan_ntp-as64496.csv scan_ntp <nil>
 }
+
+// Keep the rows of a constituency: its prefixes, or its AS.
+func ExampleFilter() {
+	rows := []report.VersionRow{
+		{IP: "192.0.2.1", ASN: "64496", Geo: "DE"},
+		{IP: "198.51.100.7", ASN: "64497", Geo: "FR"},
+		{IP: "2001:db8::123", ASN: "64500", Geo: "NL"},
+	}
+	mine := report.AnyOf(
+		report.ByPrefix(netip.MustParsePrefix("2001:db8::/32")),
+		report.ByASN(64496),
+	)
+	for _, r := range report.Filter(rows, mine) {
+		fmt.Println(r.IP, r.ASN, r.Geo)
+	}
+	// Output:
+	// 192.0.2.1 64496 DE
+	// 2001:db8::123 64500 NL
+}
+
+// Count a scan as Shadowserver's daily scan pages do.
+func ExampleStats() {
+	var s report.Stats
+	for _, r := range []report.MonitorRow{
+		{Geo: "DE", ASN: "64496", Amplification: "10.83"},
+		{Geo: "DE", ASN: "64497", Amplification: "916.67"},
+		{Geo: "FR", ASN: "64496"},
+	} {
+		s.AddMonitor(&r)
+	}
+	sum := s.Summary()
+	fmt.Println(sum.Rows, sum.Countries[0], sum.ASNs[0], sum.Amplification.Count, sum.Amplification.Max)
+	// Output: 3 {DE 2} {64496 2} 2 916.67
+}

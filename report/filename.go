@@ -18,6 +18,9 @@ var (
 	ErrUnknownType = errors.New("report: not an NTP report type")
 )
 
+// DefaultID is the id FileName uses when it is given none.
+const DefaultID = "ntpctl"
+
 // fileNameRE is the expression IntelMQ's Shadowserver parser applies to
 // extra.file_name in its "detect" mode (report-schemas.md §5.1); group 1
 // is the report type. Go's \w is ASCII-only where Python's is Unicode.
@@ -46,12 +49,17 @@ func TypeFromFileName(name string) (Type, error) {
 // convention, YYYY-MM-DD-<type>-<id>.csv (report-schemas.md §2.2), with
 // the date in UTC. Characters of id other than ASCII letters, digits, '_'
 // and '-' become '_', and empty dash-separated parts are dropped, so that
-// IntelMQ recognises the name; an empty id gives YYYY-MM-DD-<type>.csv.
+// IntelMQ recognises the name. An id left empty is DefaultID: the
+// convention, and the expression Shadowserver documents for it
+// (^\d{4}-\d{2}-\d{2}-([^-]+)-.+\.csv$), need one.
 func FileName(date time.Time, t Type, id string) string {
 	var b strings.Builder
 	b.WriteString(date.UTC().Format("2006-01-02"))
 	b.WriteByte('-')
 	b.WriteString(string(t))
+	if strings.Trim(id, "-") == "" {
+		id = DefaultID
+	}
 	for _, part := range strings.Split(id, "-") {
 		if part == "" {
 			continue

@@ -18,9 +18,12 @@ import (
 // number and country, parsed from the ip, asn and geo columns (the zero
 // value of a field when its column is empty or does not parse).
 type Key struct {
-	IP      netip.Addr
-	ASN     uint32
-	Country string // upper case
+	// IP is the ip column, an IPv4-mapped address unmapped.
+	IP netip.Addr
+	// ASN is the asn column; 0 when unknown.
+	ASN uint32
+	// Country is the geo column, upper case.
+	Country string
 }
 
 // KeyOf returns the Key of a row.
@@ -126,11 +129,15 @@ var ErrSplitBy = errors.New("report: unknown split")
 // SplitOptions configures Split. The zero value works.
 type SplitOptions struct {
 	// Date is the date in the file names; the zero value means the date
-	// (UTC) of the earliest timestamp among the rows.
+	// (UTC) of the earliest timestamp among the rows (0001-01-01 if no
+	// row has a timestamp).
 	Date time.Time
-	// Type is the report type in the file names; "" means the IPv4 type
-	// of the row type (scan_ntp or scan_ntpmonitor), or its IPv6 variant
-	// for a file whose rows all have IPv6 addresses.
+	// Type is the report type in the file names; "" means that each
+	// group is split once more by address family, as Shadowserver
+	// reports the two apart: its IPv4 rows go to a file of the row
+	// type's IPv4 report (scan_ntp or scan_ntpmonitor), its IPv6 rows to
+	// one of the IPv6 report (scan6_ntp or scan6_ntpmonitor). Rows whose
+	// ip does not parse go with the IPv4 ones.
 	Type Type
 	// IDPrefix is put before each group's id, e.g. "cert-" gives
 	// 2024-07-04-scan_ntp-cert-as64496.csv.
@@ -139,18 +146,37 @@ type SplitOptions struct {
 	Writer WriterOptions
 }
 
-// Split writes rows into one report file per AS or per country, in dir
-// (created if needed), named in Shadowserver's convention (FileName) so
+// Split writes rows into one report file per AS or per country (and per
+// address family, unless opt.Type is set), in dir (created if needed),
+// keeping their order, named in Shadowserver's convention (FileName) so
 // that IntelMQ and other consumers recognise them. Existing files of the
 // same names are replaced. It returns the paths written, sorted.
 func Split[T Row](dir string, rows []T, by SplitBy, opt SplitOptions) ([]string, error) {
 	if by != SplitByASN && by != SplitByCountry {
 		return nil, fmt.Errorf("%w: %d", ErrSplitBy, by)
 	}
-	groups := map[string][]T{}
 	date := opt.Date
+	if date.IsZero() {
+		for i := range rows {
+			if t, err := time.Parse(TimeFormat, *access(&rows[i]).field(colTimestamp)); err == nil && (date.IsZero() || t.Before(date)) {
+				date = t
+			}
+		}
+	}
+	// Rows are grouped by file name, so that two ids that FileName makes
+	// the same (a hostile geo such as "D E" and "D_E") share a file
+	// rather than one overwriting the other.
+	groups := map[string][]T{}
+	v4 := schemaOf[T]().typ
 	for i := range rows {
 		k := KeyOf(&rows[i])
+		typ := opt.Type
+		if typ == "" {
+			typ = v4
+			if k.IP.Is6() {
+				typ = ipv6Type(v4)
+			}
+		}
 		var id string
 		switch by {
 		case SplitByASN:
@@ -164,12 +190,8 @@ func Split[T Row](dir string, rows []T, by SplitBy, opt SplitOptions) ([]string,
 				id = strings.ToLower(k.Country)
 			}
 		}
-		groups[id] = append(groups[id], rows[i])
-		if opt.Date.IsZero() {
-			if t, err := time.Parse(TimeFormat, *access(&rows[i]).field(colTimestamp)); err == nil && (date.IsZero() || t.Before(date)) {
-				date = t
-			}
-		}
+		name := FileName(date, typ, opt.IDPrefix+id)
+		groups[name] = append(groups[name], rows[i])
 	}
 	if len(groups) == 0 {
 		return nil, nil
@@ -177,42 +199,23 @@ func Split[T Row](dir string, rows []T, by SplitBy, opt SplitOptions) ([]string,
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	ids := slices.Sorted(maps.Keys(groups))
 	var paths []string
-	for _, id := range ids {
-		g := groups[id]
-		typ := opt.Type
-		if typ == "" {
-			typ = splitType(g)
-		}
-		path := filepath.Join(dir, FileName(date, typ, opt.IDPrefix+id))
-		if err := writeFile(path, g, opt.Writer); err != nil {
+	for _, name := range slices.Sorted(maps.Keys(groups)) {
+		path := filepath.Join(dir, name)
+		if err := writeFile(path, groups[name], opt.Writer); err != nil {
 			return paths, err
 		}
 		paths = append(paths, path)
 	}
-	slices.Sort(paths)
 	return paths, nil
 }
 
-// splitType is the report type for a group of rows: IPv6 only when every
-// row has an IPv6 address.
-func splitType[T Row](rows []T) Type {
-	v6 := len(rows) > 0
-	for i := range rows {
-		if !KeyOf(&rows[i]).IP.Is6() {
-			v6 = false
-			break
-		}
+// ipv6Type returns the IPv6 variant of an IPv4 report type.
+func ipv6Type(t Type) Type {
+	if t == ScanNTP {
+		return Scan6NTP
 	}
-	t := schemaOf[T]().typ
-	if v6 {
-		if t == ScanNTP {
-			return Scan6NTP
-		}
-		return Scan6NTPMonitor
-	}
-	return t
+	return Scan6NTPMonitor
 }
 
 func writeFile[T Row](path string, rows []T, opt WriterOptions) error {

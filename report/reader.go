@@ -36,8 +36,11 @@ var (
 // RowError reports a row the Reader skipped. Line is the line of the
 // file the row starts on (the header is line 1).
 type RowError struct {
+	// Line is the line the row starts on.
 	Line int
-	Err  error
+	// Err says what is wrong: ErrFieldCount, ErrQuote, ErrLineTooLong or
+	// ErrInvalidValue, possibly wrapped with details.
+	Err error
 }
 
 // Error implements error.
@@ -64,7 +67,10 @@ type ReaderOptions struct {
 // quoted or bare values (real reports and Shadowserver's website samples),
 // LF or CR LF line ends and a UTF-8 BOM. Old column names are mapped to
 // the current ones (size → response_size); columns the current layout
-// lacks are kept in the row's Extra. A malformed row is reported as a
+// lacks are kept in the row's Extra; where a name appears twice in the
+// header, its first column is read and the other dropped, and an old name
+// yields to the current one (size goes to Extra when response_size is
+// there too). A malformed row is reported as a
 // *RowError and skipped, and reading goes on with the next row.
 type Reader[T Row] struct {
 	src      *bufio.Reader
@@ -73,7 +79,7 @@ type Reader[T Row] struct {
 	lineNo   int
 	pending  []physLine // lines to read again after a failed multi-line record
 	header   []string
-	colIdx   []int  // per file column: the row field, or -1 for Extra
+	colIdx   []int  // per file column: the row field, colExtra or colIgnored
 	nExtra   int    // file columns kept in Extra
 	required [3]int // file columns of timestamp, ip, port (-1 if absent)
 	fields   []string
@@ -83,9 +89,18 @@ type Reader[T Row] struct {
 	err      error  // sticky: io.EOF or a fatal error
 }
 
+// Values of Reader.colIdx other than a field index.
+const (
+	colExtra   = -1 // kept in Extra
+	colIgnored = -2 // a repeated column name: dropped
+)
+
+// physLine is a line read ahead, to be read again; err, when set, is the
+// *RowError of a line that was too long, to be reported in its turn.
 type physLine struct {
-	b  []byte
-	no int
+	b   []byte
+	no  int
+	err error
 }
 
 // NewReader returns a Reader of rows of type T from r.
@@ -147,9 +162,10 @@ func (r *Reader[T]) Next() (T, error) {
 			*p.extra() = make(map[string]string, r.nExtra)
 		}
 		for j, v := range fields {
-			if i := r.colIdx[j]; i >= 0 {
+			switch i := r.colIdx[j]; {
+			case i >= 0:
 				*p.field(i) = v
-			} else {
+			case i == colExtra:
 				(*p.extra())[r.header[j]] = v
 			}
 		}
@@ -220,10 +236,31 @@ func (r *Reader[T]) readHeader() {
 func (r *Reader[T]) setHeader(fields []string) {
 	h := make([]string, len(fields))
 	r.colIdx = make([]int, len(fields))
-	taken := make([]bool, len(r.s.current()))
+	cur := r.s.current()
+	taken := make([]bool, len(cur))
+	seen := make(map[string]bool, len(fields))
+	// First the columns under their current names; a name repeated in
+	// the header is dropped after its first column.
 	for j, f := range fields {
 		h[j] = strings.TrimSpace(f)
-		r.colIdx[j] = -1
+		r.colIdx[j] = colExtra
+		if seen[h[j]] {
+			r.colIdx[j] = colIgnored
+			continue
+		}
+		seen[h[j]] = true
+		if i, ok := r.s.index[h[j]]; ok && cur[i] == h[j] {
+			taken[i] = true
+			r.colIdx[j] = i
+		}
+	}
+	// Then old names (size): one fills its field only when the file
+	// lacks the current name (response_size); otherwise it is kept in
+	// Extra, as IntelMQ keeps it in extra.size.
+	for j := range h {
+		if r.colIdx[j] != colExtra {
+			continue
+		}
 		if i, ok := r.s.index[h[j]]; ok && !taken[i] {
 			taken[i] = true
 			r.colIdx[j] = i
@@ -255,7 +292,10 @@ func (r *Reader[T]) validate(fields []string) error {
 		}
 	}
 	if v := fields[r.required[1]]; v != "" {
-		if _, err := netip.ParseAddr(v); err != nil {
+		// A zone (fe80::1%eth0) names an interface of the reader's host,
+		// not a responding host's address; it could also hold octets the
+		// writer drops, making a row that does not read back.
+		if a, err := netip.ParseAddr(v); err != nil || a.Zone() != "" {
 			return fmt.Errorf("%w: ip %q", ErrInvalidValue, v)
 		}
 	}
@@ -281,7 +321,7 @@ func (r *Reader[T]) line() ([]byte, int, error) {
 	if len(r.pending) > 0 {
 		p := r.pending[0]
 		r.pending = r.pending[1:]
-		return p.b, p.no, nil
+		return p.b, p.no, p.err
 	}
 	b, err := r.src.ReadSlice('\n')
 	var long []byte
@@ -298,7 +338,7 @@ func (r *Reader[T]) line() ([]byte, int, error) {
 	if long != nil {
 		b = append(long, b...)
 	}
-	if len(b) == 0 && err != nil {
+	if len(b) == 0 && err != nil && !tooLong {
 		return nil, 0, err
 	}
 	if err != nil && err != io.EOF {
@@ -342,7 +382,10 @@ func (r *Reader[T]) record(want int) ([]string, int, error) {
 		nb, nno, nerr := r.line()
 		if nerr != nil {
 			if _, ok := nerr.(*RowError); ok {
-				break // a too long line: skipped
+				// A too long line: reported in its turn, after the
+				// lines before it.
+				rest = append(rest, physLine{no: nno, err: nerr})
+				break
 			}
 			if nerr != io.EOF {
 				return nil, no, nerr

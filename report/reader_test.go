@@ -245,3 +245,110 @@ var errBroken = errors.New("broken")
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errBroken }
+
+// An address with a zone is no responding host's; a zone could also hold
+// octets the writer drops, so that the row written would not read back
+// ("fe80::1%\x00" would be written as the invalid "fe80::1%").
+func TestReadIPZoneRejected(t *testing.T) {
+	in := "\"timestamp\",\"ip\",\"port\"\n" +
+		",\"fe80::1%\x00\",123\n" +
+		",\"fe80::1%eth0\",123\n" +
+		",\"fe80::1\",123\n"
+	rows, err := ReadAll[MonitorRow](strings.NewReader(in), ReaderOptions{})
+	require.ErrorIs(t, err, ErrInvalidValue)
+	require.Len(t, rows, 1)
+	assert.Equal(t, "fe80::1", rows[0].IP)
+	assert.Equal(t, 4, rows[0].Line)
+	var re *RowError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, 2, re.Line)
+	assert.Contains(t, err.Error(), "line 3")
+}
+
+// A too long line met while gathering the lines of a record with an
+// unclosed quote was dropped without a word; it is reported in its turn.
+func TestReadLongLineInsideOpenQuote(t *testing.T) {
+	in := "\"timestamp\",\"ip\",\"port\",\"hostname\"\n" +
+		",\"192.0.2.1,123,x\n" + // 2: unclosed quote
+		",\"192.0.2.2\",123,\"" + strings.Repeat("y", 300) + "\"\n" + // 3: too long
+		",\"192.0.2.3\",123,z\n" // 4
+	r := NewReader[MonitorRow](strings.NewReader(in), ReaderOptions{MaxLineBytes: 100})
+	var lines []int
+	var errs []error
+	for row, err := range r.All() {
+		if err != nil {
+			var re *RowError
+			require.ErrorAs(t, err, &re)
+			lines = append(lines, re.Line)
+			errs = append(errs, re.Err)
+			continue
+		}
+		lines = append(lines, row.Line)
+	}
+	assert.Equal(t, []int{2, 3, 4}, lines)
+	require.Len(t, errs, 2)
+	assert.ErrorIs(t, errs[0], ErrQuote)
+	assert.ErrorIs(t, errs[1], ErrLineTooLong)
+}
+
+// A too long last line without a line end, whose length ended it on a
+// buffer boundary, was lost silently.
+func TestReadLongLastLine(t *testing.T) {
+	hdr := "\"timestamp\",\"ip\",\"port\",\"hostname\"\n,\"192.0.2.1\",123,x\n"
+	for _, n := range []int{64<<10 - 1, 64 << 10, 64<<10 + 1, 128<<10 - len(hdr), 128 << 10} {
+		in := hdr + strings.Repeat("y", n)
+		rows, err := ReadAll[MonitorRow](strings.NewReader(in), ReaderOptions{MaxLineBytes: 1000})
+		require.Len(t, rows, 1, "%d", n)
+		var re *RowError
+		require.ErrorAs(t, err, &re, "%d", n)
+		assert.Equal(t, 3, re.Line, "%d", n)
+		assert.ErrorIs(t, err, ErrLineTooLong, "%d", n)
+	}
+}
+
+// A name repeated in the header: the first column wins, the others are
+// dropped, for known and unknown names alike (unknown ones used to keep
+// the last, known ones the first, and a repeated known name landed in
+// Extra under the name of a field). A current name wins over its old
+// name whatever the order.
+func TestReadDuplicateHeader(t *testing.T) {
+	in := "timestamp,ip,port,ip,size,response_size,sic,sic,x,x\n" +
+		",192.0.2.1,123,192.0.2.9,5,6,a,b,c,d\n"
+	rows, err := ReadAll[MonitorRow](strings.NewReader(in), ReaderOptions{})
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	assert.Equal(t, "192.0.2.1", rows[0].IP)
+	assert.Equal(t, "6", rows[0].ResponseSize, "response_size wins over size")
+	assert.Equal(t, map[string]string{"size": "5", "sic": "a", "x": "c"}, rows[0].Extra)
+
+	rows, err = ReadAll[MonitorRow](strings.NewReader("timestamp,ip,port,size\n,192.0.2.1,123,5\n"), ReaderOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "5", rows[0].ResponseSize, "size alone is response_size")
+	assert.Nil(t, rows[0].Extra)
+}
+
+// Hostile octets are read as they are and written cleaned; a header-only
+// file is an empty report, a BOM alone no report.
+func TestReadHostileBytes(t *testing.T) {
+	in := "\"timestamp\",\"ip\",\"port\",\"hostname\",\"tag\"\n" +
+		",\"192.0.2.1\",123,\"a\x00b\",\"caf\xe9\"\n"
+	rows, err := ReadAll[MonitorRow](strings.NewReader(in), ReaderOptions{})
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	assert.Equal(t, "a\x00b", rows[0].Hostname)
+	assert.Equal(t, "caf\xe9", rows[0].Tag)
+	out := string(writeRows(t, rows, WriterOptions{}))
+	assert.Contains(t, out, `,"ab","caf`+"\uFFFD"+`",`)
+
+	for _, hdr := range []string{
+		"\"timestamp\",\"ip\",\"port\"\n",
+		"\uFEFF\"timestamp\",\"ip\",\"port\"\r\n",
+		"\"timestamp\",\"ip\",\"port\"",
+	} {
+		rows, err := ReadAll[VersionRow](strings.NewReader(hdr), ReaderOptions{})
+		assert.NoError(t, err, "%q", hdr)
+		assert.Empty(t, rows, "%q", hdr)
+	}
+	_, err = ReadAll[VersionRow](strings.NewReader("\uFEFF"), ReaderOptions{})
+	assert.ErrorIs(t, err, ErrNoHeader)
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -156,11 +157,16 @@ func TestOldLayouts(t *testing.T) {
 		require.NoError(t, err, "%v", l)
 		require.Len(t, got, len(rows))
 		cols := MonitorColumns(l)
+		hasSIC := slices.Contains(cols, "sic")
 		for i := range rows {
 			for _, c := range cols {
 				want, _ := rows[i].Get(c)
+				want = clean(want)
+				if want == "" && hasSIC && (c == "naics" || c == "sic") {
+					want = "0" // unknown codes before 2023-11
+				}
 				v, _ := got[i].Get(c)
-				assert.Equal(t, clean(want), v, "%v row %d column %s", l, i, c)
+				assert.Equal(t, want, v, "%v row %d column %s", l, i, c)
 			}
 		}
 		if strings.Contains(string(b), `"size"`) {
@@ -168,7 +174,7 @@ func TestOldLayouts(t *testing.T) {
 		}
 		if l == Layout202208 {
 			assert.Equal(t, "4813", got[0].Extra["sic"])
-			assert.Equal(t, "", got[1].Extra["sic"])
+			assert.Equal(t, "0", got[1].Extra["sic"])
 		}
 	}
 	vrows := versionRows()
@@ -202,4 +208,36 @@ func TestWriterWrongWidth(t *testing.T) {
 	w := NewWriter[MonitorRow](&bytes.Buffer{}, WriterOptions{})
 	assert.ErrorIs(t, w.out.Write([]string{"a", "b"}), ErrFields)
 	assert.ErrorIs(t, w.Flush(), ErrFields)
+}
+
+// DetectLayout took any type but the two monitor ones for NTP Version.
+func TestDetectLayoutUnknownType(t *testing.T) {
+	_, ok := DetectLayout("scan_ssh", VersionColumns(Layout2019))
+	assert.False(t, ok)
+	_, ok = DetectLayout("", VersionColumns(LayoutCurrent))
+	assert.False(t, ok)
+	l, ok := DetectLayout(Scan6NTP, VersionColumns(Layout2019))
+	assert.True(t, ok)
+	assert.Equal(t, Layout2019, l)
+}
+
+// Layouts that still have sic write an unknown naics or sic as 0, as
+// Shadowserver did before 2023-11 (report-schemas.md §2.3); the later
+// ones leave them empty.
+func TestOldLayoutUnknownCodes(t *testing.T) {
+	row := MonitorRow{Timestamp: "2016-07-01 00:00:02", IP: "198.51.100.200", Protocol: "udp", Port: "123",
+		Packets: "100", ASN: "64512", Geo: "ZZ"}
+	line := func(l Layout) string {
+		return strings.Split(string(writeRows(t, []MonitorRow{row}, WriterOptions{Layout: l})), "\n")[1]
+	}
+	assert.Equal(t, `"2016-07-01 00:00:02","198.51.100.200","udp",123,,100,,64512,"ZZ",,,0,0,`, line(Layout2019))
+	assert.Equal(t, `"2016-07-01 00:00:02","198.51.100.200","udp",123,,100,,64512,"ZZ",,,0,0`, line(Layout2014))
+	assert.Equal(t, `"2016-07-01 00:00:02","198.51.100.200","udp",123,,100,,64512,"ZZ",,,0,0,,`, line(Layout202208))
+	assert.Equal(t, `"2016-07-01 00:00:02","198.51.100.200","udp",123,,100,,64512,"ZZ",,,,,`, line(Layout20231118))
+	// A value that cleans to nothing is unknown too; a known one stays.
+	row.NAICS, row.Extra = "\x00", map[string]string{"sic": "4813"}
+	assert.Equal(t, `"2016-07-01 00:00:02","198.51.100.200","udp",123,,100,,64512,"ZZ",,,0,4813,`, line(Layout2019))
+	vrow := VersionRow{Timestamp: "2019-09-01 10:11:13", IP: "203.0.113.9", Protocol: "udp", Port: "123"}
+	v := strings.Split(string(writeRows(t, []VersionRow{vrow}, WriterOptions{Layout: Layout2019})), "\n")[1]
+	assert.True(t, strings.HasSuffix(v, ",0,0,"), v)
 }

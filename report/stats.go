@@ -81,37 +81,60 @@ func DaemonVersion(banner string) string {
 
 // Count is one line of a tally.
 type Count struct {
-	Key   string `json:"key"`
-	Count int    `json:"count"`
+	// Key is what was counted: a country, an AS number, a daemon
+	// version, a status, or "unknown".
+	Key string `json:"key"`
+	// Count is how many times.
+	Count int `json:"count"`
 }
 
 // Bucket is one range of the amplification histogram, [Min, Max); Max
 // is 0 for the last, open-ended bucket.
 type Bucket struct {
-	Min   float64 `json:"min"`
-	Max   float64 `json:"max,omitempty"`
-	Count int     `json:"count"`
+	// Min is the bucket's lower bound, included.
+	Min float64 `json:"min"`
+	// Max is the bucket's upper bound, excluded; 0 for the last bucket.
+	Max float64 `json:"max,omitempty"`
+	// Count is the number of rows whose amplification is in the bucket.
+	Count int `json:"count"`
 }
 
 // Distribution summarises the amplification column.
+// The quantiles are nearest-rank ones, values that occur in the rows;
+// all are 0 when Count is.
 type Distribution struct {
-	Count   int      `json:"count"` // rows with an amplification value
-	Min     float64  `json:"min"`
-	Median  float64  `json:"median"`
-	P90     float64  `json:"p90"`
-	P99     float64  `json:"p99"`
-	Max     float64  `json:"max"`
+	// Count is the number of rows with an amplification value.
+	Count int `json:"count"`
+	// Min is the smallest amplification.
+	Min float64 `json:"min"`
+	// Median is the 50th percentile.
+	Median float64 `json:"median"`
+	// P90 is the 90th percentile.
+	P90 float64 `json:"p90"`
+	// P99 is the 99th percentile.
+	P99 float64 `json:"p99"`
+	// Max is the largest amplification.
+	Max float64 `json:"max"`
+	// Buckets is the histogram: [0, 1), [1, 10), [10, 50), [50, 100),
+	// [100, 500), [500, 1000) and 1000 or more.
 	Buckets []Bucket `json:"buckets"`
 }
 
 // Summary is what Stats counted, ready to print or encode. Tallies are
 // sorted by count, largest first, then by key.
 type Summary struct {
-	Rows          int          `json:"rows"`
-	Statuses      []Count      `json:"statuses,omitempty"`
-	Countries     []Count      `json:"countries"`
-	ASNs          []Count      `json:"asns"`
-	Versions      []Count      `json:"versions,omitempty"`
+	// Rows is the number of rows counted.
+	Rows int `json:"rows"`
+	// Statuses counts the results given to AddStatus by status (ok,
+	// no-answer, …), reportable or not.
+	Statuses []Count `json:"statuses,omitempty"`
+	// Countries counts rows by geo.
+	Countries []Count `json:"countries"`
+	// ASNs counts rows by asn.
+	ASNs []Count `json:"asns"`
+	// Versions counts NTP Version rows by daemon (DaemonVersion).
+	Versions []Count `json:"versions,omitempty"`
+	// Amplification is the distribution of the amplification column.
 	Amplification Distribution `json:"amplification"`
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/gocarina/gocsv"
 )
@@ -24,7 +25,10 @@ var (
 type WriterOptions struct {
 	// Layout selects the column list; the zero value is LayoutCurrent.
 	// Columns of an older layout that the current one lacks (sic) take
-	// their value from the row's Extra, and are empty otherwise.
+	// their value from the row's Extra. The layouts that still have sic
+	// (2022-08 and older) write an empty naics or sic as 0, as
+	// Shadowserver wrote an unknown code before 2023-11
+	// (report-schemas.md §2.3).
 	Layout Layout
 	// NeutralizeFormulas prefixes ' to values a spreadsheet would run as
 	// formulas (starting with =, +, - or @, except plain numbers such as
@@ -57,7 +61,14 @@ func NewWriter[T Row](w io.Writer, opt WriterOptions) *Writer[T] {
 	if opt.Layout != LayoutCurrent {
 		cols := s.layouts[opt.Layout]
 		wr.out.idx = make([]int, len(cols))
+		zero := slices.Contains(cols, "sic")
+		if zero {
+			wr.out.zero = make([]bool, len(cols))
+		}
 		for j, c := range cols {
+			if zero && (c == "naics" || c == "sic") {
+				wr.out.zero[j] = true
+			}
 			if i, ok := s.index[c]; ok {
 				wr.out.idx[j] = i
 			} else {
@@ -134,6 +145,7 @@ type csvOut struct {
 	width      int      // columns of the current layout, the struct's fields
 	names      []string // the layout's column names
 	idx        []int    // per layout column, the current column index, or -1; nil for the current layout
+	zero       []bool   // per layout column: write "" as "0"; nil for none
 	needExtra  bool
 	extra      func(i int) map[string]string
 	n          int // rows written in this Marshal call
@@ -177,18 +189,24 @@ func (o *csvOut) Write(rec []string) error {
 				if j > 0 {
 					b = append(b, ',')
 				}
-				b = o.appendValue(b, v)
+				b = appendField(b, o.value(v))
 			}
 		} else {
 			for j, i := range o.idx {
 				if j > 0 {
 					b = append(b, ',')
 				}
+				v := ""
 				if i >= 0 {
-					b = o.appendValue(b, rec[i])
+					v = rec[i]
 				} else {
-					b = o.appendValue(b, ex[o.names[j]])
+					v = ex[o.names[j]]
 				}
+				v = o.value(v)
+				if v == "" && o.zero != nil && o.zero[j] {
+					v = "0"
+				}
+				b = appendField(b, v)
 			}
 		}
 	}
@@ -200,12 +218,13 @@ func (o *csvOut) Write(rec []string) error {
 	return o.err
 }
 
-func (o *csvOut) appendValue(b []byte, v string) []byte {
+// value returns v as it is written: cleaned and, if asked, neutralised.
+func (o *csvOut) value(v string) string {
 	v = clean(v)
 	if o.neutralize {
 		v = neutralize(v)
 	}
-	return appendField(b, v)
+	return v
 }
 
 // Flush implements gocsv.CSVWriter. gocsv calls it after every Marshal;
