@@ -132,8 +132,13 @@ func (c *Cache) Enrich(ctx context.Context, addr netip.Addr, r *Result) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			if f.abandoned && ctx.Err() == nil {
-				// The leader's ctx ended, not ours: try again.
+			if f.abandoned {
+				// The leader's ctx ended or its enricher panicked: its
+				// error says nothing about addr. Try again, unless our
+				// own ctx is done too, in which case that is our error.
+				if err := ctx.Err(); err != nil {
+					return err
+				}
 				continue
 			}
 			r.Merge(f.res)

@@ -151,7 +151,7 @@ func TestCacheSingleflight(t *testing.T) {
 }
 
 func TestCacheLeaderCancelled(t *testing.T) {
-	src := &counting{delay: 50 * time.Millisecond}
+	src := &counting{delay: 200 * time.Millisecond}
 	c := NewCache(src, CacheOptions{})
 	addr := netip.MustParseAddr("192.0.2.1")
 	leaderCtx, cancel := context.WithCancel(t.Context())
@@ -160,13 +160,15 @@ func TestCacheLeaderCancelled(t *testing.T) {
 		_, err := Lookup(leaderCtx, c, addr)
 		leaderDone <- err
 	}()
-	time.Sleep(10 * time.Millisecond)
+	// Wait for each step rather than sleep, so that a loaded machine
+	// cannot swap the roles.
+	require.Eventually(t, func() bool { return src.calls.Load() == 1 }, 5*time.Second, time.Millisecond)
 	follower := make(chan error)
 	go func() {
 		_, err := Lookup(t.Context(), c, addr)
 		follower <- err
 	}()
-	time.Sleep(10 * time.Millisecond)
+	require.Eventually(t, func() bool { return c.Stats().Shared == 1 }, 5*time.Second, time.Millisecond)
 	cancel()
 	assert.ErrorIs(t, <-leaderDone, context.Canceled)
 	assert.NoError(t, <-follower, "the follower retries instead of inheriting the leader's cancellation")
@@ -231,4 +233,55 @@ func TestCachePanicRemembersNothing(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint32(64496), r.ASN.Number)
 	assert.Equal(t, int32(2), calls.Load())
+}
+
+// doneCtx is a context that is already over but whose Done channel never
+// fires, so that a select can only see the flight finish: it pins down
+// what a waiter returns when both are ready at once.
+type doneCtx struct{ context.Context }
+
+func (doneCtx) Done() <-chan struct{} { return nil }
+func (doneCtx) Err() error            { return context.DeadlineExceeded }
+
+// Regression: a waiter whose own ctx was done when an abandoned flight
+// (leader cancelled or panicked) finished returned the leader's error
+// (its cancellation, or "enricher panicked") instead of its own.
+func TestCacheWaiterGetsItsOwnContextError(t *testing.T) {
+	for _, how := range []string{"cancel", "panic"} {
+		t.Run(how, func(t *testing.T) {
+			started, release := make(chan struct{}), make(chan struct{})
+			e := Func(func(ctx context.Context, _ netip.Addr, _ *Result) error {
+				close(started)
+				<-release
+				if how == "panic" {
+					panic("leader")
+				}
+				return ctx.Err()
+			})
+			c := NewCache(e, CacheOptions{})
+			addr := netip.MustParseAddr("192.0.2.1")
+			leaderCtx, cancel := context.WithCancel(t.Context())
+			leaderDone := make(chan struct{})
+			go func() {
+				defer close(leaderDone)
+				defer func() { _ = recover() }()
+				_, _ = Lookup(leaderCtx, c, addr)
+			}()
+			<-started
+			waiter := make(chan error)
+			go func() {
+				_, err := Lookup(doneCtx{t.Context()}, c, addr)
+				waiter <- err
+			}()
+			require.Eventually(t, func() bool { return c.Stats().Shared == 1 }, time.Second, time.Millisecond)
+			cancel()
+			close(release)
+			<-leaderDone
+			err := <-waiter
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.NotErrorIs(t, err, context.Canceled)
+			assert.NotErrorIs(t, err, errPanicked)
+			assert.Zero(t, c.Len(), "nothing remembered")
+		})
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Cymru looks up the originating AS of an address through Team Cymru's
@@ -37,7 +38,8 @@ import (
 // share an AS.
 type Cymru struct {
 	// Server, when set, is the host:port of the DNS server to query
-	// instead of the system's resolver.
+	// instead of the system's resolver (port 53 when only a host is
+	// given).
 	Server string
 	// Resolver is used when Server is empty; nil means
 	// [net.DefaultResolver].
@@ -84,9 +86,13 @@ type CymruAS struct {
 
 // ParseCymruOrigin parses the text of one origin or origin6 TXT record,
 // "AS[ AS…] | prefix | CC | registry | allocated". Country and date may
-// be empty. A malformed record is a [*ParseError].
+// be empty. A malformed record, including one with control characters or
+// invalid UTF-8, is a [*ParseError].
 func ParseCymruOrigin(txt string) (CymruOrigin, error) {
 	const src = "cymru origin"
+	if reason := badText(txt); reason != "" {
+		return CymruOrigin{}, parseErr(src, 0, txt, reason, nil)
+	}
 	f := strings.Split(txt, "|")
 	if len(f) != 5 {
 		return CymruOrigin{}, parseErr(src, 0, txt, fmt.Sprintf("%d fields, want 5", len(f)), nil)
@@ -120,9 +126,13 @@ func ParseCymruOrigin(txt string) (CymruOrigin, error) {
 
 // ParseCymruAS parses the text of one AS name TXT record, "AS | CC |
 // registry | allocated | name". The name may itself contain '|'. A
-// malformed record is a [*ParseError].
+// malformed record, including one with control characters or invalid
+// UTF-8, is a [*ParseError].
 func ParseCymruAS(txt string) (CymruAS, error) {
 	const src = "cymru as"
+	if reason := badText(txt); reason != "" {
+		return CymruAS{}, parseErr(src, 0, txt, reason, nil)
+	}
 	f := strings.SplitN(txt, "|", 5)
 	if len(f) != 5 {
 		return CymruAS{}, parseErr(src, 0, txt, fmt.Sprintf("%d fields, want 5", len(f)), nil)
@@ -141,6 +151,21 @@ func ParseCymruAS(txt string) (CymruAS, error) {
 		return CymruAS{}, parseErr(src, 0, txt, reason, nil)
 	}
 	return a, nil
+}
+
+// badText says why txt cannot be a Team Cymru answer, or returns "": the
+// service answers in printable text, so control characters and invalid
+// UTF-8 (which would end up in a report's as_name column) are malformed.
+func badText(txt string) string {
+	if !utf8.ValidString(txt) {
+		return "invalid UTF-8"
+	}
+	for _, r := range txt {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
+			return fmt.Sprintf("control character %U", r)
+		}
+	}
+	return ""
 }
 
 func parseCymruASN(s string) (uint32, error) {

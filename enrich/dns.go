@@ -15,6 +15,7 @@ import (
 func resolver(r *net.Resolver, server string) *net.Resolver {
 	if server != "" {
 		var d net.Dialer
+		server = serverAddr(server)
 		return &net.Resolver{
 			PreferGo: true,
 			Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -26,6 +27,15 @@ func resolver(r *net.Resolver, server string) *net.Resolver {
 		return r
 	}
 	return net.DefaultResolver
+}
+
+// serverAddr returns server as host:port, port 53 when server names only a
+// host ("192.0.2.53", "2001:db8::53", "[2001:db8::53]").
+func serverAddr(server string) string {
+	if _, _, err := net.SplitHostPort(server); err == nil {
+		return server
+	}
+	return net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(server, "["), "]"), "53")
 }
 
 // dnsError classifies a resolver error: NXDOMAIN and NODATA become
@@ -47,11 +57,15 @@ func dnsError(what string, addr netip.Addr, err error) error {
 //
 // Like the system's, Go's resolver answers from /etc/hosts before it asks
 // DNS (when nsswitch.conf says "files dns", the usual order), even with
-// Server set: 127.0.0.1 is typically "localhost" whatever the server says.
+// Server set: an address that /etc/hosts names gets those names and no
+// query is sent, so 127.0.0.1 is typically "localhost" whatever the server
+// says. net.Resolver offers no way around this; scanned addresses are
+// rarely in /etc/hosts, but a lab on loopback is.
 type ReverseDNS struct {
 	// Server, when set, is the host:port of the DNS server every query
-	// goes to, over Go's own resolver (UDP, then TCP for truncated
-	// answers). It takes precedence over Resolver.
+	// goes to (port 53 when only a host is given), over Go's own
+	// resolver (UDP, then TCP for truncated answers), after /etc/hosts
+	// as said above. It takes precedence over Resolver.
 	Server string
 	// Resolver is used when Server is empty; nil means
 	// [net.DefaultResolver].

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"reflect"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
@@ -18,11 +21,15 @@ import (
 // zone is a tiny authoritative DNS server for tests. Names map to
 // answers; a name with no entry is NXDOMAIN.
 type zone struct {
-	ptr     map[string][]string // query name -> PTR targets
-	txt     map[string][]string // query name -> TXT texts, one record each
-	fail    map[string]int      // query name -> rcode to answer with
-	slow    map[string]bool     // query name -> never answer in time
-	queries atomic.Int64
+	ptr map[string][]string // query name -> PTR targets
+	txt map[string][]string // query name -> TXT texts, one record each
+	// txtParts are TXT records of several character-strings each, as a
+	// server sends text longer than 255 bytes (RFC 1035 §3.3.14).
+	txtParts map[string][][]string
+	fail     map[string]int  // query name -> rcode to answer with
+	slow     map[string]bool // query name -> never answer in time
+	garbage  map[string]bool // query name -> answer with bytes that are no DNS message
+	queries  atomic.Int64
 }
 
 func (z *zone) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
@@ -39,6 +46,10 @@ func (z *zone) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 	name := strings.ToLower(q.Name)
 	if z.slow[name] {
 		time.Sleep(600 * time.Millisecond)
+	}
+	if z.garbage[name] {
+		_, _ = w.Write([]byte{byte(req.Id >> 8), byte(req.Id), 0x81, 0x80, 0xff, 0xff})
+		return
 	}
 	if rc, ok := z.fail[name]; ok {
 		m.Rcode = rc
@@ -67,6 +78,16 @@ func (z *zone) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 			}
 		}
 	}
+	if parts, ok := z.txtParts[name]; ok {
+		found = true
+		if q.Qtype == dns.TypeTXT {
+			for _, p := range parts {
+				h := hdr
+				h.Rrtype = dns.TypeTXT
+				m.Answer = append(m.Answer, &dns.TXT{Hdr: h, Txt: p})
+			}
+		}
+	}
 	if !found {
 		m.Rcode = dns.RcodeNameError
 	}
@@ -78,6 +99,11 @@ func (z *zone) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
 func startDNS(t testing.TB, z *zone) string {
 	t.Helper()
 	z.ptr, z.txt = lowerKeys(z.ptr), lowerKeys(z.txt)
+	parts := make(map[string][][]string, len(z.txtParts))
+	for k, v := range z.txtParts {
+		parts[strings.ToLower(k)] = v
+	}
+	z.txtParts = parts
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	started := make(chan struct{})
@@ -102,10 +128,14 @@ func TestReverseDNS(t *testing.T) {
 			"1.2.0.192.in-addr.arpa.": {"ntp1.example.net.", "time.example.net."},
 			"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.": {"v6.example.net."},
 		},
-		fail: map[string]int{"2.2.0.192.in-addr.arpa.": dns.RcodeServerFailure},
-		slow: map[string]bool{"3.2.0.192.in-addr.arpa.": true},
-		txt:  map[string][]string{"4.2.0.192.in-addr.arpa.": {"no ptr here"}},
+		fail:    map[string]int{"2.2.0.192.in-addr.arpa.": dns.RcodeServerFailure},
+		slow:    map[string]bool{"3.2.0.192.in-addr.arpa.": true},
+		txt:     map[string][]string{"4.2.0.192.in-addr.arpa.": {"no ptr here"}},
+		garbage: map[string]bool{"5.2.0.192.in-addr.arpa.": true},
 	}
+	// PTR targets that are not host names: Go's resolver drops them.
+	z.ptr["6.2.0.192.in-addr.arpa."] = []string{"good.example.net.", "bad\\032name.example.net."}
+	z.ptr["7.2.0.192.in-addr.arpa."] = []string{"bad\\032name.example.net."}
 	d := &ReverseDNS{Server: startDNS(t, z)}
 	ctx := t.Context()
 
@@ -149,6 +179,21 @@ func TestReverseDNS(t *testing.T) {
 		assert.NotErrorIs(t, err, ErrNotFound)
 		assert.Less(t, time.Since(start), time.Second)
 	})
+	t.Run("malformed message", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		_, err := d.LookupPTR(ctx, netip.MustParseAddr("192.0.2.5"))
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, ErrNotFound, "a broken answer is a failure")
+	})
+	t.Run("invalid names", func(t *testing.T) {
+		names, err := d.LookupPTR(ctx, netip.MustParseAddr("192.0.2.6"))
+		require.NoError(t, err)
+		assert.Equal(t, []string{"good.example.net"}, names, "the valid name is kept")
+		_, err = d.LookupPTR(ctx, netip.MustParseAddr("192.0.2.7"))
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, ErrNotFound, "only invalid names: a failure, not a not-found")
+	})
 	t.Run("limit-timeout", func(t *testing.T) {
 		e := Limit(d, LimitOptions{Timeout: 200 * time.Millisecond, MaxConcurrent: 1})
 		start := time.Now()
@@ -161,6 +206,19 @@ func TestReverseDNS(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "ntp1.example.net", r.Names[0])
 	})
+}
+
+// Regression: a Server without a port ("192.0.2.53", as a command-line
+// flag is often given) made every lookup fail with "missing port in
+// address".
+func TestServerAddrDefaultsToPort53(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.53": "192.0.2.53:53", "192.0.2.53:5353": "192.0.2.53:5353",
+		"2001:db8::53": "[2001:db8::53]:53", "[2001:db8::53]": "[2001:db8::53]:53",
+		"[2001:db8::53]:5353": "[2001:db8::53]:5353", "dns.example": "dns.example:53",
+	} {
+		assert.Equal(t, want, serverAddr(in), in)
+	}
 }
 
 func cymruZone() *zone {
@@ -275,6 +333,38 @@ func TestCymru(t *testing.T) {
 	})
 }
 
+// TestCymruMultiStringTXT: a TXT record of several character-strings is
+// one text, the strings joined without a separator, as Go's resolver
+// returns it; several records are several answers, each parsed on its own.
+func TestCymruMultiStringTXT(t *testing.T) {
+	z := &zone{
+		txtParts: map[string][][]string{
+			"1.100.51.198.origin.asn.test.": {{"64502 64503 | 198.51.100.0/24 | ", "US | arin | 2011-08-11"}},
+			"AS64502.asn.test.": {
+				{"64999 | US | arin | 2010-07-14 | SOMEONE ELSE"},
+				{"64502 | US | arin | 2010-07-14 | CLOUD", "FLARENET, US"},
+			},
+			"2.100.51.198.origin.asn.test.": {{"64504 | 198.51.100.0/24 | US | arin | 2011-08-11\x00"}},
+			"3.100.51.198.origin.asn.test.": {{"64505 | 198.51.100.0/24 | US | arin | 2011-08-11"}},
+			"AS64505.asn.test.":             {{"64505 | US | arin | 2010-07-14 | BAD\nNAME"}},
+		},
+	}
+	c := &Cymru{Server: startDNS(t, z), Zone: "asn.test"}
+	a, err := c.LookupASN(t.Context(), netip.MustParseAddr("198.51.100.1"))
+	require.NoError(t, err)
+	assert.Equal(t, ASN{Number: 64502, Name: "CLOUDFLARENET, US", Prefix: netip.MustParsePrefix("198.51.100.0/24"),
+		Country: "US", Registry: "arin"}, a, "first of several ASes; the name record of that AS")
+
+	// Regression: control characters were taken into the parsed fields
+	// (and from there into a report's as_name column).
+	_, err = c.LookupASN(t.Context(), netip.MustParseAddr("198.51.100.2"))
+	assert.ErrorIs(t, err, ErrMalformed)
+	a, err = c.LookupASN(t.Context(), netip.MustParseAddr("198.51.100.3"))
+	assert.ErrorIs(t, err, ErrMalformed)
+	assert.Equal(t, uint32(64505), a.Number, "the origin is kept")
+	assert.Empty(t, a.Name)
+}
+
 func TestCymruOriginName(t *testing.T) {
 	c := &Cymru{}
 	assert.Equal(t, "31.108.90.216.origin.asn.cymru.com.", c.originName(netip.MustParseAddr("216.90.108.31")))
@@ -305,13 +395,17 @@ func TestParseCymru(t *testing.T) {
 		" | 1.1.1.0/24 | AU | apnic | 2011-08-11", "1 | 1.1.1.0 | AU | apnic | 2011-08-11",
 		"1 | 1.1.1.0/24 | AUS | apnic | 2011-08-11", "1 | 1.1.1.0/24 | AU | APNIC | 2011-08-11",
 		"1 | 1.1.1.0/24 | AU | apnic | 11-08-2011", "1 | fe80::%eth0/64 | AU | apnic | 2011-08-11",
+		"1 | 1.1.1.0/24 | AU | apnic | 2011-08-11\r", "1 | 1.1.1.0/24 | A\xff | apnic | 2011-08-11",
 	} {
 		_, err := ParseCymruOrigin(bad)
 		var pe *ParseError
 		assert.ErrorAs(t, err, &pe, "%q", bad)
 		assert.ErrorIs(t, err, ErrMalformed, "%q", bad)
 	}
-	for _, bad := range []string{"", "1 | US | arin | 2010-07-14", "x | US | arin | 2010-07-14 | N", "1 | U | arin | | N"} {
+	for _, bad := range []string{
+		"", "1 | US | arin | 2010-07-14", "x | US | arin | 2010-07-14 | N", "1 | U | arin | | N",
+		"1 | US | arin | | N\x1b[31m", "1 | US | arin | | N\u0085", "1 | US | arin | | \xc3",
+	} {
 		_, err := ParseCymruAS(bad)
 		assert.ErrorIs(t, err, ErrMalformed, "%q", bad)
 	}
@@ -349,14 +443,47 @@ func FuzzParseCymruOrigin(f *testing.F) {
 			if o.Country != "" && !isAlpha2(o.Country) {
 				t.Fatalf("bad country %q", o.Country)
 			}
+			// Printing the record again reads back the same.
+			o2, err := ParseCymruOrigin(formatCymruOrigin(o))
+			if err != nil || !reflect.DeepEqual(o, o2) {
+				t.Fatalf("%q: %+v reads back as %+v, %v", s, o, o2, err)
+			}
 		}
 		a, err := ParseCymruAS(s)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error %v does not match ErrMalformed", err)
 			}
-		} else if a.Number == 0 {
+			return
+		}
+		if a.Number == 0 {
 			t.Fatalf("AS 0 accepted in %q", s)
 		}
+		if badText(a.Name) != "" || !utf8.ValidString(a.Name) {
+			t.Fatalf("name %q accepted", a.Name)
+		}
+		a2, err := ParseCymruAS(formatCymruAS(a))
+		if err != nil || a != a2 {
+			t.Fatalf("%q: %+v reads back as %+v, %v", s, a, a2, err)
+		}
 	})
+}
+
+func cymruDate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.DateOnly)
+}
+
+func formatCymruOrigin(o CymruOrigin) string {
+	asns := make([]string, len(o.ASNs))
+	for i, n := range o.ASNs {
+		asns[i] = strconv.FormatUint(uint64(n), 10)
+	}
+	return strings.Join([]string{strings.Join(asns, " "), o.Prefix.String(), o.Country, o.Registry, cymruDate(o.Allocated)}, " | ")
+}
+
+func formatCymruAS(a CymruAS) string {
+	return strings.Join([]string{strconv.FormatUint(uint64(a.Number), 10), a.Country, a.Registry, cymruDate(a.Allocated), a.Name}, " | ")
 }

@@ -92,38 +92,46 @@ func notFound(what string, addr netip.Addr) error {
 // provider reporting a not-found should wrap [ErrNotFound] alone (the
 // underlying cause as text), so that it is not mistaken for a failure.
 func IgnoreNotFound(err error) error {
+	kept, _ := ignoreNotFound(err)
+	return kept
+}
+
+// ignoreNotFound does the work of IgnoreNotFound and reports whether it
+// dropped anything. It never compares errors with ==: an error's dynamic
+// type may not be comparable (a slice of errors, say), and comparing two
+// such values panics.
+func ignoreNotFound(err error) (kept error, changed bool) {
 	switch u := err.(type) {
 	case nil:
-		return nil
+		return nil, false
 	case interface{ Unwrap() []error }:
-		var kept []error
-		changed := false
+		var rest []error
 		for _, e := range u.Unwrap() {
-			k := IgnoreNotFound(e)
-			changed = changed || k != e
+			k, c := ignoreNotFound(e)
+			changed = changed || c
 			if k != nil {
-				kept = append(kept, k)
+				rest = append(rest, k)
 			}
 		}
 		switch {
-		case len(kept) == 0:
-			return nil
+		case len(rest) == 0:
+			return nil, true
 		case !changed:
-			return err
+			return err, false
 		}
-		return errors.Join(kept...)
+		return errors.Join(rest...), true
 	case interface{ Unwrap() error }:
 		if inner := u.Unwrap(); inner != nil {
-			if IgnoreNotFound(inner) == nil {
-				return nil
+			if k, _ := ignoreNotFound(inner); k == nil {
+				return nil, true
 			}
-			return err
+			return err, false
 		}
 	}
 	if errors.Is(err, ErrNotFound) {
-		return nil
+		return nil, true
 	}
-	return err
+	return err, false
 }
 
 // PTRLookup looks up the reverse DNS names of an address.
@@ -163,6 +171,8 @@ type AbuseLookup interface {
 // return an error. Implementations are safe for concurrent use, each call
 // with its own r.
 type Enricher interface {
+	// Enrich merges what it knows about addr into r and returns its
+	// error, if any (see [Chain] for how errors combine).
 	Enrich(ctx context.Context, addr netip.Addr, r *Result) error
 }
 

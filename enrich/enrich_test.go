@@ -157,14 +157,67 @@ func TestLimit(t *testing.T) {
 	assert.ErrorIs(t, e.Enrich(t.Context(), netip.MustParseAddr("192.0.2.1"), &r), context.DeadlineExceeded)
 
 	// Waiting for a slot counts against the timeout.
-	block := make(chan struct{})
-	held := Limit(Func(func(context.Context, netip.Addr, *Result) error { <-block; return nil }),
+	// The first call holds the only slot until block closes; wait until it
+	// does hold it (a sleep could let the second call take the slot and
+	// hang on block).
+	block, holding := make(chan struct{}), make(chan struct{})
+	held := Limit(Func(func(context.Context, netip.Addr, *Result) error { close(holding); <-block; return nil }),
 		LimitOptions{MaxConcurrent: 1, Timeout: 50 * time.Millisecond})
 	go held.Enrich(t.Context(), netip.MustParseAddr("192.0.2.1"), &Result{})
-	time.Sleep(10 * time.Millisecond)
+	<-holding
 	assert.ErrorIs(t, held.Enrich(t.Context(), netip.MustParseAddr("192.0.2.2"), &r), context.DeadlineExceeded)
 	close(block)
 
 	// The zero options add nothing.
 	assert.NoError(t, Limit(slow, LimitOptions{}).Enrich(t.Context(), netip.MustParseAddr("192.0.2.1"), &r))
+}
+
+// errList is an error whose dynamic type is not comparable, as some
+// multi-error libraries define theirs.
+type errList []error
+
+func (e errList) Error() string   { return errors.Join(e...).Error() }
+func (e errList) Unwrap() []error { return e }
+
+// Regression: IgnoreNotFound compared errors with != to see whether a part
+// had changed, which panics ("comparing uncomparable type") when a part's
+// dynamic type is a slice.
+func TestIgnoreNotFoundUncomparableErrors(t *testing.T) {
+	nf := notFound("x", netip.Addr{})
+	var got error
+	require.NotPanics(t, func() { got = IgnoreNotFound(errors.Join(errList{errBoom}, nf)) })
+	assert.ErrorIs(t, got, errBoom)
+	assert.NotErrorIs(t, got, ErrNotFound)
+	require.NotPanics(t, func() { got = IgnoreNotFound(errors.Join(errList{nf, nf}, nf)) })
+	assert.NoError(t, got)
+	require.NotPanics(t, func() { got = IgnoreNotFound(errList{errList{errBoom}}) })
+	assert.ErrorIs(t, got, errBoom)
+}
+
+// Regression: with a free slot and a done ctx, the select in Limit picked
+// at random, so a cancelled call could still start a lookup.
+func TestLimitDoneContextNeverRuns(t *testing.T) {
+	var ran atomic.Int32
+	e := Limit(Func(func(context.Context, netip.Addr, *Result) error { ran.Add(1); return nil }),
+		LimitOptions{MaxConcurrent: 4})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	for range 200 {
+		assert.ErrorIs(t, e.Enrich(ctx, netip.MustParseAddr("192.0.2.1"), &Result{}), context.Canceled)
+	}
+	assert.Zero(t, ran.Load())
+}
+
+// A panicking enricher behind Limit gives its slot back, so the panic
+// reaches the caller without starving later calls.
+func TestLimitPanicReleasesSlot(t *testing.T) {
+	var calls atomic.Int32
+	e := Limit(Func(func(context.Context, netip.Addr, *Result) error {
+		if calls.Add(1) == 1 {
+			panic("provider bug")
+		}
+		return nil
+	}), LimitOptions{MaxConcurrent: 1, Timeout: time.Second})
+	assert.PanicsWithValue(t, "provider bug", func() { _ = e.Enrich(t.Context(), netip.MustParseAddr("192.0.2.1"), &Result{}) })
+	assert.NoError(t, e.Enrich(t.Context(), netip.MustParseAddr("192.0.2.1"), &Result{}))
 }

@@ -2,6 +2,7 @@ package enrich
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -47,12 +48,17 @@ func (l *limited) Enrich(ctx context.Context, addr netip.Addr, r *Result) error 
 		ctx, cancel = context.WithTimeout(ctx, l.timeout)
 		defer cancel()
 	}
+	// A select with both cases ready picks one at random: check first, so
+	// that a done ctx never starts a lookup.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if l.sem != nil {
 		select {
 		case l.sem <- struct{}{}:
 			defer func() { <-l.sem }()
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("enrich: waiting for a lookup slot: %w", ctx.Err())
 		}
 	}
 	return l.e.Enrich(ctx, addr, r)

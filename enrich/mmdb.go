@@ -201,11 +201,16 @@ func (m *MMDB) LookupASN(_ context.Context, addr netip.Addr) (ASN, error) {
 		}
 		return ASN{Number: rec.Number, Name: rec.Org, Prefix: p}, nil
 	case LayoutIPinfoLite:
-		a, _, err := m.ipinfo(addr)
-		if err == nil && a.Number == 0 {
+		a, _, asnErr, err := m.ipinfo(addr)
+		switch {
+		case err != nil:
+			return ASN{}, err
+		case asnErr != nil:
+			return ASN{}, asnErr
+		case a.Number == 0:
 			return ASN{}, notFound("mmdb asn", addr)
 		}
-		return a, err
+		return a, nil
 	}
 	return ASN{}, fmt.Errorf("enrich: %v file has no AS data: %w", m.layout, errors.ErrUnsupported)
 }
@@ -238,7 +243,8 @@ func (m *MMDB) LookupGeo(_ context.Context, addr netip.Addr) (Geo, error) {
 		}
 		return g, nil
 	case LayoutIPinfoLite:
-		_, g, err := m.ipinfo(addr)
+		// A malformed asn field does not spoil the country.
+		_, g, _, err := m.ipinfo(addr)
 		if err == nil && g == (Geo{}) {
 			return Geo{}, notFound("mmdb geo", addr)
 		}
@@ -247,18 +253,19 @@ func (m *MMDB) LookupGeo(_ context.Context, addr netip.Addr) (Geo, error) {
 	return Geo{}, fmt.Errorf("enrich: %v file has no location data: %w", m.layout, errors.ErrUnsupported)
 }
 
-// ipinfo decodes an IPinfo Lite record. A record without an AS is a
-// not-found, even if it has a country.
-func (m *MMDB) ipinfo(addr netip.Addr) (ASN, Geo, error) {
+// ipinfo decodes an IPinfo Lite record. err is a failure to read the
+// file, or a not-found when it has no record for addr; asnErr reports an
+// asn field that is not an AS number, which spoils the AS but not the
+// country. A record without an AS has a zero ASN and no error.
+func (m *MMDB) ipinfo(addr netip.Addr) (a ASN, g Geo, asnErr, err error) {
 	var rec ipinfoLiteRecord
 	p, found, err := m.decode(addr, &rec)
 	if err != nil {
-		return ASN{}, Geo{}, err
+		return ASN{}, Geo{}, nil, err
 	}
 	if !found {
-		return ASN{}, Geo{}, notFound("mmdb", addr)
+		return ASN{}, Geo{}, nil, notFound("mmdb", addr)
 	}
-	var g Geo
 	switch {
 	case isAlpha2(rec.CountryCode):
 		g.Country = strings.ToUpper(rec.CountryCode)
@@ -266,13 +273,13 @@ func (m *MMDB) ipinfo(addr netip.Addr) (ASN, Geo, error) {
 		g.Country = strings.ToUpper(rec.Country)
 	}
 	if rec.ASN == "" {
-		return ASN{}, g, nil
+		return ASN{}, g, nil, nil
 	}
 	n, err := parseASNumber(rec.ASN)
 	if err != nil || n == 0 {
-		return ASN{}, g, parseErr("ipinfo mmdb", 0, rec.ASN, "bad asn", nil)
+		return ASN{}, g, parseErr("ipinfo mmdb", 0, rec.ASN, "bad asn", nil), nil
 	}
-	return ASN{Number: n, Name: rec.ASName, Prefix: p}, g, nil
+	return ASN{Number: n, Name: rec.ASName, Prefix: p}, g, nil, nil
 }
 
 // Enrich implements [Enricher]: it fills [Result.ASN] and/or [Result.Geo],
@@ -284,10 +291,13 @@ func (m *MMDB) Enrich(ctx context.Context, addr netip.Addr, r *Result) error {
 	case LayoutGeoIP2City:
 		return FromGeo(m).Enrich(ctx, addr, r)
 	}
-	a, g, err := m.ipinfo(addr)
+	a, g, asnErr, err := m.ipinfo(addr)
+	if err != nil {
+		return err
+	}
 	r.Merge(Result{ASN: a, Geo: g})
-	if err == nil && a.Number == 0 && g == (Geo{}) {
+	if asnErr == nil && a.Number == 0 && g == (Geo{}) {
 		return notFound("mmdb", addr)
 	}
-	return err
+	return asnErr
 }

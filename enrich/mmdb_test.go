@@ -176,6 +176,13 @@ func TestMMDBIPinfoLite(t *testing.T) {
 	assert.Equal(t, "FR", r.Geo.Country)
 	_, err = m.LookupASN(ctx, netip.MustParseAddr("198.51.100.1"))
 	assert.ErrorIs(t, err, ErrMalformed)
+	// Regression: a malformed asn field failed the location lookup too.
+	g, err = m.LookupGeo(ctx, netip.MustParseAddr("198.51.100.1"))
+	require.NoError(t, err, "a bad asn does not spoil the country")
+	assert.Equal(t, Geo{Country: "FR"}, g)
+	r, err = Lookup(ctx, m, netip.MustParseAddr("198.51.100.1"))
+	assert.ErrorIs(t, err, ErrMalformed)
+	assert.Equal(t, "FR", r.Geo.Country)
 	g, err = m.LookupGeo(ctx, netip.MustParseAddr("203.0.113.1"))
 	require.NoError(t, err)
 	assert.Equal(t, "US", g.Country, "older files put the code in country")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -181,8 +182,12 @@ func readCapped(r io.Reader, max int64) ([]byte, error) {
 	if max <= 0 {
 		max = 1 << 20
 	}
+	limit := max + 1 // one byte more, to tell "exactly max" from "more"
+	if limit < 0 {
+		limit = max // max is math.MaxInt64: nothing can be longer
+	}
 	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
+	n, err := buf.ReadFrom(io.LimitReader(r, limit))
 	if err != nil {
 		return nil, err
 	}
@@ -277,18 +282,24 @@ type Bootstrap map[netip.Prefix][]string
 //	{"version": "1.0", "services": [[["192.0.2.0/24"], ["https://rdap.example/"]], …]}
 //
 // HTTPS URLs are listed before others, as RFC 9224 §3 asks. Reading both
-// files into one Bootstrap (into) is allowed; into may be nil.
+// files into one Bootstrap (into) is allowed; into may be nil. A file
+// without a "services" member, or with any malformed entry, is a
+// [*ParseError] and leaves into unchanged.
 func ParseBootstrap(r io.Reader, into Bootstrap) (Bootstrap, error) {
 	var doc struct {
-		Services [][][]string `json:"services"`
+		// A pointer, to tell a missing member from an empty list.
+		Services *[][][]string `json:"services"`
 	}
 	if err := json.NewDecoder(r).Decode(&doc); err != nil {
 		return nil, parseErr("rdap bootstrap", 0, "", "bad JSON", err)
 	}
-	if into == nil {
-		into = make(Bootstrap)
+	if doc.Services == nil {
+		return nil, parseErr("rdap bootstrap", 0, "", "no services member", nil)
 	}
-	for _, svc := range doc.Services {
+	// Parse everything before touching into, so that a bad file leaves
+	// it as it was.
+	parsed := make(Bootstrap)
+	for _, svc := range *doc.Services {
 		if len(svc) != 2 {
 			return nil, parseErr("rdap bootstrap", 0, "", "service is not [prefixes, urls]", nil)
 		}
@@ -304,13 +315,19 @@ func ParseBootstrap(r io.Reader, into Bootstrap) (Bootstrap, error) {
 			return 0
 		})
 		for _, s := range svc[0] {
-			p, err := netip.ParsePrefix(s)
-			if err != nil {
+			// An IPv4-mapped prefix becomes the IPv4 prefix, since
+			// Servers looks addresses up unmapped.
+			p, err := parsePrefixOrAddr(s)
+			if err != nil || !strings.Contains(s, "/") {
 				return nil, parseErr("rdap bootstrap", 0, s, "bad prefix", err)
 			}
-			into[p.Masked()] = urls
+			parsed[p] = urls
 		}
 	}
+	if into == nil {
+		return parsed, nil
+	}
+	maps.Copy(into, parsed)
 	return into, nil
 }
 

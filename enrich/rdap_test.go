@@ -2,10 +2,13 @@ package enrich
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -207,6 +210,97 @@ func TestRDAPOversizedBody(t *testing.T) {
 	assert.ErrorIs(t, err, ErrResponseTooLarge)
 }
 
+// TestReadCappedBoundary: a body of exactly the cap is read, one byte more
+// is too large. Regression: with the cap at math.MaxInt64, cap+1
+// overflowed and every body read as empty.
+func TestReadCappedBoundary(t *testing.T) {
+	b, err := readCapped(strings.NewReader("12345"), 5)
+	require.NoError(t, err)
+	assert.Equal(t, "12345", string(b))
+	_, err = readCapped(strings.NewReader("123456"), 5)
+	assert.ErrorIs(t, err, ErrResponseTooLarge)
+	b, err = readCapped(strings.NewReader("12345"), math.MaxInt64)
+	require.NoError(t, err)
+	assert.Equal(t, "12345", string(b))
+
+	srv := rdapServer(t, func(w http.ResponseWriter, r *http.Request) { rdapJSON(w, arinStyle) })
+	for _, max := range []int64{int64(len(arinStyle)), math.MaxInt64} {
+		a, err := (&RDAP{Servers: []string{srv.URL}, MaxBody: max}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+		require.NoError(t, err, max)
+		assert.Equal(t, "abuse@example.net", a.Email)
+	}
+	_, err = (&RDAP{Servers: []string{srv.URL}, MaxBody: int64(len(arinStyle)) - 1}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	assert.ErrorIs(t, err, ErrResponseTooLarge)
+}
+
+// FuzzParseRDAPAbuse: any body is an abuse contact with an address, a
+// not-found, or malformed; never a panic or another kind of error.
+func FuzzParseRDAPAbuse(f *testing.F) {
+	for _, s := range []string{arinStyle, ripeStyle, noAbuse, `{"objectClassName": "domain"}`, `{"objectClassName": `,
+		`{"objectClassName": "ip network", "entities": [{"roles": ["abuse"], "vcardArray": ["vcard", [["email", {}, "text", 7]]]}]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		a, err := parseRDAPAbuse(body, "fuzz")
+		switch {
+		case err == nil:
+			if !strings.Contains(a.Email, "@") || strings.TrimSpace(a.Email) != a.Email {
+				t.Fatalf("bad email %q", a.Email)
+			}
+		case errors.Is(err, ErrNotFound) == errors.Is(err, ErrMalformed):
+			t.Fatalf("error %v is not exactly one of not-found and malformed", err)
+		case a != (Abuse{}):
+			t.Fatalf("partial result %+v with %v", a, err)
+		}
+	})
+}
+
+// FuzzParseBootstrap: a bootstrap that parses maps masked prefixes to
+// server lists, HTTPS first, and each prefix finds a list for its own
+// first address; one that does not parse is malformed.
+func FuzzParseBootstrap(f *testing.F) {
+	f.Add(`{"version": "1.0", "services": [[["192.0.2.0/24", "2001:db8::/32"], ["http://a/", "https://b/"]]]}`)
+	f.Add(`{"services": [[["192.0.0.0/8"], []], [["192.0.2.0/24"], ["https://x/"]]]}`)
+	f.Add(`{"services": []}`)
+	f.Add(`{"services": [[["::ffff:192.0.2.0/120"], ["https://x/"]]]}`)
+	f.Add(`{}`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		b, err := ParseBootstrap(strings.NewReader(doc), nil)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not match ErrMalformed", err)
+			}
+			return
+		}
+		for p, urls := range b {
+			if p != p.Masked() {
+				t.Fatalf("prefix %v not masked", p)
+			}
+			// The answer for p's first address comes from p or from a
+			// longer prefix that covers it.
+			a := p.Addr()
+			got := b.Servers(a)
+			found := false
+			for q, u := range b {
+				if q.Contains(a) && q.Bits() >= p.Bits() && slices.Equal(u, got) {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("servers for %v: %v, prefix %v has %v", a, got, p, urls)
+			}
+			seenHTTP := false
+			for _, u := range urls {
+				https := strings.HasPrefix(u, "https:")
+				if https && seenHTTP {
+					t.Fatalf("https after another scheme in %v", urls)
+				}
+				seenHTTP = seenHTTP || !https
+			}
+		}
+	})
+}
+
 func TestRDAPTimeout(t *testing.T) {
 	release := make(chan struct{})
 	slow := rdapServer(t, func(w http.ResponseWriter, r *http.Request) {
@@ -253,8 +347,32 @@ func TestRDAPBootstrap(t *testing.T) {
 	_, err = d.LookupAbuse(t.Context(), netip.MustParseAddr("10.0.0.1"))
 	assert.ErrorIs(t, err, ErrNotConfigured)
 
-	for _, bad := range []string{`{`, `{"services": [[["192.0.2.0/24"]]]}`, `{"services": [[["192.0.2.0"], ["http://x/"]]]}`} {
+	for _, bad := range []string{
+		`{`, `{"services": [[["192.0.2.0/24"]]]}`, `{"services": [[["192.0.2.0"], ["http://x/"]]]}`,
+		// Regression: a document without services (another registry's
+		// file, an error page in JSON) was an empty bootstrap, no error.
+		`{}`, `{"version": "1.0", "services": null}`, `{"version": "1.0", "service": []}`,
+	} {
 		_, err := ParseBootstrap(strings.NewReader(bad), nil)
 		assert.ErrorIs(t, err, ErrMalformed, bad)
 	}
+	// Regression: an IPv4-mapped prefix was kept as IPv6, where Servers,
+	// which unmaps addresses, never looked.
+	mapped, err := ParseBootstrap(strings.NewReader(`{"services": [[["::ffff:203.0.113.0/120"], ["https://rdap.example/"]]]}`), nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"https://rdap.example/"}, mapped.Servers(netip.MustParseAddr("203.0.113.9")))
+	assert.Equal(t, []string{"https://rdap.example/"}, mapped.Servers(netip.MustParseAddr("::ffff:203.0.113.9")))
+
+	empty, err := ParseBootstrap(strings.NewReader(`{"version": "1.0", "services": []}`), nil)
+	require.NoError(t, err)
+	assert.Empty(t, empty)
+
+	// Regression: a file that failed halfway had already added its first
+	// services to into.
+	before := len(b)
+	_, err = ParseBootstrap(strings.NewReader(
+		`{"services": [[["203.0.113.0/24"], ["https://rdap.example/"]], [["not a prefix"], ["https://rdap.example/"]]]}`), b)
+	assert.ErrorIs(t, err, ErrMalformed)
+	assert.Len(t, b, before)
+	assert.Nil(t, b.Servers(netip.MustParseAddr("203.0.113.1")))
 }

@@ -46,12 +46,17 @@ type ASN struct {
 // Geo is a geolocation. Country is the ISO 3166-1 alpha-2 code in upper
 // case; Region and City are upper case, as in Shadowserver's reports.
 type Geo struct {
+	// Country is the ISO 3166-1 alpha-2 country code, upper case.
 	Country string
-	Region  string
-	City    string
+	// Region is the first-level subdivision (state, province), upper
+	// case: its name, or its ISO 3166-2 code when the source has no name.
+	Region string
+	// City is the city name, upper case.
+	City string
 	// Latitude and Longitude are valid only when HasCoordinates is true.
 	Latitude, Longitude float64
-	HasCoordinates      bool
+	// HasCoordinates says whether the source gave Latitude and Longitude.
+	HasCoordinates bool
 }
 
 // Abuse is an abuse contact for a network.

@@ -1,6 +1,7 @@
 package enrich
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -8,20 +9,24 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 )
 
-// staticColumns are the columns of a static table, in the order they are
-// read when the table has no header line.
-var staticColumns = [...]string{
-	"prefix", "asn", "as_name", "country", "region", "city", "naics", "sector", "abuse_email",
-}
-
 // StaticColumns returns the column names a static table may use, in the
 // order they are read when the table has no header line.
-func StaticColumns() []string { return append([]string(nil), staticColumns[:]...) }
+func StaticColumns() []string {
+	return []string{"prefix", "asn", "as_name", "country", "region", "city", "naics", "sector", "abuse_email"}
+}
+
+// isStaticColumn reports whether name is one of [StaticColumns].
+func isStaticColumn(name string) bool {
+	switch name {
+	case "prefix", "asn", "as_name", "country", "region", "city", "naics", "sector", "abuse_email":
+		return true
+	}
+	return false
+}
 
 // Static is a table of prefixes and what is known about them, read from a
 // CSV file: for labs, tests and operators with their own inventory. It
@@ -34,9 +39,11 @@ func StaticColumns() []string { return append([]string(nil), staticColumns[:]...
 //	prefix,asn,as_name,country,region,city,naics,sector,abuse_email
 //
 // of which only prefix is required; trailing columns may be left out.
-// Blank lines and lines starting with '#' are ignored. The first line may
-// be a header naming the columns (every field a column name, one of them
-// prefix); then the columns may come in any order and any subset. A prefix is CIDR
+// Blank lines and lines starting with '#' are ignored, and so is a UTF-8
+// byte order mark at the start. The first line may be a header naming
+// the columns (every field a column name, one of them prefix; a first line
+// with a prefix field is always taken as a header); then the columns may
+// come in any order and any subset. A prefix is CIDR
 // ("192.0.2.0/24", "2001:db8::/32") or a single address; host bits are
 // cleared. asn is a number with or without an "AS" prefix; country, region
 // and city are upper-cased as in Shadowserver's reports. For example:
@@ -80,14 +87,20 @@ func ParseStatic(r io.Reader) (*Static, error) {
 }
 
 func parseStatic(r io.Reader, source string) (*Static, error) {
-	cr := csv.NewReader(r)
+	// Spreadsheets often save CSV as UTF-8 with a byte order mark; it is
+	// not part of the first line.
+	br := bufio.NewReader(r)
+	if b, _ := br.Peek(3); string(b) == "\ufeff" {
+		_, _ = br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	cr.Comment = '#'
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
 	cr.ReuseRecord = true
 
 	s := &Static{}
-	cols := staticColumns[:]
+	cols := StaticColumns()
 	first := true
 	for {
 		rec, err := cr.Read()
@@ -132,15 +145,20 @@ func parseStatic(r io.Reader, source string) (*Static, error) {
 	return s, nil
 }
 
-// isStaticHeader reports whether every field of rec names a column.
+// isStaticHeader reports whether rec is a header line: every field names
+// a column, or one field is "prefix" (which no data row can hold, so that
+// a header with a misspelt column is reported as such, not as a bad
+// prefix).
 func isStaticHeader(rec []string) bool {
+	all := true
 	for _, f := range rec {
 		name := strings.ToLower(strings.TrimSpace(f))
-		if !slices.Contains(staticColumns[:], name) {
-			return false
+		if name == "prefix" {
+			return true
 		}
+		all = all && isStaticColumn(name)
 	}
-	return true
+	return all
 }
 
 func staticHeader(rec []string) ([]string, error) {
@@ -148,11 +166,7 @@ func staticHeader(rec []string) ([]string, error) {
 	seen := make(map[string]bool, len(rec))
 	for i, f := range rec {
 		name := strings.ToLower(strings.TrimSpace(f))
-		known := false
-		for _, c := range staticColumns {
-			known = known || c == name
-		}
-		if !known {
+		if !isStaticColumn(name) {
 			return nil, fmt.Errorf("unknown column %q", f)
 		}
 		if seen[name] {

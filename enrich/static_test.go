@@ -95,6 +95,45 @@ func TestStaticNoHeaderAndReorderedHeader(t *testing.T) {
 	assert.Equal(t, netip.MustParsePrefix("192.0.2.0/24"), r.ASN.Prefix, "host bits cleared")
 }
 
+// Regression: a byte order mark before the header (as spreadsheets save
+// "CSV UTF-8") made the header a data row, "bad prefix" on line 1.
+func TestStaticByteOrderMark(t *testing.T) {
+	for _, in := range []string{
+		"\ufeffprefix,asn,city\n192.0.2.0/24,64500,Paris\n",
+		"\ufeff# inventory\nprefix,asn,city\n192.0.2.0/24,64500,Paris\n",
+		"\ufeff192.0.2.0/24,64500,,,,Paris\n",
+	} {
+		s, err := ParseStatic(strings.NewReader(in))
+		require.NoError(t, err, "%q", in)
+		r, ok := s.Lookup(netip.MustParseAddr("192.0.2.1"))
+		require.True(t, ok)
+		assert.Equal(t, uint32(64500), r.ASN.Number)
+		assert.Equal(t, "PARIS", r.Geo.City)
+	}
+	_, err := ParseStatic(strings.NewReader("\ufeffprefix\n\n\ufeff192.0.2.0/24\n"))
+	var pe *ParseError
+	require.ErrorAs(t, err, &pe, "only a leading mark is dropped")
+	assert.Equal(t, 3, pe.Line)
+}
+
+// A header with a misspelt or extra column is reported as such; it used
+// to be read as a data row, "bad prefix "prefix"".
+func TestStaticHeaderUnknownColumn(t *testing.T) {
+	_, err := ParseStatic(strings.NewReader("# inventory\nprefix,asn,notes\n192.0.2.0/24,64500,x\n"))
+	var pe *ParseError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, 2, pe.Line)
+	assert.Contains(t, pe.Reason, `unknown column "notes"`)
+}
+
+func TestStaticColumnsIsACopy(t *testing.T) {
+	c := StaticColumns()
+	c[0] = "mutated"
+	assert.Equal(t, "prefix", StaticColumns()[0])
+	_, err := ParseStatic(strings.NewReader("10.0.0.0/8,64496\n"))
+	assert.NoError(t, err)
+}
+
 func TestStaticErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, in string
