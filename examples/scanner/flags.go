@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -43,6 +44,7 @@ type options struct {
 	enrichTimeout  time.Duration
 	progress       string
 	progressPeriod time.Duration
+	set            map[string]bool // the flags given
 }
 
 // list is a repeatable string flag.
@@ -61,16 +63,19 @@ Usage:
 
 Targets: 192.0.2.1, 192.0.2.0/24, 192.0.2.1-192.0.2.9, 192.0.2.1-9,
 2001:db8::/64; files take one per line, '#' comments (IPv6 hitlists too).
-The IANA special-purpose ranges are never scanned; loopback only with
--allow-loopback. Scan only networks you are allowed to scan.
+Flags may come before or after the targets. The IANA special-purpose
+ranges are never scanned; loopback only with -allow-loopback. Scan only
+networks you are allowed to scan.
 
 Output (in -out): YYYY-MM-DD-scan_ntpmonitor-ID.csv and
 YYYY-MM-DD-scan_ntp-ID.csv (scan6_ for IPv6) in Shadowserver's format,
-YYYY-MM-DD-ntpctl-ID.jsonl with every result in full, and the statistics
-YYYY-MM-DD-ntpctl-ID-stats.json and -stats.txt.
+YYYY-MM-DD-ntpctl-ID.jsonl with every answering target in full, and the
+statistics YYYY-MM-DD-ntpctl-ID-stats.json and -stats.txt; with -split,
+one report per AS or country in by-asn/ or by-country/.
 
 Ctrl-C stops sending and collects the replies in flight; a second Ctrl-C
-finishes at once. The files are complete either way.
+finishes at once. The files are complete either way. Exit status: 0 done,
+1 the scan failed, 2 bad flags, targets or files, 130 interrupted.
 
 Flags:
 `
@@ -78,11 +83,10 @@ Flags:
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("scanner", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usageText)
-		fs.PrintDefaults()
-	}
+	// The flag package would print its error and the whole usage text;
+	// run prints one line instead, and -h prints the usage below.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	var targetFiles, blockFiles, allowFiles, mmdb, static list
 	var shard string
 	fs.Var(&targetFiles, "i", "read targets from `file` (repeatable; - for stdin)")
@@ -90,20 +94,20 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&allowFiles, "allowlist", "zmap-format allowlist `file` (repeatable): only these are scanned")
 	fs.BoolVar(&o.allowLoopback, "allow-loopback", false, "allow 127.0.0.0/8 and ::1 targets")
 	fs.BoolVar(&o.lab, "lab", false, "run the lab of simulated servers (the default without targets)")
-	fs.IntVar(&o.labHosts, "lab-hosts", 0, "IPv4 hosts in the lab (0: 300)")
+	fs.IntVar(&o.labHosts, "lab-hosts", 0, "IPv4 hosts in the lab, 32 to 16384 (0: 300)")
 	fs.Uint64Var(&o.labSeed, "lab-seed", 0, "seed of the lab's mix (0: 1)")
 	fs.UintVar(&o.port, "port", 123, "UDP `port` to probe")
-	fs.Uint64Var(&o.seed, "seed", 0, "permutation seed: the same seed gives the same order (0: random)")
-	fs.StringVar(&shard, "shard", "0/1", "scan shard `i/n` of the permuted target space")
+	fs.Uint64Var(&o.seed, "seed", 0, "permutation seed: the same seed gives the same order (0: random; required with -shard)")
+	fs.StringVar(&shard, "shard", "0/1", "scan shard `i/n` of the permuted target space (every machine with the same -seed)")
 	fs.StringVar(&o.probes, "probes", "both", "which reports: monitor, version or both")
-	fs.IntVar(&o.rate, "rate", 10000, "requests per `second` (0: no limit)")
-	fs.IntVar(&o.retries, "retries", 1, "extra requests to a silent target")
-	fs.DurationVar(&o.timeout, "timeout", 2*time.Second, "wait for a first reply")
-	fs.DurationVar(&o.quiet, "quiet", 500*time.Millisecond, "wait after the last datagram of a multi-packet reply")
+	fs.IntVar(&o.rate, "rate", 10000, "requests per `second` in all, shared by the probes (0: no limit)")
+	fs.IntVar(&o.retries, "retries", 1, "extra requests to a silent target (lab: 0)")
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Second, "wait for a first reply (lab: 1s)")
+	fs.DurationVar(&o.quiet, "quiet", 500*time.Millisecond, "wait after the last datagram of a multi-packet reply (lab: 300ms)")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "targets in flight per probe (0: 4096)")
 	fs.StringVar(&o.out, "out", "", "output `directory` (default: ./ntpctl-scan-DATE-TIME, or a new temporary one for the lab)")
-	fs.StringVar(&o.id, "id", "ntpctl", "report ID in the file names")
-	fs.StringVar(&o.split, "split", "", "also split the reports per `asn` or country, into subdirectories")
+	fs.StringVar(&o.id, "id", "ntpctl", "report ID in the file names (letters, digits, _ and -; others become _)")
+	fs.StringVar(&o.split, "split", "", "also split the reports per `asn` or country, into the subdirectory by-asn or by-country")
 	fs.BoolVar(&o.neutralize, "neutralize-formulas", false, "prefix ' to values a spreadsheet would run as formulas")
 	fs.BoolVar(&o.jsonAll, "json-all", false, "write every target to the JSON lines, silent and blocked ones too")
 	fs.BoolVar(&o.rdns, "rdns", false, "look up reverse DNS names (hostname column)")
@@ -113,19 +117,54 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&mmdb, "mmdb", "MMDB `file` for ASN or geolocation: GeoLite2/GeoIP2, DB-IP, IPinfo (repeatable)")
 	fs.Var(&static, "static", "static enrichment `CSV`: prefix,asn,as_name,country,region,city,... (repeatable)")
 	fs.IntVar(&o.enrichWorkers, "enrich-workers", 32, "concurrent enrichment lookups")
-	fs.DurationVar(&o.enrichTimeout, "enrich-timeout", 3*time.Second, "time limit of one enrichment lookup")
+	fs.DurationVar(&o.enrichTimeout, "enrich-timeout", 3*time.Second, "time limit of one enrichment lookup (0: none)")
 	fs.StringVar(&o.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines or none")
 	fs.DurationVar(&o.progressPeriod, "progress-every", 5*time.Second, "period of plain progress lines")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
+
+	// Flags may come after the targets too, as with zmap: parse, take
+	// the first argument left as a target, and parse the rest again.
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(stderr)
+				fmt.Fprint(stderr, usageText)
+				fs.PrintDefaults()
+				return nil, err
+			}
+			return nil, usagef("%v (scanner -h lists the flags)", err)
+		}
+		rest = fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		o.targets = append(o.targets, rest[0])
+		rest = rest[1:]
 	}
-	o.targets = fs.Args()
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	o.set = set
 	o.targetFiles, o.blockFiles, o.allowFiles, o.mmdb, o.static = targetFiles, blockFiles, allowFiles, mmdb, static
 	if len(o.targets) == 0 && len(o.targetFiles) == 0 {
 		o.lab = true
 	}
-	if o.lab && (len(o.targets) > 0 || len(o.targetFiles) > 0) {
-		return nil, usagef("-lab takes no targets")
+	if o.lab {
+		if len(o.targets) > 0 || len(o.targetFiles) > 0 {
+			return nil, usagef("-lab takes no targets")
+		}
+		// The lab has its own targets and enrichment: refuse what it
+		// would silently ignore (and what would leave loopback).
+		for _, name := range []string{"allowlist", "blocklist", "port", "rdns", "rdns-server", "cymru", "cymru-server", "mmdb", "static"} {
+			if set[name] {
+				return nil, usagef("-%s needs targets (addresses, prefixes, ranges or -i FILE); without them the scanner runs the lab, which has its own", name)
+			}
+		}
+	} else {
+		for _, name := range []string{"lab-hosts", "lab-seed"} {
+			if set[name] {
+				return nil, usagef("-%s is for the lab, which runs without targets", name)
+			}
+		}
 	}
 	i, n, ok := strings.Cut(shard, "/")
 	var err1, err2 error
@@ -133,6 +172,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o.shards, err2 = strconv.Atoi(n)
 	if !ok || err1 != nil || err2 != nil || o.shards < 1 || o.shard < 0 || o.shard >= o.shards {
 		return nil, usagef("-shard %q: want i/n with 0 ≤ i < n", shard)
+	}
+	if o.shards > 1 && o.seed == 0 {
+		// A random seed per machine would give shards of different
+		// permutations: overlapping, with gaps.
+		return nil, usagef("-shard %s needs -seed: every shard of a scan must use the same non-zero seed", shard)
 	}
 	switch o.probes {
 	case "both", "monitor", "version":
@@ -144,21 +188,45 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	default:
 		return nil, usagef("-split %q: want asn or country", o.split)
 	}
+	if o.split != "" && !o.lab && len(o.static) == 0 && len(o.mmdb) == 0 && !o.cymru {
+		return nil, usagef("-split %s needs enrichment that gives it: -mmdb, -cymru or -static", o.split)
+	}
 	switch o.progress {
 	case "auto", "bar", "lines", "none":
 	default:
 		return nil, usagef("-progress %q: want auto, bar, lines or none", o.progress)
 	}
+	if o.progressPeriod <= 0 {
+		return nil, usagef("-progress-every %s: want a positive duration", o.progressPeriod)
+	}
 	if o.port == 0 || o.port > 65535 {
 		return nil, usagef("-port %d: want 1..65535", o.port)
 	}
-	if o.rate < 0 || o.retries < 0 || o.concurrency < 0 || o.timeout < 0 || o.quiet < 0 || o.enrichWorkers < 0 {
-		return nil, usagef("-rate, -retries, -concurrency, -timeout, -quiet and -enrich-workers cannot be negative")
+	if o.rate < 0 || o.retries < 0 || o.concurrency < 0 || o.timeout < 0 || o.quiet < 0 || o.enrichWorkers < 0 || o.enrichTimeout < 0 {
+		return nil, usagef("-rate, -retries, -concurrency, -timeout, -quiet, -enrich-workers and -enrich-timeout cannot be negative")
+	}
+	if o.labHosts != 0 && (o.labHosts < 32 || o.labHosts > 16384) {
+		return nil, usagef("-lab-hosts %d: want 32 to 16384", o.labHosts)
+	}
+	if o.cymruServer != "" && !o.cymru {
+		return nil, usagef("-cymru-server needs -cymru")
+	}
+	if o.rdnsServer != "" && !o.rdns && !o.cymru {
+		return nil, usagef("-rdns-server needs -rdns or -cymru")
 	}
 	if o.id == "" || strings.ContainsAny(o.id, `/\`) {
 		return nil, usagef("-id %q: want a non-empty name without slashes", o.id)
 	}
 	return o, nil
+}
+
+// probeRate is the rate of each probe: -rate is the scan's, shared by
+// the probes that run (each has its own prober and sockets).
+func (o *options) probeRate() int {
+	if o.rate == 0 || o.probes != "both" {
+		return o.rate
+	}
+	return (o.rate + 1) / 2
 }
 
 func (o *options) monitor() bool { return o.probes != "version" }

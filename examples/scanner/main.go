@@ -1,19 +1,40 @@
-// Command scanner is the full ntpctl scanner: target space → prober →
-// enrichment → Shadowserver-compatible reports. It finds NTP servers that
-// can be abused for reflection DDoS the way Shadowserver's daily scans do
-// (NTP Monitor: Mode 7 monlist; NTP Version: Mode 6 READVAR) and writes
-// the findings in the reports' own format, for a CERT to hand to the
-// networks that run them.
+// Scanner is the full ntpctl scanner: target space → prober → enrichment →
+// Shadowserver-compatible reports. It finds NTP servers that can be abused
+// for reflection DDoS the way Shadowserver's daily scans do (NTP Monitor:
+// Mode 7 monlist; NTP Version: Mode 6 READVAR) and writes the findings in
+// the reports' own format, for a CERT to hand to the networks that run
+// them.
 //
 // With no arguments it runs a lab: a few hundred simulated servers on
-// loopback, scanned, enriched from a built-in table and reported, in a few
-// seconds:
+// loopback, scanned, enriched from a built-in table of documentation AS
+// numbers and reported, in a few seconds, ending with a check of the
+// reports against what each simulated server is:
 //
 //	go run ./examples/scanner
 //
 // Scanning real networks (only those you are allowed to scan):
 //
-//	go run ./examples/scanner -rate 5000 -out reports 192.0.2.0/24 -i constituency.txt
+//	go run ./examples/scanner -rate 5000 -out reports -i constituency.txt 198.51.100.0/24
+//
+// Targets are addresses, prefixes and ranges, as arguments or in files
+// (-i, IPv6 hitlists too); flags may come before or after them. The IANA
+// special-purpose ranges and loopback are never scanned (loopback only
+// with -allow-loopback), and -blocklist and -allowlist take zmap-format
+// files. -seed fixes the permuted order; -shard i/n with the same -seed on
+// n machines splits a scan.
+//
+// The output directory (-out) holds YYYY-MM-DD-scan_ntpmonitor-ID.csv and
+// YYYY-MM-DD-scan_ntp-ID.csv (scan6_ for IPv6 targets) in Shadowserver's
+// format, YYYY-MM-DD-ntpctl-ID.jsonl with every answering target in full,
+// the statistics YYYY-MM-DD-ntpctl-ID-stats.json and -stats.txt, and with
+// -split the reports per AS or country in by-asn or by-country.
+//
+// A progress bar shows on a terminal, plain lines otherwise. Ctrl-C stops
+// sending and collects the replies in flight; a second one finishes at
+// once; the files are complete either way (a third exits immediately).
+// The exit status is 0 after a complete scan, 1 when the scan failed
+// (files, sockets), 2 for bad flags, targets or files, and 130 after an
+// interrupt.
 //
 // Run it with -h for every flag.
 package main

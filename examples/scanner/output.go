@@ -5,34 +5,79 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ntpctl/ntpctl"
 	"github.com/ntpctl/ntpctl/report"
 )
 
-// csvFile is one report file being written.
-type csvFile[T report.Row] struct {
+// countWriter counts the octets written through it, so that a file can
+// be cut back to its last complete flush after a write error.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// outFile is an output file whose complete part is known: good is its
+// size after the last successful flush, which ends with a whole row or
+// line, so a failed write (a full disk) can be cut back to it.
+type outFile struct {
 	path string
 	f    *os.File
+	cw   *countWriter
+	good int64
+}
+
+func (s *scan) createFile(name string) (*outFile, error) {
+	path := filepath.Join(s.dir, name)
+	create := s.create
+	if create == nil {
+		create = os.Create
+	}
+	f, err := create(path)
+	if err != nil {
+		return nil, err
+	}
+	return &outFile{path: path, f: f, cw: &countWriter{w: f}}, nil
+}
+
+// flushed records a successful flush.
+func (f *outFile) flushed() { f.good = f.cw.n }
+
+// cut truncates the file to its last complete flush and closes it.
+func (f *outFile) cut() {
+	_ = f.f.Truncate(f.good)
+	_ = f.f.Close()
+}
+
+// csvFile is one report file being written.
+type csvFile[T report.Row] struct {
+	*outFile
 	w    *report.Writer[T]
 	rows int
 	all  []T // kept for -split
 }
 
 func openCSV[T report.Row](s *scan, t report.Type) (*csvFile[T], error) {
-	path := filepath.Join(s.dir, report.FileName(s.date, t, s.opts.id))
-	f, err := os.Create(path)
+	f, err := s.createFile(report.FileName(s.date, t, s.opts.id))
 	if err != nil {
 		return nil, err
 	}
-	c := &csvFile[T]{path: path, f: f,
-		w: report.NewWriter[T](f, report.WriterOptions{NeutralizeFormulas: s.opts.neutralize})}
-	if err := c.w.WriteHeader(); err != nil {
-		f.Close()
+	c := &csvFile[T]{outFile: f,
+		w: report.NewWriter[T](f.cw, report.WriterOptions{NeutralizeFormulas: s.opts.neutralize})}
+	if err := c.flush(); err != nil {
+		f.f.Close()
 		return nil, err
 	}
 	return c, nil
@@ -46,11 +91,34 @@ func (c *csvFile[T]) write(row T, keep bool) error {
 	return c.w.Write(row)
 }
 
+// flush writes the header if no row did yet, and what is buffered.
+func (c *csvFile[T]) flush() error {
+	if c == nil {
+		return nil
+	}
+	if c.rows == 0 && c.cw.n == 0 {
+		if err := c.w.WriteHeader(); err != nil {
+			return err
+		}
+	}
+	if err := c.w.Flush(); err != nil {
+		return err
+	}
+	c.flushed()
+	return nil
+}
+
 func (c *csvFile[T]) close() error {
 	if c == nil {
 		return nil
 	}
-	return errors.Join(c.w.Flush(), c.f.Sync(), c.f.Close())
+	return errors.Join(c.flush(), c.f.Sync(), c.f.Close())
+}
+
+func (c *csvFile[T]) abandon() {
+	if c != nil {
+		c.cut()
+	}
 }
 
 // outputs are the files of one scan and the statistics.
@@ -58,8 +126,7 @@ type outputs struct {
 	s                  *scan
 	mon4, mon6         *csvFile[report.MonitorRow]
 	ver4, ver6         *csvFile[report.VersionRow]
-	jsonPath           string
-	jsonFile           *os.File
+	jsonFile           *outFile
 	jsonBuf            *bufio.Writer
 	json               *report.JSONWriter
 	jsonLines          int
@@ -70,15 +137,35 @@ type outputs struct {
 	verReplied         int
 	disabled           int // monlist answered with an error (INFO_ERR_NODATA …)
 	files              []string
+	interrupted        bool
 	monAddrs, verAddrs map[netip.Addr]bool // addresses with rows, kept for the lab's check
+	monDone, verDone   map[netip.Addr]bool // addresses with results, kept for the lab's check
 }
 
-func newOutputs(s *scan) (*outputs, error) {
+// fileID is the report ID as the CSV file names carry it (report.FileName
+// replaces the characters IntelMQ would not take), for the names of the
+// other files to match.
+func (s *scan) fileID() string {
+	prefix := s.date.Format("2006-01-02") + "-" + string(report.ScanNTP) + "-"
+	return strings.TrimSuffix(strings.TrimPrefix(report.FileName(s.date, report.ScanNTP, s.opts.id), prefix), ".csv")
+}
+
+// baseName is the start of the names of the JSON lines and statistics.
+func (s *scan) baseName() string {
+	return s.date.Format("2006-01-02") + "-ntpctl-" + s.fileID()
+}
+
+func newOutputs(s *scan) (_ *outputs, err error) {
 	o := &outputs{s: s, monResults: map[ntpctl.Status]int{}, verResults: map[ntpctl.Status]int{}}
 	if s.lab != nil {
 		o.monAddrs, o.verAddrs = map[netip.Addr]bool{}, map[netip.Addr]bool{}
+		o.monDone, o.verDone = map[netip.Addr]bool{}, map[netip.Addr]bool{}
 	}
-	var err error
+	defer func() {
+		if err != nil {
+			o.abandon()
+		}
+	}()
 	if s.opts.monitor() {
 		if o.mon4, err = openCSV[report.MonitorRow](s, report.ScanNTPMonitor); err != nil {
 			return nil, err
@@ -99,33 +186,46 @@ func newOutputs(s *scan) (*outputs, error) {
 			}
 		}
 	}
-	o.jsonPath = filepath.Join(s.dir, s.date.Format("2006-01-02")+"-ntpctl-"+s.opts.id+".jsonl")
-	if o.jsonFile, err = os.Create(o.jsonPath); err != nil {
+	if o.jsonFile, err = s.createFile(s.baseName() + ".jsonl"); err != nil {
 		return nil, err
 	}
-	o.jsonBuf = bufio.NewWriterSize(o.jsonFile, 256<<10)
+	o.jsonBuf = bufio.NewWriterSize(o.jsonFile.cw, 256<<10)
 	o.json = report.NewJSONWriter(o.jsonBuf)
 	return o, nil
 }
 
+// abandon cuts every file back to its last complete flush (whole rows and
+// lines) and closes it, after a write error; it tries to write the
+// statistics too.
+func (o *outputs) abandon() {
+	o.mon4.abandon()
+	o.mon6.abandon()
+	o.ver4.abandon()
+	o.ver6.abandon()
+	if o.jsonFile != nil {
+		o.jsonFile.cut()
+		_ = o.writeStats()
+	}
+}
+
 // consume writes every item until the channel closes, flushing now and
-// then so that the files are nearly complete should the process die.
+// then so that the files are nearly complete should the process die. It
+// returns at the first write error; the caller then drains items.
 func (o *outputs) consume(items <-chan item) error {
 	flush := time.NewTicker(time.Second)
 	defer flush.Stop()
-	var err error
 	for {
 		select {
 		case it, ok := <-items:
 			if !ok {
+				return nil
+			}
+			if err := o.write(&it); err != nil {
 				return err
 			}
-			if err == nil {
-				err = o.write(&it)
-			}
 		case <-flush.C:
-			if err == nil {
-				err = o.flush()
+			if err := o.flush(); err != nil {
+				return err
 			}
 		}
 	}
@@ -134,6 +234,9 @@ func (o *outputs) consume(items <-chan item) error {
 func (o *outputs) write(it *item) error {
 	split := o.s.opts.split != ""
 	if r := it.mon; r != nil {
+		if o.monDone != nil {
+			o.monDone[r.Target.Addr()] = true
+		}
 		o.monResults[r.Status]++
 		o.monStats.AddStatus(r.Status)
 		if r.Packets > 0 {
@@ -162,6 +265,9 @@ func (o *outputs) write(it *item) error {
 		return nil
 	}
 	r := it.ver
+	if o.verDone != nil {
+		o.verDone[r.Target.Addr()] = true
+	}
 	o.verResults[r.Status]++
 	o.verStats.AddStatus(r.Status)
 	if r.Packets > 0 {
@@ -188,22 +294,11 @@ func (o *outputs) write(it *item) error {
 }
 
 func (o *outputs) flush() error {
-	var errs []error
-	for _, f := range []interface{ flush() error }{flusher[report.MonitorRow]{o.mon4}, flusher[report.MonitorRow]{o.mon6},
-		flusher[report.VersionRow]{o.ver4}, flusher[report.VersionRow]{o.ver6}} {
-		errs = append(errs, f.flush())
+	err := errors.Join(o.mon4.flush(), o.mon6.flush(), o.ver4.flush(), o.ver6.flush(), o.jsonBuf.Flush())
+	if err == nil {
+		o.jsonFile.flushed()
 	}
-	errs = append(errs, o.jsonBuf.Flush())
-	return errors.Join(errs...)
-}
-
-type flusher[T report.Row] struct{ c *csvFile[T] }
-
-func (f flusher[T]) flush() error {
-	if f.c == nil {
-		return nil
-	}
-	return f.c.w.Flush()
+	return err
 }
 
 // finish closes the files, writes the splits and the statistics.
@@ -221,8 +316,8 @@ func (o *outputs) finish() error {
 			o.files = append(o.files, c.path)
 		}
 	}
-	errs = append(errs, o.jsonBuf.Flush(), o.jsonFile.Sync(), o.jsonFile.Close())
-	o.files = append(o.files, o.jsonPath)
+	errs = append(errs, o.jsonBuf.Flush(), o.jsonFile.f.Sync(), o.jsonFile.f.Close())
+	o.files = append(o.files, o.jsonFile.path)
 	if by := o.s.opts.split; by != "" {
 		errs = append(errs, o.split(by))
 	}
@@ -265,14 +360,16 @@ func (o *outputs) split(by string) error {
 // scanStats is the statistics file: both reports' summaries and the
 // probers' counters.
 type scanStats struct {
-	Started   time.Time       `json:"started"`
-	Finished  time.Time       `json:"finished"`
-	Targets   uint64          `json:"targets"`
-	Seed      uint64          `json:"seed"`
-	Shard     string          `json:"shard"`
-	Monitor   *probeStats     `json:"monitor,omitempty"`
-	Version   *probeStats     `json:"version,omitempty"`
-	Enrichers enrichmentStats `json:"enrichment"`
+	Started     time.Time       `json:"started"`
+	Finished    time.Time       `json:"finished"`
+	Targets     uint64          `json:"targets"`
+	Estimated   bool            `json:"targets_estimated,omitempty"` // Targets is n/shards, not counted
+	Interrupted bool            `json:"interrupted,omitempty"`
+	Seed        uint64          `json:"seed"`
+	Shard       string          `json:"shard"`
+	Monitor     *probeStats     `json:"monitor,omitempty"`
+	Version     *probeStats     `json:"version,omitempty"`
+	Enrichers   enrichmentStats `json:"enrichment"`
 }
 
 type probeStats struct {
@@ -287,7 +384,8 @@ type enrichmentStats struct {
 
 func (o *outputs) stats() scanStats {
 	s := o.s
-	st := scanStats{Started: s.started.UTC(), Finished: time.Now().UTC(), Targets: s.size, Seed: s.seed,
+	st := scanStats{Started: s.started.UTC(), Finished: time.Now().UTC(), Targets: s.size, Estimated: !s.exact,
+		Interrupted: o.interrupted, Seed: s.seed,
 		Shard: fmt.Sprintf("%d/%d", s.opts.shard, s.opts.shards), Enrichers: enrichmentStats{s.enrichErrs.Load()}}
 	if s.monitor != nil {
 		st.Monitor = &probeStats{Report: o.monStats.Summary(), Prober: s.monitor.Stats(), Replied: o.monReplied}
@@ -300,23 +398,30 @@ func (o *outputs) stats() scanStats {
 
 func (o *outputs) writeStats() error {
 	st := o.stats()
-	base := filepath.Join(o.s.dir, o.s.date.Format("2006-01-02")+"-ntpctl-"+o.s.opts.id+"-stats")
-	jf, err := os.Create(base + ".json")
+	base := o.s.baseName() + "-stats"
+	jf, err := o.s.createFile(base + ".json")
 	if err != nil {
 		return err
 	}
-	enc := jsonEncoder(jf)
-	err = errors.Join(enc.Encode(st), jf.Close())
+	enc := jsonEncoder(jf.f)
+	err = errors.Join(enc.Encode(st), jf.f.Close())
 	if err != nil {
 		return err
 	}
-	tf, err := os.Create(base + ".txt")
+	tf, err := o.s.createFile(base + ".txt")
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriter(tf)
-	fmt.Fprintf(w, "ntpctl scan: %d targets, seed %d, shard %s, %s to %s\n", st.Targets, st.Seed, st.Shard,
-		st.Started.Format(time.RFC3339), st.Finished.Format(time.RFC3339))
+	w := bufio.NewWriter(tf.f)
+	about, interrupted := "", ""
+	if st.Estimated {
+		about = "about "
+	}
+	if st.Interrupted {
+		interrupted = " (interrupted)"
+	}
+	fmt.Fprintf(w, "ntpctl scan: %s%d targets, seed %d, shard %s, %s to %s%s\n", about, st.Targets, st.Seed, st.Shard,
+		st.Started.Format(time.RFC3339), st.Finished.Format(time.RFC3339), interrupted)
 	if st.Monitor != nil {
 		fmt.Fprintf(w, "\nNTP Monitor (Mode 7 monlist): %d rows\n", st.Monitor.Report.Rows)
 		_ = st.Monitor.Report.WriteText(w)
@@ -325,8 +430,8 @@ func (o *outputs) writeStats() error {
 		fmt.Fprintf(w, "\nNTP Version (Mode 6 READVAR): %d rows\n", st.Version.Report.Rows)
 		_ = st.Version.Report.WriteText(w)
 	}
-	o.files = append(o.files, base+".json", base+".txt")
-	return errors.Join(w.Flush(), tf.Close())
+	o.files = append(o.files, jf.path, tf.path)
+	return errors.Join(w.Flush(), tf.f.Close())
 }
 
 func jsonEncoder(w *os.File) *json.Encoder {

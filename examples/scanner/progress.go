@@ -14,6 +14,7 @@ import (
 // lines now and then otherwise.
 type progress struct {
 	s     *scan
+	start time.Time // of the scan proper, setup done
 	total int64
 	bar   *progressbar.ProgressBar
 	mu    sync.Mutex // serialises writes to stderr
@@ -23,7 +24,7 @@ type progress struct {
 }
 
 func newProgress(s *scan) *progress {
-	p := &progress{s: s, quit: make(chan struct{})}
+	p := &progress{s: s, start: time.Now(), quit: make(chan struct{})}
 	probes := int64(0)
 	if s.monitor != nil {
 		probes++
@@ -39,12 +40,15 @@ func newProgress(s *scan) *progress {
 			mode = "bar"
 		}
 	}
+	if p.total <= 0 {
+		mode = "none" // nothing to count (an empty shard)
+	}
 	switch mode {
 	case "bar":
 		p.bar = progressbar.NewOptions64(p.total, progressbar.OptionSetWriter(s.stderr),
 			progressbar.OptionSetDescription("scanning"), progressbar.OptionShowCount(),
 			progressbar.OptionSetPredictTime(true), progressbar.OptionSetWidth(24),
-			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish(),
+			progressbar.OptionClearOnFinish(),
 			progressbar.OptionShowDescriptionAtLineEnd())
 		p.loop(200*time.Millisecond, p.drawBar)
 	case "lines":
@@ -86,6 +90,10 @@ func (p *progress) counts() (done, replied uint64, rate float64) {
 	return done, replied, rate
 }
 
+// drawBar updates the bar. Describe and Set64 both draw it, so the bar
+// has no throttle of its own (the loop's period is the throttle): with
+// one, the second draw is skipped and the count shown lags the
+// description.
 func (p *progress) drawBar() {
 	done, replied, rate := p.counts()
 	p.bar.Describe(fmt.Sprintf("%d replied, %.0f req/s", replied, rate))
@@ -94,9 +102,14 @@ func (p *progress) drawBar() {
 
 func (p *progress) line() {
 	done, replied, rate := p.counts()
-	elapsed := time.Since(p.s.started)
+	elapsed := time.Since(p.start)
+	// Time left at the pace so far; the total is an estimate for large
+	// sharded scans, so it can be passed.
 	left := "?"
-	if done > 0 && int64(done) < p.total {
+	switch {
+	case int64(done) >= p.total:
+		left = "0s"
+	case done > 0:
 		left = (time.Duration(float64(elapsed) * float64(p.total-int64(done)) / float64(done))).Round(time.Second).String()
 	}
 	pct := 0.0

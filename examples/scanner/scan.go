@@ -29,7 +29,9 @@ type scan struct {
 	lab            *lab.Lab // nil for a real scan
 
 	set      ntpctl.TargetSet
-	size     uint64 // targets in this shard
+	seq      iter.Seq[netip.AddrPort] // the shard's targets, permuted
+	size     uint64                   // targets in this shard (estimated for large sharded scans)
+	exact    bool                     // size is exact
 	has6     bool
 	port     uint16
 	seed     uint64
@@ -39,6 +41,9 @@ type scan struct {
 	dir      string
 	date     time.Time
 	started  time.Time
+	// create creates an output file; nil means os.Create. Tests use it
+	// to give the writer a full disk.
+	create func(name string) (*os.File, error)
 
 	monitor *ntpctl.Prober[mode7.Reply]
 	version *ntpctl.Prober[*ntpctl.VersionReply]
@@ -74,10 +79,13 @@ func newScan(ctx context.Context, o *options, stdout, stderr io.Writer) (*scan, 
 	if err := s.checkTargets(bl); err != nil {
 		return nil, err
 	}
-	s.cfg = ntpctl.Config{Rate: o.rate, Retries: o.retries, Timeout: o.timeout, Quiet: o.quiet,
+	s.cfg = ntpctl.Config{Rate: o.probeRate(), Retries: o.retries, Timeout: o.timeout, Quiet: o.quiet,
 		Concurrency: o.concurrency, Blocklist: bl, Port: s.port}
 	e, closers, err := buildEnricher(o)
 	if err != nil {
+		for _, c := range closers {
+			_ = c.Close()
+		}
 		return nil, err
 	}
 	s.enricher, s.closers = e, closers
@@ -100,9 +108,20 @@ func newLabScan(ctx context.Context, o *options, stdout, stderr io.Writer) (*sca
 		s.set.Add(ntpctl.Range{First: t.Addr(), Last: t.Addr()})
 	}
 	bl := &ntpctl.Blocklist{AllowLoopback: true}
-	// The lab answers at once: short waits keep the run to a few seconds.
-	s.cfg = ntpctl.Config{Rate: o.rate, Retries: 0, Timeout: min(o.timeout, time.Second),
-		Quiet: min(o.quiet, 300*time.Millisecond), MaxDuration: 2 * time.Second,
+	// The lab answers at once: short waits keep the run to a few seconds,
+	// unless the flags ask for others.
+	timeout, quiet, retries := time.Second, 300*time.Millisecond, 0
+	if o.set["timeout"] {
+		timeout = o.timeout
+	}
+	if o.set["quiet"] {
+		quiet = o.quiet
+	}
+	if o.set["retries"] {
+		retries = o.retries
+	}
+	s.cfg = ntpctl.Config{Rate: o.probeRate(), Retries: retries, Timeout: timeout,
+		Quiet: quiet, MaxDuration: 2 * time.Second,
 		Concurrency: o.concurrency, Blocklist: bl, Port: s.port}
 	static, err := enrich.ParseStatic(strings.NewReader(l.StaticCSV()))
 	if err != nil {
@@ -141,10 +160,11 @@ func (s *scan) prepare() error {
 		return usagef("%s targets are more than one scan can permute (%d); split them into several runs", total, uint64(ntpctl.MaxPermutation))
 	}
 	n := total.Uint64()
-	s.size = n / uint64(o.shards)
-	if uint64(o.shard) < n%uint64(o.shards) {
-		s.size++
+	var err error
+	if s.seq, err = s.set.Permuted(s.port, s.seed, o.shard, o.shards); err != nil {
+		return usageError{err}
 	}
+	s.size, s.exact = shardSize(n, s.seed, o.shard, o.shards)
 	for _, r := range s.set.Ranges() {
 		s.has6 = s.has6 || r.First.Is6()
 	}
@@ -158,7 +178,6 @@ func (s *scan) prepare() error {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return err
 	}
-	var err error
 	if o.monitor() {
 		if s.monitor, err = ntpctl.NewProber(s.cfg, ntpctl.MonList()); err != nil {
 			return err
@@ -221,14 +240,14 @@ func buildEnricher(o *options) (enrich.Enricher, []io.Closer, error) {
 	for _, name := range o.static {
 		st, err := enrich.LoadStatic(name)
 		if err != nil {
-			return nil, nil, usageError{err}
+			return nil, closers, usageError{err}
 		}
 		chain = append(chain, st)
 	}
 	for _, name := range o.mmdb {
 		db, err := enrich.OpenMMDB(name, enrich.LayoutAuto)
 		if err != nil {
-			return nil, nil, usageError{fmt.Errorf("%s: %w", name, err)}
+			return nil, closers, usageError{fmt.Errorf("%s: %w", name, err)}
 		}
 		closers = append(closers, db)
 		chain = append(chain, db)
@@ -256,13 +275,39 @@ func (s *scan) close() {
 	s.closers = nil
 }
 
-// targets returns the shard's targets in permuted order.
-func (s *scan) targets() iter.Seq[netip.AddrPort] {
-	seq, err := s.set.Permuted(s.port, s.seed, s.opts.shard, s.opts.shards)
-	if err != nil {
-		panic(err) // prepare checked the size and shard
+// targets returns the shard's targets in permuted order: the same
+// sequence, in the same order, for both probes.
+func (s *scan) targets() iter.Seq[netip.AddrPort] { return s.seq }
+
+// exactShardCount is the largest target space whose shards are counted
+// exactly before the scan (a fraction of a second); larger ones are
+// estimated.
+const exactShardCount = 1 << 24
+
+// shardSize returns the number of targets in shard i of count of a space
+// of n, and whether it is exact. A shard takes every count-th position of
+// the permutation's cycle, which is longer than n, so shards differ
+// slightly from n/count: they are counted when that is cheap.
+func shardSize(n, seed uint64, i, count int) (uint64, bool) {
+	if count == 1 {
+		return n, true
 	}
-	return seq
+	if n <= exactShardCount {
+		if pm, err := ntpctl.NewPermutation(n, seed); err == nil {
+			if idx, err := pm.Shard(i, count); err == nil {
+				k := uint64(0)
+				for range idx {
+					k++
+				}
+				return k, true
+			}
+		}
+	}
+	size := n / uint64(count)
+	if uint64(i) < n%uint64(count) {
+		size++
+	}
+	return size, false
 }
 
 // item is one result on its way to the files.
@@ -288,6 +333,14 @@ func (it *item) answered() bool {
 
 // run scans, enriches and writes. It reports whether an interrupt cut
 // the scan short.
+//
+// The pipeline: each probe's Run emits into raw (from its own goroutine,
+// so a full channel holds the prober back), the enrichment workers move
+// the results from raw to enriched, and one writer takes them from
+// enriched. raw is closed when both probers have returned, enriched when
+// the workers have drained raw, and the writer returns when enriched is
+// closed, or at its first error: then the probers are aborted, the
+// enrichment cancelled and enriched drained, so nothing blocks.
 func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted bool, err error) {
 	out, err := newOutputs(s)
 	if err != nil {
@@ -297,6 +350,28 @@ func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted
 	defer stopSending()
 	enrichCtx, stopEnriching := context.WithCancel(context.Background())
 	defer stopEnriching()
+	abort := func() {
+		if s.monitor != nil {
+			s.monitor.Abort()
+		}
+		if s.version != nil {
+			s.version.Abort()
+		}
+	}
+
+	if s.lab == nil {
+		about, rate := "", "without a rate limit"
+		if !s.exact {
+			about = "about "
+		}
+		if s.opts.rate > 0 {
+			rate = fmt.Sprintf("at up to %d requests/s", s.opts.rate)
+		}
+		fmt.Fprintf(s.stderr, "scanner: scanning %s%d targets (seed %d, shard %d/%d) %s; reports in %s\n",
+			about, s.size, s.seed, s.opts.shard, s.opts.shards, rate, s.dir)
+	}
+	prog := newProgress(s)
+	defer prog.stop()
 
 	raw := make(chan item, 1024)
 	enriched := make(chan item, 1024)
@@ -308,6 +383,10 @@ func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted
 			errMu.Lock()
 			runErrs = append(runErrs, err)
 			errMu.Unlock()
+			// One probe failed: the other stops sending too and
+			// collects what is in flight, so the scan ends with
+			// both reports covering the same targets.
+			stopSending()
 		}
 	}
 	if s.monitor != nil {
@@ -339,12 +418,12 @@ func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted
 		go func() {
 			defer workers.Done()
 			for it := range raw {
-				if s.enricher != nil && it.answered() {
+				if s.enricher != nil && it.answered() && enrichCtx.Err() == nil {
 					var err error
 					it.e, err = enrich.Lookup(enrichCtx, s.enricher, it.target().Addr())
 					if err = enrich.IgnoreNotFound(err); err != nil && enrichCtx.Err() == nil {
 						s.enrichErrs.Add(1)
-						s.enrichFirst.Do(func() { fmt.Fprintln(s.stderr, "scanner: enrichment:", err) })
+						s.enrichFirst.Do(func() { prog.note("enrichment: " + err.Error()) })
 					}
 				}
 				enriched <- it
@@ -353,54 +432,62 @@ func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted
 	}
 	go func() { workers.Wait(); close(enriched) }()
 
-	prog := newProgress(s)
-	defer prog.stop()
 	writeDone := make(chan error, 1)
 	go func() { writeDone <- out.consume(enriched) }()
 
-	interrupts2 := interrupts
 	for {
 		select {
-		case <-interrupts2:
+		case <-interrupts:
 			if !interrupted {
 				interrupted = true
 				stopSending()
 				prog.note("interrupted: collecting the replies in flight (Ctrl-C again to stop at once)")
 				continue
 			}
-			interrupts2 = nil
+			interrupts = nil
 			prog.note("interrupted again: finishing now")
-			if s.monitor != nil {
-				s.monitor.Abort()
-			}
-			if s.version != nil {
-				s.version.Abort()
-			}
+			abort()
 			stopEnriching()
 			continue
 		case err := <-writeDone:
-			prog.stop()
 			if err != nil {
-				// Unblock the pipeline and stop.
+				// Unblock the pipeline and stop: nothing more can be
+				// written.
 				stopSending()
-				if s.monitor != nil {
-					s.monitor.Abort()
-				}
-				if s.version != nil {
-					s.version.Abort()
-				}
+				abort()
+				stopEnriching()
 				for range enriched {
 				}
-				return interrupted, err
+				prog.stop()
+				out.abandon()
+				return interrupted, fmt.Errorf("writing the reports: %w (the files in %s hold the results up to the last complete flush)", err, s.dir)
 			}
-			if err := out.finish(); err != nil {
-				return interrupted, err
-			}
+			prog.stop()
 			errMu.Lock()
-			err = errors.Join(runErrs...)
+			runErr := errors.Join(runErrs...)
 			errMu.Unlock()
+			if !interrupted && runErr == nil {
+				// Every target was taken: the shard's size is known.
+				s.size, s.exact = s.taken(), true
+			}
+			out.interrupted = interrupted
+			if err := out.finish(); err != nil {
+				return interrupted, fmt.Errorf("writing the reports: %w", err)
+			}
 			s.summary(out, interrupted)
-			return interrupted, err
+			return interrupted, runErr
 		}
 	}
+}
+
+// taken returns the targets the probers took from the sequence.
+func (s *scan) taken() uint64 {
+	var n uint64
+	if s.monitor != nil {
+		n = max(n, s.monitor.Stats().Targets)
+	}
+	if s.version != nil {
+		n = max(n, s.version.Stats().Targets)
+	}
+	return n
 }

@@ -302,6 +302,10 @@ func TestInterrupt(t *testing.T) {
 	rows := checkValid(t, dir)
 	assert.Positive(t, rows)
 	assert.Less(t, rows, 600, "cut short")
+	b, err := os.ReadFile(files(t, dir)["-ntpctl-x-stats.json"])
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"interrupted": true`, "the statistics say the scan was cut short")
+	assert.Contains(t, out, "not scanned: interrupted", "the lab check counts only what was scanned")
 }
 
 // TestSecondInterrupt: a second Ctrl-C finishes at once, without waiting
@@ -314,29 +318,45 @@ func TestSecondInterrupt(t *testing.T) {
 	checkValid(t, dir)
 }
 
-// TestUsageErrors: bad flags, targets and files get one line and exit 2.
+// TestUsageErrors: bad flags, targets and files get one line and exit 2,
+// before anything is sent (every target here is refused or never reached).
 func TestUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, args := range [][]string{
 		{"-rate", "fast", "192.0.2.1"},
+		{"-no-such-flag", "192.0.2.1"},
+		{"192.0.2.1", "-rate"},
 		{"-shard", "3/2", "8.8.8.8"},
+		{"-shard", "1/2", "8.8.8.8"}, // no -seed: the shards would not fit together
 		{"-probes", "all", "8.8.8.8"},
 		{"-out", dir, "not-an-address"},
 		{"-out", dir, "127.0.0.1"},
+		{"-out", dir, "::1"},
 		{"-out", dir, "-i", filepath.Join(dir, "missing.txt")},
+		{"-out", dir, "-i", dir},
+		{"-out", dir, "-blocklist", filepath.Join(dir, "missing.txt"), "8.8.8.8"},
 		{"-out", dir, "10.0.0.0/8"},
 		{"-out", dir, "-mmdb", filepath.Join(dir, "missing.mmdb"), "8.8.8.8"},
+		{"-out", dir, "-static", filepath.Join(dir, "missing.csv"), "8.8.8.8"},
+		{"-out", dir, "-split", "asn", "8.8.8.8"}, // nothing gives ASNs
+		{"-out", dir, "-cymru-server", "127.0.0.1:53", "8.8.8.8"},
+		{"-out", dir, "-progress-every", "0", "8.8.8.8"},
+		{"-out", dir, "-enrich-timeout", "-1s", "8.8.8.8"},
 		{"-lab", "8.8.8.8"},
+		{"-lab-hosts", "5"},
+		{"-lab-seed", "2", "8.8.8.8"},
+		{"-blocklist", filepath.Join(dir, "x")}, // no targets: the lab, which has its own
+		{"-rdns"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), args, &stdout, &stderr, nil)
 		assert.Equal(t, exitUsage, code, "%v: %s", args, stderr.String())
-		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-		last := lines[len(lines)-1]
-		assert.True(t, strings.HasPrefix(last, "scanner: ") || strings.Contains(stderr.String(), "Usage"), "%v: %q", args, stderr.String())
-		assert.NotContains(t, stderr.String(), "goroutine", "no stack trace")
+		assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "%v: one line: %q", args, stderr.String())
+		assert.True(t, strings.HasPrefix(stderr.String(), "scanner: "), "%v: %q", args, stderr.String())
+		assert.Empty(t, stdout.String())
 	}
 	var stdout, stderr bytes.Buffer
 	assert.Equal(t, exitOK, run(context.Background(), []string{"-h"}, &stdout, &stderr, nil))
 	assert.Contains(t, stderr.String(), "Usage:")
+	assert.Contains(t, stderr.String(), "-shard i/n")
 }

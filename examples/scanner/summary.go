@@ -2,11 +2,14 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/internal/lab"
 	"github.com/ntpctl/ntpctl/report"
 )
 
@@ -22,6 +25,9 @@ func (s *scan) summary(o *outputs, interrupted bool) {
 	what := "scanned"
 	if interrupted {
 		what = "interrupted: scanned part of"
+	}
+	if !s.exact {
+		what += " about"
 	}
 	fmt.Fprintf(w, "%s %d targets in %s (seed %d, shard %d/%d)\n", what, s.size, took, s.seed, s.opts.shard, s.opts.shards)
 	if st.Monitor != nil {
@@ -70,11 +76,11 @@ func (s *scan) summary(o *outputs, interrupted bool) {
 			rows[c.path] = c.rows
 		}
 	}
-	rows[o.jsonPath] = o.jsonLines
+	rows[o.jsonFile.path] = o.jsonLines
 	for _, f := range o.files {
 		if n, ok := rows[f]; ok {
 			unit := "rows"
-			if f == o.jsonPath {
+			if f == o.jsonFile.path {
 				unit = "lines"
 			}
 			fmt.Fprintf(w, "  %-48s %d %s\n", filepath.Base(f), n, unit)
@@ -83,30 +89,71 @@ func (s *scan) summary(o *outputs, interrupted bool) {
 		}
 	}
 	if s.opts.split != "" {
-		fmt.Fprintf(w, "  by-%s/ (one report per %s)\n", s.opts.split, s.opts.split)
+		if _, err := os.Stat(filepath.Join(s.dir, "by-"+s.opts.split)); err == nil {
+			fmt.Fprintf(w, "  by-%s/ (one report per %s)\n", s.opts.split, s.opts.split)
+		} else {
+			fmt.Fprintf(w, "  (no rows to split by %s)\n", s.opts.split)
+		}
 	}
 }
 
-// labCheck compares the reports with what the lab's hosts are.
+// labCheck compares the reports with what the lab's hosts are: each
+// report must list exactly the hosts that answer its query, among those
+// it has a result for (a shard, or an interrupted scan, covers part of
+// the lab).
 func (s *scan) labCheck(o *outputs) {
-	var missMon, missVer, extraMon, extraVer int
-	wantMon, wantVer := 0, 0
-	for _, h := range s.lab.Hosts() {
-		a := h.Addr.Addr()
-		mon := h.Monlist.Status == ntpctl.StatusOK || h.Monlist.Status == ntpctl.StatusPartial
-		ver := h.ReadVar.Status == ntpctl.StatusOK || h.ReadVar.Status == ntpctl.StatusPartial
-		wantMon, wantVer = wantMon+b2i(mon), wantVer+b2i(ver)
-		missMon += b2i(mon && !o.monAddrs[a])
-		extraMon += b2i(!mon && o.monAddrs[a])
-		missVer += b2i(ver && !o.verAddrs[a])
-		extraVer += b2i(!ver && o.verAddrs[a])
+	type check struct {
+		report, query     string
+		done, listed      map[netip.Addr]bool
+		answers           func(lab.Host) bool
+		want, miss, extra int
+		notScanned        int
 	}
-	fmt.Fprintf(s.stdout, "\nlab check: %d hosts answer monlist and %d answer READVAR; ", wantMon, wantVer)
-	if missMon+extraMon+missVer+extraVer == 0 {
-		fmt.Fprintln(s.stdout, "the reports list exactly those")
-		return
+	ok := func(st ntpctl.Status) bool { return st == ntpctl.StatusOK || st == ntpctl.StatusPartial }
+	var checks []*check
+	if s.monitor != nil {
+		checks = append(checks, &check{report: "NTP Monitor", query: "monlist", done: o.monDone, listed: o.monAddrs,
+			answers: func(h lab.Host) bool { return ok(h.Monlist.Status) }})
 	}
-	fmt.Fprintf(s.stdout, "the reports miss %d and %d, and list %d and %d others\n", missMon, missVer, extraMon, extraVer)
+	if s.version != nil {
+		checks = append(checks, &check{report: "NTP Version", query: "READVAR", done: o.verDone, listed: o.verAddrs,
+			answers: func(h lab.Host) bool { return ok(h.ReadVar.Status) }})
+	}
+	var parts, problems []string
+	notScanned := 0
+	for _, c := range checks {
+		for _, h := range s.lab.Hosts() {
+			a := h.Addr.Addr()
+			if !c.done[a] {
+				c.notScanned++
+				continue
+			}
+			answers := c.answers(h)
+			c.want += b2i(answers)
+			c.miss += b2i(answers && !c.listed[a])
+			c.extra += b2i(!answers && c.listed[a])
+		}
+		notScanned = max(notScanned, c.notScanned)
+		parts = append(parts, fmt.Sprintf("%d answer %s", c.want, c.query))
+		if c.miss+c.extra > 0 {
+			problems = append(problems, fmt.Sprintf("the %s report misses %d of them and lists %d others", c.report, c.miss, c.extra))
+		}
+	}
+	scanned := len(s.lab.Hosts()) - notScanned
+	fmt.Fprintf(s.stdout, "\nlab check: of the %d hosts scanned, %s; ", scanned, strings.Join(parts, " and "))
+	if len(problems) == 0 {
+		fmt.Fprint(s.stdout, "the reports list exactly those")
+	} else {
+		fmt.Fprint(s.stdout, "MISMATCH: "+strings.Join(problems, "; "))
+	}
+	if notScanned > 0 {
+		why := "interrupted"
+		if !o.interrupted {
+			why = fmt.Sprintf("shard %d/%d", s.opts.shard, s.opts.shards)
+		}
+		fmt.Fprintf(s.stdout, " (%d of the lab's %d hosts not scanned: %s)", notScanned, len(s.lab.Hosts()), why)
+	}
+	fmt.Fprintln(s.stdout)
 }
 
 func b2i(b bool) int {
@@ -114,22 +161,4 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-func (o *outputs) rowCount(monitor bool) int {
-	n := 0
-	if monitor {
-		for _, c := range []*csvFile[report.MonitorRow]{o.mon4, o.mon6} {
-			if c != nil {
-				n += c.rows
-			}
-		}
-		return n
-	}
-	for _, c := range []*csvFile[report.VersionRow]{o.ver4, o.ver6} {
-		if c != nil {
-			n += c.rows
-		}
-	}
-	return n
 }

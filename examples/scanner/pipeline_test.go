@@ -1,0 +1,419 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ntpctl/ntpctl/enrich"
+	"github.com/ntpctl/ntpctl/internal/lab"
+	"github.com/ntpctl/ntpctl/report"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// These tests run the scanner in the test process, on the lab (loopback
+// only), to break the pipeline on purpose: a writer that fails, a probe
+// that fails, enrichment that hangs. Each checks that run returns in
+// time, that the files are valid, and that no goroutine is left behind.
+
+// noLeaks fails the test if goroutines started after it was called are
+// still running when the test ends.
+func noLeaks(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		n := runtime.NumGoroutine()
+		for n > before && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			n = runtime.NumGoroutine()
+		}
+		if n > before {
+			buf := make([]byte, 1<<20)
+			t.Errorf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+		}
+	})
+}
+
+// labScan prepares a lab scan in the test process with the given flags
+// (after -out DIR -id x -progress none).
+func labScan(t *testing.T, args ...string) (s *scan, dir string, stdout, stderr *bytes.Buffer) {
+	t.Helper()
+	dir = t.TempDir()
+	stdout, stderr = &bytes.Buffer{}, &bytes.Buffer{}
+	opts, err := parseFlags(append([]string{"-out", dir, "-id", "x", "-progress", "none"}, args...), stderr)
+	require.NoError(t, err)
+	require.True(t, opts.lab)
+	s, err = newLabScan(context.Background(), opts, stdout, stderr)
+	require.NoError(t, err)
+	t.Cleanup(s.close)
+	return s, dir, stdout, stderr
+}
+
+// runFor runs s, failing the test if it takes longer than limit.
+func runFor(t *testing.T, s *scan, interrupts <-chan struct{}, limit time.Duration) (interrupted bool, err error, took time.Duration) {
+	t.Helper()
+	type ret struct {
+		interrupted bool
+		err         error
+	}
+	done := make(chan ret, 1)
+	start := time.Now()
+	go func() {
+		i, err := s.run(context.Background(), interrupts)
+		done <- ret{i, err}
+	}()
+	select {
+	case r := <-done:
+		return r.interrupted, r.err, time.Since(start)
+	case <-time.After(limit):
+		buf := make([]byte, 1<<20)
+		t.Fatalf("run still going after %s (deadlock?):\n%s", limit, buf[:runtime.Stack(buf, true)])
+	}
+	panic("unreachable")
+}
+
+// TestWriterFailure: a full disk stops the scan at once (it does not go
+// on probing with nowhere to write), nothing deadlocks, the error is one
+// line, and the other files are left whole, the statistics included.
+func TestWriterFailure(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	noLeaks(t)
+	// 600 hosts at 100 requests/s: the scan would take 6 s.
+	s, dir, _, _ := labScan(t, "-rate", "100", "-lab-hosts", "600")
+	s.create = func(name string) (*os.File, error) {
+		if strings.HasSuffix(name, ".jsonl") {
+			return os.OpenFile("/dev/full", os.O_WRONLY, 0)
+		}
+		return os.Create(name)
+	}
+	_, err, took := runFor(t, s, nil, 10*time.Second)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, syscall.ENOSPC)
+	assert.NotContains(t, err.Error(), "\n", "one line")
+	assert.Less(t, took, 4*time.Second, "stopped at the first failed flush, not at the end of the scan")
+	assert.Less(t, s.monitor.Stats().Targets, uint64(601), "probing stopped early")
+
+	for _, suffix := range []string{"-scan_ntpmonitor-x.csv", "-scan_ntp-x.csv", "-scan6_ntpmonitor-x.csv", "-scan6_ntp-x.csv"} {
+		path := files(t, dir)[suffix]
+		require.NotEmpty(t, path, suffix)
+		if strings.Contains(suffix, "monitor") {
+			readCSV[report.MonitorRow](t, path)
+		} else {
+			readCSV[report.VersionRow](t, path)
+		}
+	}
+	b, err := os.ReadFile(files(t, dir)["-ntpctl-x-stats.json"])
+	require.NoError(t, err)
+	assert.True(t, json.Valid(b), "statistics written")
+}
+
+// TestCutToLastFlush: after a failed write a file is cut back to its last
+// complete flush, so a CSV never ends in half a row.
+func TestCutToLastFlush(t *testing.T) {
+	s := &scan{dir: t.TempDir()}
+	f, err := s.createFile("a.csv")
+	require.NoError(t, err)
+	fmt.Fprint(f.cw, "\"ip\"\n\"192.0.2.1\"\n")
+	f.flushed()
+	fmt.Fprint(f.cw, "\"192.0.2.2") // half a row, then the disk is full
+	f.cut()
+	b, err := os.ReadFile(f.path)
+	require.NoError(t, err)
+	assert.Equal(t, "\"ip\"\n\"192.0.2.1\"\n", string(b))
+}
+
+// TestProbeFailure: when one probe fails, the other stops sending too,
+// run returns the error, and the files are complete.
+func TestProbeFailure(t *testing.T) {
+	noLeaks(t)
+	s, dir, _, _ := labScan(t, "-rate", "100", "-lab-hosts", "600", "-json-all")
+	// A Prober runs once: the scan's Run of the monitor probe fails.
+	require.NoError(t, s.monitor.Run(context.Background(), func(func(netip.AddrPort) bool) {}, nil))
+	_, err, took := runFor(t, s, nil, 10*time.Second)
+	require.Error(t, err)
+	assert.Less(t, took, 4*time.Second, "the version probe stopped too")
+	assert.Less(t, s.version.Stats().Targets, uint64(601))
+	rows := checkValidPart(t, dir)
+	assert.Equal(t, int(s.version.Stats().Finished), rows.versionLines, "every version result in the JSON lines")
+}
+
+// TestEnrichmentHangs: enrichment that never answers holds the results
+// (the first Ctrl-C cannot finish the scan), and the second Ctrl-C cancels
+// it: run returns at once with every result written, unenriched.
+func TestEnrichmentHangs(t *testing.T) {
+	noLeaks(t)
+	s, dir, _, stderr := labScan(t)
+	started := make(chan struct{}, 1)
+	s.enricher = enrich.Func(func(ctx context.Context, _ netip.Addr, _ *enrich.Result) error {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	interrupts := make(chan struct{}, 2)
+	go func() {
+		<-started
+		time.Sleep(300 * time.Millisecond)
+		interrupts <- struct{}{}
+		time.Sleep(1500 * time.Millisecond)
+		interrupts <- struct{}{}
+	}()
+	interrupted, err, took := runFor(t, s, interrupts, 10*time.Second)
+	require.NoError(t, err)
+	assert.True(t, interrupted)
+	assert.Less(t, took, 5*time.Second)
+	assert.Contains(t, stderr.String(), "interrupted again")
+	assert.NotContains(t, stderr.String(), "enrichment:", "cancelled lookups are not errors")
+	rows := checkValidPart(t, dir)
+	assert.Positive(t, rows.csv, "the results held in enrichment were written")
+}
+
+func isMonitor(rec report.JSONRecord) bool {
+	return strings.HasSuffix(string(rec.Report), "ntpmonitor")
+}
+
+type partRows struct{ csv, versionLines int }
+
+// checkValidPart is checkValid for a scan cut short: the files read back,
+// and the JSON lines' reportable records match the CSV rows.
+func checkValidPart(t *testing.T, dir string) partRows {
+	t.Helper()
+	rows := checkValid(t, dir)
+	n := 0
+	for _, rec := range readJSON(t, files(t, dir)["-ntpctl-x.jsonl"]) {
+		if !isMonitor(rec) {
+			n++
+		}
+	}
+	return partRows{csv: rows, versionLines: n}
+}
+
+// TestShards: both probes scan the same targets; the shards of one seed
+// are disjoint and cover the lab; the lab check and the statistics count
+// the shard, not the whole lab.
+func TestShards(t *testing.T) {
+	all := map[netip.Addr]int{}
+	var hosts int
+	for i := range 3 {
+		s, dir, stdout, _ := labScan(t, "-seed", "5", "-shard", fmt.Sprintf("%d/3", i), "-json-all")
+		hosts = len(s.lab.Hosts())
+		_, err, _ := runFor(t, s, nil, 20*time.Second)
+		require.NoError(t, err)
+		assert.Contains(t, stdout.String(), "the reports list exactly those", "shard %d", i)
+		assert.Contains(t, stdout.String(), fmt.Sprintf("not scanned: shard %d/3", i))
+		mon, ver := map[netip.Addr]bool{}, map[netip.Addr]bool{}
+		for _, rec := range readJSON(t, files(t, dir)["-ntpctl-x.jsonl"]) {
+			if isMonitor(rec) {
+				mon[rec.IP] = true
+			} else {
+				ver[rec.IP] = true
+			}
+		}
+		assert.Equal(t, keys(mon), keys(ver), "both probes scan the same shard")
+		for a := range mon {
+			all[a]++
+		}
+		var st scanStats
+		b, err := os.ReadFile(files(t, dir)["-ntpctl-x-stats.json"])
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(b, &st))
+		assert.Equal(t, uint64(len(mon)), st.Targets, "the shard's exact size")
+		assert.False(t, st.Estimated)
+		s.close()
+	}
+	assert.Len(t, all, hosts, "the shards cover the lab")
+	for a, n := range all {
+		assert.Equal(t, 1, n, "%s in one shard", a)
+	}
+}
+
+func keys(m map[netip.Addr]bool) []string {
+	var out []string
+	for a := range m {
+		out = append(out, a.String())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestShardSize: counted exactly when small, estimated otherwise.
+func TestShardSize(t *testing.T) {
+	total := uint64(0)
+	for i := range 4 {
+		n, exact := shardSize(1000, 9, i, 4)
+		assert.True(t, exact)
+		total += n
+	}
+	assert.Equal(t, uint64(1000), total)
+	n, exact := shardSize(exactShardCount+1, 9, 0, 4)
+	assert.False(t, exact)
+	assert.Equal(t, uint64(exactShardCount/4+1), n)
+}
+
+// TestLabOneProbe: with -probes, the lab check checks that report only.
+func TestLabOneProbe(t *testing.T) {
+	s, dir, stdout, _ := labScan(t, "-probes", "version")
+	_, err, _ := runFor(t, s, nil, 20*time.Second)
+	require.NoError(t, err)
+	assert.Contains(t, stdout.String(), "answer READVAR; the reports list exactly those")
+	assert.NotContains(t, stdout.String(), "monlist")
+	fs := files(t, dir)
+	assert.NotContains(t, fs, "-scan_ntpmonitor-x.csv")
+	assert.Contains(t, fs, "-scan_ntp-x.csv")
+}
+
+// TestScanOfLabAddresses scans the lab's addresses as a real scan would,
+// with targets from a file, -allow-loopback, a blocklist, a static
+// enrichment table, -split, -neutralize-formulas and an ID that file names
+// cannot carry as it is.
+func TestScanOfLabAddresses(t *testing.T) {
+	noLeaks(t)
+	l, err := lab.Start(context.Background(), lab.Config{Hosts: 64, Seed: 3})
+	require.NoError(t, err)
+	defer l.Close()
+	dir := t.TempDir()
+	var targets, blocked bytes.Buffer
+	blockedAddrs := map[netip.Addr]bool{}
+	for i, ap := range l.Targets() {
+		fmt.Fprintln(&targets, ap.Addr())
+		if i%4 == 0 && ap.Addr().Is4() {
+			fmt.Fprintln(&blocked, ap.Addr(), "# opted out")
+			blockedAddrs[ap.Addr()] = true
+		}
+	}
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+		return p
+	}
+	out := filepath.Join(dir, "out")
+	args := []string{"-i", write("targets.txt", targets.String()),
+		"-allow-loopback", "-port", fmt.Sprint(l.Port()), "-blocklist", write("optout.txt", blocked.String()),
+		"-static", write("static.csv", l.StaticCSV()), "-split", "asn", "-neutralize-formulas",
+		"-timeout", "1s", "-quiet", "300ms", "-retries", "0", "-seed", "11",
+		"-out", out, "-id", "my cert", "-progress", "none", "-json-all"}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr, nil)
+	require.Equal(t, exitOK, code, "stderr: %s", stderr.String())
+	assert.Contains(t, stderr.String(), fmt.Sprintf("%d of %d target addresses are blocked", len(blockedAddrs), len(l.Targets())))
+
+	entries, err := os.ReadDir(out)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+		if !e.IsDir() {
+			assert.Contains(t, e.Name(), "-my_cert", "every file carries the same ID")
+		}
+	}
+	assert.Contains(t, names, "by-asn")
+	jsonl, _ := filepath.Glob(filepath.Join(out, "*-ntpctl-my_cert.jsonl"))
+	require.Len(t, jsonl, 1, "%v", names)
+	seen := map[netip.Addr]bool{}
+	for _, rec := range readJSON(t, jsonl[0]) {
+		assert.False(t, blockedAddrs[rec.IP], "%s is blocked: never probed", rec.IP)
+		seen[rec.IP] = true
+	}
+	assert.Len(t, seen, len(l.Targets())-len(blockedAddrs))
+	csvs, _ := filepath.Glob(filepath.Join(out, "*-scan_ntpmonitor-my_cert.csv"))
+	require.Len(t, csvs, 1)
+	rows := readCSV[report.MonitorRow](t, csvs[0])
+	require.NotEmpty(t, rows)
+	for _, r := range rows {
+		assert.NotEmpty(t, r.ASN, "enriched from -static")
+		h, ok := l.Host(netip.MustParseAddr(r.IP))
+		require.True(t, ok)
+		assert.True(t, h.Kind == lab.Amplifier || h.Kind == lab.Hostile, "%s is %s", r.IP, h.Kind)
+	}
+	assert.Contains(t, stdout.String(), "files in "+out)
+}
+
+// TestFlagsAfterTargets: flags may follow the targets, as with zmap.
+func TestFlagsAfterTargets(t *testing.T) {
+	o, err := parseFlags([]string{"198.51.100.0/24", "-rate", "5", "203.0.113.1", "-seed", "3"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"198.51.100.0/24", "203.0.113.1"}, o.targets)
+	assert.Equal(t, 5, o.rate)
+	assert.Equal(t, uint64(3), o.seed)
+	assert.False(t, o.lab)
+}
+
+// TestUnwritableOut: an output directory that cannot be made is one line
+// and exit 1, before anything is sent.
+func TestUnwritableOut(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"-out", filepath.Join(file, "sub"), "-progress", "none"}, &stdout, &stderr, nil)
+	assert.Equal(t, exitError, code)
+	assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "%q", stderr.String())
+	assert.True(t, strings.HasPrefix(stderr.String(), "scanner: "))
+}
+
+// TestBarAndNotes: with a bar, a note clears the bar's line first and
+// ends its own, so the two never share a line.
+func TestBarAndNotes(t *testing.T) {
+	s, dir, _, stderr := labScan(t, "-progress", "bar", "-rate", "200", "-lab-hosts", "400")
+	interrupts := make(chan struct{}, 1)
+	go func() {
+		time.Sleep(800 * time.Millisecond)
+		interrupts <- struct{}{}
+	}()
+	interrupted, err, _ := runFor(t, s, interrupts, 20*time.Second)
+	require.NoError(t, err)
+	require.True(t, interrupted)
+	out := stderr.String()
+	i := strings.Index(out, "scanner: interrupted: collecting")
+	require.GreaterOrEqual(t, i, 0, "%q", out)
+	require.Positive(t, i, "the bar was drawn before")
+	assert.Equal(t, byte('\r'), out[i-1], "the bar's line is cleared before the note: %q", out[max(0, i-80):i])
+	assert.Contains(t, out, "replied", "the bar shows the replies")
+	checkValid(t, dir)
+}
+
+// TestOutputsFail: when a file cannot be created, the ones already
+// created are closed and the error returned, without a panic.
+func TestOutputsFail(t *testing.T) {
+	s, _, _, _ := labScan(t)
+	s.create = func(name string) (*os.File, error) {
+		if strings.Contains(name, "scan_ntp-") {
+			return nil, &os.PathError{Op: "open", Path: name, Err: syscall.EACCES}
+		}
+		return os.Create(name)
+	}
+	_, err, _ := runFor(t, s, nil, 10*time.Second)
+	assert.ErrorIs(t, err, syscall.EACCES)
+}
+
+// TestProbeRate: -rate is the scan's rate, shared by the probes.
+func TestProbeRate(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"-rate", "1000"}, 500},
+		{[]string{"-rate", "1000", "-probes", "monitor"}, 1000},
+		{[]string{"-rate", "0"}, 0},
+		{[]string{"-rate", "1"}, 1},
+	} {
+		o, err := parseFlags(c.args, &bytes.Buffer{})
+		require.NoError(t, err)
+		assert.Equal(t, c.want, o.probeRate(), "%v", c.args)
+	}
+}
