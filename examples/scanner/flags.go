@@ -29,6 +29,7 @@ type options struct {
 	timeout        time.Duration
 	quiet          time.Duration
 	concurrency    int
+	senders        int
 	out            string
 	id             string
 	split          string
@@ -105,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Second, "wait for a first reply (lab: 1s)")
 	fs.DurationVar(&o.quiet, "quiet", 500*time.Millisecond, "wait after the last datagram of a multi-packet reply (lab: 300ms)")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "targets in flight per probe (0: 4096)")
+	fs.IntVar(&o.senders, "senders", 1, "sending sockets and goroutines per probe and address family (about one per core helps)")
 	fs.StringVar(&o.out, "out", "", "output `directory` (default: ./ntpctl-scan-DATE-TIME, or a new temporary one for the lab)")
 	fs.StringVar(&o.id, "id", "ntpctl", "report ID in the file names (letters, digits, _ and -; others become _)")
 	fs.StringVar(&o.split, "split", "", "also split the reports per `asn` or country, into the subdirectory by-asn or by-country")
@@ -202,8 +204,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.port == 0 || o.port > 65535 {
 		return nil, usagef("-port %d: want 1..65535", o.port)
 	}
-	if o.rate < 0 || o.retries < 0 || o.concurrency < 0 || o.timeout < 0 || o.quiet < 0 || o.enrichWorkers < 0 || o.enrichTimeout < 0 {
-		return nil, usagef("-rate, -retries, -concurrency, -timeout, -quiet, -enrich-workers and -enrich-timeout cannot be negative")
+	if o.rate < 0 || o.retries < 0 || o.concurrency < 0 || o.senders < 0 || o.timeout < 0 || o.quiet < 0 || o.enrichWorkers < 0 || o.enrichTimeout < 0 {
+		return nil, usagef("-rate, -retries, -concurrency, -senders, -timeout, -quiet, -enrich-workers and -enrich-timeout cannot be negative")
 	}
 	if o.labHosts != 0 && (o.labHosts < 32 || o.labHosts > 16384) {
 		return nil, usagef("-lab-hosts %d: want 32 to 16384", o.labHosts)

@@ -80,7 +80,7 @@ func newScan(ctx context.Context, o *options, stdout, stderr io.Writer) (*scan, 
 		return nil, err
 	}
 	s.cfg = ntpctl.Config{Rate: o.probeRate(), Retries: o.retries, Timeout: o.timeout, Quiet: o.quiet,
-		Concurrency: o.concurrency, Blocklist: bl, Port: s.port}
+		Concurrency: o.concurrency, Senders: o.senders, Blocklist: bl, Port: s.port}
 	e, closers, err := buildEnricher(o)
 	if err != nil {
 		for _, c := range closers {
@@ -122,7 +122,7 @@ func newLabScan(ctx context.Context, o *options, stdout, stderr io.Writer) (*sca
 	}
 	s.cfg = ntpctl.Config{Rate: o.probeRate(), Retries: retries, Timeout: timeout,
 		Quiet: quiet, MaxDuration: 2 * time.Second,
-		Concurrency: o.concurrency, Blocklist: bl, Port: s.port}
+		Concurrency: o.concurrency, Senders: o.senders, Blocklist: bl, Port: s.port}
 	static, err := enrich.ParseStatic(strings.NewReader(l.StaticCSV()))
 	if err != nil {
 		s.close()
