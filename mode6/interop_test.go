@@ -71,6 +71,104 @@ func ntpqRaw(t *testing.T, d *realpeer.NTPd, host, rv string) (uint16, mode6.Var
 	return status, vs
 }
 
+// statusWord returns the status word of ntpq's first line of rv output,
+// "associd=N status=XXXX …".
+func statusWord(t *testing.T, line string) uint16 {
+	t.Helper()
+	_, rest, ok := strings.Cut(line, " status=")
+	require.True(t, ok, "ntpq printed %q", line)
+	hex, _, _ := strings.Cut(rest, " ")
+	n, err := strconv.ParseUint(strings.TrimPrefix(hex, "0x"), 16, 16)
+	require.NoError(t, err, line)
+	return uint16(n)
+}
+
+// peerStatus reads the server's associations with READSTAT and returns
+// its one association, the local reference clock.
+func peerStatus(t *testing.T, c *net.UDPConn, to netip.AddrPort, seq uint16) mode6.AssocStatus {
+	t.Helper()
+	rep := query(t, c, to, mode6.Request{Op: mode6.OpReadStat, Seq: seq})
+	require.NoError(t, rep.Err)
+	assocs := mode6.AppendAssocStatuses(nil, rep.Data)
+	require.Len(t, assocs, 1, "the local reference clock")
+	return assocs[0]
+}
+
+// peerStage places a status word of the test server's one association in
+// the life of a fresh ntpsec peer, or returns -1 for a word such a peer
+// never has. The peer is mobilized when ntpd starts, becomes reachable
+// with its first sample about a second later (while the tests run), and
+// is selected as the system peer minutes later:
+//
+//	0  8011  conf, sel_reject, 1 event, mobilize
+//	1  9014  conf, reach, sel_reject, 1 event, reachable
+//	2  961a  conf, reach, sel_sys.peer, 1 event, sys_peer
+//
+// Besides those words it accepts what the same fields allow on the way:
+// more events counted, and sel_candidate before the selection completes.
+// With highOnly, the event octet is not looked at: it is for the status
+// of a peer READVAR reply, which the caller compares by its high octet
+// (flags and selection) only.
+func peerStage(w uint16, highOnly bool) int {
+	s := mode6.PeerStatusOf(w)
+	conf, reach := s.Flags&mode6.PeerConfigured != 0, s.Flags&mode6.PeerReachable != 0
+	if !conf || s.Flags&^(mode6.PeerConfigured|mode6.PeerReachable) != 0 {
+		return -1 // never authenticated, never broadcast
+	}
+	switch {
+	case !reach && s.Select == 0 && (highOnly || s.Event == 1 && s.EventCount > 0):
+		return 0 // mobilize
+	case reach && (s.Select == 0 || s.Select == 4) && (highOnly || s.Event == 4 && s.EventCount > 0):
+		return 1 // reachable, not yet selected
+	case reach && s.Select == 6 && (highOnly || s.Event == 10 && s.EventCount > 0):
+		return 2 // sys_peer
+	}
+	return -1
+}
+
+// checkPeerLife checks status words of the peer read one after the other:
+// before and after from READSTAT, between from another query (ntpq, or a
+// READVAR whose low octet is only compared by the caller). Each is a
+// state of a fresh peer, and they come in the order of its life.
+func checkPeerLife(t *testing.T, before, between, after uint16) {
+	t.Helper()
+	b, m, a := peerStage(before, false), peerStage(between, true), peerStage(after, false)
+	msg := fmt.Sprintf("peer status %04x (%s), then %04x, then %04x (%s)", before, mode6.PeerStatusOf(before),
+		between, after, mode6.PeerStatusOf(after))
+	assert.GreaterOrEqual(t, b, 0, msg)
+	assert.GreaterOrEqual(t, m, 0, msg)
+	assert.GreaterOrEqual(t, a, 0, msg)
+	assert.True(t, b <= m && m <= a, "out of order: %s", msg)
+}
+
+// readPeerSteadily reads the peer association's variables with READVAR
+// and with ntpq, the two in the same state of the peer. The peer becomes
+// reachable about a second after ntpd starts, while the tests run, and
+// its variables change with it (reach, leap, and the binary junk in the
+// filt* values, which may even split them differently). READSTAT giving
+// the same status just before and just after both shows that they read
+// the same state; otherwise they are asked again. It returns that
+// status, our reply and ntpq's variables.
+func readPeerSteadily(t *testing.T, d *realpeer.NTPd, c *net.UDPConn, seq uint16) (mode6.AssocStatus, mode6.Reply, mode6.Vars) {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		seq := seq + uint16(4*attempt)
+		before := peerStatus(t, c, d.Addr, seq)
+		rep := query(t, c, d.Addr, mode6.Request{Op: mode6.OpReadVar, Seq: seq + 1, AssocID: before.AssocID})
+		require.NoError(t, rep.Err)
+		_, theirs := ntpqRaw(t, d, "127.0.0.1", "rv "+strconv.Itoa(int(before.AssocID)))
+		after := peerStatus(t, c, d.Addr, seq+2)
+		require.Equal(t, before.AssocID, after.AssocID)
+		checkPeerLife(t, before.Status.Word(), rep.Status, after.Status.Word())
+		if before.Status == after.Status {
+			return before, rep, theirs
+		}
+		require.Less(t, attempt, 3, "the peer's status kept changing")
+		t.Logf("the peer's status changed from %04x (%s) to %04x (%s) meanwhile: asking again",
+			before.Status.Word(), before.Status, after.Status.Word(), after.Status)
+	}
+}
+
 // volatile variables change between two queries a moment apart.
 var volatile = map[string]bool{"clock": true, "rootdisp": true, "rootdist": true, "offset": true, "frequency": true,
 	"sys_jitter": true, "clk_jitter": true, "clk_wander": true, "rec": true, "xmt": true, "reftime": true,
@@ -132,25 +230,39 @@ func TestRealNTPsec(t *testing.T) {
 	})
 
 	t.Run("status word as ntpq prints it", func(t *testing.T) {
-		rep := query(t, c4, d.Addr, mode6.Request{Op: mode6.OpReadVar, Seq: 7})
-		require.NoError(t, rep.Err)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		// The status can change while ntpq runs, so ntpq's word is checked
+		// against ours read just before and just after it, and decoded as
+		// ntpq decoded that same word.
+		readVarStatus := func(seq uint16) uint16 {
+			rep := query(t, c4, d.Addr, mode6.Request{Op: mode6.OpReadVar, Seq: seq})
+			require.NoError(t, rep.Err)
+			return rep.Status
+		}
+		before := readVarStatus(7)
 		out, err := d.NTPQ(ctx, "127.0.0.1", "rv")
 		require.NoError(t, err, out)
+		after := readVarStatus(17)
 		// "associd=0 status=c016 leap_alarm, sync_unspec, 1 event, restart,"
 		first := strings.SplitN(out, "\n", 2)[0]
-		assert.Contains(t, first, fmt.Sprintf("status=%04x %s,", rep.Status, mode6.SystemStatusOf(rep.Status)))
+		w := statusWord(t, first)
+		assert.Contains(t, []uint16{before, after}, w, "ntpq's status %04x, ours %04x then %04x", w, before, after)
+		assert.Contains(t, first, fmt.Sprintf("status=%04x %s,", w, mode6.SystemStatusOf(w)))
 
-		rep = query(t, c4, d.Addr, mode6.Request{Op: mode6.OpReadStat, Seq: 19})
-		require.NoError(t, rep.Err)
-		assocs := mode6.AppendAssocStatuses(nil, rep.Data)
-		require.NotEmpty(t, assocs)
-		out, err = d.NTPQ(ctx, "127.0.0.1", "rv "+strconv.Itoa(int(assocs[0].AssocID)))
+		pb := peerStatus(t, c4, d.Addr, 19)
+		out, err = d.NTPQ(ctx, "127.0.0.1", "rv "+strconv.Itoa(int(pb.AssocID)))
 		require.NoError(t, err, out)
+		pa := peerStatus(t, c4, d.Addr, 20)
+		require.Equal(t, pb.AssocID, pa.AssocID)
 		// "associd=17767 status=9014 conf, reach, sel_reject, 1 event, reachable,"
 		first = strings.SplitN(out, "\n", 2)[0]
-		assert.Contains(t, first, fmt.Sprintf("status=%04x %s,", assocs[0].Status.Word(), assocs[0].Status))
+		w = statusWord(t, first)
+		assert.True(t, strings.HasPrefix(first, fmt.Sprintf("associd=%d ", pb.AssocID)), first)
+		checkPeerLife(t, pb.Status.Word(), w, pa.Status.Word())
+		assert.Contains(t, []uint16{pb.Status.Word(), pa.Status.Word()}, w,
+			"ntpq's status %04x, ours %04x then %04x", w, pb.Status.Word(), pa.Status.Word())
+		assert.Contains(t, first, fmt.Sprintf("status=%04x %s,", w, mode6.PeerStatusOf(w)))
 	})
 
 	t.Run("named variables", func(t *testing.T) {
@@ -163,19 +275,12 @@ func TestRealNTPsec(t *testing.T) {
 	})
 
 	t.Run("peer association in two fragments", func(t *testing.T) {
-		rep := query(t, c4, d.Addr, mode6.Request{Op: mode6.OpReadStat, Seq: 9})
-		require.NoError(t, rep.Err)
-		assocs := mode6.AppendAssocStatuses(nil, rep.Data)
-		require.Len(t, assocs, 1, "the local reference clock")
-		id := assocs[0].AssocID
-
-		rep = query(t, c4, d.Addr, mode6.Request{Op: mode6.OpReadVar, Seq: 10, AssocID: id})
-		require.NoError(t, rep.Err)
+		before, rep, theirs := readPeerSteadily(t, d, c4, 100)
+		id := before.AssocID
 		assert.Equal(t, 2, rep.Fragments)
 		assert.Equal(t, id, rep.AssocID)
-		assert.Equal(t, assocs[0].Status.Word()&0xff00, rep.Status&0xff00)
+		assert.Equal(t, before.Status.Word()&0xff00, rep.Status&0xff00)
 		vs, _ := mode6.ParseVars(rep.Data)
-		_, theirs := ntpqRaw(t, d, "127.0.0.1", "rv "+strconv.Itoa(int(id)))
 		// ntpq prints the same names; values that carry ntpsec's binary
 		// junk are compared by name only (volatile).
 		compareWithNTPQ(t, vs, theirs)

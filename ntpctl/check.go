@@ -46,7 +46,9 @@ var (
        restrict -6 default kod limited nomodify notrap nopeer noquery
        restrict 127.0.0.1
        restrict ::1`
-	fixMode7 = `Remove "enable mode7" from ntp.conf unless you use ntpdc: Mode 7 stays an attack surface.`
+	fixMode7 = `Mode 7 is still answered, an attack surface even without monlist. On ntpd 4.2.8,
+       remove "enable mode7" from ntp.conf unless you use ntpdc; older ntpd always answers
+       Mode 7 (error 4 there means monitoring is off or the list is empty): upgrade.`
 )
 
 func (e env) check(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -121,7 +123,7 @@ func (e env) check(ctx context.Context, args []string, stdout, stderr io.Writer)
 	rvLine := checkLine(rvSummary(&rv, 0), target.String())
 	if rv.Value != nil {
 		if v, ok := rv.Value.Vars.Lookup("version"); ok {
-			rvLine += "\n                     version: " + v
+			rvLine += "\n                     version: " + termSafe(v)
 		}
 	}
 	fmt.Fprintf(w, "  READVAR (Mode 6):  %s\n\n", rvLine)

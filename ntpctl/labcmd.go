@@ -51,10 +51,12 @@ type labJSON struct {
 func (e env) lab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c common
 	var o labOptions
-	fs := newFlags("lab", labUsage, "Exit status:\n  0    stopped by Ctrl-C\n  1    error: bad usage, the port cannot be bound\n", &c)
+	fs := newFlags("lab", labUsage, "Exit status:\n  0    stopped by Ctrl-C (or SIGTERM)\n  1    error: bad usage, the port cannot be bound\n", &c)
 	fs.Uint64Var(&o.seed, "seed", 1, "`seed` of the mix of hosts")
-	fs.IntVar(&o.hosts, "hosts", 300, "number of IPv4 `addresses` (32 to 16384)")
+	fs.IntVar(&o.hosts, "hosts", 300, "")
 	fs.BoolVar(&o.list, "list", false, "print every host, not a summary")
+	fs.Lookup("port").Usage = "UDP `port` every host answers on; 0 for an ephemeral one"
+	fs.Lookup("hosts").Usage = "number of IPv4 `addresses`, 32 to 16384"
 	c.portZeroOK = true
 	pos, code := parseArgs(fs, args, &c, stdout, stderr)
 	if code >= 0 {

@@ -268,6 +268,15 @@ func TestJSON(t *testing.T) {
 	require.NotNil(t, m.ErrorCode)
 	assert.Equal(t, 4, *m.ErrorCode)
 
+	// The missing sequence numbers of a partial reply, as numbers.
+	gaps := hostWhere(t, func(h lab.Host) bool { return h.Hostile == "gaps" })
+	out, _, code = runCmd(t, env{}, "monlist", "--json", gaps.Addr.String())
+	require.Equal(t, exitBadReply, code)
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &raw))
+	assert.Equal(t, []any{3.0, 6.0}, raw["missing"], "sequence numbers, not base64")
+	assert.Equal(t, "partial", raw["outcome"])
+
 	out, _, code = runCmd(t, env{}, "rv", "--json", dis.Addr.String())
 	require.Equal(t, exitOK, code)
 	var r rvJSON
@@ -359,6 +368,9 @@ func TestHelp(t *testing.T) {
 		assert.Contains(t, out, "Usage: ntpctl "+args[0+len(args)-2+boolInt(args[0] == "help")])
 		assert.Contains(t, out, "Exit status:")
 		assert.Contains(t, out, "--json")
+		if args[len(args)-1] != "lab" && args[0] != "lab" {
+			assert.Contains(t, out, "130  interrupted", "%q: every exit status is documented", args)
+		}
 	}
 	out, _, _ = runCmd(t, env{}, "--help")
 	assert.Contains(t, out, "Usage:")

@@ -20,7 +20,8 @@ IPv6 clients included, followed by the packets and bytes that came back and the
 amplification: reply bytes divided by request bytes (UDP payloads).
 
 A server with monlist disabled (ntpd 4.2.7p26 and later with "enable mode7") answers
-with error 4, INFO_ERR_NODATA; ntpsec and a default ntpd 4.2.8 do not answer at all.
+with error 4, INFO_ERR_NODATA, as older ntpd does with monitoring off or an empty list;
+ntpsec and a default ntpd 4.2.8 do not answer at all.
 Columns: avgint and lstint are seconds (average interval, since the last packet),
 rstr the restriction flags in hexadecimal, m the client's NTP mode, ver its version.
 `
@@ -50,7 +51,7 @@ type monlistJSON struct {
 	ItemSize      int            `json:"item_size,omitempty"`
 	NumEntries    int            `json:"num_entries"`
 	Entries       []monEntryJSON `json:"entries,omitempty"`
-	Missing       []uint8        `json:"missing,omitempty"`
+	Missing       []int          `json:"missing,omitempty"` // sequence numbers ([]uint8 would be base64)
 	Packets       int            `json:"packets"`
 	Bytes         int            `json:"bytes"`
 	RequestBytes  int            `json:"request_bytes"`
@@ -82,9 +83,12 @@ func monlistOutcome(r *ntpctl.Result[mode7.Reply]) string {
 func toMonlistJSON(r *ntpctl.Result[mode7.Reply], withEntries bool) monlistJSON {
 	j := monlistJSON{
 		Target: r.Target.String(), Outcome: monlistOutcome(r), Status: r.Status, Error: errText(r.Err),
-		ItemSize: r.Value.ItemSize, NumEntries: len(r.Value.Entries), Missing: r.Value.Missing,
+		ItemSize: r.Value.ItemSize, NumEntries: len(r.Value.Entries),
 		Packets: r.Packets, Bytes: r.Bytes, RequestBytes: r.RequestBytes, Attempts: r.Attempts,
 		Amplification: round2(r.Amplification()), RTTms: ms(r.RTT),
+	}
+	for _, seq := range r.Value.Missing {
+		j.Missing = append(j.Missing, int(seq))
 	}
 	var ie mode7.InfoErr
 	if errors.As(r.Err, &ie) {
@@ -152,6 +156,10 @@ func monlistSummary(r *ntpctl.Result[mode7.Reply]) string {
 	ev := evidence(r.Packets, r.Bytes, r.RequestBytes, r.Amplification())
 	switch monlistOutcome(r) {
 	case "amplifier":
+		if r.Bytes <= r.RequestBytes { // an empty list: ntpd says INFO_ERR_NODATA instead
+			return fmt.Sprintf("%s: monlist answered: %s, %s; no larger than the request.",
+				t, plural(len(r.Value.Entries), "entry"), ev)
+		}
 		return fmt.Sprintf("%s: monlist answered: %s, %s. This server is a monlist amplifier.",
 			t, plural(len(r.Value.Entries), "entry"), ev)
 	case "monlist-disabled":

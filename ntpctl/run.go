@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,6 +36,7 @@ const exitStatusHelp = `Exit status:
   3    refused: an error reply (monlist disabled: Mode 7 error 4, INFO_ERR_NODATA;
        a Mode 6 error such as an unknown association or variable)
   4    a reply came back, but incomplete or malformed
+  130  interrupted (Ctrl-C)
 `
 
 const checkExitHelp = `Exit status:
@@ -42,6 +44,7 @@ const checkExitHelp = `Exit status:
   1    error: bad usage, unresolvable or refused host, socket error
   5    monlist amplifier: the reply to monlist is larger than the request
   6    no monlist amplification, but READVAR (Mode 6) replies larger than the request
+  130  interrupted (Ctrl-C)
 `
 
 // env is what run needs from the outside world; tests replace it.
@@ -387,10 +390,17 @@ func statusExit(s ntpctl.Status) int {
 	return exitError
 }
 
+// writeJSON prints v as indented JSON, with the characters a terminal
+// would act on escaped (see jsonSafe): values come from the network.
 func writeJSON(w io.Writer, v any) {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	if err := enc.Encode(v); err != nil { // not with the output types: no maps, no NaN
+		b.Reset()
+		_ = enc.Encode(map[string]string{"error": err.Error()})
+	}
+	_, _ = w.Write(jsonSafe(b.Bytes()))
 }
 
 // plural returns "1 packet", "2 packets", "3 entries".

@@ -19,6 +19,10 @@ variables as ntpq -c rv does: the association and its decoded status word, then 
 variables folded at 72 columns, leap in binary and timestamps with their date (the
 other values as the server sent them), followed by the packets and bytes that came
 back and the amplification (reply bytes divided by request bytes, UDP payloads).
+Control characters and octets outside ASCII in names and values are escaped as cat -v
+does ("^[" for ESC, "M-" before an octet with the high bit set): a server cannot send
+escape sequences to your terminal. --json gives the values as they came (invalid UTF-8
+as U+FFFD), with such characters as \u escapes.
 
 NAMEs (or NAME,NAME,...) ask for those variables only, as "ntpq -c 'rv 0 NAME,...'".
 --assoc reads a peer association instead of the server's system variables; ntpq -c as
@@ -213,25 +217,28 @@ func writeVars(w io.Writer, assoc, status uint16, vs mode6.Vars) {
 // cookVar formats one variable as ntpq's cooked output does where both
 // ntpq generations agree: leap in two binary digits, NTP timestamps as
 // hexadecimal followed by the UTC date, quoted strings in quotes, other
-// values as the server printed them.
+// values as the server printed them. Names and values come from the
+// network: what a terminal would act on is escaped as cat -v does
+// (termSafe), so "^[" stands for ESC.
 func cookVar(v mode6.Var) string {
+	name := termSafe(v.Name)
 	if v.Bare {
-		return v.Name
+		return name
 	}
 	val := strings.TrimSpace(v.Value)
 	switch {
 	case v.Quoted:
-		return v.Name + `="` + v.Value + `"`
+		return name + `="` + termSafe(v.Value) + `"`
 	case v.Name == "leap" && len(val) == 1 && val[0] >= '0' && val[0] <= '3':
 		n := val[0] - '0'
-		return v.Name + "=" + string([]byte{'0' + n>>1, '0' + n&1})
+		return name + "=" + string([]byte{'0' + n>>1, '0' + n&1})
 	}
 	if strings.HasPrefix(val, "0x") && len(val) == 19 {
 		if ts, err := mode6.ParseTimestamp(val); err == nil {
-			return v.Name + "=" + val[2:] + " " + ntpDate(ts)
+			return name + "=" + val[2:] + " " + ntpDate(ts)
 		}
 	}
-	return v.Name + "=" + val
+	return name + "=" + termSafe(val)
 }
 
 // ntpDate prints an NTP timestamp as a UTC date with milliseconds, taking
