@@ -1,3 +1,5 @@
+//go:build unix
+
 package ntpctl_test
 
 import (

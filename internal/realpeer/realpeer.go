@@ -20,13 +20,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // EnvRequired is the environment variable that turns a missing real peer
@@ -84,27 +81,7 @@ const nsPrefix = "ntpctl-"
 // removeStale deletes the namespaces (and kills the servers in them) that
 // test processes left behind when they died before their cleanups ran: a
 // namespace's name carries the PID of the process that made it.
-func removeStale() {
-	entries, _ := os.ReadDir("/var/run/netns")
-	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), nsPrefix)
-		if !ok {
-			continue
-		}
-		pidText, _, _ := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(pidText)
-		if err != nil || pid == os.Getpid() || unix.Kill(pid, 0) != unix.ESRCH {
-			continue
-		}
-		out, _ := exec.Command("ip", "netns", "pids", e.Name()).Output()
-		for _, f := range strings.Fields(string(out)) {
-			if p, err := strconv.Atoi(f); err == nil {
-				_ = unix.Kill(p, unix.SIGKILL)
-			}
-		}
-		_ = exec.Command("ip", "netns", "del", e.Name()).Run()
-	}
-}
+func removeStale() { removeStaleNamespaces() }
 
 // Command returns a command that runs inside the namespace.
 func (ns *Namespace) Command(name string, args ...string) *exec.Cmd {
@@ -114,49 +91,7 @@ func (ns *Namespace) Command(name string, args ...string) *exec.Cmd {
 // ListenUDP opens a UDP socket inside the namespace; it can be used from
 // any goroutine afterwards.
 func (ns *Namespace) ListenUDP(network, address string) (*net.UDPConn, error) {
-	type result struct {
-		c   *net.UDPConn
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		// The thread enters the namespace and goes back to its own; if it
-		// cannot, it stays locked and dies with this goroutine instead of
-		// serving others from the wrong namespace.
-		runtime.LockOSThread()
-		self, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{nil, err}
-			return
-		}
-		defer self.Close()
-		fd, err := os.Open(filepath.Join("/var/run/netns", ns.Name))
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{nil, err}
-			return
-		}
-		defer fd.Close()
-		if err := unix.Setns(int(fd.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{nil, fmt.Errorf("setns: %w", err)}
-			return
-		}
-		var r result
-		ua, err := net.ResolveUDPAddr(network, address)
-		if err == nil {
-			r.c, r.err = net.ListenUDP(network, ua)
-		} else {
-			r.err = err
-		}
-		if unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		ch <- r
-	}()
-	r := <-ch
-	return r.c, r.err
+	return ns.listenUDP(network, address)
 }
 
 // NTPd is an ntpsec ntpd running in its own namespace on 127.0.0.1:123

@@ -85,3 +85,40 @@ func TestRate(t *testing.T) {
 	assert.LessOrEqual(t, float64(worst), rate*1.02, "requests in the busiest second")
 	assert.Greater(t, float64(worst), rate*0.9, "the rate is reached")
 }
+
+// TestSendErrors: requests the kernel refuses end as StatusSendError with
+// the kernel's reason, at once, not as timeouts.
+func TestSendErrors(t *testing.T) {
+	t.Parallel()
+	cfg := fast()
+	cfg.Timeout = 5 * time.Second
+	cfg.Retries = 3
+	cfg.ListenUDP = func(network string, laddr *net.UDPAddr) (*net.UDPConn, error) {
+		c, err := net.ListenUDP(network, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return nil, err
+		}
+		rc, err := c.SyscallConn()
+		require.NoError(t, err)
+		// Shut the sending side: every send fails with EPIPE and no
+		// packet leaves.
+		require.NoError(t, rc.Control(func(fd uintptr) { _ = syscall.Shutdown(int(fd), syscall.SHUT_WR) }))
+		return c, nil
+	}
+	var set ntpctl.TargetSet
+	set.AddPrefix(netip.MustParsePrefix("127.0.12.0/26"))
+	start := time.Now()
+	p, err := ntpctl.NewProber(cfg, ntpctl.MonList())
+	require.NoError(t, err)
+	n := 0
+	require.NoError(t, p.Run(context.Background(), set.All(9), func(r ntpctl.Result[mode7.Reply]) error {
+		n++
+		assert.Equal(t, ntpctl.StatusSendError, r.Status)
+		assert.ErrorIs(t, r.Err, syscall.EPIPE)
+		return nil
+	}))
+	assert.Equal(t, 64, n)
+	assert.Less(t, time.Since(start), 2*time.Second, "no waiting for the 5 s timeout")
+	assert.Equal(t, uint64(64), p.Stats().SendErrors)
+	assert.Zero(t, p.Stats().Sent)
+}
