@@ -62,7 +62,9 @@ func addrAdd(a netip.Addr, n *big.Int) netip.Addr {
 // ParseRange parses one target specification: an address ("192.0.2.1",
 // "2001:db8::1"), a prefix ("192.0.2.0/24"), or a range
 // ("192.0.2.1-192.0.2.20", or "192.0.2.1-20" for the last octet).
-// IPv4-mapped IPv6 addresses are taken as IPv4. Zones are refused.
+// IPv4-mapped IPv6 addresses are taken as IPv4, and so is a range whose
+// ends are both IPv4-mapped; an IPv6 range may end inside the mapped
+// space (as ::/80 does). Zones are refused.
 func ParseRange(s string) (Range, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -82,17 +84,25 @@ func ParseRange(s string) (Range, error) {
 		return RangeOf(p), nil
 	}
 	if lo, hi, ok := strings.Cut(s, "-"); ok {
-		first, err := parseAddr(lo)
+		// The ends are unmapped only together: an IPv6 range may end
+		// (or start) inside the IPv4-mapped space, as ::/80 does.
+		first, err := parseAddrKeep(lo)
 		if err != nil {
 			return Range{}, fmt.Errorf("%w: %q: %v", ErrTarget, s, err)
 		}
 		var last netip.Addr
-		if n, err := strconv.ParseUint(strings.TrimSpace(hi), 10, 8); err == nil && first.Is4() {
+		if n, err := strconv.ParseUint(strings.TrimSpace(hi), 10, 8); err == nil && first.Unmap().Is4() {
+			first = first.Unmap()
 			b := first.As4()
 			b[3] = byte(n)
 			last = netip.AddrFrom4(b)
-		} else if last, err = parseAddr(hi); err != nil {
+		} else if last, err = parseAddrKeep(hi); err != nil {
 			return Range{}, fmt.Errorf("%w: %q: %v", ErrTarget, s, err)
+		}
+		if first.Is4In6() && last.Is4In6() {
+			first, last = first.Unmap(), last.Unmap()
+		} else if first.Is4In6() != last.Is4In6() && (first.Is4() || last.Is4()) {
+			first, last = first.Unmap(), last.Unmap() // one IPv4 end: the mapped one is IPv4 too
 		}
 		if first.BitLen() != last.BitLen() || last.Less(first) {
 			return Range{}, fmt.Errorf("%w: %q: not an ascending range of one family", ErrTarget, s)
@@ -107,6 +117,13 @@ func ParseRange(s string) (Range, error) {
 }
 
 func parseAddr(s string) (netip.Addr, error) {
+	a, err := parseAddrKeep(s)
+	return a.Unmap(), err
+}
+
+// parseAddrKeep parses an address, refusing zones, and keeps an
+// IPv4-mapped address as it is.
+func parseAddrKeep(s string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(strings.TrimSpace(s))
 	if err != nil {
 		return a, err
@@ -114,7 +131,7 @@ func parseAddr(s string) (netip.Addr, error) {
 	if a.Zone() != "" {
 		return netip.Addr{}, errors.New("zoned addresses are not targets")
 	}
-	return a.Unmap(), nil
+	return a, nil
 }
 
 // TargetSet is a set of addresses of both families, kept as sorted,
