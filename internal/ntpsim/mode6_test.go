@@ -76,7 +76,8 @@ func rawVars(t testing.TB, pkts []hexcap.Packet) mode6.Vars {
 	return rawSplit(r.Data())
 }
 
-// rawSplit splits variable text at the commas outside quotes, keeping
+// rawSplit splits variable text at the item separators outside quotes
+// (", " and ",\r\n", as ntpd writes them), keeping
 // every octet of every value.
 func rawSplit(data []byte) mode6.Vars {
 	text := strings.TrimSuffix(string(data), "\r\n")
@@ -86,7 +87,9 @@ func rawSplit(data []byte) mode6.Vars {
 		if i < len(text) && text[i] == '"' {
 			quoted = !quoted
 		}
-		if i < len(text) && (quoted || text[i] != ',') {
+		// Items end at ", " or ",\r\n" as ntpd writes them: ntpsec's
+		// junk in the filt* values may hold a bare comma.
+		if i < len(text) && (quoted || text[i] != ',' || (i+1 < len(text) && text[i+1] != ' ' && text[i+1] != '\r')) {
 			continue
 		}
 		name, value, _ := strings.Cut(text[item:i], "=")
