@@ -335,7 +335,10 @@ func TestCancel(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Less(t, time.Since(start), 2*time.Second)
 	st := p.Stats()
-	assert.LessOrEqual(t, st.Sent, sentAtCancel+uint64(cfg.BatchSize+64), "sending stops at once")
+	// What may still go out: the two batches already handed to the
+	// sending goroutine (Stats.Sent counts a batch once it is sent) and
+	// the round that was under way when the context was cancelled.
+	assert.LessOrEqual(t, st.Sent, sentAtCancel+uint64(3*64), "sending stops at once")
 	assert.Equal(t, st.Targets, uint64(len(seen)), "every target taken is emitted")
 	for tg, n := range seen {
 		require.Equal(t, 1, n, "%v", tg)
