@@ -280,7 +280,7 @@ func TestStats(t *testing.T) {
 	assert.Equal(t, []Count{{"ok", 2}, {"no-answer", 1}}, sum.Statuses)
 	assert.Equal(t, Count{"unknown", 2}, sum.Countries[0])
 	assert.Contains(t, sum.Versions, Count{"ntpd 4.2.8p10", 1})
-	assert.Contains(t, sum.Versions, Count{"ntpd ntpsec-1.2.2", 1})
+	assert.Contains(t, sum.Versions, Count{"ntpsec 1.2.2", 1})
 	assert.Contains(t, sum.Versions, Count{"4", 1})
 	d := sum.Amplification
 	assert.Equal(t, 6, d.Count)
@@ -311,6 +311,15 @@ func TestStats(t *testing.T) {
 	var empty Stats
 	require.NoError(t, empty.Summary().WriteText(&txt))
 	assert.Equal(t, "unknown", DaemonVersion(""))
+	for banner, want := range map[string]string{
+		"ntpd 4.2.8p10@1.3728-o Sun Sep 17 20:40:05 UTC 2017 (1)": "ntpd 4.2.8p10",
+		"ntpd ntpsec-1.2.2 2023-05-04T09:08:28Z":                  "ntpsec 1.2.2",
+		"xntpd 3-5.93e Wed Apr 14 20:23:03 EDT 1999 (1)":          "xntpd 3-5.93e",
+		"4":                   "4",
+		"something else here": "something else",
+	} {
+		assert.Equal(t, want, DaemonVersion(banner), banner)
+	}
 }
 
 // Without SplitOptions.Type, a group of IPv4 and IPv6 rows went into one

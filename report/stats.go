@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/mode6"
 )
 
 // Stats counts a scan the way Shadowserver's daily scan pages summarise
@@ -63,13 +64,21 @@ func (s *Stats) add(p rowPtr) {
 }
 
 // DaemonVersion reduces an ntpd version banner to the daemon and its
-// version: the text before '@' (the build id), then the first two words,
-// e.g. "ntpd 4.2.8p10@1.3728-o Sun Sep 17 20:40:05 UTC 2017 (1)" gives
-// "ntpd 4.2.8p10" and "ntpd ntpsec-1.2.2 2023-05-04T…" gives
-// "ntpd ntpsec-1.2.2". An empty banner gives "unknown".
+// version, through mode6.ParseBanner: "ntpd 4.2.8p10@1.3728-o Sun Sep 17
+// 20:40:05 UTC 2017 (1)" gives "ntpd 4.2.8p10", "ntpd ntpsec-1.2.2
+// 2023-05-04T…" gives "ntpsec 1.2.2", "xntpd 3-5.93e" stays as it is. A
+// banner it cannot place gives its first two words; an empty one gives
+// "unknown".
 func DaemonVersion(banner string) string {
-	banner, _, _ = strings.Cut(banner, "@")
-	f := strings.Fields(clean(banner))
+	b := mode6.ParseBanner(clean(banner))
+	if v, ok := strings.CutPrefix(b.Version, "ntpsec-"); ok {
+		return "ntpsec " + v
+	}
+	if b.Program != "" && b.Version != "" {
+		return b.Program + " " + b.Version
+	}
+	raw, _, _ := strings.Cut(clean(banner), "@")
+	f := strings.Fields(raw)
 	if len(f) > 2 {
 		f = f[:2]
 	}
