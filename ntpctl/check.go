@@ -52,18 +52,9 @@ var (
 )
 
 func (e env) check(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var c common
-	fs := newFlags("check", checkUsage, checkExitHelp, &c)
-	pos, code := parseArgs(fs, args, &c, stdout, stderr)
+	c, target, code := e.oneHost(ctx, "check", checkUsage, checkExitHelp, args, stdout, stderr)
 	if code >= 0 {
 		return code
-	}
-	if len(pos) != 1 {
-		return usageError(stderr, fs, fmt.Errorf("want one HOST[:PORT], got %d arguments", len(pos)))
-	}
-	target, err := e.target(ctx, pos[0], uint16(c.port))
-	if err != nil {
-		return failure(stderr, "check", err)
 	}
 	cfg := e.config(&c)
 	var (

@@ -112,18 +112,9 @@ func toMonlistJSON(r *ntpctl.Result[mode7.Reply], withEntries bool) monlistJSON 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
 func (e env) monlist(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var c common
-	fs := newFlags("monlist", monlistUsage, exitStatusHelp, &c)
-	pos, code := parseArgs(fs, args, &c, stdout, stderr)
+	c, target, code := e.oneHost(ctx, "monlist", monlistUsage, exitStatusHelp, args, stdout, stderr)
 	if code >= 0 {
 		return code
-	}
-	if len(pos) != 1 {
-		return usageError(stderr, fs, fmt.Errorf("want one HOST[:PORT], got %d arguments", len(pos)))
-	}
-	target, err := e.target(ctx, pos[0], uint16(c.port))
-	if err != nil {
-		return failure(stderr, "monlist", err)
 	}
 	r, err := probeOne(ctx, e.config(&c), ntpctl.MonList(), target)
 	if err != nil {

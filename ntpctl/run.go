@@ -242,6 +242,25 @@ func parseArgs(fs *flag.FlagSet, args []string, c *common, stdout, stderr io.Wri
 // target resolves HOST[:PORT]: an IPv4 or IPv6 address (IPv6 with a port
 // in brackets), or a name, resolved only then. It refuses addresses no
 // NTP server has: unspecified, multicast, broadcast.
+// oneHost parses the flags and the single HOST[:PORT] of a command that
+// takes exactly one host. code is -1 when the command should go on, or
+// the exit status to return.
+func (e env) oneHost(ctx context.Context, name, usage, exitHelp string, args []string, stdout, stderr io.Writer) (c common, target netip.AddrPort, code int) {
+	fs := newFlags(name, usage, exitHelp, &c)
+	pos, code := parseArgs(fs, args, &c, stdout, stderr)
+	if code >= 0 {
+		return c, target, code
+	}
+	if len(pos) != 1 {
+		return c, target, usageError(stderr, fs, fmt.Errorf("want one HOST[:PORT], got %d arguments", len(pos)))
+	}
+	target, err := e.target(ctx, pos[0], uint16(c.port))
+	if err != nil {
+		return c, target, failure(stderr, name, err)
+	}
+	return c, target, -1
+}
+
 func (e env) target(ctx context.Context, arg string, defPort uint16) (netip.AddrPort, error) {
 	host, port := arg, defPort
 	if ap, err := netip.ParseAddrPort(arg); err == nil {
