@@ -67,8 +67,10 @@ type Config struct {
 	MaxPackets, MaxBytes int
 	// Senders is the number of sockets, each with its own sending
 	// goroutine, per address family: sendmmsg calls then run on that many
-	// cores at once, while the run loop prepares the next batches. 0
-	// means 1; about one per core is the most that helps.
+	// cores at once, while the run loop prepares the next batches (under
+	// a Rate cap a socket has one batch out at a time, so that requests
+	// leave when their tokens say). 0 means 1; about one per core is the
+	// most that helps.
 	Senders int
 	// ReadBuffer and WriteBuffer size the sockets' kernel buffers; 0
 	// means 4 MiB.
@@ -335,10 +337,20 @@ type socket[R any] struct {
 	idle []*batch[R] // free batches
 	work chan *batch[R]
 	done chan *batch[R]
+	// maxOut is the most batches handed to the sending goroutine at once:
+	// 2, or 1 under a rate cap, where a batch that waits behind another
+	// would go out later than its tokens say and bunch up with the next.
+	maxOut int
 }
 
 // ready reports whether a request can be queued on s this round.
-func (s *socket[R]) ready() bool { return s.cur != nil || len(s.idle) > 0 }
+func (s *socket[R]) ready() bool {
+	held := len(s.idle) // batches the run loop holds; the others are out
+	if s.cur != nil {
+		held++
+	}
+	return 2-held < s.maxOut
+}
 
 // Prober sends one Probe to very many targets over batched UDP and turns
 // what comes back into one Result per target. Create it with NewProber;
@@ -903,7 +915,7 @@ func (p *Prober[R]) flush() {
 
 // reclaim takes back the batches the sending goroutines are done with. A
 // request the kernel refused finishes its flight with a send error,
-// unless the flight has moved on since.
+// unless the flight has moved on since or is answering.
 func (p *Prober[R]) reclaim() {
 	for _, fam := range p.socks {
 		for _, s := range fam {
@@ -917,7 +929,9 @@ func (p *Prober[R]) reclaim() {
 					break
 				}
 				for _, fl := range bt.failed {
-					if f := bt.flights[fl.Index]; f.gen == bt.gens[fl.Index] && !f.done {
+					// A flight that has started to answer (an earlier
+					// attempt's reply) finishes by its quiet timer.
+					if f := bt.flights[fl.Index]; f.gen == bt.gens[fl.Index] && !f.done && f.packets == 0 {
 						f.sendErr = fmt.Errorf("ntpctl: sending the request: %w", fl.Err)
 						p.markReady(f)
 					}
@@ -949,7 +963,13 @@ func (p *Prober[R]) sender(s *socket[R]) {
 		n, failed, _ := s.conn.WriteBatchFailed(bt.msgs[:bt.n], bt.failed[:0])
 		bt.failed = failed
 		p.stats.sent.Add(uint64(n))
-		p.stats.sendErrors.Add(uint64(len(failed)))
+		for _, fl := range failed {
+			// A batch that meets the socket closed by Run's end was
+			// not refused by the kernel.
+			if !errors.Is(fl.Err, net.ErrClosed) {
+				p.stats.sendErrors.Add(1)
+			}
+		}
 		s.done <- bt
 		select {
 		case p.wake <- struct{}{}:
@@ -974,27 +994,32 @@ func (p *Prober[R]) socketFor(v6 bool) (*socket[R], error) {
 		if local.IsValid() {
 			la = &net.UDPAddr{IP: local.AsSlice()}
 		}
-		socks := make([]*socket[R], 0, p.cfg.Senders)
+		// The sockets go into p.socks as they open, so that closeSockets
+		// reaches them should ListenUDP panic halfway.
+		p.socks[i] = make([]*socket[R], 0, p.cfg.Senders)
 		for range p.cfg.Senders {
 			c, err := p.cfg.ListenUDP(network, la)
 			if err != nil {
-				for _, s := range socks {
+				for _, s := range p.socks[i] {
 					close(s.work)
 					_ = s.conn.Close()
 				}
+				p.socks[i] = nil
 				return nil, fmt.Errorf("ntpctl: opening the %s socket: %w", network, err)
 			}
 			_ = c.SetReadBuffer(p.cfg.ReadBuffer)
 			_ = c.SetWriteBuffer(p.cfg.WriteBuffer)
 			s := &socket[R]{conn: batchconn.New(c), v6: v6,
 				idle: []*batch[R]{newBatch[R](p.cfg.BatchSize), newBatch[R](p.cfg.BatchSize)},
-				work: make(chan *batch[R], 2), done: make(chan *batch[R], 2)}
-			socks = append(socks, s)
+				work: make(chan *batch[R], 2), done: make(chan *batch[R], 2), maxOut: 2}
+			if p.cfg.Rate > 0 {
+				s.maxOut = 1
+			}
+			p.socks[i] = append(p.socks[i], s)
 			p.wg.Add(2)
 			go p.sender(s)
 			go p.receive(s)
 		}
-		p.socks[i] = socks
 	}
 	s := p.socks[i][p.next[i]]
 	p.next[i] = (p.next[i] + 1) % len(p.socks[i])

@@ -3,6 +3,7 @@ package ntpctl_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -384,4 +385,45 @@ func TestEmitErrorStops(t *testing.T) {
 	err = p.Run(context.Background(), ntpctl.Addrs(s.Port(), netip.MustParseAddr("127.0.9.1")),
 		func(ntpctl.Result[mode7.Reply]) error { return boom })
 	assert.ErrorIs(t, err, boom)
+}
+
+// TestSendersMatchTheirSockets: with several sockets per family, every
+// reply is matched on the socket its request left from, retries leave
+// from the first request's socket, and each target is sent to once per
+// attempt.
+func TestSendersMatchTheirSockets(t *testing.T) {
+	t.Parallel()
+	hosts := map[string]*ntpsim.Host{}
+	for i := 1; i <= 40; i++ {
+		hosts[fmt.Sprintf("127.0.13.%d", i)] = &ntpsim.Host{Mode7: ntpsim.Mode7NoData}
+	}
+	s4 := lab(t, "udp4", hosts)
+	s6 := lab(t, "udp6", map[string]*ntpsim.Host{"::1": {Mode7: ntpsim.Mode7NoData}})
+	late := netip.AddrPortFrom(netip.MustParseAddr("127.0.13.200"), s4.Port())
+	go func() {
+		time.Sleep(100 * time.Millisecond) // appears after the first request
+		s4.SetHost(late.Addr(), &ntpsim.Host{Mode7: ntpsim.Mode7NoData})
+	}()
+	var targets []netip.AddrPort
+	for i := 1; i <= 40; i++ {
+		targets = append(targets, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 13, byte(i)}), s4.Port()))
+		if i == 20 {
+			targets = append(targets, netip.AddrPortFrom(netip.IPv6Loopback(), s6.Port()), late)
+		}
+	}
+	cfg := fast()
+	cfg.Senders = 3
+	cfg.BatchSize = 4
+	cfg.Retries = 1
+	cfg.RetryInterval = 250 * time.Millisecond
+	cfg.Timeout = 250 * time.Millisecond
+	res, p := run(t, cfg, ntpctl.MonList(), targets)
+	require.Len(t, res, 42)
+	for _, tg := range targets {
+		assert.Equal(t, ntpctl.StatusServerError, res[tg].Status, "%v: %v", tg, res[tg].Err)
+	}
+	assert.Equal(t, 2, res[late].Attempts)
+	st := p.Stats()
+	assert.Equal(t, uint64(43), st.Sent)
+	assert.Zero(t, st.Unmatched+st.SendErrors)
 }
