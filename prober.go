@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ntpctl/ntpctl/internal/batchconn"
@@ -931,10 +932,17 @@ func (p *Prober[R]) reclaim() {
 				for _, fl := range bt.failed {
 					// A flight that has started to answer (an earlier
 					// attempt's reply) finishes by its quiet timer.
-					if f := bt.flights[fl.Index]; f.gen == bt.gens[fl.Index] && !f.done && f.packets == 0 {
-						f.sendErr = fmt.Errorf("ntpctl: sending the request: %w", fl.Err)
-						p.markReady(f)
+					f := bt.flights[fl.Index]
+					if f.gen != bt.gens[fl.Index] || f.done || f.packets > 0 {
+						continue
 					}
+					if transient(fl.Err) && f.attempts <= p.cfg.Retries {
+						// A full queue now says nothing about the
+						// target: its retry timer asks again.
+						continue
+					}
+					f.sendErr = fmt.Errorf("ntpctl: sending the request: %w", fl.Err)
+					p.markReady(f)
 				}
 				clear(bt.flights[:bt.n])
 				bt.n, bt.failed = 0, bt.failed[:0]
@@ -942,6 +950,12 @@ func (p *Prober[R]) reclaim() {
 			}
 		}
 	}
+}
+
+// transient reports whether a send error says only that the host is busy
+// (a full queue or socket buffer), so a later attempt may go out.
+func transient(err error) bool {
+	return errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.ENOMEM)
 }
 
 // socketsReady reports whether every open socket can take a request.

@@ -355,3 +355,41 @@ func TestRateCapHoldsOneBatchOut(t *testing.T) {
 		p.closeSockets(true)
 	}
 }
+
+// TestTransientSendErrorRetries: a request refused for want of buffer
+// space is asked again when retries remain; on the last attempt, or for
+// a lasting error, the flight finishes with the send error.
+func TestTransientSendErrorRetries(t *testing.T) {
+	sink, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer sink.Close()
+	target := sink.LocalAddr().(*net.UDPAddr).AddrPort()
+	p, err := NewProber(Config{Blocklist: &Blocklist{AllowLoopback: true}, Retries: 1}, MonList())
+	require.NoError(t, err)
+	defer p.closeSockets(true)
+	now := time.Now()
+	fail := func(f *flight[mode7.Reply], e error) {
+		p.queue(f, now)
+		s := f.sock
+		bt := s.cur
+		s.cur = nil
+		bt.failed = append(bt.failed[:0], batchconn.Failure{Index: 0, Err: e})
+		s.done <- bt
+		p.reclaim()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := p.newFlight(target, p.hash(target))
+	require.NotNil(t, f)
+	fail(f, syscall.ENOBUFS)
+	assert.False(t, f.done, "a retry remains: its timer asks again")
+	fail(f, syscall.ENOBUFS)
+	assert.True(t, f.done, "the last attempt failed")
+	assert.ErrorIs(t, f.sendErr, syscall.ENOBUFS)
+
+	target2 := netip.AddrPortFrom(target.Addr(), target.Port()+1)
+	g := p.newFlight(target2, p.hash(target2))
+	require.NotNil(t, g)
+	fail(g, syscall.EPERM)
+	assert.True(t, g.done, "a lasting error finishes at once")
+}
