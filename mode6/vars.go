@@ -263,14 +263,16 @@ func clean(data []byte, sb *strings.Builder) (dropped, items int) {
 			switch {
 			case sep:
 				state = inSep
-			case c == '=' && i > valueStart && isNameTail(data[i-1]):
-				// A name glued to the value, as ParseVars splits it (the
-				// run of letters before '=' cannot be all of the value).
-				n := i
-				for n > valueStart && isNameTail(data[n-1]) {
+			case c == '=':
+				// A name glued to the value, as ParseVars splits it: the
+				// run of letters before '=' (junk in it is dropped, so
+				// skipped here) cannot be all of the value.
+				n, letters := i, false
+				for n > valueStart && (isNameTail(data[n-1]) || isJunk(data[n-1])) {
+					letters = letters || isNameTail(data[n-1])
 					n--
 				}
-				if n > valueStart {
+				if letters && n > valueStart {
 					state, valueStart = inAfterEq, i+1
 				}
 			}
