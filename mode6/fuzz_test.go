@@ -81,7 +81,7 @@ func FuzzReassembler(f *testing.F) {
 		var r mode6.Reassembler
 		r.Reset(77, mode6.OpReadVar)
 		delivered := make([]bool, len(frags))
-		adds, octets := 0, 0
+		adds, octets, mismatched := 0, 0, 0
 		for _, op := range ops {
 			i := int(op&0x3f) % len(frags)
 			var b []byte
@@ -95,7 +95,12 @@ func FuzzReassembler(f *testing.F) {
 				delivered[i] = delivered[i] || len(b) >= 12+int(frags[i][10])<<8+int(frags[i][11])
 			case 3:
 				b = append([]byte(nil), frags[i]...)
-				b[3]++ // another sequence number
+				b[3]++ // another sequence number: not in Packets or Bytes
+				mismatched++
+				if err := r.Add(b); !errors.Is(err, mode6.ErrMismatch) {
+					t.Fatalf("another sequence number: %v", err)
+				}
+				continue
 			}
 			adds++
 			octets += len(b)
@@ -118,7 +123,7 @@ func FuzzReassembler(f *testing.F) {
 			intact = intact && d
 		}
 		rep := r.Reply()
-		if rep.Packets != adds || rep.Bytes != octets || rep.Fragments > mode6.MaxFragments || len(rep.Data) > mode6.MaxReplyLen {
+		if rep.Packets != adds || rep.Mismatched != mismatched || rep.Bytes != octets || rep.Fragments > mode6.MaxFragments || len(rep.Data) > mode6.MaxReplyLen {
 			t.Fatalf("counts %+v", rep.ReassemblyStats)
 		}
 		tooMany := len(frags) > mode6.MaxFragments

@@ -8,10 +8,11 @@ import (
 )
 
 // ReassemblyStats counts what a [Reassembler] was given. Packets and Bytes
-// count every datagram, decodable or not: they are the amplification
-// evidence.
+// count the datagrams of the reply, decodable or not: every datagram given
+// to Add except those that decode as the reply to another request
+// (Mismatched). They are the amplification evidence.
 type ReassemblyStats struct {
-	Packets     int // datagrams given to Add
+	Packets     int // datagrams given to Add that were not Mismatched: the reply's datagrams, decodable or not
 	Bytes       int // their UDP payload octets
 	Fragments   int // fragments kept
 	Duplicates  int // fragments at an offset already held
@@ -74,9 +75,10 @@ type Reassembler struct {
 	leap    uint8
 	version uint8
 
-	stats    ReassemblyStats
-	err      error // terminal: a ServerError or ErrTooManyFragments
-	lastDrop error
+	stats     ReassemblyStats
+	datagrams int   // given to Add, of any kind (MaxDatagrams)
+	err       error // terminal: a ServerError or ErrTooManyFragments
+	lastDrop  error
 }
 
 // Reset prepares r for the reply to a request with the given sequence
@@ -110,27 +112,37 @@ func (r *Reassembler) maxBytes() int {
 // [ErrCapacity]), or what ended the reply: the [ServerError] of an error
 // reply or [ErrTooManyFragments].
 func (r *Reassembler) Add(datagram []byte) error {
-	r.stats.Packets++
-	r.stats.Bytes += len(datagram)
-	if r.MaxDatagrams > 0 && r.stats.Packets > r.MaxDatagrams {
-		if !r.Done() {
-			r.err = ErrTooManyDatagrams
-		}
-		r.stats.Conflicting++
-		return ErrTooManyDatagrams
-	}
+	r.datagrams++
 	var p Packet
 	err := p.DecodeFromBytes(datagram)
 	se, isErr := err.(ServerError)
-	if err != nil && !isErr {
-		return r.malformed(err)
-	}
-	if !r.bound {
+	decoded := err == nil || isErr
+	if decoded && !r.bound {
 		r.bound, r.seq, r.op = true, p.Seq, p.Op
 	}
-	if p.Seq != r.seq || p.Op != r.op {
+	// Another request's reply (stale or forged) is not part of this one,
+	// so it is not in Packets and Bytes.
+	mismatched := decoded && (p.Seq != r.seq || p.Op != r.op)
+	if mismatched {
 		r.stats.Mismatched++
+	} else {
+		r.stats.Packets++
+		r.stats.Bytes += len(datagram)
+	}
+	if r.MaxDatagrams > 0 && r.datagrams > r.MaxDatagrams {
+		if !r.Done() {
+			r.err = ErrTooManyDatagrams
+		}
+		if !mismatched {
+			r.stats.Conflicting++
+		}
+		return ErrTooManyDatagrams
+	}
+	if mismatched {
 		return ErrMismatch
+	}
+	if !decoded {
+		return r.malformed(err)
 	}
 	if isErr {
 		if r.Done() {
@@ -319,11 +331,35 @@ type Reply struct {
 	// Err is nil for a complete reply, else the [ServerError] of an error
 	// reply, [ErrTooManyFragments], or an error wrapping [ErrIncomplete].
 	Err error
+	// Vars are the variables of a text reply, parsed from Data with
+	// [ParseVars] in wire order: the replies to READVAR, READCLOCK,
+	// READ_MRU and, for an association (AssocID not 0), READSTAT. Nil for
+	// other replies and for text replies without data.
+	Vars Vars
+	// Parse reports what parsing Vars had to repair.
+	Parse ParseStats
 }
 
-// Reply returns the reply collected so far. Its slices are new: r may be
-// reset and reused afterwards.
+// IsText reports whether the replies to op are variable text (name=value
+// lists), as opposed to binary data: READVAR, READCLOCK and READ_MRU, and
+// READSTAT of an association (assoc not 0; of association 0 it is the
+// binary association list).
+func (o Op) IsText(assoc uint16) bool {
+	return o == OpReadVar || o == OpReadClock || o == OpReadMRU || (o == OpReadStat && assoc != 0)
+}
+
+// Reply returns the reply collected so far, with the variables of a text
+// reply parsed (see Reply.Vars). Its slices are new: r may be reset and
+// reused afterwards.
 func (r *Reassembler) Reply() Reply {
+	rep := r.reply()
+	if rep.Op.IsText(rep.AssocID) && len(rep.Data) > 0 {
+		rep.Vars, rep.Parse = ParseVars(rep.Data)
+	}
+	return rep
+}
+
+func (r *Reassembler) reply() Reply {
 	return Reply{
 		ReassemblyStats: r.stats,
 		Op:              r.op,

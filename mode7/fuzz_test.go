@@ -198,7 +198,7 @@ func FuzzReassembler(f *testing.F) {
 		}
 		delivered := make([]bool, len(pkts))
 		intact := true
-		adds, octets := 0, 0
+		adds, octets, mismatched := 0, 0, 0
 		for _, op := range ops {
 			i := int(op&0x3f) * len(pkts) / 64
 			var b []byte
@@ -215,6 +215,11 @@ func FuzzReassembler(f *testing.F) {
 					continue
 				}
 				b = mode7.AppendErrorReply(nil, mode7.Header{Version: 2, Impl: 3, Code: mode7.ReqPeerList}, mode7.InfoErrNoData)
+				mismatched++ // not in Packets or Bytes
+				if err := r.Add(b); !errors.Is(err, mode7.ErrMismatch) {
+					t.Fatalf("another request's reply: %v", err)
+				}
+				continue
 			}
 			adds++
 			octets += len(b)
@@ -237,8 +242,9 @@ func FuzzReassembler(f *testing.F) {
 			intact = intact && d
 		}
 		rep := r.Reply()
-		if rep.Packets != adds || rep.Bytes != octets {
-			t.Fatalf("counted %d packets %d octets, gave %d, %d", rep.Packets, rep.Bytes, adds, octets)
+		if rep.Packets != adds || rep.Bytes != octets || rep.Mismatched != mismatched {
+			t.Fatalf("counted %d packets %d octets %d mismatched, gave %d, %d, %d", rep.Packets, rep.Bytes,
+				rep.Mismatched, adds, octets, mismatched)
 		}
 		if rep.Accepted > mode7.MaxPackets || len(rep.Entries)*rep.ItemSize > mode7.DefaultMaxBytes {
 			t.Fatalf("caps exceeded: %d packets, %d entries", rep.Accepted, len(rep.Entries))
@@ -297,7 +303,7 @@ func FuzzReassemblerRaw(f *testing.F) {
 			}
 		}
 		rep := r.Reply()
-		if rep.Packets != n || rep.Bytes != octets {
+		if rep.Packets+rep.Mismatched != n || rep.Bytes > octets {
 			t.Fatal("not every datagram counted")
 		}
 		if rep.Accepted > mode7.MaxPackets || rep.Accepted+rep.Duplicates+rep.Malformed+rep.Mismatched+rep.Conflicting+rep.OverCap > n {

@@ -18,10 +18,12 @@ const DefaultMaxBytes = MaxPackets * MaxDataLen
 const DefaultMaxEntries = MaxPackets * (MaxDataLen / ItemSizeMonitor1)
 
 // ReassemblyStats counts what a [Reassembler] was given. Packets and Bytes
-// count every datagram, decodable or not: they are the amplification
-// evidence (what the server sent in reply to one request).
+// count the datagrams of the reply, decodable or not: every datagram given
+// to Add except those that decode as the reply to another implementation
+// or request code (Mismatched). They are the amplification evidence (what
+// the server sent in reply to one request).
 type ReassemblyStats struct {
-	Packets     int // datagrams given to Add
+	Packets     int // datagrams given to Add, except Mismatched ones
 	Bytes       int // their UDP payload octets
 	Accepted    int // distinct packets kept
 	Duplicates  int // packets whose sequence number was already kept
@@ -115,18 +117,17 @@ func (r *Reassembler) init() {
 func (r *Reassembler) has(seq uint8) bool { return r.seen[seq>>6]&(1<<(seq&63)) != 0 }
 
 // Add offers one datagram of the reply. It counts the datagram in any
-// case, and returns nil when the packet was kept. Otherwise it returns
+// case (in Packets, or in Mismatched), and returns nil when the packet was kept. Otherwise it returns
 // why the packet was dropped: a decoding error ([ErrShort], [ErrLength],
 // …), [ErrItemSize], [ErrMismatch], [ErrDuplicate], [ErrSequence] or
 // [ErrCapacity]; or the [InfoErr] of an error reply, which ends the reply.
 func (r *Reassembler) Add(datagram []byte) error {
 	r.init()
-	r.stats.Packets++
-	r.stats.Bytes += len(datagram)
 	var p Packet
 	err := p.DecodeFromBytes(datagram)
 	ie, isInfo := err.(InfoErr)
 	if err != nil && !isInfo {
+		r.count(datagram)
 		r.stats.Malformed++
 		r.lastDrop = err
 		return err
@@ -135,9 +136,12 @@ func (r *Reassembler) Add(datagram []byte) error {
 		r.bound, r.impl, r.code = true, p.Impl, p.Code
 	}
 	if p.Impl != r.impl || p.Code != r.code {
+		// Another request's reply (stale or forged): not part of this
+		// one, so not in Packets and Bytes.
 		r.stats.Mismatched++
 		return ErrMismatch
 	}
+	r.count(datagram)
 	s := p.Seq
 	if !isInfo && r.has(s) {
 		r.stats.Duplicates++
@@ -205,6 +209,12 @@ func (r *Reassembler) Add(datagram []byte) error {
 		r.err = ErrNoEnd
 	}
 	return nil
+}
+
+// count counts a datagram of the reply in Packets and Bytes.
+func (r *Reassembler) count(datagram []byte) {
+	r.stats.Packets++
+	r.stats.Bytes += len(datagram)
 }
 
 // evictAbove forgets the packets kept with sequence numbers above s.
