@@ -69,7 +69,7 @@ func targets16(port uint16) []netip.AddrPort { return targetsIn("127.64.0.0/16",
 func targetsIn(prefix string, port uint16) []netip.AddrPort {
 	var s ntpctl.TargetSet
 	s.AddPrefix(netip.MustParsePrefix(prefix))
-	seq, _ := s.Permuted(port, 1, 0, 1)
+	seq, _ := s.Permuted(ntpctl.PermuteOptions{Port: port, Seed: 1})
 	var out []netip.AddrPort
 	for t := range seq {
 		out = append(out, t)

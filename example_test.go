@@ -2,11 +2,13 @@ package ntpctl_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
+	"time"
 
 	"github.com/ntpctl/ntpctl"
 	"github.com/ntpctl/ntpctl/mode7"
@@ -19,7 +21,7 @@ func ExampleNewProber() {
 	if _, err := targets.ReadFrom(strings.NewReader("198.51.100.0/24\n203.0.113.0/24 # constituency\n")); err != nil {
 		panic(err)
 	}
-	order, err := targets.Permuted(123, 42, 0, 1) // seed 42, shard 0 of 1
+	order, err := targets.Permuted(ntpctl.PermuteOptions{Port: 123, Seed: 42})
 	if err != nil {
 		panic(err)
 	}
@@ -39,9 +41,26 @@ func ExampleNewProber() {
 	// Both documentation prefixes are on the default blocklist, so this
 	// example sends nothing.
 	st := p.Stats()
-	fmt.Println(st.Targets, "targets,", st.Blocked, "blocked,", st.Sent, "sent")
+	fmt.Println(st.Targets, "targets,", st.Statuses.Blocked, "blocked,", st.Sent, "sent")
 	// Output:
 	// 512 targets, 512 blocked, 0 sent
+}
+
+// Check one host, as ntpq -c rv does. A tool that checks hosts its user
+// names lifts the built-in blocklist; this one keeps it, and the
+// documentation address is refused without a packet sent.
+func ExampleQuery() {
+	cfg := ntpctl.Config{Timeout: time.Second, Retries: 1}
+	res, err := ntpctl.Query(context.Background(), cfg, ntpctl.ReadVar(), netip.MustParseAddrPort("192.0.2.10:123"))
+	if err != nil {
+		panic(err)
+	}
+	if v, ok := res.Value.Vars.Lookup("version"); ok {
+		fmt.Println("version:", v)
+	}
+	fmt.Println(res.Status, errors.Is(res.Err, ntpctl.ErrBlocked))
+	// Output:
+	// blocked true
 }
 
 // Parse targets the way a target file or command line gives them.

@@ -172,11 +172,31 @@ func isGenerator(g, p uint64, factors []uint64) bool {
 	return true
 }
 
-// Permuted yields the set's addresses with port in the order of a seeded
-// Permutation (shard i of count; 0 of 1 for all of them). The set must
-// hold at most MaxPermutation addresses. Addresses map to indexes in the
-// set's sorted order, so memory stays that of the ranges.
-func (s *TargetSet) Permuted(port uint16, seed uint64, shard, count int) (iter.Seq[netip.AddrPort], error) {
+// PermuteOptions says how TargetSet.Permuted orders a set. The zero value
+// yields every address, with port 0 (the prober's Config.Port), in the
+// order of seed 0.
+type PermuteOptions struct {
+	// Port is the port of every target yielded; 0 leaves it to the
+	// prober (Config.Port).
+	Port uint16
+	// Seed picks the order; the same seed gives the same order, so that
+	// machines that share it split one scan.
+	Seed uint64
+	// Shard and Shards select shard Shard of Shards (0 ≤ Shard < Shards):
+	// every Shards-th position of the order, so shards are disjoint and
+	// together complete. Shards 0 means 1, the whole set.
+	Shard, Shards int
+}
+
+// Permuted yields the set's addresses in the order of a seeded
+// Permutation, or one shard of it (see PermuteOptions). The set must hold
+// at most MaxPermutation addresses. Addresses map to indexes in the set's
+// sorted order, so memory stays that of the ranges.
+func (s *TargetSet) Permuted(opt PermuteOptions) (iter.Seq[netip.AddrPort], error) {
+	port, seed, shard, count := opt.Port, opt.Seed, opt.Shard, opt.Shards
+	if count == 0 {
+		count = 1
+	}
 	size := s.Len()
 	if !size.IsUint64() || size.Uint64() > MaxPermutation {
 		return nil, fmt.Errorf("ntpctl: %s addresses are too many to permute", size)

@@ -162,7 +162,7 @@ func TestExactlyOnceUnderChaos(t *testing.T) {
 		assert.Zero(t, st.InFlight, mode)
 		if mode == "complete" {
 			assert.Equal(t, len(seq), emitted, mode)
-			assert.Positive(t, statuses[ntpctl.StatusDuplicate], "repeats in flight are reported")
+			assert.Positive(t, statuses[ntpctl.StatusRepeated], "repeats in flight are reported")
 			assert.Positive(t, statuses[ntpctl.StatusOK], mode)
 			assert.Positive(t, statuses[ntpctl.StatusNoAnswer], mode)
 			assert.Positive(t, st.Late+st.Duplicates, mode)

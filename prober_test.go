@@ -123,7 +123,7 @@ func TestMonListAgainstSimulator(t *testing.T) {
 	assert.Equal(t, 8, r.Bytes)
 
 	assert.Equal(t, ntpctl.StatusNoAnswer, res[at("127.0.1.4")].Status)
-	assert.ErrorIs(t, res[at("127.0.1.4")].Err, ntpctl.ErrNoReply)
+	assert.ErrorIs(t, res[at("127.0.1.4")].Err, ntpctl.ErrNoAnswer)
 
 	r = res[at("127.0.1.5")]
 	assert.Equal(t, ntpctl.StatusPartial, r.Status, "a more bit that never clears")
@@ -153,10 +153,11 @@ func TestMonListAgainstSimulator(t *testing.T) {
 	assert.Equal(t, uint64(13), st.Sent)
 	assert.Equal(t, uint64(13), st.Finished)
 	assert.Zero(t, st.InFlight)
-	assert.Positive(t, st.Unmatched, "the other-port and other-address replies")
+	assert.Positive(t, st.Unsolicited, "the other-port and other-address replies")
 	assert.Positive(t, st.Duplicates)
 	assert.Positive(t, st.Malformed)
-	assert.GreaterOrEqual(t, st.TimedOut, uint64(3))
+	assert.GreaterOrEqual(t, st.Statuses.NoAnswer, uint64(3))
+	assert.Equal(t, st.Matched, st.Accepted+st.Duplicates+st.Malformed+st.Dropped+1, "every reply datagram by kind (one error reply in none)")
 }
 
 func TestReadVarAgainstSimulator(t *testing.T) {
@@ -207,7 +208,7 @@ func TestReadVarAgainstSimulator(t *testing.T) {
 	assert.Equal(t, ntpctl.StatusOK, r.Status, "overlaps and duplicates dropped")
 	assert.Equal(t, ntpctl.StatusProtocolError, res[at("127.0.2.8")].Status)
 	st := p.Stats()
-	assert.Positive(t, st.Unmatched)
+	assert.Positive(t, st.Mismatched, "the wrong sequence numbers")
 	assert.Equal(t, uint64(8), st.Finished)
 }
 
@@ -256,7 +257,7 @@ func TestBlockedTargetsAreNeverSent(t *testing.T) {
 	st := p.Stats()
 	assert.Equal(t, uint64(1), st.Sent, "only the allowed target got a packet")
 	assert.Equal(t, uint64(1), s.Stats().Requests)
-	assert.Equal(t, uint64(4), st.Blocked)
+	assert.Equal(t, uint64(4), st.Statuses.Blocked)
 
 	// Without AllowLoopback, loopback is refused.
 	res, p = run(t, ntpctl.Config{Timeout: 100 * time.Millisecond}, ntpctl.MonList(), targets[:1])
@@ -425,5 +426,5 @@ func TestSendersMatchTheirSockets(t *testing.T) {
 	assert.Equal(t, 2, res[late].Attempts)
 	st := p.Stats()
 	assert.Equal(t, uint64(43), st.Sent)
-	assert.Zero(t, st.Unmatched+st.SendErrors)
+	assert.Zero(t, st.Unsolicited+st.Mismatched+st.SendErrors)
 }

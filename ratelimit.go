@@ -91,5 +91,3 @@ func (m *rateMeter) observe(now time.Time, sent uint64, out *atomic.Uint64) {
 	}
 	m.i = (m.i + 1) % 8
 }
-
-func mathFloat(bits uint64) float64 { return math.Float64frombits(bits) }

@@ -215,7 +215,7 @@ func TestPermutation(t *testing.T) {
 	// Spread: consecutive probes rarely fall in the same /24.
 	var s ntpctl.TargetSet
 	s.AddPrefix(netip.MustParsePrefix("198.18.0.0/16"))
-	seq, err := s.Permuted(123, 7, 0, 1)
+	seq, err := s.Permuted(ntpctl.PermuteOptions{Port: 123, Seed: 7})
 	require.NoError(t, err)
 	same, prev, total := 0, netip.Addr{}, 0
 	visited := map[netip.Addr]bool{}
@@ -244,7 +244,7 @@ func TestPermutedSets(t *testing.T) {
 	for shards := 1; shards <= 4; shards++ {
 		got := map[netip.AddrPort]int{}
 		for i := range shards {
-			seq, err := s.Permuted(123, 99, i, shards)
+			seq, err := s.Permuted(ntpctl.PermuteOptions{Port: 123, Seed: 99, Shard: i, Shards: shards})
 			require.NoError(t, err)
 			for t := range seq {
 				got[t]++
@@ -258,7 +258,7 @@ func TestPermutedSets(t *testing.T) {
 	}
 	var big ntpctl.TargetSet
 	big.AddPrefix(netip.MustParsePrefix("2001:db8::/64"))
-	_, err := big.Permuted(123, 1, 0, 1)
+	_, err := big.Permuted(ntpctl.PermuteOptions{Port: 123, Seed: 1})
 	assert.Error(t, err, "2^64 addresses are too many")
 }
 

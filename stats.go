@@ -1,0 +1,118 @@
+package ntpctl
+
+import (
+	"math"
+	"sync/atomic"
+)
+
+// Stats are a Prober's counters; they may be read while it runs. The
+// counts of datagrams by kind (Accepted … Mismatched) are added when
+// their target finishes. Their JSON names are the snake_case of the
+// field names (see the repository's JSON Schema).
+type Stats struct {
+	Targets     uint64       `json:"targets"`     // taken from the sequence
+	Sent        uint64       `json:"sent"`        // request datagrams the kernel took
+	SendErrors  uint64       `json:"send_errors"` // requests the kernel refused
+	Retried     uint64       `json:"retried"`     // requests that were retries
+	Received    uint64       `json:"received"`    // datagrams read from the sockets
+	Matched     uint64       `json:"matched"`     // reply datagrams: the sum of the results' Packets
+	Accepted    uint64       `json:"accepted"`    // of those, kept in a reply
+	Duplicates  uint64       `json:"duplicates"`  // of those, repeating part of a reply
+	Malformed   uint64       `json:"malformed"`   // of those, not decodable
+	Dropped     uint64       `json:"dropped"`     // of those, contradicting a reply or beyond an assembler's caps
+	Mismatched  uint64       `json:"mismatched"`  // from a target in flight, answering another request: stale or forged
+	Unsolicited uint64       `json:"unsolicited"` // from an address and port with nothing in flight on that socket
+	Late        uint64       `json:"late"`        // from a target that had finished
+	RecvErrors  uint64       `json:"recv_errors"` // socket read errors (ICMP errors reported on the socket, say)
+	OverCap     uint64       `json:"over_cap"`    // targets finished by MaxPackets, MaxBytes or MaxDuration
+	InFlight    uint64       `json:"in_flight"`   // targets sent to and not yet finished
+	Finished    uint64       `json:"finished"`    // results: the sum of Statuses
+	Statuses    StatusCounts `json:"statuses"`    // results by status
+	SendRate    float64      `json:"send_rate"`   // requests per second over the last second or so
+}
+
+// StatusCounts counts results by status; the JSON names are the
+// statuses' names.
+type StatusCounts struct {
+	OK            uint64 `json:"ok"`
+	NoAnswer      uint64 `json:"no_answer"`
+	Partial       uint64 `json:"partial"`
+	ProtocolError uint64 `json:"protocol_error"`
+	ServerError   uint64 `json:"server_error"`
+	SendError     uint64 `json:"send_error"`
+	Blocked       uint64 `json:"blocked"`
+	Repeated      uint64 `json:"repeated"`
+}
+
+// Get returns the count of status s.
+func (c *StatusCounts) Get(s Status) uint64 {
+	if p := c.field(s); p != nil {
+		return *p
+	}
+	return 0
+}
+
+func (c *StatusCounts) field(s Status) *uint64 {
+	switch s {
+	case StatusOK:
+		return &c.OK
+	case StatusNoAnswer:
+		return &c.NoAnswer
+	case StatusPartial:
+		return &c.Partial
+	case StatusProtocolError:
+		return &c.ProtocolError
+	case StatusServerError:
+		return &c.ServerError
+	case StatusSendError:
+		return &c.SendError
+	case StatusBlocked:
+		return &c.Blocked
+	case StatusRepeated:
+		return &c.Repeated
+	}
+	return nil
+}
+
+// counters are the Stats as the prober keeps them, updated from the run
+// loop, the receive goroutines and the sending goroutines.
+type counters struct {
+	targets, sent, sendErrors, retried, received, matched, accepted, duplicates, malformed, dropped,
+	mismatched, unsolicited, late, recvErrors, overCap, inFlight atomic.Uint64
+	statuses [numStatus]atomic.Uint64
+	rate     atomic.Uint64 // float64 bits
+}
+
+// finished counts one result of status s.
+func (c *counters) finished(s Status) {
+	if s.valid() {
+		c.statuses[s].Add(1)
+	}
+}
+
+// tally adds a finished target's datagram counts.
+func (c *counters) tally(packets int, t Tally) {
+	c.matched.Add(uint64(packets))
+	c.accepted.Add(uint64(t.Accepted))
+	c.duplicates.Add(uint64(t.Duplicates))
+	c.malformed.Add(uint64(t.Malformed))
+	c.dropped.Add(uint64(t.Dropped))
+	c.mismatched.Add(uint64(t.Mismatched))
+}
+
+func (c *counters) snapshot() Stats {
+	st := Stats{
+		Targets: c.targets.Load(), Sent: c.sent.Load(), SendErrors: c.sendErrors.Load(), Retried: c.retried.Load(),
+		Received: c.received.Load(), Matched: c.matched.Load(), Accepted: c.accepted.Load(),
+		Duplicates: c.duplicates.Load(), Malformed: c.malformed.Load(), Dropped: c.dropped.Load(),
+		Mismatched: c.mismatched.Load(), Unsolicited: c.unsolicited.Load(), Late: c.late.Load(),
+		RecvErrors: c.recvErrors.Load(), OverCap: c.overCap.Load(), InFlight: c.inFlight.Load(),
+		SendRate: math.Float64frombits(c.rate.Load()),
+	}
+	for s := Status(1); s < numStatus; s++ {
+		n := c.statuses[s].Load()
+		*st.Statuses.field(s) = n
+		st.Finished += n
+	}
+	return st
+}
