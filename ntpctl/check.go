@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/mode6"
 	"github.com/ntpctl/ntpctl/mode7"
 )
 
@@ -60,12 +61,12 @@ func (e env) check(ctx context.Context, args []string, stdout, stderr io.Writer)
 	var (
 		wg        sync.WaitGroup
 		mon       ntpctl.Result[mode7.Reply]
-		rv        ntpctl.Result[*ntpctl.VersionReply]
+		rv        ntpctl.Result[mode6.Reply]
 		monE, rvE error
 	)
 	wg.Add(2)
-	go func() { defer wg.Done(); mon, monE = probeOne(ctx, cfg, ntpctl.MonList(), target) }()
-	go func() { defer wg.Done(); rv, rvE = probeOne(ctx, cfg, ntpctl.ReadVar(), target) }()
+	go func() { defer wg.Done(); mon, monE = ntpctl.Query(ctx, cfg, ntpctl.MonList(), target) }()
+	go func() { defer wg.Done(); rv, rvE = ntpctl.Query(ctx, cfg, ntpctl.ReadVar(), target) }()
 	wg.Wait()
 	for _, err := range []error{monE, rvE} {
 		if err != nil {
@@ -112,10 +113,8 @@ func (e env) check(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fmt.Fprintf(w, "%s\n", target)
 	fmt.Fprintf(w, "  monlist (Mode 7):  %s\n", checkLine(monlistSummary(&mon), target.String()))
 	rvLine := checkLine(rvSummary(&rv, 0), target.String())
-	if rv.Value != nil {
-		if v, ok := rv.Value.Vars.Lookup("version"); ok {
-			rvLine += "\n                     version: " + termSafe(v)
-		}
+	if v, ok := rv.Value.Vars.Lookup("version"); ok {
+		rvLine += "\n                     version: " + termSafe(v)
 	}
 	fmt.Fprintf(w, "  READVAR (Mode 6):  %s\n\n", rvLine)
 	switch j.Verdict {

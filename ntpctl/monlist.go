@@ -116,7 +116,7 @@ func (e env) monlist(ctx context.Context, args []string, stdout, stderr io.Write
 	if code >= 0 {
 		return code
 	}
-	r, err := probeOne(ctx, e.config(&c), ntpctl.MonList(), target)
+	r, err := ntpctl.Query(ctx, e.config(&c), ntpctl.MonList(), target)
 	if err != nil {
 		return failure(stderr, "monlist", err)
 	}

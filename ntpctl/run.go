@@ -357,33 +357,6 @@ func (e env) config(c *common) ntpctl.Config {
 	}
 }
 
-// probeOne sends one probe to one target and returns its result.
-func probeOne[R any](ctx context.Context, cfg ntpctl.Config, p ntpctl.Probe[R], target netip.AddrPort) (ntpctl.Result[R], error) {
-	var res ntpctl.Result[R]
-	pr, err := ntpctl.NewProber(cfg, p)
-	if err != nil {
-		return res, err
-	}
-	// Ctrl-C should not wait for the timeout: abort at once.
-	stop := context.AfterFunc(ctx, pr.Abort)
-	defer stop()
-	got := false
-	err = pr.Run(ctx, func(yield func(netip.AddrPort) bool) { yield(target) }, func(r ntpctl.Result[R]) error {
-		res, got = r, true
-		return nil
-	})
-	if ctx.Err() != nil {
-		return res, ctx.Err()
-	}
-	if err != nil {
-		return res, err
-	}
-	if !got {
-		return res, errors.New("no result")
-	}
-	return res, nil
-}
-
 // failure reports an error that stops a command before any result.
 func failure(stderr io.Writer, name string, err error) int {
 	if errors.Is(err, context.Canceled) {

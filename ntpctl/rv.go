@@ -58,7 +58,7 @@ type rvJSON struct {
 	RTTms         float64       `json:"rtt_ms,omitempty"`
 }
 
-func rvOutcome(r *ntpctl.Result[*ntpctl.VersionReply]) string {
+func rvOutcome(r *ntpctl.Result[mode6.Reply]) string {
 	switch r.Status {
 	case ntpctl.StatusOK:
 		return "answered"
@@ -74,7 +74,7 @@ func rvOutcome(r *ntpctl.Result[*ntpctl.VersionReply]) string {
 	return r.Status.String()
 }
 
-func toRVJSON(r *ntpctl.Result[*ntpctl.VersionReply], assoc uint16) rvJSON {
+func toRVJSON(r *ntpctl.Result[mode6.Reply], assoc uint16) rvJSON {
 	j := rvJSON{Target: r.Target.String(), Outcome: rvOutcome(r), Status: r.Status, Error: errText(r.Err),
 		AssocID: assoc, Packets: r.Packets, Bytes: r.Bytes, RequestBytes: r.RequestBytes, Attempts: r.Attempts,
 		Amplification: round2(r.Amplification()), RTTms: ms(r.RTT)}
@@ -83,7 +83,7 @@ func toRVJSON(r *ntpctl.Result[*ntpctl.VersionReply], assoc uint16) rvJSON {
 		c := int(se)
 		j.ErrorCode = &c
 	}
-	if v := r.Value; v != nil && (v.Fragments > 0 || r.Status == ntpctl.StatusOK) {
+	if v := &r.Value; v.Fragments > 0 || r.Status == ntpctl.StatusOK {
 		j.AssocID = v.AssocID
 		j.StatusWord = fmt.Sprintf("%04x", v.Status)
 		j.StatusText = statusText(v.AssocID, v.Status)
@@ -140,7 +140,7 @@ func (e env) rv(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return failure(stderr, "rv", err)
 	}
-	r, err := probeOne(ctx, e.config(&c), probe, target)
+	r, err := ntpctl.Query(ctx, e.config(&c), probe, target)
 	if err != nil {
 		return failure(stderr, "rv", err)
 	}
@@ -156,15 +156,15 @@ func (e env) rv(ctx context.Context, args []string, stdout, stderr io.Writer) in
 }
 
 // printRV prints a READVAR result as ntpq -c rv does, then the outcome.
-func printRV(w io.Writer, r *ntpctl.Result[*ntpctl.VersionReply], assoc uint16) {
-	if v := r.Value; v != nil && (r.Status == ntpctl.StatusOK || r.Status == ntpctl.StatusPartial) {
+func printRV(w io.Writer, r *ntpctl.Result[mode6.Reply], assoc uint16) {
+	if v := &r.Value; r.Status == ntpctl.StatusOK || r.Status == ntpctl.StatusPartial {
 		writeVars(w, v.AssocID, v.Status, v.Vars)
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, rvSummary(r, assoc))
 }
 
-func rvSummary(r *ntpctl.Result[*ntpctl.VersionReply], assoc uint16) string {
+func rvSummary(r *ntpctl.Result[mode6.Reply], assoc uint16) string {
 	t := r.Target.String()
 	what := "READVAR"
 	if assoc != 0 {

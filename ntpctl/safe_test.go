@@ -124,8 +124,8 @@ func TestHostileVariables(t *testing.T) {
 // no amplification, and the summary does not call the server an
 // amplifier.
 func TestMonlistEmptyList(t *testing.T) {
-	r := ntpctl.Result[mode7.Reply]{Target: netip.MustParseAddrPort("192.0.2.1:123"), Status: ntpctl.StatusOK,
-		Packets: 1, Bytes: 8, RequestBytes: 48, Attempts: 1}
+	r := ntpctl.Result[mode7.Reply]{Outcome: ntpctl.Outcome{Target: netip.MustParseAddrPort("192.0.2.1:123"),
+		Status: ntpctl.StatusOK, Packets: 1, Bytes: 8, RequestBytes: 48, Attempts: 1}}
 	s := monlistSummary(&r)
 	assert.Equal(t, "192.0.2.1:123: monlist answered: 0 entries, 1 packet, 8 bytes in reply to a 48-byte request: amplification 0.2; no larger than the request.", s)
 	r.Bytes, r.Value.Entries = 80, make([]mode7.MonitorEntry, 1)

@@ -42,28 +42,11 @@ const (
 	colSector
 )
 
-// MonitorReportable reports whether a monlist result belongs in the NTP
-// Monitor report: the server answered with (part of) its monitor list,
-// that is the status is StatusOK or StatusPartial with at least one
-// reply packet kept. An error reply such as INFO_ERR_NODATA (monlist
-// disabled) or silence is not a finding.
-func MonitorReportable(res *ntpctl.Result[mode7.Reply]) bool {
-	return (res.Status == ntpctl.StatusOK || res.Status == ntpctl.StatusPartial) && res.Value.Accepted > 0
-}
-
-// VersionReportable reports whether a READVAR result belongs in the NTP
-// Version report: the server answered with at least one variable (status
-// StatusOK or StatusPartial). Error replies and silence are not findings.
-func VersionReportable(res *ntpctl.Result[*ntpctl.VersionReply]) bool {
-	return (res.Status == ntpctl.StatusOK || res.Status == ntpctl.StatusPartial) &&
-		res.Value != nil && len(res.Value.Vars) > 0
-}
-
 // NewMonitorRow builds the NTP Monitor row of a monlist result and what
 // enrichment found about its address. ok is false, and the row empty,
-// when the result is not reportable (MonitorReportable).
+// when the result is not reportable (Reportable).
 func NewMonitorRow(res ntpctl.Result[mode7.Reply], e enrich.Result, opt BuildOptions) (row MonitorRow, ok bool) {
-	if !MonitorReportable(&res) {
+	if !Reportable(&res) {
 		return row, false
 	}
 	fillCommon(&row, res.Target, res.Time, e, opt, "")
@@ -77,9 +60,9 @@ func NewMonitorRow(res ntpctl.Result[mode7.Reply], e enrich.Result, opt BuildOpt
 // enrichment found about its address. The variable columns take the
 // server's variables through mode6.ReportValue, as printed. ok is false,
 // and the row empty, when the result is not reportable
-// (VersionReportable).
-func NewVersionRow(res ntpctl.Result[*ntpctl.VersionReply], e enrich.Result, opt BuildOptions) (row VersionRow, ok bool) {
-	if !VersionReportable(&res) {
+// (Reportable).
+func NewVersionRow(res ntpctl.Result[mode6.Reply], e enrich.Result, opt BuildOptions) (row VersionRow, ok bool) {
+	if !Reportable(&res) {
 		return row, false
 	}
 	fillCommon(&row, res.Target, res.Time, e, opt, "ntpversion")

@@ -25,7 +25,8 @@ var probeTime = time.Date(2026, 3, 24, 1, 2, 3, 456e6, time.FixedZone("CET", 360
 
 func monitorResult() ntpctl.Result[mode7.Reply] {
 	return ntpctl.Result[mode7.Reply]{
-		Target: netip.MustParseAddrPort("192.0.2.20:123"), Status: ntpctl.StatusOK,
+		Outcome: ntpctl.Outcome{Target: netip.MustParseAddrPort("192.0.2.20:123"), Status: ntpctl.StatusOK,
+			Time: probeTime, Attempts: 1, RTT: 1500 * time.Microsecond, Packets: 2, Bytes: 520, RequestBytes: 48},
 		Value: mode7.Reply{
 			ReassemblyStats: mode7.ReassemblyStats{Packets: 2, Bytes: 520, Accepted: 2},
 			Impl:            3, Code: 42, Version: 2, ItemSize: 72, LastSeq: 1, Complete: true,
@@ -34,17 +35,17 @@ func monitorResult() ntpctl.Result[mode7.Reply] {
 				{Addr: netip.MustParseAddr("2001:db8::5"), Port: 123, Mode: 7, Version: 2, Count: 1},
 			},
 		},
-		Time: probeTime, Attempts: 1, RTT: 1500 * time.Microsecond, Packets: 2, Bytes: 520, RequestBytes: 48,
 	}
 }
 
-func versionResult() ntpctl.Result[*ntpctl.VersionReply] {
+func versionResult() ntpctl.Result[mode6.Reply] {
 	text := []byte(`version="ntpd 4.2.8p15@1.3728-o", processor="x86_64", system="Linux", leap=0, stratum=2, precision=-23, rootdelay=1.234, rootdisp=5.678, refid=192.0.2.1, reftime=0xe1198a1c.5f3e1b2a, clock=0xe1198eeb.21e18ad4, peer=1234, tc=10, mintc=3, offset=-0.012, frequency=-11.962, sys_jitter=0.191, clk_jitter=0.2, clk_wander=0.004, tai=37, leapsec=201701010000, expire=202706280000`)
 	vars, ps := mode6.ParseVars(text)
-	return ntpctl.Result[*ntpctl.VersionReply]{
-		Target: netip.MustParseAddrPort("[::ffff:198.51.100.7]:123"), Status: ntpctl.StatusOK,
-		Value: &ntpctl.VersionReply{Reply: mode6.Reply{Data: text, Complete: true, Version: 2}, Vars: vars, Parse: ps},
-		Time:  probeTime, Attempts: 1, Packets: 1, Bytes: 468, RequestBytes: 12,
+	return ntpctl.Result[mode6.Reply]{
+		Outcome: ntpctl.Outcome{Target: netip.MustParseAddrPort("[::ffff:198.51.100.7]:123"), Status: ntpctl.StatusOK,
+			Time: probeTime, Attempts: 1, Packets: 1, Bytes: 468, RequestBytes: 12},
+		Value: mode6.Reply{ReassemblyStats: mode6.ReassemblyStats{Packets: 1, Bytes: 468, Fragments: 1},
+			Op: mode6.OpReadVar, Data: text, Complete: true, Version: 2, Vars: vars, Parse: ps},
 	}
 }
 
@@ -109,7 +110,7 @@ func TestNewVersionRow(t *testing.T) {
 	res.Value.Vars = nil
 	_, ok = NewVersionRow(res, enrich.Result{}, BuildOptions{})
 	assert.False(t, ok, "no variables")
-	res.Value = nil
+	res.Value = mode6.Reply{}
 	_, ok = NewVersionRow(res, enrich.Result{}, BuildOptions{})
 	assert.False(t, ok, "no reply")
 }
@@ -117,12 +118,16 @@ func TestNewVersionRow(t *testing.T) {
 func TestJSONWriter(t *testing.T) {
 	var buf bytes.Buffer
 	w := NewJSONWriter(&buf)
-	require.NoError(t, w.WriteMonitor(monitorResult(), fullEnrich))
+	mr := monitorResult()
+	rec := NewRecord(&mr, fullEnrich)
+	require.NoError(t, w.Write(&rec))
 	vr := versionResult()
 	vr.Status, vr.Err = ntpctl.StatusPartial, errors.New("reply incomplete")
-	require.NoError(t, w.WriteVersion(vr, enrich.Result{}))
-	nr := ntpctl.Result[*ntpctl.VersionReply]{Target: netip.MustParseAddrPort("[2001:db8::9]:123"), Status: ntpctl.StatusNoAnswer, Attempts: 3, RequestBytes: 12}
-	require.NoError(t, w.WriteVersion(nr, enrich.Result{}))
+	rec = NewRecord(&vr, enrich.Result{})
+	require.NoError(t, w.Write(&rec))
+	nr := ntpctl.Result[mode6.Reply]{Outcome: ntpctl.Outcome{Target: netip.MustParseAddrPort("[2001:db8::9]:123"), Status: ntpctl.StatusNoAnswer, Attempts: 3, RequestBytes: 12}}
+	rec = NewRecord(&nr, enrich.Result{})
+	require.NoError(t, w.Write(&rec))
 
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
 	require.Len(t, lines, 3)
@@ -132,9 +137,9 @@ func TestJSONWriter(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(lines[2]), &n))
 
 	assert.Equal(t, ScanNTPMonitor, m.Report)
-	assert.Equal(t, "ok", m.Status)
+	assert.Equal(t, ntpctl.StatusOK, m.Status)
 	assert.True(t, m.Reportable)
-	assert.Equal(t, 1500*time.Microsecond, m.RTT)
+	assert.Equal(t, 1.5, m.RTTms)
 	assert.InDelta(t, 520.0/48, m.Amplification, 1e-9)
 	require.NotNil(t, m.Monitor)
 	require.Len(t, m.Monitor.Entries, 2)
@@ -147,7 +152,7 @@ func TestJSONWriter(t *testing.T) {
 
 	assert.Equal(t, ScanNTP, v.Report, "an IPv4-mapped target is IPv4")
 	assert.Equal(t, netip.MustParseAddr("198.51.100.7"), v.IP)
-	assert.Equal(t, "partial", v.Status)
+	assert.Equal(t, ntpctl.StatusPartial, v.Status)
 	assert.Equal(t, "reply incomplete", v.Error)
 	require.NotNil(t, v.Variables)
 	want := versionResult().Value.Vars
@@ -158,7 +163,9 @@ func TestJSONWriter(t *testing.T) {
 	}
 
 	assert.Equal(t, Scan6NTP, n.Report)
-	assert.Equal(t, "no-answer", n.Status)
+	assert.Equal(t, ntpctl.StatusNoAnswer, n.Status)
+	assert.Contains(t, lines[2], `"status":"no_answer"`)
+	assert.Contains(t, lines[0], `"time":"2026-03-24T00:02:03.456Z"`, "UTC, RFC 3339")
 	assert.False(t, n.Reportable)
 	assert.Nil(t, n.Variables)
 	assert.Equal(t, 3, n.Attempts)
@@ -277,7 +284,7 @@ func TestStats(t *testing.T) {
 	}
 	sum := s.Summary()
 	assert.Equal(t, 7, sum.Rows)
-	assert.Equal(t, []Count{{"ok", 2}, {"no-answer", 1}}, sum.Statuses)
+	assert.Equal(t, []Count{{"ok", 2}, {"no_answer", 1}}, sum.Statuses)
 	assert.Equal(t, Count{"unknown", 2}, sum.Countries[0])
 	assert.Contains(t, sum.Versions, Count{"ntpd 4.2.8p10", 1})
 	assert.Contains(t, sum.Versions, Count{"ntpsec 1.2.2", 1})
@@ -400,20 +407,22 @@ func TestBuildInvalidTarget(t *testing.T) {
 // READVAR records carry the reply's text, which the variables alone may
 // not reproduce (octets that are not UTF-8, or that parsing dropped).
 func TestJSONNoReplyAndData(t *testing.T) {
-	res := ntpctl.Result[mode7.Reply]{Target: netip.MustParseAddrPort("192.0.2.1:123"), Status: ntpctl.StatusNoAnswer,
-		Attempts: 2, RequestBytes: 48}
-	rec := MonitorRecord(res, enrich.Result{})
+	res := ntpctl.Result[mode7.Reply]{Outcome: ntpctl.Outcome{Target: netip.MustParseAddrPort("192.0.2.1:123"),
+		Status: ntpctl.StatusNoAnswer, Attempts: 2, RequestBytes: 48}}
+	rec := NewRecord(&res, enrich.Result{})
 	assert.Nil(t, rec.Monitor)
 	b, err := json.Marshal(rec)
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), `"monitor"`)
-	assert.NotNil(t, MonitorRecord(monitorResult(), enrich.Result{}).Monitor)
+	mr := monitorResult()
+	assert.NotNil(t, NewRecord(&mr, enrich.Result{}).Monitor)
 
 	vr := versionResult()
 	vr.Value.Data = append(vr.Value.Data, []byte(`, x="caf`+"\xe9\x00"+`"`)...)
 	vr.Value.Vars, vr.Value.Parse = mode6.ParseVars(vr.Value.Data)
 	var buf bytes.Buffer
-	require.NoError(t, NewJSONWriter(&buf).WriteVersion(vr, enrich.Result{}))
+	vrec := NewRecord(&vr, enrich.Result{})
+	require.NoError(t, NewJSONWriter(&buf).Write(&vrec))
 	var back JSONRecord
 	require.NoError(t, json.Unmarshal(buf.Bytes(), &back))
 	require.NotNil(t, back.Variables)

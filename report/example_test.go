@@ -18,12 +18,14 @@ import (
 // Shadowserver does: digits bare, everything else quoted.
 func ExampleWriter() {
 	res := ntpctl.Result[mode7.Reply]{
-		Target: netip.MustParseAddrPort("192.0.2.20:123"),
-		Status: ntpctl.StatusOK,
-		Value:  mode7.Reply{ReassemblyStats: mode7.ReassemblyStats{Packets: 2, Bytes: 520, Accepted: 2}, Complete: true},
-		Time:   time.Date(2026, 3, 24, 2, 0, 0, 0, time.UTC),
-		// The request was 48 octets, the two reply packets 520.
-		Packets: 2, Bytes: 520, RequestBytes: 48,
+		Outcome: ntpctl.Outcome{
+			Target: netip.MustParseAddrPort("192.0.2.20:123"),
+			Status: ntpctl.StatusOK,
+			Time:   time.Date(2026, 3, 24, 2, 0, 0, 0, time.UTC),
+			// The request was 48 octets, the two reply packets 520.
+			Packets: 2, Bytes: 520, RequestBytes: 48,
+		},
+		Value: mode7.Reply{ReassemblyStats: mode7.ReassemblyStats{Packets: 2, Bytes: 520, Accepted: 2}, Complete: true},
 	}
 	e := enrich.Result{
 		Names: []string{"gw.example.com"},

@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"io"
+	"math"
 	"net/netip"
 	"time"
 
@@ -11,6 +12,20 @@ import (
 	"github.com/ntpctl/ntpctl/mode6"
 	"github.com/ntpctl/ntpctl/mode7"
 )
+
+// The JSON vocabulary of ntpctl: the objects below are what every program
+// of the project writes as JSON (the scanner's JSON lines and statistics
+// file, and every `ntpctl --json`), with snake_case names throughout, one
+// name per thing (a status is "no_answer" wherever it appears, an RTT is
+// rtt_ms, a status word a number). The JSON Schema in the repository
+// (report/schema/ntpctl.schema.json, also Schema) documents them, and the
+// tests check every output against it.
+
+// Value is the set of probe values the reports are made of: the Mode 7
+// monitor list of ntpctl.MonList and the Mode 6 reply of ntpctl.ReadVar.
+type Value interface {
+	mode7.Reply | mode6.Reply
+}
 
 // JSONWriter writes one JSON object per line and per target (JSON lines),
 // with the whole result: more than the CSV reports carry, for pipelines
@@ -28,8 +43,12 @@ func NewJSONWriter(w io.Writer) *JSONWriter {
 	return &JSONWriter{enc: enc}
 }
 
-// JSONRecord is the object JSONWriter writes for one target. It is
-// exported so that consumers can decode the lines back.
+// Write writes rec as one line.
+func (j *JSONWriter) Write(rec *JSONRecord) error { return j.enc.Encode(rec) }
+
+// JSONRecord is the object of one probed target: a line of the scanner's
+// JSON lines, and the result of `ntpctl monlist --json` and `ntpctl rv
+// --json`. It is exported so that consumers can decode the lines back.
 type JSONRecord struct {
 	// Report is the report type of the target: scan_ntp, scan6_ntp,
 	// scan_ntpmonitor or scan6_ntpmonitor.
@@ -38,19 +57,19 @@ type JSONRecord struct {
 	IP netip.Addr `json:"ip"`
 	// Port is the target's UDP port.
 	Port uint16 `json:"port"`
-	// Status is the outcome, as ntpctl.Status writes it: ok, partial,
-	// no-answer, ….
-	Status string `json:"status"`
+	// Time is when the first request was sent (the time of the query),
+	// UTC, RFC 3339.
+	Time time.Time `json:"time"`
+	// Status is the outcome: ok, partial, no_answer, … (ntpctl.Status).
+	Status ntpctl.Status `json:"status"`
 	// Error explains a status other than ok; empty otherwise.
 	Error string `json:"error,omitempty"`
-	// Time is when the first request was sent.
-	Time time.Time `json:"time"`
 	// Attempts counts the requests sent.
 	Attempts int `json:"attempts"`
-	// RTT is the round-trip time of the first reply datagram, in
-	// nanoseconds; 0 without a reply.
-	RTT time.Duration `json:"rtt_ns"`
-	// Packets counts the reply datagrams.
+	// RTTms is the round-trip time of the first reply datagram in
+	// milliseconds (to the microsecond); 0 without a reply.
+	RTTms float64 `json:"rtt_ms"`
+	// Packets counts the reply datagrams (ntpctl.Outcome.Packets).
 	Packets int `json:"packets"`
 	// Bytes is the sum of their UDP payloads (the CSV's response_size).
 	Bytes int `json:"bytes"`
@@ -58,13 +77,13 @@ type JSONRecord struct {
 	RequestBytes int `json:"request_bytes"`
 	// Amplification is Bytes ÷ RequestBytes, unrounded; 0 when unknown.
 	Amplification float64 `json:"amplification"`
-	// Reportable reports that the result makes a CSV row.
+	// Reportable reports that the result makes a CSV row (Reportable).
 	Reportable bool `json:"reportable"`
-	// Monitor is the monlist reply, for an NTP Monitor result that has
-	// one (the target sent something).
+	// Monitor is the monlist reply, for an NTP Monitor result whose
+	// target sent something.
 	Monitor *JSONMonitor `json:"monitor,omitempty"`
-	// Variables is the READVAR reply, for an NTP Version result that
-	// has one.
+	// Variables is the READVAR reply, for an NTP Version result whose
+	// target sent something.
 	Variables *JSONVars `json:"variables,omitempty"`
 	// Enrichment is what enrichment found about IP.
 	Enrichment JSONEnrich `json:"enrichment"`
@@ -72,8 +91,8 @@ type JSONRecord struct {
 
 // JSONMonitor is the monlist reply of a JSONRecord (see mode7.Reply).
 type JSONMonitor struct {
-	// Stats are the reassembler's packet counts.
-	Stats mode7.ReassemblyStats `json:"stats"`
+	// Counts are the reassembler's packet counts.
+	Counts JSONMonitorCounts `json:"counts"`
 	// Impl is the implementation number of the reply.
 	Impl uint8 `json:"impl"`
 	// Code is the request code of the reply.
@@ -85,11 +104,23 @@ type JSONMonitor struct {
 	// LastSeq is the sequence number of the last packet, -1 if unknown.
 	LastSeq int `json:"last_seq"`
 	// Missing lists the sequence numbers not received.
-	Missing []uint8 `json:"missing,omitempty"`
+	Missing []int `json:"missing,omitempty"`
 	// Complete reports that every packet arrived and no error reply did.
 	Complete bool `json:"complete"`
 	// Entries are all the monitor entries received, in sequence order.
 	Entries []JSONEntry `json:"entries"`
+}
+
+// JSONMonitorCounts are mode7.ReassemblyStats.
+type JSONMonitorCounts struct {
+	Packets     int `json:"packets"`     // the reply's datagrams, decodable or not
+	Bytes       int `json:"bytes"`       // their UDP payload octets, as the reassembler saw them
+	Accepted    int `json:"accepted"`    // distinct packets kept
+	Duplicates  int `json:"duplicates"`  // repeating a sequence number already kept
+	Malformed   int `json:"malformed"`   // not decodable, or a bad item size
+	Mismatched  int `json:"mismatched"`  // for another implementation or request code: not in packets
+	Conflicting int `json:"conflicting"` // contradicting the reply
+	OverCap     int `json:"over_cap"`    // dropped by a cap on octets or entries
 }
 
 // JSONEntry is one monitor-list entry (see mode7.MonitorEntry).
@@ -97,7 +128,7 @@ type JSONEntry struct {
 	// Addr is the client's address.
 	Addr netip.Addr `json:"addr"`
 	// LocalAddr is the server's address the client's packets arrived
-	// on, when the entry layout carries it.
+	// on, when the entry layout carries it ("" otherwise).
 	LocalAddr netip.Addr `json:"local_addr"`
 	// Port is the client's UDP source port.
 	Port uint16 `json:"port"`
@@ -107,13 +138,14 @@ type JSONEntry struct {
 	Version uint8 `json:"version"`
 	// Count is the number of packets received from the client.
 	Count uint32 `json:"count"`
-	// AvgInt is avg_int.
+	// AvgInt is avg_int (ntpdc's avgint), in seconds.
 	AvgInt uint32 `json:"avg_int"`
-	// LastInt is last_int, seconds since the last packet.
+	// LastInt is last_int (ntpdc's lstint), seconds since the last
+	// packet.
 	LastInt uint32 `json:"last_int"`
 	// FirstInt is firsttime, seconds since the first packet.
 	FirstInt uint32 `json:"first_int"`
-	// Restrict is restr, the restriction flags.
+	// Restrict is restr, the restriction flags (ntpdc's rstr).
 	Restrict uint32 `json:"restrict"`
 	// Flags says how the packets arrived (unicast, multicast, …).
 	Flags uint32 `json:"flags"`
@@ -121,21 +153,24 @@ type JSONEntry struct {
 
 // JSONVars is the READVAR reply of a JSONRecord (see mode6.Reply).
 type JSONVars struct {
-	// Stats are the reassembler's fragment counts.
-	Stats mode6.ReassemblyStats `json:"stats"`
+	// Counts are the reassembler's fragment counts.
+	Counts JSONVarsCounts `json:"counts"`
 	// Version is the NTP version of the reply.
 	Version uint8 `json:"version"`
 	// Leap is the leap indicator of the reply.
 	Leap uint8 `json:"leap"`
-	// Status is the status word of the reply.
-	Status uint16 `json:"status_word"`
 	// AssocID is the association id of the reply.
 	AssocID uint16 `json:"assoc_id"`
+	// StatusWord is the status word of the reply.
+	StatusWord uint16 `json:"status_word"`
+	// StatusText is the status word as ntpq decodes it ("leap_none,
+	// sync_ntp, 15 events, clock_sync" for the system).
+	StatusText string `json:"status_text"`
 	// Complete reports that every fragment arrived and no error reply
 	// did.
 	Complete bool `json:"complete"`
 	// Holes lists the missing ranges of the reply data.
-	Holes []mode6.Span `json:"holes,omitempty"`
+	Holes []JSONSpan `json:"holes,omitempty"`
 	// Vars are all the variables, in wire order, duplicates kept.
 	Vars []JSONVar `json:"vars"`
 	// Data is the reply data as received (base64 in JSON), up to the
@@ -143,7 +178,34 @@ type JSONVars struct {
 	// parsing dropped or that are not UTF-8 (JSON strings are).
 	Data []byte `json:"data,omitempty"`
 	// Parse reports what parsing the variables had to repair.
-	Parse mode6.ParseStats `json:"parse"`
+	Parse JSONParse `json:"parse"`
+}
+
+// JSONVarsCounts are mode6.ReassemblyStats.
+type JSONVarsCounts struct {
+	Packets     int `json:"packets"`     // the reply's datagrams, decodable or not
+	Bytes       int `json:"bytes"`       // their UDP payload octets, as the reassembler saw them
+	Fragments   int `json:"fragments"`   // fragments kept
+	Duplicates  int `json:"duplicates"`  // at an offset already held
+	Overlaps    int `json:"overlaps"`    // overlapping one held
+	Malformed   int `json:"malformed"`   // not decodable
+	Mismatched  int `json:"mismatched"`  // of another sequence number or opcode: not in packets
+	Conflicting int `json:"conflicting"` // contradicting the reply
+	OverCap     int `json:"over_cap"`    // beyond the buffer
+}
+
+// JSONSpan is a range of octets [start, end) of the reply data.
+type JSONSpan struct {
+	Start int `json:"start"`
+	End   int `json:"end"`
+}
+
+// JSONParse is mode6.ParseStats: what parsing the variable text repaired.
+type JSONParse struct {
+	Dropped      int `json:"dropped"`      // octets removed: control characters, binary junk
+	Repaired     int `json:"repaired"`     // items that ran into the next one without a comma
+	Unterminated int `json:"unterminated"` // quoted values without a closing quote
+	Skipped      int `json:"skipped"`      // items without a name
 }
 
 // JSONVar is one variable as the server sent it (see mode6.Var).
@@ -179,9 +241,9 @@ type JSONEnrich struct {
 	Region string `json:"region,omitempty"`
 	// City is its city.
 	City string `json:"city,omitempty"`
-	// Latitude is its latitude, when known.
+	// Latitude is its latitude, when known (and a finite number).
 	Latitude *float64 `json:"latitude,omitempty"`
-	// Longitude is its longitude, when known.
+	// Longitude is its longitude, when known (and a finite number).
 	Longitude *float64 `json:"longitude,omitempty"`
 	// AbuseEmail is the network's abuse contact address.
 	AbuseEmail string `json:"abuse_email,omitempty"`
@@ -195,20 +257,124 @@ type JSONEnrich struct {
 	Sector string `json:"sector,omitempty"`
 }
 
-func newJSONRecord[R any](res *ntpctl.Result[R], e enrich.Result, v4, v6 Type) JSONRecord {
+// Reportable reports whether a result belongs in its report, as a row:
+// the server answered (status ok or partial) with something the report
+// lists. For monlist that is (part of) the monitor list, at least one
+// reply packet kept; for READVAR at least one variable. Error replies
+// such as INFO_ERR_NODATA (monlist disabled), silence and undecodable
+// answers are not findings.
+func Reportable[R Value](res *ntpctl.Result[R]) bool {
+	if res.Status != ntpctl.StatusOK && res.Status != ntpctl.StatusPartial {
+		return false
+	}
+	switch v := any(&res.Value).(type) {
+	case *mode7.Reply:
+		return v.Accepted > 0
+	case *mode6.Reply:
+		return len(v.Vars) > 0
+	}
+	return false
+}
+
+// TypeOf returns the report type of a result of probe value R for an
+// address: scan_ntpmonitor or scan_ntp, scan6_… for IPv6.
+func TypeOf[R Value](addr netip.Addr) Type {
+	var v R
+	v6 := addr.Unmap().Is6()
+	switch any(v).(type) {
+	case mode7.Reply:
+		if v6 {
+			return Scan6NTPMonitor
+		}
+		return ScanNTPMonitor
+	}
+	if v6 {
+		return Scan6NTP
+	}
+	return ScanNTP
+}
+
+// NewRecord returns the JSON record of a result and what enrichment found
+// about its address.
+func NewRecord[R Value](res *ntpctl.Result[R], e enrich.Result) JSONRecord {
 	addr := res.Target.Addr().Unmap()
 	rec := JSONRecord{
-		Report: v4, IP: addr, Port: res.Target.Port(), Status: res.Status.String(),
-		Time: res.Time, Attempts: res.Attempts, RTT: res.RTT,
+		Report: TypeOf[R](addr), IP: addr, Port: res.Target.Port(), Status: res.Status,
+		Time: res.Time.UTC(), Attempts: res.Attempts, RTTms: float64(res.RTT.Microseconds()) / 1000,
 		Packets: res.Packets, Bytes: res.Bytes, RequestBytes: res.RequestBytes,
-		Amplification: res.Amplification(),
-	}
-	if addr.Is6() {
-		rec.Report = v6
+		Amplification: res.Amplification(), Reportable: Reportable(res),
+		Enrichment: newJSONEnrich(e),
 	}
 	if res.Err != nil {
 		rec.Error = res.Err.Error()
 	}
+	switch v := any(&res.Value).(type) {
+	case *mode7.Reply:
+		// Without a reply the Value is the zero Reply, whose LastSeq 0
+		// and empty list would read as a reply with no entries.
+		if res.Packets > 0 || v.Packets > 0 {
+			rec.Monitor = newJSONMonitor(v)
+		}
+	case *mode6.Reply:
+		if res.Packets > 0 || v.Packets > 0 {
+			rec.Variables = newJSONVars(v)
+		}
+	}
+	return rec
+}
+
+func newJSONMonitor(v *mode7.Reply) *JSONMonitor {
+	s := &v.ReassemblyStats
+	m := &JSONMonitor{
+		Counts: JSONMonitorCounts{Packets: s.Packets, Bytes: s.Bytes, Accepted: s.Accepted, Duplicates: s.Duplicates,
+			Malformed: s.Malformed, Mismatched: s.Mismatched, Conflicting: s.Conflicting, OverCap: s.OverCap},
+		Impl: uint8(v.Impl), Code: uint8(v.Code), Version: v.Version, ItemSize: v.ItemSize, LastSeq: v.LastSeq,
+		Complete: v.Complete, Entries: make([]JSONEntry, len(v.Entries)),
+	}
+	for _, q := range v.Missing {
+		m.Missing = append(m.Missing, int(q))
+	}
+	for i, en := range v.Entries {
+		m.Entries[i] = JSONEntry{
+			Addr: en.Addr, LocalAddr: en.LocalAddr, Port: en.Port, Mode: en.Mode, Version: en.Version,
+			Count: en.Count, AvgInt: en.AvgInt, LastInt: en.LastInt, FirstInt: en.FirstInt,
+			Restrict: en.Restrict, Flags: en.Flags,
+		}
+	}
+	return m
+}
+
+func newJSONVars(v *mode6.Reply) *JSONVars {
+	s := &v.ReassemblyStats
+	jv := &JSONVars{
+		Counts: JSONVarsCounts{Packets: s.Packets, Bytes: s.Bytes, Fragments: s.Fragments, Duplicates: s.Duplicates,
+			Overlaps: s.Overlaps, Malformed: s.Malformed, Mismatched: s.Mismatched, Conflicting: s.Conflicting,
+			OverCap: s.OverCap},
+		Version: v.Version, Leap: v.Leap, AssocID: v.AssocID, StatusWord: v.Status,
+		StatusText: StatusText(v.AssocID, v.Status), Complete: v.Complete, Data: v.Data,
+		Parse: JSONParse{Dropped: v.Parse.Dropped, Repaired: v.Parse.Repaired, Unterminated: v.Parse.Unterminated,
+			Skipped: v.Parse.Skipped},
+		Vars: make([]JSONVar, len(v.Vars)),
+	}
+	for _, h := range v.Holes {
+		jv.Holes = append(jv.Holes, JSONSpan{h.Start, h.End})
+	}
+	for i, x := range v.Vars {
+		jv.Vars[i] = JSONVar{Name: x.Name, Value: x.Value, Quoted: x.Quoted, Bare: x.Bare}
+	}
+	return jv
+}
+
+// StatusText decodes a Mode 6 status word as ntpq names it: the system
+// status for association 0, a peer status otherwise.
+func StatusText(assoc, word uint16) string {
+	if assoc == 0 {
+		return mode6.SystemStatusOf(word).String()
+	}
+	return mode6.PeerStatusOf(word).String()
+}
+
+func newJSONEnrich(e enrich.Result) JSONEnrich {
 	en := JSONEnrich{
 		Names: e.Names, ASN: e.ASN.Number, ASName: e.ASN.Name, ASCountry: e.ASN.Country, ASRegistry: e.ASN.Registry,
 		Country: e.Geo.Country, Region: e.Geo.Region, City: e.Geo.City,
@@ -218,64 +384,52 @@ func newJSONRecord[R any](res *ntpctl.Result[R], e enrich.Result, v4, v6 Type) J
 	if e.ASN.Prefix.IsValid() {
 		en.ASPrefix = e.ASN.Prefix.String()
 	}
-	if e.Geo.HasCoordinates {
+	if e.Geo.HasCoordinates && finite(e.Geo.Latitude) && finite(e.Geo.Longitude) {
 		lat, lon := e.Geo.Latitude, e.Geo.Longitude
 		en.Latitude, en.Longitude = &lat, &lon
 	}
-	rec.Enrichment = en
-	return rec
+	return en
 }
 
-// MonitorRecord returns the JSONRecord of a monlist result.
-func MonitorRecord(res ntpctl.Result[mode7.Reply], e enrich.Result) JSONRecord {
-	rec := newJSONRecord(&res, e, ScanNTPMonitor, Scan6NTPMonitor)
-	rec.Reportable = MonitorReportable(&res)
-	if res.Packets == 0 && res.Value.Packets == 0 {
-		// No reply: Value is the zero Reply, whose LastSeq 0 and empty
-		// list would read as a reply with no entries.
-		return rec
-	}
-	v := &res.Value
-	m := &JSONMonitor{
-		Stats: v.ReassemblyStats, Impl: uint8(v.Impl), Code: uint8(v.Code), Version: v.Version,
-		ItemSize: v.ItemSize, LastSeq: v.LastSeq, Missing: v.Missing, Complete: v.Complete,
-		Entries: make([]JSONEntry, len(v.Entries)),
-	}
-	for i, en := range v.Entries {
-		m.Entries[i] = JSONEntry{
-			Addr: en.Addr, LocalAddr: en.LocalAddr, Port: en.Port, Mode: en.Mode, Version: en.Version,
-			Count: en.Count, AvgInt: en.AvgInt, LastInt: en.LastInt, FirstInt: en.FirstInt,
-			Restrict: en.Restrict, Flags: en.Flags,
-		}
-	}
-	rec.Monitor = m
-	return rec
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// JSONScanStats is the object of a scan's statistics file
+// (…-stats.json): when and what was scanned, and per probe the report's
+// summary and the prober's counters.
+type JSONScanStats struct {
+	// Started and Finished bound the scan, UTC.
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	// Targets is the number of targets of the shard.
+	Targets uint64 `json:"targets"`
+	// TargetsEstimated reports that Targets is the shard's share of the
+	// target space, not a count.
+	TargetsEstimated bool `json:"targets_estimated,omitempty"`
+	// Interrupted reports a scan cut short (Ctrl-C).
+	Interrupted bool `json:"interrupted,omitempty"`
+	// Seed is the permutation's seed.
+	Seed uint64 `json:"seed"`
+	// Shard is "i/n".
+	Shard string `json:"shard"`
+	// Monitor and Version are the statistics of each probe that ran.
+	Monitor *JSONProbeStats `json:"monitor,omitempty"`
+	Version *JSONProbeStats `json:"version,omitempty"`
+	// Enrichment counts enrichment failures.
+	Enrichment JSONEnrichStats `json:"enrichment"`
 }
 
-// VersionRecord returns the JSONRecord of a READVAR result.
-func VersionRecord(res ntpctl.Result[*ntpctl.VersionReply], e enrich.Result) JSONRecord {
-	rec := newJSONRecord(&res, e, ScanNTP, Scan6NTP)
-	rec.Reportable = VersionReportable(&res)
-	if v := res.Value; v != nil {
-		jv := &JSONVars{
-			Stats: v.ReassemblyStats, Version: v.Version, Leap: v.Leap, Status: v.Status,
-			AssocID: v.AssocID, Complete: v.Complete, Holes: v.Holes, Parse: v.Parse, Data: v.Data,
-			Vars: make([]JSONVar, len(v.Vars)),
-		}
-		for i, x := range v.Vars {
-			jv.Vars[i] = JSONVar{Name: x.Name, Value: x.Value, Quoted: x.Quoted, Bare: x.Bare}
-		}
-		rec.Variables = jv
-	}
-	return rec
+// JSONProbeStats are one probe's statistics in a JSONScanStats.
+type JSONProbeStats struct {
+	// Report summarises the report's rows and the results' statuses.
+	Report Summary `json:"report"`
+	// Prober is the prober's counters.
+	Prober ntpctl.Stats `json:"prober"`
+	// Replied counts the targets that sent any datagram back.
+	Replied int `json:"replied"`
 }
 
-// WriteMonitor writes the record of a monlist result.
-func (j *JSONWriter) WriteMonitor(res ntpctl.Result[mode7.Reply], e enrich.Result) error {
-	return j.enc.Encode(MonitorRecord(res, e))
-}
-
-// WriteVersion writes the record of a READVAR result.
-func (j *JSONWriter) WriteVersion(res ntpctl.Result[*ntpctl.VersionReply], e enrich.Result) error {
-	return j.enc.Encode(VersionRecord(res, e))
+// JSONEnrichStats counts enrichment failures.
+type JSONEnrichStats struct {
+	// Errors counts lookups that failed (not-found excluded).
+	Errors uint64 `json:"errors"`
 }

@@ -135,7 +135,7 @@ type Summary struct {
 	// Rows is the number of rows counted.
 	Rows int `json:"rows"`
 	// Statuses counts the results given to AddStatus by status (ok,
-	// no-answer, …), reportable or not.
+	// no_answer, …), reportable or not.
 	Statuses []Count `json:"statuses,omitempty"`
 	// Countries counts rows by geo.
 	Countries []Count `json:"countries"`

@@ -260,7 +260,8 @@ func (o *outputs) write(it *item) error {
 		}
 		if o.s.opts.jsonAll || r.Packets > 0 || r.Status == ntpctl.StatusSendError {
 			o.jsonLines++
-			return o.json.WriteMonitor(*r, it.e)
+			rec := report.NewRecord(r, it.e)
+			return o.json.Write(&rec)
 		}
 		return nil
 	}
@@ -288,7 +289,8 @@ func (o *outputs) write(it *item) error {
 	}
 	if o.s.opts.jsonAll || r.Packets > 0 || r.Status == ntpctl.StatusSendError {
 		o.jsonLines++
-		return o.json.WriteVersion(*r, it.e)
+		rec := report.NewRecord(r, it.e)
+		return o.json.Write(&rec)
 	}
 	return nil
 }
@@ -357,41 +359,17 @@ func (o *outputs) split(by string) error {
 	return errors.Join(errs...)
 }
 
-// scanStats is the statistics file: both reports' summaries and the
-// probers' counters.
-type scanStats struct {
-	Started     time.Time       `json:"started"`
-	Finished    time.Time       `json:"finished"`
-	Targets     uint64          `json:"targets"`
-	Estimated   bool            `json:"targets_estimated,omitempty"` // Targets is n/shards, not counted
-	Interrupted bool            `json:"interrupted,omitempty"`
-	Seed        uint64          `json:"seed"`
-	Shard       string          `json:"shard"`
-	Monitor     *probeStats     `json:"monitor,omitempty"`
-	Version     *probeStats     `json:"version,omitempty"`
-	Enrichers   enrichmentStats `json:"enrichment"`
-}
-
-type probeStats struct {
-	Report  report.Summary `json:"report"`
-	Prober  ntpctl.Stats   `json:"prober"`
-	Replied int            `json:"replied"`
-}
-
-type enrichmentStats struct {
-	Errors uint64 `json:"errors"`
-}
-
-func (o *outputs) stats() scanStats {
+func (o *outputs) stats() report.JSONScanStats {
 	s := o.s
-	st := scanStats{Started: s.started.UTC(), Finished: time.Now().UTC(), Targets: s.size, Estimated: !s.exact,
-		Interrupted: o.interrupted, Seed: s.seed,
-		Shard: fmt.Sprintf("%d/%d", s.opts.shard, s.opts.shards), Enrichers: enrichmentStats{s.enrichErrs.Load()}}
+	st := report.JSONScanStats{Started: s.started.UTC(), Finished: time.Now().UTC(), Targets: s.size,
+		TargetsEstimated: !s.exact, Interrupted: o.interrupted, Seed: s.seed,
+		Shard: fmt.Sprintf("%d/%d", s.opts.shard, s.opts.shards),
+		Enrichment: report.JSONEnrichStats{Errors: s.enrichErrs.Load()}}
 	if s.monitor != nil {
-		st.Monitor = &probeStats{Report: o.monStats.Summary(), Prober: s.monitor.Stats(), Replied: o.monReplied}
+		st.Monitor = &report.JSONProbeStats{Report: o.monStats.Summary(), Prober: s.monitor.Stats(), Replied: o.monReplied}
 	}
 	if s.version != nil {
-		st.Version = &probeStats{Report: o.verStats.Summary(), Prober: s.version.Stats(), Replied: o.verReplied}
+		st.Version = &report.JSONProbeStats{Report: o.verStats.Summary(), Prober: s.version.Stats(), Replied: o.verReplied}
 	}
 	return st
 }
@@ -414,7 +392,7 @@ func (o *outputs) writeStats() error {
 	}
 	w := bufio.NewWriter(tf.f)
 	about, interrupted := "", ""
-	if st.Estimated {
+	if st.TargetsEstimated {
 		about = "about "
 	}
 	if st.Interrupted {

@@ -229,12 +229,12 @@ func TestShards(t *testing.T) {
 		for a := range mon {
 			all[a]++
 		}
-		var st scanStats
+		var st report.JSONScanStats
 		b, err := os.ReadFile(files(t, dir)["-ntpctl-x-stats.json"])
 		require.NoError(t, err)
 		require.NoError(t, json.Unmarshal(b, &st))
 		assert.Equal(t, uint64(len(mon)), st.Targets, "the shard's exact size")
-		assert.False(t, st.Estimated)
+		assert.False(t, st.TargetsEstimated)
 		s.close()
 	}
 	assert.Len(t, all, hosts, "the shards cover the lab")

@@ -81,11 +81,11 @@ func (p *progress) loop(every time.Duration, f func()) {
 func (p *progress) counts() (done, replied uint64, rate float64) {
 	if m := p.s.monitor; m != nil {
 		st := m.Stats()
-		done, replied, rate = done+st.Finished, replied+st.Answered, rate+st.SendRate
+		done, replied, rate = done+st.Finished, replied+st.Statuses.OK+st.Statuses.Partial+st.Statuses.ProtocolError+st.Statuses.ServerError, rate+st.SendRate
 	}
 	if v := p.s.version; v != nil {
 		st := v.Stats()
-		done, replied, rate = done+st.Finished, replied+st.Answered, rate+st.SendRate
+		done, replied, rate = done+st.Finished, replied+st.Statuses.OK+st.Statuses.Partial+st.Statuses.ProtocolError+st.Statuses.ServerError, rate+st.SendRate
 	}
 	return done, replied, rate
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ntpctl/ntpctl"
 	"github.com/ntpctl/ntpctl/enrich"
 	"github.com/ntpctl/ntpctl/internal/lab"
+	"github.com/ntpctl/ntpctl/mode6"
 	"github.com/ntpctl/ntpctl/mode7"
 )
 
@@ -46,7 +47,7 @@ type scan struct {
 	create func(name string) (*os.File, error)
 
 	monitor *ntpctl.Prober[mode7.Reply]
-	version *ntpctl.Prober[*ntpctl.VersionReply]
+	version *ntpctl.Prober[mode6.Reply]
 
 	enrichErrs  atomic.Uint64
 	enrichFirst sync.Once
@@ -161,7 +162,7 @@ func (s *scan) prepare() error {
 	}
 	n := total.Uint64()
 	var err error
-	if s.seq, err = s.set.Permuted(s.port, s.seed, o.shard, o.shards); err != nil {
+	if s.seq, err = s.set.Permuted(ntpctl.PermuteOptions{Port: s.port, Seed: s.seed, Shard: o.shard, Shards: o.shards}); err != nil {
 		return usageError{err}
 	}
 	s.size, s.exact = shardSize(n, s.seed, o.shard, o.shards)
@@ -313,7 +314,7 @@ func shardSize(n, seed uint64, i, count int) (uint64, bool) {
 // item is one result on its way to the files.
 type item struct {
 	mon *ntpctl.Result[mode7.Reply]
-	ver *ntpctl.Result[*ntpctl.VersionReply]
+	ver *ntpctl.Result[mode6.Reply]
 	e   enrich.Result
 }
 
@@ -403,7 +404,7 @@ func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted
 		probers.Add(1)
 		go func() {
 			defer probers.Done()
-			runErr(s.version.Run(scanCtx, s.targets(), func(r ntpctl.Result[*ntpctl.VersionReply]) error {
+			runErr(s.version.Run(scanCtx, s.targets(), func(r ntpctl.Result[mode6.Reply]) error {
 				raw <- item{ver: &r}
 				return nil
 			}))
