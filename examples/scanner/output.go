@@ -363,7 +363,7 @@ func (o *outputs) stats() report.JSONScanStats {
 	s := o.s
 	st := report.JSONScanStats{Started: s.started.UTC(), Finished: time.Now().UTC(), Targets: s.size,
 		TargetsEstimated: !s.exact, Interrupted: o.interrupted, Seed: s.seed,
-		Shard: fmt.Sprintf("%d/%d", s.opts.shard, s.opts.shards),
+		Shard:      fmt.Sprintf("%d/%d", s.opts.shard, s.opts.shards),
 		Enrichment: report.JSONEnrichStats{Errors: s.enrichErrs.Load()}}
 	if s.monitor != nil {
 		st.Monitor = &report.JSONProbeStats{Report: o.monStats.Summary(), Prober: s.monitor.Stats(), Replied: o.monReplied}
