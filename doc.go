@@ -32,19 +32,23 @@
 // [Prober] sends one [Probe] to very many targets over ordinary UDP
 // sockets (no root, no raw sockets, no spoofing), with batched
 // sendmmsg/recvmmsg I/O, and calls back with exactly one [Result] per
-// target. [MonList] (Mode 7 monlist) and [ReadVar] (Mode 6 READVAR) are the
-// built-in probes; the engine knows nothing else about the protocols.
+// target: an [Outcome] that every probe shares (target, [Status], error,
+// time, attempts, RTT, packets, bytes, request bytes) and the probe's
+// value, a codec type. [MonList] (Mode 7 monlist) yields a mode7.Reply,
+// [ReadVar] (Mode 6 READVAR) a mode6.Reply with its variables parsed; the
+// engine knows nothing else about the protocols. [Query] probes one host.
 //
 //   - Targets are pulled from an iter.Seq only when there is room in
 //     flight, so a scan of millions of addresses holds at most
 //     Config.Concurrency of them.
 //   - A datagram counts only when it comes from the probed address and
-//     port and answers this request: Mode 6 replies must echo a sequence
-//     number derived per target from a secret key, Mode 7 replies the
-//     request's implementation and code. Everything else is counted in
-//     [Stats] and dropped, and per-target caps bound what a hostile server
-//     can make the prober keep.
-//   - Result.Packets and Result.Bytes are the amplification evidence.
+//     port, arrives on the socket the target's request left from, and
+//     answers this request: Mode 6 replies must echo a sequence number
+//     derived per target from a secret key, Mode 7 replies the request's
+//     implementation and code. Everything else is counted in [Stats]
+//     (unsolicited, late, mismatched) and dropped, and per-target caps
+//     bound what a hostile server can make the prober keep.
+//   - Outcome.Packets and Outcome.Bytes are the amplification evidence.
 //   - Rate is taken per batch from a token bucket; cancelling Run's
 //     context stops sending at once and lets the targets in flight finish
 //     (Abort finishes them at once).
@@ -52,6 +56,12 @@
 //     the next batch is prepared; Config.Senders opens several sockets per
 //     family to send on several cores.
 //   - The steady state allocates nothing per datagram sent or received.
+//
+// Inside, an I/O-free engine keeps the flights (the targets in flight),
+// their timers, the rules for retrying and finishing them, the matching
+// of datagrams to them and the counters, driven by values and a clock; a
+// transport moves the datagrams (sockets, batches, sending and receiving
+// goroutines); Run is the loop between them.
 //
 // # The target space
 //
