@@ -122,15 +122,21 @@ func (a *monAssembler) Tally() Tally {
 func (a *monAssembler) Result() (mode7.Reply, Status, error) {
 	rep := a.r.Reply()
 	_, isInfo := rep.Err.(mode7.InfoErr) // as the reassembler keeps it: errors.As would allocate
+	return rep, replyStatus(rep.Complete, isInfo, rep.Accepted), rep.Err
+}
+
+// replyStatus is the status of a reply: complete, an error reply, some of
+// it kept, or nothing usable.
+func replyStatus(complete, errorReply bool, kept int) Status {
 	switch {
-	case rep.Complete:
-		return rep, StatusOK, nil
-	case isInfo:
-		return rep, StatusServerError, rep.Err
-	case rep.Accepted > 0:
-		return rep, StatusPartial, rep.Err
+	case complete:
+		return StatusOK
+	case errorReply:
+		return StatusServerError
+	case kept > 0:
+		return StatusPartial
 	}
-	return rep, StatusProtocolError, rep.Err
+	return StatusProtocolError
 }
 
 // ReadVarProbe sends a Mode 6 READVAR request (`ntpq -c rv`), the query
@@ -181,13 +187,5 @@ func (a *varAssembler) Tally() Tally {
 func (a *varAssembler) Result() (mode6.Reply, Status, error) {
 	rep := a.r.Reply()
 	_, isServer := rep.Err.(mode6.ServerError) // as the reassembler keeps it: errors.As would allocate
-	switch {
-	case rep.Complete:
-		return rep, StatusOK, nil
-	case isServer:
-		return rep, StatusServerError, rep.Err
-	case rep.Fragments > 0:
-		return rep, StatusPartial, rep.Err
-	}
-	return rep, StatusProtocolError, rep.Err
+	return rep, replyStatus(rep.Complete, isServer, rep.Fragments), rep.Err
 }
