@@ -101,6 +101,12 @@ func (e *engine[R]) hash(t netip.AddrPort) uint64 {
 // without the engine's secret.
 func (e *engine[R]) seq(t netip.AddrPort) uint16 { return uint16(e.hash(t) >> 48) }
 
+// slot returns the socket of its family that target t is sent from and
+// accepted on.
+func (e *engine[R]) slot(t netip.AddrPort) int { return e.slotOf(e.hash(t)) }
+
+func (e *engine[R]) slotOf(h uint64) int { return int(uint32(h>>16) % uint32(e.slots)) }
+
 // inFlight returns the number of targets in flight.
 func (e *engine[R]) inFlight() int { return e.flights.len() }
 
@@ -139,7 +145,7 @@ func (e *engine[R]) take(t netip.AddrPort, now time.Time) (*flight[R], Result[R]
 		f.asm = e.probe.NewAssembler()
 	}
 	f.target, f.hash, f.seq = t, h, uint16(h>>48)
-	f.slot = int(uint32(h>>16) % uint32(e.slots))
+	f.slot = e.slotOf(h)
 	e.flights.put(f)
 	e.stats.inFlight.Add(1)
 	return f, Result[R]{}
@@ -183,9 +189,8 @@ func (e *engine[R]) retrying() int { return len(e.retry) }
 // attempt after RetryInterval while retries remain, the end after
 // Timeout on the last. ok is false when the request could not be built;
 // f then finishes with the error at the next collect. A request that is
-// built is to be sent: f's gen after the call identifies this attempt in
-// sendFailed.
-func (e *engine[R]) request(f *flight[R], b []byte, now time.Time) (_ []byte, ok bool) {
+// built is to be sent; attempt identifies it to sendFailed.
+func (e *engine[R]) request(f *flight[R], b []byte, now time.Time) (_ []byte, attempt uint32, ok bool) {
 	b, err := e.probe.AppendRequest(b, f.target, f.seq)
 	f.attempts++
 	if f.attempts > 1 {
@@ -198,7 +203,7 @@ func (e *engine[R]) request(f *flight[R], b []byte, now time.Time) (_ []byte, ok
 	if err != nil {
 		f.sendErr = fmt.Errorf("ntpctl: building the request: %w", err)
 		e.markReady(f)
-		return nil, false
+		return nil, 0, false
 	}
 	f.reqLen = len(b)
 	f.gen++ // the timers of earlier attempts are stale
@@ -210,16 +215,16 @@ func (e *engine[R]) request(f *flight[R], b []byte, now time.Time) (_ []byte, ok
 		f.deadline = now.Add(e.cfg.Timeout)
 		e.timeouts.push(timer[R]{f, f.gen, f.deadline}, 4*e.cfg.Concurrency)
 	}
-	return b, true
+	return b, f.gen, true
 }
 
-// sendFailed reports that the kernel refused the attempt of f whose gen
-// was gen. Unless f has moved on since or is answering (an earlier
+// sendFailed reports that the kernel refused attempt of f (as request
+// returned it). Unless f has moved on since or is answering (an earlier
 // attempt's reply is arriving: it finishes by its quiet timer), f
 // finishes with the error; a transient error (a full queue) with
 // retries left is left to the retry timer instead.
-func (e *engine[R]) sendFailed(f *flight[R], gen uint32, err error) {
-	if f.gen != gen || f.done || f.packets > 0 {
+func (e *engine[R]) sendFailed(f *flight[R], attempt uint32, err error) {
+	if f.gen != attempt || f.done || f.packets > 0 {
 		return
 	}
 	if transient(err) && f.attempts <= e.cfg.Retries {

@@ -22,20 +22,21 @@ type bed[R any] struct {
 	e     *engine[R]
 	now   time.Time
 	buf   []byte
-	sent  map[netip.AddrPort][]byte // the last request built for each target
+	sent  map[*flight[R]][]byte // the last request built for each flight
 }
 
 func newBed[R any](t testing.TB, cfg Config, probe Probe[R]) *bed[R] {
 	if cfg.Blocklist == nil {
 		cfg.Blocklist = &Blocklist{AllowLoopback: true}
 	}
-	b := &bed[R]{t: t, cfg: cfg.withDefaults(), now: time.Unix(1_700_000_000, 0), sent: map[netip.AddrPort][]byte{}}
+	b := &bed[R]{t: t, cfg: cfg.withDefaults(), now: time.Unix(1_700_000_000, 0), sent: map[*flight[R]][]byte{}}
 	b.e = newEngine(&b.cfg, probe, &b.stats)
 	b.buf = make([]byte, 0, 512)
 	return b
 }
 
 // take admits t and builds its first request, as a round of send does.
+// The flight is a handle to pass back to the engine.
 func (b *bed[R]) take(t string) *flight[R] {
 	b.t.Helper()
 	f, res := b.e.take(netip.MustParseAddrPort(t), b.now)
@@ -44,12 +45,14 @@ func (b *bed[R]) take(t string) *flight[R] {
 	return f
 }
 
-// request builds f's next request, as enqueue does.
-func (b *bed[R]) request(f *flight[R]) {
+// request builds f's next request, as enqueue does, and returns the
+// attempt.
+func (b *bed[R]) request(f *flight[R]) uint32 {
 	b.t.Helper()
-	req, ok := b.e.request(f, b.buf[:0], b.now)
+	req, attempt, ok := b.e.request(f, b.buf[:0], b.now)
 	require.True(b.t, ok)
-	b.sent[f.target] = append([]byte(nil), req...)
+	b.sent[f] = append([]byte(nil), req...)
+	return attempt
 }
 
 // advance moves the clock on by d and runs a round of the loop: collect,
@@ -79,7 +82,7 @@ func (b *bed[R]) results() []Result[R] {
 func (b *bed[R]) deliver(src string, slot int, d []byte) bool {
 	ap := netip.MustParseAddrPort(src)
 	if slot < 0 {
-		slot = int(uint32(b.e.hash(ap)>>16) % uint32(b.e.slots))
+		slot = b.e.slot(ap)
 	}
 	return b.e.deliver(ap.Addr().Is6(), slot, ap, d, len(d), b.now)
 }
@@ -103,7 +106,7 @@ func TestEngineLife(t *testing.T) {
 	pkts := monlistReply(t, 12) // two packets
 	require.Len(t, pkts, 2)
 
-	silent := b.take("127.0.0.1:123")
+	b.take("127.0.0.1:123")
 	b.take("127.0.0.2:123")
 	b.take("127.0.0.3:123")
 	b.now = b.now.Add(10 * time.Millisecond)
@@ -130,7 +133,7 @@ func TestEngineLife(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.Equal(t, netip.MustParseAddrPort("127.0.0.3:123"), got[0].Target)
 	assert.Equal(t, StatusPartial, got[0].Status)
-	assert.Equal(t, 2, silent.attempts, "the silent target (still in flight) was asked again")
+	assert.Equal(t, uint64(1), b.stats.snapshot().Retried, "the silent target was asked again")
 	got = b.advance(2 * time.Second)
 	require.Len(t, got, 1)
 	assert.Equal(t, StatusNoAnswer, got[0].Status)
@@ -158,17 +161,20 @@ func TestEngineLife(t *testing.T) {
 func TestEngineSocketAndFamily(t *testing.T) {
 	b := newBed(t, Config{Senders: 4}, MonList())
 	pkts := monlistReply(t, 1)
-	f := b.take("127.0.0.5:123")
-	other := (f.slot + 1) % 4
-	assert.False(t, b.deliver("127.0.0.5:123", other, pkts[0]))
-	assert.False(t, b.e.deliver(true, f.slot, f.target, pkts[0], len(pkts[0]), b.now), "the IPv6 socket")
-	assert.Zero(t, f.packets)
-	assert.Equal(t, uint64(2), b.stats.unsolicited.Load())
-	assert.True(t, b.deliver("127.0.0.5:123", -1, pkts[0]))
+	tg := netip.MustParseAddrPort("127.0.0.5:123")
+	b.take(tg.String())
+	slot := b.e.slot(tg)
+	assert.False(t, b.deliver(tg.String(), (slot+1)%4, pkts[0]), "another socket")
+	assert.False(t, b.e.deliver(true, slot, tg, pkts[0], len(pkts[0]), b.now), "the IPv6 socket")
+	assert.Equal(t, uint64(2), b.stats.snapshot().Unsolicited)
+	assert.True(t, b.deliver(tg.String(), -1, pkts[0]))
+	got := b.advance(0)
+	require.Len(t, got, 1)
+	assert.Equal(t, 1, got[0].Packets, "only the datagram on its socket")
 	// Targets spread over the sockets.
 	seen := map[int]bool{}
 	for i := range 64 {
-		seen[b.take(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 1, 0, byte(i)}), 123).String()).slot] = true
+		seen[b.e.slot(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 1, 0, byte(i)}), 123))] = true
 	}
 	assert.Len(t, seen, 4)
 }
@@ -177,16 +183,16 @@ func TestEngineSocketAndFamily(t *testing.T) {
 // is counted as mismatched, not as the reply's packet.
 func TestEngineMismatchedNotCounted(t *testing.T) {
 	b := newBed(t, Config{Quiet: time.Second}, ReadVar())
-	f := b.take("127.0.0.7:123")
+	b.take("127.0.0.7:123")
+	seq := b.e.seq(netip.MustParseAddrPort("127.0.0.7:123"))
 	var rb mode6.ReplyBuilder
-	rb.Reset(mode6.Header{Response: true, Op: mode6.OpReadVar, Seq: f.seq + 1, Version: 2})
+	rb.Reset(mode6.Header{Response: true, Op: mode6.OpReadVar, Seq: seq + 1, Version: 2})
 	rb.PutVar(mode6.Var{Name: "version", Value: "ntpd 4.2.8p18", Quoted: true})
 	wrong := rb.AppendPackets(nil, nil)
-	rb.Reset(mode6.Header{Response: true, Op: mode6.OpReadVar, Seq: f.seq, Version: 2})
+	rb.Reset(mode6.Header{Response: true, Op: mode6.OpReadVar, Seq: seq, Version: 2})
 	rb.PutVar(mode6.Var{Name: "version", Value: "ntpd 4.2.8p18", Quoted: true})
 	right := rb.AppendPackets(nil, nil)
 	assert.False(t, b.deliver("127.0.0.7:123", -1, wrong[0]))
-	assert.Zero(t, f.packets)
 	assert.True(t, b.deliver("127.0.0.7:123", -1, right[0]))
 	got := b.advance(0)
 	require.Len(t, got, 1)
@@ -197,8 +203,8 @@ func TestEngineMismatchedNotCounted(t *testing.T) {
 	v, ok := got[0].Value.Vars.Lookup("version")
 	assert.True(t, ok)
 	assert.Equal(t, "ntpd 4.2.8p18", v)
-	assert.Equal(t, uint64(1), b.stats.mismatched.Load())
-	assert.Equal(t, uint64(1), b.stats.matched.Load())
+	assert.Equal(t, uint64(1), b.stats.snapshot().Mismatched)
+	assert.Equal(t, uint64(1), b.stats.snapshot().Matched)
 }
 
 // TestEngineBlockedAndRepeated: targets that are not sent have results
@@ -212,9 +218,8 @@ func TestEngineBlockedAndRepeated(t *testing.T) {
 	b.cfg.Blocklist = &Blocklist{AllowLoopback: true}
 	f, _ = b.e.take(netip.MustParseAddrPort("[::ffff:127.0.0.1]:0"), b.now)
 	require.NotNil(t, f)
-	assert.Equal(t, netip.MustParseAddrPort("127.0.0.1:123"), f.target, "unmapped, default port")
 	g, res := b.e.take(netip.MustParseAddrPort("127.0.0.1:123"), b.now)
-	assert.Nil(t, g)
+	assert.Nil(t, g, "the same target, unmapped with the default port")
 	assert.Equal(t, StatusRepeated, res.Status)
 	assert.ErrorIs(t, res.Err, ErrRepeated)
 	assert.Equal(t, 1, b.e.inFlight())
@@ -235,7 +240,7 @@ func TestEngineCaps(t *testing.T) {
 		got := b.advance(0)
 		require.Len(t, got, 1)
 		assert.Equal(t, 3, got[0].Packets)
-		assert.Equal(t, uint64(1), b.stats.overCap.Load())
+		assert.Equal(t, uint64(1), b.stats.snapshot().OverCap)
 	})
 	t.Run("duration", func(t *testing.T) {
 		b := newBed(t, Config{Quiet: time.Second, MaxDuration: 3500 * time.Millisecond}, MonList())
@@ -248,7 +253,7 @@ func TestEngineCaps(t *testing.T) {
 		got := b.advance(900 * time.Millisecond)
 		require.Len(t, got, 1, "MaxDuration cut it off")
 		assert.Equal(t, StatusPartial, got[0].Status)
-		assert.Equal(t, uint64(1), b.stats.overCap.Load())
+		assert.Equal(t, uint64(1), b.stats.snapshot().OverCap)
 	})
 }
 
@@ -283,10 +288,9 @@ func TestSendFailureSparesAnAnsweringFlight(t *testing.T) {
 	b := newBed(t, Config{Retries: 1, Quiet: time.Second}, MonList())
 	pkts := monlistReply(t, 12)
 	f := b.take("127.0.0.1:123")
-	b.request(f) // the retry
-	gen := f.gen
+	retry := b.request(f)
 	require.False(t, b.deliver("127.0.0.1:123", -1, pkts[0]))
-	b.e.sendFailed(f, gen, syscall.EPIPE)
+	b.e.sendFailed(f, retry, syscall.EPIPE)
 	assert.Empty(t, b.advance(0), "an answering flight finishes by its quiet timer")
 	got := b.advance(time.Second)
 	require.Len(t, got, 1)
@@ -300,22 +304,26 @@ func TestSendFailureSparesAnAnsweringFlight(t *testing.T) {
 // reported for an attempt that was superseded changes nothing.
 func TestTransientSendErrorRetries(t *testing.T) {
 	b := newBed(t, Config{Retries: 1, RetryInterval: time.Second}, MonList())
-	f := b.take("127.0.0.1:123")
-	b.e.sendFailed(f, f.gen, syscall.ENOBUFS)
+	f, _ := b.e.take(netip.MustParseAddrPort("127.0.0.1:123"), b.now)
+	first := b.request(f)
+	b.e.sendFailed(f, first, syscall.ENOBUFS)
 	assert.Empty(t, b.advance(0), "a retry remains: its timer asks again")
-	stale := f.gen
-	b.advance(time.Second) // the retry
-	require.Equal(t, 2, f.attempts)
-	b.e.sendFailed(f, stale, syscall.EPERM)
+	b.now = b.now.Add(time.Second)
+	b.e.collect(b.now, false, false)
+	require.Same(t, f, b.e.nextRetry())
+	b.e.popRetry()
+	last := b.request(f)
+	b.e.sendFailed(f, first, syscall.EPERM)
 	assert.Empty(t, b.advance(0), "a superseded attempt's failure")
-	b.e.sendFailed(f, f.gen, syscall.ENOBUFS)
+	b.e.sendFailed(f, last, syscall.ENOBUFS)
 	got := b.advance(0)
 	require.Len(t, got, 1, "the last attempt failed")
 	assert.Equal(t, StatusSendError, got[0].Status)
+	assert.Equal(t, 2, got[0].Attempts)
 	assert.ErrorIs(t, got[0].Err, syscall.ENOBUFS)
 
-	g := b.take("127.0.0.2:123")
-	b.e.sendFailed(g, g.gen, syscall.EPERM)
+	g, _ := b.e.take(netip.MustParseAddrPort("127.0.0.2:123"), b.now)
+	b.e.sendFailed(g, b.request(g), syscall.EPERM)
 	got = b.advance(0)
 	require.Len(t, got, 1, "a lasting error finishes at once")
 	assert.ErrorIs(t, got[0].Err, syscall.EPERM)
@@ -338,8 +346,8 @@ func TestEngineSeq(t *testing.T) {
 	assert.Greater(t, differ, 248)
 	f := a.take("127.0.0.1:123")
 	var req mode6.Header
-	require.NoError(t, req.UnmarshalBinary(a.sent[f.target]))
-	assert.Equal(t, a.e.seq(f.target), req.Seq, "the request carries the keyed sequence number")
+	require.NoError(t, req.UnmarshalBinary(a.sent[f]))
+	assert.Equal(t, a.e.seq(netip.MustParseAddrPort("127.0.0.1:123")), req.Seq, "the request carries the keyed sequence number")
 }
 
 // TestEngineAllocs pins the engine's per-target and per-datagram work at
@@ -358,7 +366,7 @@ func TestEngineAllocs(t *testing.T) {
 	round := func() {
 		for _, tg := range targets {
 			f, _ := b.e.take(tg, b.now)
-			if _, ok := b.e.request(f, b.buf[:0], b.now); !ok {
+			if _, _, ok := b.e.request(f, b.buf[:0], b.now); !ok {
 				t.Fatal("request")
 			}
 		}
@@ -374,10 +382,10 @@ func TestEngineAllocs(t *testing.T) {
 	}
 	round() // the first round allocates the flights and assemblers
 	round()
-	before := b.stats.statuses[StatusServerError].Load()
+	before := b.stats.snapshot().Statuses.ServerError
 	allocs := testing.AllocsPerRun(50, round)
 	assert.Zero(t, allocs, "allocations per round of 64 targets")
-	assert.Equal(t, uint64(64*51), b.stats.statuses[StatusServerError].Load()-before, "every round finished its targets")
+	assert.Equal(t, uint64(64*51), b.stats.snapshot().Statuses.ServerError-before, "every round finished its targets")
 }
 
 // BenchmarkBookkeeping measures the engine's work per target without
@@ -390,7 +398,7 @@ func BenchmarkBookkeeping(bm *testing.B) {
 		t := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 1, byte(i >> 8), byte(i)}), 123)
 		i++
 		f, _ := b.e.take(t, b.now)
-		if _, ok := b.e.request(f, b.buf[:0], b.now); !ok {
+		if _, _, ok := b.e.request(f, b.buf[:0], b.now); !ok {
 			bm.Fatal("request")
 		}
 		b.now = b.now.Add(time.Millisecond)

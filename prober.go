@@ -275,7 +275,7 @@ func (p *Prober[R]) send(now time.Time, next func() (netip.AddrPort, bool), exha
 
 // enqueue builds f's next request into its socket's batch.
 func (p *Prober[R]) enqueue(f *flight[R], now time.Time) {
-	if b, ok := p.e.request(f, p.tr.slotFor(f), now); ok {
-		p.tr.commit(f, b)
+	if b, attempt, ok := p.e.request(f, p.tr.slotFor(f), now); ok {
+		p.tr.commit(f, b, attempt)
 	}
 }

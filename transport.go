@@ -174,8 +174,8 @@ func (t *transport[R]) slotFor(f *flight[R]) []byte {
 }
 
 // commit queues request b, built in the buffer slotFor returned, to f's
-// target, for the attempt f.gen identifies.
-func (t *transport[R]) commit(f *flight[R], b []byte) {
+// target; attempt identifies it to the engine should the kernel refuse it.
+func (t *transport[R]) commit(f *flight[R], b []byte, attempt uint32) {
 	s := t.socket(f)
 	bt := s.cur
 	i := bt.n
@@ -188,8 +188,20 @@ func (t *transport[R]) commit(f *flight[R], b []byte) {
 		bt.addrs[i].IP = bt.ips[i][12:16]
 	}
 	bt.addrs[i].Port = int(f.target.Port())
-	bt.flights[i], bt.gens[i] = f, f.gen
+	bt.flights[i], bt.gens[i] = f, attempt
 	bt.n++
+}
+
+// idle reports whether every batch is back from the sending goroutines.
+func (t *transport[R]) idle() bool {
+	for _, fam := range t.socks {
+		for _, s := range fam {
+			if len(s.idle) < 2 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // flush hands every socket's filled batch to its sending goroutine.
@@ -206,7 +218,7 @@ func (t *transport[R]) flush() {
 
 // reclaim takes back the batches the sending goroutines are done with,
 // reporting each request the kernel refused to failed.
-func (t *transport[R]) reclaim(failed func(f *flight[R], gen uint32, err error)) {
+func (t *transport[R]) reclaim(failed func(f *flight[R], attempt uint32, err error)) {
 	for _, fam := range t.socks {
 		for _, s := range fam {
 			for {
