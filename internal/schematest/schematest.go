@@ -22,9 +22,6 @@ import (
 	"github.com/ntpctl/ntpctl/report"
 )
 
-// schemaURL is the schema's $id: the references inside it resolve against it.
-const schemaURL = "https://github.com/ntpctl/ntpctl/report/schema/ntpctl.schema.json"
-
 // Doc is a JSON document and the $defs entry it is an instance of.
 type Doc struct {
 	// Def names the entry, such as "record".
@@ -46,12 +43,26 @@ func load() (map[string]any, error) {
 	return m, nil
 }
 
-// compile compiles doc and returns the validators of defs.
-func compile(doc map[string]any, defs ...string) (map[string]*jsonschema.Schema, error) {
+// compiler returns a compiler that holds doc, and doc's URL (its $id,
+// against which its references resolve).
+func compiler(doc map[string]any) (*jsonschema.Compiler, string, error) {
+	id, _ := doc["$id"].(string)
+	if id == "" {
+		return nil, "", fmt.Errorf("schema: no $id")
+	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
-	if err := c.AddResource(schemaURL, doc); err != nil {
+	if err := c.AddResource(id, doc); err != nil {
+		return nil, "", err
+	}
+	return c, id, nil
+}
+
+// compile compiles doc and returns the validators of defs.
+func compile(doc map[string]any, defs ...string) (map[string]*jsonschema.Schema, error) {
+	c, url, err := compiler(doc)
+	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]*jsonschema.Schema, len(defs))
@@ -59,7 +70,7 @@ func compile(doc map[string]any, defs ...string) (map[string]*jsonschema.Schema,
 		if _, ok := out[d]; ok {
 			continue
 		}
-		sch, err := c.Compile(schemaURL + "#/$defs/" + d)
+		sch, err := c.Compile(url + "#/$defs/" + d)
 		if err != nil {
 			return nil, fmt.Errorf("$defs/%s: %w", d, err)
 		}
@@ -80,22 +91,6 @@ func Validate(t testing.TB, def string, doc []byte) {
 	t.Helper()
 	if err := validate(def, doc); err != nil {
 		t.Errorf("not a valid %s: %v\n%s", def, err, excerpt(doc))
-	}
-}
-
-// ValidateLines validates every line of JSON lines against
-// #/$defs/def, and fails t unless there is at least one.
-func ValidateLines(t testing.TB, def string, jsonl []byte) {
-	t.Helper()
-	lines := bytes.Split(bytes.TrimSuffix(jsonl, []byte("\n")), []byte("\n"))
-	if len(jsonl) == 0 {
-		t.Errorf("no %s lines", def)
-		return
-	}
-	for i, l := range lines {
-		if err := validate(def, l); err != nil {
-			t.Errorf("line %d: not a valid %s: %v\n%s", i+1, def, err, excerpt(l))
-		}
 	}
 }
 
@@ -121,13 +116,11 @@ func CompileAll(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	c.AssertFormat()
-	if err := c.AddResource(schemaURL, m); err != nil {
+	c, url, err := compiler(m)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Compile(schemaURL); err != nil {
+	if _, err := c.Compile(url); err != nil {
 		t.Errorf("the schema: %v", err)
 	}
 	if _, err := compile(m, Defs(t)...); err != nil {
