@@ -6,10 +6,13 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/enrich"
 	"github.com/ntpctl/ntpctl/mode6"
 	"github.com/ntpctl/ntpctl/mode7"
+	"github.com/ntpctl/ntpctl/report"
 )
 
 const checkUsage = `Usage: ntpctl check [flags] HOST[:PORT]
@@ -18,24 +21,12 @@ Sends the two queries Shadowserver's NTP reports are built from, at the same tim
 Mode 7 monlist (the "NTP Monitor" report, CVE-2013-5211) and Mode 6 READVAR (the
 "NTP Version" report), then says whether the host can be abused for reflection DDoS,
 by how much (reply bytes divided by request bytes), and how to fix it.
+
+--json prints the time, ip and port, the verdict ("monlist_amplifier",
+"mode6_amplifier" or "not_amplifier"), its amplification, the remediation and the
+two queries' records under monitor and version, as monlist --json and rv --json
+print them.
 `
-
-// Verdicts of check.
-const (
-	verdictMonlist = "monlist-amplifier"
-	verdictMode6   = "mode6-amplifier"
-	verdictNone    = "not-amplifier"
-)
-
-// checkJSON is the --json output of check.
-type checkJSON struct {
-	Target        string      `json:"target"`
-	Verdict       string      `json:"verdict"`
-	Amplification float64     `json:"amplification"`
-	Monlist       monlistJSON `json:"monlist"`
-	ReadVar       rvJSON      `json:"rv"`
-	Remediation   []string    `json:"remediation,omitempty"`
-}
 
 // Remediation, as the project's seed and ntp.org's advice for
 // CVE-2013-5211 put it: upgrade, turn monitoring off, refuse queries.
@@ -82,7 +73,9 @@ func (e env) check(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}
 
-	j := checkJSON{Target: target.String(), Monlist: toMonlistJSON(&mon, false), ReadVar: toRVJSON(&rv, 0)}
+	j := report.JSONCheck{Time: queryTime(mon.Time, rv.Time), IP: target.Addr(), Port: target.Port(),
+		Remediation: []string{}, Monitor: report.NewRecord(&mon, enrich.Result{}),
+		Version: report.NewRecord(&rv, enrich.Result{})}
 	// What counts is what came back, decodable or not: a broken reply
 	// reflects as well as a good one. Error replies are never larger than
 	// the request.
@@ -91,21 +84,23 @@ func (e env) check(ctx context.Context, args []string, stdout, stderr io.Writer)
 	exit := exitOK
 	switch {
 	case monAmp:
-		j.Verdict, exit = verdictMonlist, exitAmplifier
-		j.Amplification = round2(mon.Amplification())
-		j.Remediation = []string{fixUpgrade, fixMonitor, fixNoquery}
+		j.Verdict, exit = report.VerdictMonlistAmplifier, exitAmplifier
+		j.Amplification = mon.Amplification()
+		j.Remediation = append(j.Remediation, fixUpgrade, fixMonitor, fixNoquery)
 	case rvAmp:
-		j.Verdict, exit = verdictMode6, exitMode6Only
-		j.Amplification = round2(rv.Amplification())
-		j.Remediation = []string{fixNoquery}
+		j.Verdict, exit = report.VerdictMode6Amplifier, exitMode6Only
+		j.Amplification = rv.Amplification()
+		j.Remediation = append(j.Remediation, fixNoquery)
 	default:
-		j.Verdict = verdictNone
+		j.Verdict = report.VerdictNotAmplifier
 	}
-	if monlistOutcome(&mon) == "monlist-disabled" || monlistOutcome(&mon) == "refused" {
+	if mon.Status == ntpctl.StatusServerError { // monlist disabled or refused: Mode 7 is answered
 		j.Remediation = append(j.Remediation, fixMode7)
 	}
 	if c.json {
-		writeJSON(stdout, j)
+		if err := writeJSON(stdout, &j); err != nil {
+			return failure(stderr, "check", err)
+		}
 		return exit
 	}
 
@@ -118,14 +113,14 @@ func (e env) check(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(w, "  READVAR (Mode 6):  %s\n\n", rvLine)
 	switch j.Verdict {
-	case verdictMonlist:
+	case report.VerdictMonlistAmplifier:
 		fmt.Fprintf(w, "Verdict: AMPLIFIER. monlist returns %.1f times the bytes of the request (%d bytes for %d).\n",
 			mon.Amplification(), mon.Bytes, mon.RequestBytes)
 		fmt.Fprintln(w, "Anyone who spoofs a victim's address can reflect that much traffic at it (CVE-2013-5211).")
 		if rvAmp {
 			fmt.Fprintf(w, "READVAR adds a factor of %.1f.\n", rv.Amplification())
 		}
-	case verdictMode6:
+	case report.VerdictMode6Amplifier:
 		fmt.Fprintf(w, "Verdict: no monlist, but Mode 6 queries are answered: READVAR returns %.1f times the bytes\n",
 			rv.Amplification())
 		fmt.Fprintln(w, "of the request, enough for reflection and for Shadowserver's \"NTP Version\" report.")
@@ -143,6 +138,18 @@ func (e env) check(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}
 	return exit
+}
+
+// queryTime is the time of a query made of several: the earliest that is
+// set, in UTC.
+func queryTime(ts ...time.Time) time.Time {
+	var first time.Time
+	for _, t := range ts {
+		if !t.IsZero() && (first.IsZero() || t.Before(first)) {
+			first = t
+		}
+	}
+	return first.UTC()
 }
 
 // checkLine turns a command's summary into a line of check's report.

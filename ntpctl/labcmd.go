@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ntpctl/ntpctl/internal/lab"
 )
@@ -33,20 +34,29 @@ type labOptions struct {
 	list  bool
 }
 
-// labHostJSON is one host in --json output.
-type labHostJSON struct {
-	Addr           string `json:"addr"`
-	Kind           string `json:"kind"`
-	Daemon         string `json:"daemon,omitempty"`
-	Hostile        string `json:"hostile,omitempty"`
-	MonlistEntries int    `json:"monlist_entries,omitempty"`
-	PeerAssoc      uint16 `json:"peer_assoc,omitempty"`
-}
-
+// labJSON is the output of lab --json: $defs/ntpctl_lab of the
+// vocabulary's JSON Schema (report.Schema), in its style: the time, ip,
+// snake_case values.
 type labJSON struct {
+	Time  time.Time     `json:"time"`
 	Port  uint16        `json:"port"`
 	Hosts []labHostJSON `json:"hosts"`
 }
+
+// labHostJSON is one host of labJSON ($defs/lab_host).
+type labHostJSON struct {
+	IP             netip.Addr `json:"ip"`
+	Kind           string     `json:"kind"`
+	Daemon         string     `json:"daemon,omitempty"`
+	Hostile        string     `json:"hostile,omitempty"`
+	MonlistEntries int        `json:"monlist_entries,omitempty"`
+	PeerAssoc      uint16     `json:"peer_assoc,omitempty"`
+}
+
+// kindName is the name of a lab host's kind in JSON: lab.Kind's name
+// (which the text output prints as it is) in snake_case, as the statuses
+// are spelled.
+func kindName(k lab.Kind) string { return strings.ReplaceAll(k.String(), "-", "_") }
 
 func (e env) lab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c common
@@ -71,6 +81,7 @@ func (e env) lab(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return usageError(stderr, fs, fmt.Errorf("--hosts %d: want 32 to 16384", o.hosts))
 	}
 	cfg := lab.Config{Seed: o.seed, Hosts: o.hosts, Port: uint16(c.port)}
+	started := time.Now().UTC()
 	l, err := lab.Start(ctx, cfg)
 	fallback := ""
 	if err != nil && !portSet {
@@ -93,12 +104,14 @@ func (e env) lab(ctx context.Context, args []string, stdout, stderr io.Writer) i
 
 	hosts := l.Hosts()
 	if c.json {
-		j := labJSON{Port: l.Port()}
+		j := labJSON{Time: started, Port: l.Port()}
 		for _, h := range hosts {
-			j.Hosts = append(j.Hosts, labHostJSON{Addr: h.Addr.Addr().String(), Kind: h.Kind.String(), Daemon: h.Daemon,
+			j.Hosts = append(j.Hosts, labHostJSON{IP: h.Addr.Addr(), Kind: kindName(h.Kind), Daemon: h.Daemon,
 				Hostile: h.Hostile, MonlistEntries: h.Monlist.Entries, PeerAssoc: h.PeerAssoc})
 		}
-		writeJSON(stdout, j)
+		if err := writeJSON(stdout, &j); err != nil {
+			return failure(stderr, "lab", err)
+		}
 	} else {
 		printLab(stdout, l, hosts, o.list, fallback)
 	}

@@ -12,7 +12,10 @@
 //	ntpctl help [COMMAND]
 //
 // Every command takes --json, --timeout, --retries and --port; `ntpctl
-// help COMMAND` describes the rest.
+// help COMMAND` describes the rest. --json prints one object, with the
+// time of the query, in the vocabulary of the scanner's JSON lines: the
+// JSON Schema report/schema/ntpctl.schema.json (report.Schema) documents
+// it ($defs ntpctl_monlist, ntpctl_rv, ntpctl_check, ntpctl_lab).
 //
 // Exit status: 0 answered (for monlist: the host is a monlist amplifier),
 // 1 error (bad usage, unresolvable or refused host, socket error), 2 no

@@ -14,8 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ntpctl/ntpctl"
 	"github.com/ntpctl/ntpctl/internal/lab"
+	"github.com/ntpctl/ntpctl/internal/schematest"
 	"github.com/ntpctl/ntpctl/mode6"
+	"github.com/ntpctl/ntpctl/report"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -220,76 +223,190 @@ func TestCheck(t *testing.T) {
 		verdict string
 		fix     string
 	}{
-		{hostWhere(t, kind(lab.ReadVarOnly)), exitMode6Only, verdictMode6, "noquery"},
-		{hostWhere(t, kind(lab.MonlistDisabled)), exitMode6Only, verdictMode6, "enable mode7"},
-		{hostWhere(t, kind(lab.Silent)), exitOK, verdictNone, ""},
-		{amp, exitAmplifier, verdictMonlist, "disable monitor"},
+		{hostWhere(t, kind(lab.ReadVarOnly)), exitMode6Only, report.VerdictMode6Amplifier, "noquery"},
+		{hostWhere(t, kind(lab.MonlistDisabled)), exitMode6Only, report.VerdictMode6Amplifier, "enable mode7"},
+		{hostWhere(t, kind(lab.Silent)), exitOK, report.VerdictNotAmplifier, ""},
+		{amp, exitAmplifier, report.VerdictMonlistAmplifier, "disable monitor"},
 	}
 	for _, c := range cases {
 		timeout := "2s"
 		if c.h.Kind == lab.Silent {
 			timeout = "300ms"
 		}
+		before := time.Now()
 		out, errOut, code := runCmd(t, env{}, "check", "--json", "--timeout", timeout, c.h.Addr.String())
 		require.Equal(t, c.code, code, "%v %s: %s", c.h.Addr, out, errOut)
-		var j checkJSON
+		schematest.Validate(t, "ntpctl_check", []byte(out))
+		var j report.JSONCheck
 		require.NoError(t, json.Unmarshal([]byte(out), &j), out)
 		assert.Equal(t, c.verdict, j.Verdict)
-		assert.Equal(t, c.h.Addr.String(), j.Target)
-		assert.Equal(t, c.h.Monlist.Bytes, j.Monlist.Bytes)
-		assert.Equal(t, c.h.ReadVar.Bytes, j.ReadVar.Bytes)
+		assert.Equal(t, c.h.Addr.Addr(), j.IP)
+		assert.Equal(t, c.h.Addr.Port(), j.Port)
+		assert.WithinRange(t, j.Time, before.Add(-time.Second), time.Now(), "the time of the queries")
+		assert.True(t, !j.Time.After(j.Monitor.Time) && !j.Time.After(j.Version.Time), "the first query's")
+		assert.True(t, j.Time.Equal(j.Monitor.Time) || j.Time.Equal(j.Version.Time), "the first query's")
+		assert.Equal(t, c.h.Monlist.Status, j.Monitor.Status)
+		assert.Equal(t, c.h.ReadVar.Status, j.Version.Status)
+		assert.Equal(t, c.h.Monlist.Bytes, j.Monitor.Bytes)
+		assert.Equal(t, c.h.ReadVar.Bytes, j.Version.Bytes)
+		switch c.verdict {
+		case report.VerdictMonlistAmplifier:
+			assert.Equal(t, j.Monitor.Amplification, j.Amplification)
+			require.NotNil(t, j.Monitor.Monitor)
+			assert.Len(t, j.Monitor.Monitor.Entries, c.h.Monlist.Entries, "the whole record")
+		case report.VerdictMode6Amplifier:
+			assert.Equal(t, j.Version.Amplification, j.Amplification)
+		default:
+			assert.Zero(t, j.Amplification)
+		}
 		if c.fix != "" {
 			assert.Contains(t, strings.Join(j.Remediation, "\n"), c.fix)
 		} else {
 			assert.Empty(t, j.Remediation)
+			assert.Contains(t, out, `"remediation": []`, "an empty list, not null")
 		}
 	}
 }
 
+// TestJSON: monlist --json and rv --json print the query's record, in
+// the scanner's vocabulary, at the time of the query.
 func TestJSON(t *testing.T) {
 	amp := hostWhere(t, func(h lab.Host) bool { return h.Kind == lab.Amplifier && h.Monlist.Entries == 600 })
+	before := time.Now()
 	out, _, code := runCmd(t, env{}, "monlist", "--json", amp.Addr.String())
 	require.Equal(t, exitOK, code)
-	var m monlistJSON
+	schematest.Validate(t, "ntpctl_monlist", []byte(out))
+	var m report.JSONRecord
 	require.NoError(t, json.Unmarshal([]byte(out), &m))
-	assert.Equal(t, "amplifier", m.Outcome)
-	assert.Len(t, m.Entries, 600)
+	assert.Equal(t, report.ScanNTPMonitor, m.Report)
+	assert.Equal(t, ntpctl.StatusOK, m.Status)
+	assert.Equal(t, amp.Addr.Addr(), m.IP)
+	assert.Equal(t, amp.Addr.Port(), m.Port)
+	assert.WithinRange(t, m.Time, before.Add(-time.Second), time.Now())
+	assert.Regexp(t, `"time": "[0-9-]+T[0-9:.]+Z"`, out, "UTC, RFC 3339")
 	assert.Equal(t, 100, m.Packets)
 	assert.Equal(t, 44000, m.Bytes)
 	assert.Equal(t, 48, m.RequestBytes)
-	assert.InDelta(t, 916.67, m.Amplification, 0.01)
-	assert.Equal(t, amp.Sim.Clients[0].Addr.String(), m.Entries[0].Remote)
+	assert.Equal(t, 44000.0/48, m.Amplification, "unrounded")
+	assert.Positive(t, m.RTTms)
+	assert.True(t, m.Reportable)
+	require.NotNil(t, m.Monitor)
+	assert.Nil(t, m.Variables)
+	assert.Nil(t, m.Monitor.ErrorCode)
+	require.Len(t, m.Monitor.Entries, 600)
+	e := amp.Sim.Clients[0]
+	assert.Equal(t, report.JSONEntry{Addr: e.Addr, LocalAddr: e.LocalAddr, Port: e.Port, Mode: e.Mode, Version: e.Version,
+		Count: e.Count, AvgInt: e.AvgInt, LastInt: e.LastInt, FirstInt: e.FirstInt, Restrict: e.Restrict, Flags: e.Flags},
+		m.Monitor.Entries[0])
 
 	dis := hostWhere(t, kind(lab.MonlistDisabled))
 	out, _, code = runCmd(t, env{}, "monlist", "--json", dis.Addr.String())
 	require.Equal(t, exitRefused, code)
+	schematest.Validate(t, "ntpctl_monlist", []byte(out))
+	m = report.JSONRecord{}
 	require.NoError(t, json.Unmarshal([]byte(out), &m))
-	assert.Equal(t, "monlist-disabled", m.Outcome)
-	require.NotNil(t, m.ErrorCode)
-	assert.Equal(t, 4, *m.ErrorCode)
+	assert.Equal(t, ntpctl.StatusServerError, m.Status, "monlist disabled")
+	assert.Contains(t, m.Error, "INFO_ERR_NODATA")
+	require.NotNil(t, m.Monitor)
+	require.NotNil(t, m.Monitor.ErrorCode)
+	assert.Equal(t, 4, *m.Monitor.ErrorCode)
 
 	// The missing sequence numbers of a partial reply, as numbers.
 	gaps := hostWhere(t, func(h lab.Host) bool { return h.Hostile == "gaps" })
 	out, _, code = runCmd(t, env{}, "monlist", "--json", gaps.Addr.String())
 	require.Equal(t, exitBadReply, code)
+	schematest.Validate(t, "ntpctl_monlist", []byte(out))
 	var raw map[string]any
 	require.NoError(t, json.Unmarshal([]byte(out), &raw))
-	assert.Equal(t, []any{3.0, 6.0}, raw["missing"], "sequence numbers, not base64")
-	assert.Equal(t, "partial", raw["outcome"])
+	assert.Equal(t, []any{3.0, 6.0}, raw["monitor"].(map[string]any)["missing"], "sequence numbers, not base64")
+	assert.Equal(t, "partial", raw["status"])
 
 	out, _, code = runCmd(t, env{}, "rv", "--json", dis.Addr.String())
 	require.Equal(t, exitOK, code)
-	var r rvJSON
+	schematest.Validate(t, "ntpctl_rv", []byte(out))
+	var r report.JSONRecord
 	require.NoError(t, json.Unmarshal([]byte(out), &r))
-	assert.Equal(t, dis.Sim.System[0].Name, r.Vars[0].Name)
-	assert.Equal(t, dis.Sim.System[0].Value, r.Vars[0].Value)
-	assert.Equal(t, fmt.Sprintf("%04x", dis.Sim.Status), r.StatusWord)
+	assert.Equal(t, report.ScanNTP, r.Report)
+	require.NotNil(t, r.Variables)
+	assert.Equal(t, dis.Sim.System[0].Name, r.Variables.Vars[0].Name)
+	assert.Equal(t, dis.Sim.System[0].Value, r.Variables.Vars[0].Value)
+	assert.Equal(t, dis.Sim.Status, r.Variables.StatusWord, "a number")
+	assert.Equal(t, mode6.SystemStatusOf(dis.Sim.Status).String(), r.Variables.StatusText)
 	assert.Equal(t, dis.ReadVar.Bytes, r.Bytes)
 
 	out, _, code = runCmd(t, env{}, append([]string{"rv", "--json"}, append(fastArgs, hostWhere(t, kind(lab.Silent)).Addr.String())...)...)
 	require.Equal(t, exitNoAnswer, code)
+	schematest.Validate(t, "ntpctl_rv", []byte(out))
+	r = report.JSONRecord{}
 	require.NoError(t, json.Unmarshal([]byte(out), &r))
-	assert.Equal(t, "no-answer", r.Outcome)
+	assert.Equal(t, ntpctl.StatusNoAnswer, r.Status)
+	assert.Nil(t, r.Variables)
+	assert.Equal(t, 1, r.Attempts)
+
+	ntpd := hostWhere(t, func(h lab.Host) bool { return strings.HasPrefix(h.Daemon, "ntpd 4.2.8") })
+	out, _, code = runCmd(t, env{}, "rv", "--json", "--assoc", fmt.Sprint(ntpd.PeerAssoc+1), ntpd.Addr.String())
+	require.Equal(t, exitRefused, code)
+	schematest.Validate(t, "ntpctl_rv", []byte(out))
+	r = report.JSONRecord{}
+	require.NoError(t, json.Unmarshal([]byte(out), &r))
+	require.NotNil(t, r.Variables)
+	require.NotNil(t, r.Variables.ErrorCode)
+	assert.Equal(t, int(mode6.CErrBadAssoc), *r.Variables.ErrorCode)
+	assert.Equal(t, ntpd.PeerAssoc+1, r.Variables.AssocID)
+}
+
+// TestJSONOutcomes: for one lab host of each kind and misbehaviour,
+// monlist --json, rv --json and check --json print valid documents whose
+// statuses are the ones the lab expects, and the exit status follows.
+func TestJSONOutcomes(t *testing.T) {
+	seen := map[string]bool{}
+	statuses := map[string]bool{}
+	for _, h := range testLab(t).Hosts() {
+		key := fmt.Sprint(h.Kind, h.Hostile, h.Monlist.Status, h.ReadVar.Status, h.Addr.Addr().Is6())
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		statuses["monlist "+h.Monlist.Status.String()] = true
+		statuses["rv "+h.ReadVar.Status.String()] = true
+		t.Run(strings.TrimSpace(fmt.Sprint(h.Kind, " ", h.Hostile, " ", h.Addr)), func(t *testing.T) {
+			t.Parallel()
+			flags := func(s ntpctl.Status) []string {
+				if s == ntpctl.StatusNoAnswer {
+					return fastArgs
+				}
+				return []string{"--timeout", "1s"}
+			}
+			for _, c := range []struct {
+				cmd, def string
+				want     ntpctl.Status
+			}{{"monlist", "ntpctl_monlist", h.Monlist.Status}, {"rv", "ntpctl_rv", h.ReadVar.Status}} {
+				args := append(append([]string{c.cmd, "--json"}, flags(c.want)...), h.Addr.String())
+				out, errOut, code := runCmd(t, env{}, args...)
+				require.Empty(t, errOut)
+				assert.Equal(t, statusExit(c.want), code, "%q", args)
+				schematest.Validate(t, c.def, []byte(out))
+				var rec report.JSONRecord
+				require.NoError(t, json.Unmarshal([]byte(out), &rec))
+				assert.Equal(t, c.want, rec.Status, "%q: %s", args, rec.Error)
+			}
+			timeout := []string{"--timeout", "1s"}
+			if h.Monlist.Status == ntpctl.StatusNoAnswer && h.ReadVar.Status == ntpctl.StatusNoAnswer {
+				timeout = fastArgs
+			}
+			out, errOut, _ := runCmd(t, env{}, append(append([]string{"check", "--json"}, timeout...), h.Addr.String())...)
+			require.Empty(t, errOut)
+			schematest.Validate(t, "ntpctl_check", []byte(out))
+		})
+	}
+	t.Cleanup(func() {
+		for _, s := range []string{"ok", "no_answer", "partial", "protocol_error", "server_error"} {
+			assert.True(t, statuses["monlist "+s], "monlist %s: no lab host gives it", s)
+		}
+		for _, s := range []string{"ok", "no_answer", "partial", "protocol_error"} {
+			assert.True(t, statuses["rv "+s], "rv %s: no lab host gives it", s)
+		}
+	})
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -442,11 +559,31 @@ func TestLabJSON(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := env{labReady: func([]netip.AddrPort) { cancel() }}
 	var out, errOut bytes.Buffer
+	before := time.Now()
 	code := e.run(ctx, []string{"lab", "--json", "--port", "0", "--hosts", "32", "--seed", "3"}, &out, &errOut)
 	require.Equal(t, exitOK, code, errOut.String())
+	schematest.Validate(t, "ntpctl_lab", out.Bytes())
 	var j labJSON
 	require.NoError(t, json.Unmarshal(out.Bytes(), &j), out.String())
+	assert.WithinRange(t, j.Time, before.Add(-time.Second), time.Now())
 	assert.NotZero(t, j.Port)
 	assert.Len(t, j.Hosts, 33)
-	assert.Equal(t, "::1", j.Hosts[32].Addr)
+	assert.Equal(t, netip.IPv6Loopback(), j.Hosts[32].IP)
+	kinds := map[string]bool{}
+	for _, h := range j.Hosts {
+		kinds[h.Kind] = true
+	}
+	assert.True(t, kinds["monlist_disabled"], "snake_case: %v", kinds)
+}
+
+// TestJSONTypes: the Go types of ntpctl's own JSON have exactly the fields
+// of their $defs entries, and the lab's kinds are the schema's.
+func TestJSONTypes(t *testing.T) {
+	schematest.CheckType(t, "ntpctl_lab", labJSON{})
+	schematest.CheckType(t, "lab_host", labHostJSON{})
+	var kinds []any
+	for k := lab.Kind(0); !strings.HasPrefix(k.String(), "kind("); k++ {
+		kinds = append(kinds, kindName(k))
+	}
+	assert.Equal(t, kinds, schematest.Def(t, "lab_host")["properties"].(map[string]any)["kind"].(map[string]any)["enum"])
 }

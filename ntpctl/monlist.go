@@ -9,7 +9,9 @@ import (
 	"strings"
 
 	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/enrich"
 	"github.com/ntpctl/ntpctl/mode7"
+	"github.com/ntpctl/ntpctl/report"
 )
 
 const monlistUsage = `Usage: ntpctl monlist [flags] HOST[:PORT]
@@ -24,92 +26,18 @@ with error 4, INFO_ERR_NODATA, as older ntpd does with monitoring off or an empt
 ntpsec and a default ntpd 4.2.8 do not answer at all.
 Columns: avgint and lstint are seconds (average interval, since the last packet),
 rstr the restriction flags in hexadecimal, m the client's NTP mode, ver its version.
+
+--json prints the query's record, as the scanner's JSON lines have it: the entries
+under monitor.entries with avgint, lstint and rstr as avg_int, last_int and restrict
+(a number); monlist disabled is status "server_error" with monitor.error_code 4.
 `
 
-// monEntryJSON is one monitor entry in --json output.
-type monEntryJSON struct {
-	Remote   string `json:"remote"`
-	Port     uint16 `json:"port"`
-	Local    string `json:"local,omitempty"`
-	Count    uint32 `json:"count"`
-	Mode     uint8  `json:"mode"`
-	Version  uint8  `json:"version"`
-	Restrict uint32 `json:"restrict"`
-	AvgInt   uint32 `json:"avgint"`
-	LastInt  uint32 `json:"lstint"`
-	FirstInt uint32 `json:"firstint,omitempty"`
-	Flags    uint32 `json:"flags,omitempty"`
-}
-
-// monlistJSON is the --json output of monlist (and part of check's).
-type monlistJSON struct {
-	Target        string         `json:"target"`
-	Outcome       string         `json:"outcome"`
-	Status        ntpctl.Status  `json:"status"`
-	Error         string         `json:"error,omitempty"`
-	ErrorCode     *int           `json:"error_code,omitempty"`
-	ItemSize      int            `json:"item_size,omitempty"`
-	NumEntries    int            `json:"num_entries"`
-	Entries       []monEntryJSON `json:"entries,omitempty"`
-	Missing       []int          `json:"missing,omitempty"` // sequence numbers ([]uint8 would be base64)
-	Packets       int            `json:"packets"`
-	Bytes         int            `json:"bytes"`
-	RequestBytes  int            `json:"request_bytes"`
-	Attempts      int            `json:"attempts"`
-	Amplification float64        `json:"amplification"`
-	RTTms         float64        `json:"rtt_ms,omitempty"`
-}
-
-// monlistOutcome names the outcome of a monlist query.
-func monlistOutcome(r *ntpctl.Result[mode7.Reply]) string {
+// monlistDisabled reports the error reply of a server with monlist
+// disabled: Mode 7 error 4, INFO_ERR_NODATA.
+func monlistDisabled(r *ntpctl.Result[mode7.Reply]) bool {
 	var ie mode7.InfoErr
-	switch {
-	case r.Status == ntpctl.StatusOK:
-		return "amplifier"
-	case r.Status == ntpctl.StatusServerError && errors.As(r.Err, &ie) && ie == mode7.InfoErrNoData:
-		return "monlist-disabled"
-	case r.Status == ntpctl.StatusServerError:
-		return "refused"
-	case r.Status == ntpctl.StatusNoAnswer:
-		return "no-answer"
-	case r.Status == ntpctl.StatusPartial:
-		return "partial"
-	case r.Status == ntpctl.StatusProtocolError:
-		return "malformed"
-	}
-	return r.Status.String()
+	return r.Status == ntpctl.StatusServerError && errors.As(r.Err, &ie) && ie == mode7.InfoErrNoData
 }
-
-func toMonlistJSON(r *ntpctl.Result[mode7.Reply], withEntries bool) monlistJSON {
-	j := monlistJSON{
-		Target: r.Target.String(), Outcome: monlistOutcome(r), Status: r.Status, Error: errText(r.Err),
-		ItemSize: r.Value.ItemSize, NumEntries: len(r.Value.Entries),
-		Packets: r.Packets, Bytes: r.Bytes, RequestBytes: r.RequestBytes, Attempts: r.Attempts,
-		Amplification: round2(r.Amplification()), RTTms: ms(r.RTT),
-	}
-	for _, seq := range r.Value.Missing {
-		j.Missing = append(j.Missing, int(seq))
-	}
-	var ie mode7.InfoErr
-	if errors.As(r.Err, &ie) {
-		c := int(ie)
-		j.ErrorCode = &c
-	}
-	if withEntries {
-		j.Entries = make([]monEntryJSON, 0, len(r.Value.Entries))
-		for _, e := range r.Value.Entries {
-			je := monEntryJSON{Remote: e.Addr.String(), Port: e.Port, Count: e.Count, Mode: e.Mode, Version: e.Version,
-				Restrict: e.Restrict, AvgInt: e.AvgInt, LastInt: e.LastInt, FirstInt: e.FirstInt, Flags: e.Flags}
-			if e.LocalAddr.IsValid() {
-				je.Local = e.LocalAddr.String()
-			}
-			j.Entries = append(j.Entries, je)
-		}
-	}
-	return j
-}
-
-func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
 func (e env) monlist(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, target, code := e.oneHost(ctx, "monlist", monlistUsage, exitStatusHelp, args, stdout, stderr)
@@ -124,7 +52,10 @@ func (e env) monlist(ctx context.Context, args []string, stdout, stderr io.Write
 		return failure(stderr, "monlist", fmt.Errorf("%s: %s", target, errText(r.Err)))
 	}
 	if c.json {
-		writeJSON(stdout, toMonlistJSON(&r, true))
+		rec := report.NewRecord(&r, enrich.Result{})
+		if err := writeJSON(stdout, &rec); err != nil {
+			return failure(stderr, "monlist", err)
+		}
 	} else {
 		printMonlist(stdout, &r)
 	}
@@ -145,22 +76,22 @@ func printMonlist(w io.Writer, r *ntpctl.Result[mode7.Reply]) {
 func monlistSummary(r *ntpctl.Result[mode7.Reply]) string {
 	t := r.Target.String()
 	ev := evidence(r.Packets, r.Bytes, r.RequestBytes, r.Amplification())
-	switch monlistOutcome(r) {
-	case "amplifier":
+	switch {
+	case r.Status == ntpctl.StatusOK:
 		if r.Bytes <= r.RequestBytes { // an empty list: ntpd says INFO_ERR_NODATA instead
 			return fmt.Sprintf("%s: monlist answered: %s, %s; no larger than the request.",
 				t, plural(len(r.Value.Entries), "entry"), ev)
 		}
 		return fmt.Sprintf("%s: monlist answered: %s, %s. This server is a monlist amplifier.",
 			t, plural(len(r.Value.Entries), "entry"), ev)
-	case "monlist-disabled":
+	case monlistDisabled(r):
 		return fmt.Sprintf("%s: monlist disabled: the server answered with error 4 (INFO_ERR_NODATA); %s.", t, ev)
-	case "refused":
+	case r.Status == ntpctl.StatusServerError:
 		return fmt.Sprintf("%s: monlist refused: %s; %s.", t, errText(r.Err), ev)
-	case "no-answer":
+	case r.Status == ntpctl.StatusNoAnswer:
 		return fmt.Sprintf("%s: no answer to monlist (%s sent, no reply within the timeout).", t,
 			plural(r.Attempts, "request"))
-	case "partial":
+	case r.Status == ntpctl.StatusPartial:
 		return fmt.Sprintf("%s: monlist answered in part (%s; %s received): %s.", t, errText(r.Err),
 			plural(len(r.Value.Entries), "entry"), ev)
 	}

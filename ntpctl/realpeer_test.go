@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ntpctl/ntpctl"
 	"github.com/ntpctl/ntpctl/internal/realpeer"
+	"github.com/ntpctl/ntpctl/internal/schematest"
 	"github.com/ntpctl/ntpctl/mode6"
+	"github.com/ntpctl/ntpctl/report"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -86,14 +89,16 @@ func TestRVAgainstNTPsec(t *testing.T) {
 			// --json gives the values as the server sent them: ntpq's raw mode.
 			out, _, code = runCmd(t, e, "rv", "--json", host)
 			require.Equal(t, exitOK, code)
-			var j rvJSON
+			schematest.Validate(t, "ntpctl_rv", []byte(out))
+			var j report.JSONRecord
 			require.NoError(t, json.Unmarshal([]byte(out), &j))
+			require.NotNil(t, j.Variables)
 			raw, err := d.NTPQ(ctx, host, "raw", "rv")
 			require.NoError(t, err, raw)
 			_, rest, _ := strings.Cut(raw, "\n") // "Output set to raw"
 			_, rawVars := ntpqVars(t, rest)
-			require.Len(t, j.Vars, len(rawVars))
-			for i, v := range j.Vars {
+			require.Len(t, j.Variables.Vars, len(rawVars))
+			for i, v := range j.Variables.Vars {
 				assert.Equal(t, rawVars[i].Name, v.Name)
 				if !timeVarying[v.Name] {
 					assert.Equal(t, rawVars[i].Value, v.Value, v.Name)
@@ -101,7 +106,13 @@ func TestRVAgainstNTPsec(t *testing.T) {
 			}
 			assert.Equal(t, 12, j.RequestBytes)
 			assert.Greater(t, j.Amplification, 20.0)
-			assert.Contains(t, d.Version, strings.TrimPrefix(j.Version, "ntpd "))
+			version := ""
+			for _, v := range j.Variables.Vars {
+				if v.Name == "version" {
+					version = v.Value
+				}
+			}
+			assert.Contains(t, d.Version, strings.TrimPrefix(version, "ntpd "))
 
 			// Names, as ntpq -c 'rv 0 stratum,version' asks for them.
 			out, _, code = runCmd(t, e, "rv", host, "stratum,version")
@@ -126,10 +137,12 @@ func TestCommandsAgainstNTPsec(t *testing.T) {
 
 	out, _, code = runCmd(t, e, "check", "--timeout", "500ms", "--json", "::1")
 	require.Equal(t, exitMode6Only, code, out)
-	var j checkJSON
+	schematest.Validate(t, "ntpctl_check", []byte(out))
+	var j report.JSONCheck
 	require.NoError(t, json.Unmarshal([]byte(out), &j))
-	assert.Equal(t, verdictMode6, j.Verdict)
-	assert.Equal(t, "no-answer", j.Monlist.Outcome)
+	assert.Equal(t, report.VerdictMode6Amplifier, j.Verdict)
+	assert.Equal(t, ntpctl.StatusNoAnswer, j.Monitor.Status)
+	assert.Equal(t, ntpctl.StatusOK, j.Version.Status)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

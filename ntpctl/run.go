@@ -91,7 +91,8 @@ Usage:
   ntpctl help [COMMAND]                     this text, or a command's flags and exit status
 
 Flags every command takes:
-  --json            print JSON instead of text
+  --json            print one JSON object instead of text, in the vocabulary of the
+                    scanner's JSON lines (JSON Schema: report/schema/ntpctl.schema.json)
   --timeout 2s      how long to wait for a first reply to each request
   --retries 1       how many times to ask again when nothing came back
   --port 123        the UDP port, when HOST has none
@@ -383,16 +384,19 @@ func statusExit(s ntpctl.Status) int {
 }
 
 // writeJSON prints v as indented JSON, with the characters a terminal
-// would act on escaped (see jsonSafe): values come from the network.
-func writeJSON(w io.Writer, v any) {
+// would act on escaped (see jsonSafe): values come from the network. It
+// writes nothing when v cannot be encoded (not with the output types: no
+// maps, no NaN, every status known), so stdout only ever carries the
+// vocabulary of report.Schema.
+func writeJSON(w io.Writer, v any) error {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil { // not with the output types: no maps, no NaN
-		b.Reset()
-		_ = enc.Encode(map[string]string{"error": err.Error()})
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encoding JSON: %w", err)
 	}
-	_, _ = w.Write(jsonSafe(b.Bytes()))
+	_, err := w.Write(jsonSafe(b.Bytes()))
+	return err
 }
 
 // plural returns "1 packet", "2 packets", "3 entries".
@@ -423,5 +427,3 @@ func errText(err error) string {
 	}
 	return s
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/enrich"
 	"github.com/ntpctl/ntpctl/mode6"
+	"github.com/ntpctl/ntpctl/report"
 )
 
 const rvUsage = `Usage: ntpctl rv [flags] HOST[:PORT] [NAME...]
@@ -21,8 +23,10 @@ other values as the server sent them), followed by the packets and bytes that ca
 back and the amplification (reply bytes divided by request bytes, UDP payloads).
 Control characters and octets outside ASCII in names and values are escaped as cat -v
 does ("^[" for ESC, "M-" before an octet with the high bit set): a server cannot send
-escape sequences to your terminal. --json gives the values as they came (invalid UTF-8
-as U+FFFD), with such characters as \u escapes.
+escape sequences to your terminal. --json prints the query's record, as the scanner's
+JSON lines have it: the values under variables.vars as they came (invalid UTF-8 as
+U+FFFD), with such characters as \u escapes, and the status word a number
+(variables.status_word, decoded in status_text).
 
 NAMEs (or NAME,NAME,...) ask for those variables only, as "ntpq -c 'rv 0 NAME,...'".
 --assoc reads a peer association instead of the server's system variables; ntpq -c as
@@ -30,79 +34,6 @@ lists the associations (their IDs are also in the system variable "peer").
 `
 
 const maxOutLine = 72 // ntpq's MAXOUTLINE
-
-type varJSON struct {
-	Name   string `json:"name"`
-	Value  string `json:"value"`
-	Quoted bool   `json:"quoted,omitempty"`
-	Bare   bool   `json:"bare,omitempty"`
-}
-
-// rvJSON is the --json output of rv (and part of check's).
-type rvJSON struct {
-	Target        string        `json:"target"`
-	Outcome       string        `json:"outcome"`
-	Status        ntpctl.Status `json:"status"`
-	Error         string        `json:"error,omitempty"`
-	ErrorCode     *int          `json:"error_code,omitempty"`
-	AssocID       uint16        `json:"associd"`
-	StatusWord    string        `json:"status_word,omitempty"`
-	StatusText    string        `json:"status_text,omitempty"`
-	Version       string        `json:"version,omitempty"`
-	Vars          []varJSON     `json:"vars,omitempty"`
-	Packets       int           `json:"packets"`
-	Bytes         int           `json:"bytes"`
-	RequestBytes  int           `json:"request_bytes"`
-	Attempts      int           `json:"attempts"`
-	Amplification float64       `json:"amplification"`
-	RTTms         float64       `json:"rtt_ms,omitempty"`
-}
-
-func rvOutcome(r *ntpctl.Result[mode6.Reply]) string {
-	switch r.Status {
-	case ntpctl.StatusOK:
-		return "answered"
-	case ntpctl.StatusServerError:
-		return "refused"
-	case ntpctl.StatusNoAnswer:
-		return "no-answer"
-	case ntpctl.StatusPartial:
-		return "partial"
-	case ntpctl.StatusProtocolError:
-		return "malformed"
-	}
-	return r.Status.String()
-}
-
-func toRVJSON(r *ntpctl.Result[mode6.Reply], assoc uint16) rvJSON {
-	j := rvJSON{Target: r.Target.String(), Outcome: rvOutcome(r), Status: r.Status, Error: errText(r.Err),
-		AssocID: assoc, Packets: r.Packets, Bytes: r.Bytes, RequestBytes: r.RequestBytes, Attempts: r.Attempts,
-		Amplification: round2(r.Amplification()), RTTms: ms(r.RTT)}
-	var se mode6.ServerError
-	if errors.As(r.Err, &se) {
-		c := int(se)
-		j.ErrorCode = &c
-	}
-	if v := &r.Value; v.Fragments > 0 || r.Status == ntpctl.StatusOK {
-		j.AssocID = v.AssocID
-		j.StatusWord = fmt.Sprintf("%04x", v.Status)
-		j.StatusText = statusText(v.AssocID, v.Status)
-		j.Version, _ = v.Vars.Lookup("version")
-		j.Vars = make([]varJSON, 0, len(v.Vars))
-		for _, x := range v.Vars {
-			j.Vars = append(j.Vars, varJSON{Name: x.Name, Value: x.Value, Quoted: x.Quoted, Bare: x.Bare})
-		}
-	}
-	return j
-}
-
-// statusText decodes a status word as ntpq names it.
-func statusText(assoc, w uint16) string {
-	if assoc == 0 {
-		return mode6.SystemStatusOf(w).String()
-	}
-	return mode6.PeerStatusOf(w).String()
-}
 
 // rvOptions are rv's own flags.
 type rvOptions struct {
@@ -148,7 +79,10 @@ func (e env) rv(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return failure(stderr, "rv", fmt.Errorf("%s: %s", target, errText(r.Err)))
 	}
 	if c.json {
-		writeJSON(stdout, toRVJSON(&r, probe.AssocID))
+		rec := report.NewRecord(&r, enrich.Result{})
+		if err := writeJSON(stdout, &rec); err != nil {
+			return failure(stderr, "rv", err)
+		}
 	} else {
 		printRV(stdout, &r, probe.AssocID)
 	}
@@ -171,15 +105,15 @@ func rvSummary(r *ntpctl.Result[mode6.Reply], assoc uint16) string {
 		what = fmt.Sprintf("READVAR of association %d", assoc)
 	}
 	ev := evidence(r.Packets, r.Bytes, r.RequestBytes, r.Amplification())
-	switch rvOutcome(r) {
-	case "answered":
+	switch r.Status {
+	case ntpctl.StatusOK:
 		return fmt.Sprintf("%s: %s answered: %s.", t, what, ev)
-	case "refused":
+	case ntpctl.StatusServerError:
 		return fmt.Sprintf("%s: %s refused: %s; %s.", t, what, errText(r.Err), ev)
-	case "no-answer":
+	case ntpctl.StatusNoAnswer:
 		return fmt.Sprintf("%s: no answer to %s (%s sent, no reply within the timeout).", t, what,
 			plural(r.Attempts, "request"))
-	case "partial":
+	case ntpctl.StatusPartial:
 		return fmt.Sprintf("%s: %s answered in part (%s): %s.", t, what, errText(r.Err), ev)
 	}
 	return fmt.Sprintf("%s: unusable reply to %s (%s): %s.", t, what, errText(r.Err), ev)
@@ -190,7 +124,7 @@ func rvSummary(r *ntpctl.Result[mode6.Reply], assoc uint16) string {
 // items separated by ", " and folded with ",\n" where a line would pass 72
 // characters.
 func writeVars(w io.Writer, assoc, status uint16, vs mode6.Vars) {
-	fmt.Fprintf(w, "associd=%d status=%04x %s,\n", assoc, status, statusText(assoc, status))
+	fmt.Fprintf(w, "associd=%d status=%04x %s,\n", assoc, status, report.StatusText(assoc, status))
 	var b strings.Builder
 	chars, line := 0, 0
 	for _, v := range vs {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ntpctl/ntpctl"
 	"github.com/ntpctl/ntpctl/internal/ntpsim"
+	"github.com/ntpctl/ntpctl/internal/schematest"
 	"github.com/ntpctl/ntpctl/mode6"
 	"github.com/ntpctl/ntpctl/mode7"
 	"github.com/stretchr/testify/assert"
@@ -115,6 +116,7 @@ func TestHostileVariables(t *testing.T) {
 		}
 		var j map[string]any
 		require.NoError(t, json.Unmarshal([]byte(out), &j), out)
+		schematest.Validate(t, "ntpctl_"+args[0], []byte(out))
 		assert.Contains(t, out, `\u009b2J`)
 		assert.Contains(t, out, `\u202eexe.txt`)
 	}

@@ -1,7 +1,10 @@
 package report
 
 import (
+	"bytes"
+	_ "embed"
 	"encoding/json"
+	"errors"
 	"io"
 	"math"
 	"net/netip"
@@ -17,9 +20,20 @@ import (
 // of the project writes as JSON (the scanner's JSON lines and statistics
 // file, and every `ntpctl --json`), with snake_case names throughout, one
 // name per thing (a status is "no_answer" wherever it appears, an RTT is
-// rtt_ms, a status word a number). The JSON Schema in the repository
-// (report/schema/ntpctl.schema.json, also Schema) documents them, and the
-// tests check every output against it.
+// rtt_ms, a status word a number, a time UTC in RFC 3339). The JSON Schema
+// in the repository (report/schema/ntpctl.schema.json, also Schema)
+// documents them, and the tests check every output against it.
+
+//go:embed schema/ntpctl.schema.json
+var schemaJSON []byte
+
+// Schema returns the JSON Schema (draft 2020-12) of the JSON vocabulary,
+// report/schema/ntpctl.schema.json: its $defs describe each object
+// ("record" a JSONRecord, "scan_stats" a JSONScanStats, "ntpctl_check" a
+// JSONCheck, "ntpctl_monlist", "ntpctl_rv" and "ntpctl_lab" the other
+// outputs of `ntpctl --json`, and the parts they are made of), with the
+// required fields and no others. It returns a new copy on every call.
+func Schema() []byte { return bytes.Clone(schemaJSON) }
 
 // Value is the set of probe values the reports are made of: the Mode 7
 // monitor list of ntpctl.MonList and the Mode 6 reply of ntpctl.ReadVar.
@@ -107,6 +121,9 @@ type JSONMonitor struct {
 	Missing []int `json:"missing,omitempty"`
 	// Complete reports that every packet arrived and no error reply did.
 	Complete bool `json:"complete"`
+	// ErrorCode is the error code of an error reply (mode7.InfoErr: 4,
+	// INFO_ERR_NODATA, is "monlist disabled"); nil without one.
+	ErrorCode *int `json:"error_code,omitempty"`
 	// Entries are all the monitor entries received, in sequence order.
 	Entries []JSONEntry `json:"entries"`
 }
@@ -169,6 +186,10 @@ type JSONVars struct {
 	// Complete reports that every fragment arrived and no error reply
 	// did.
 	Complete bool `json:"complete"`
+	// ErrorCode is the error code of an error reply (mode6.ServerError,
+	// such as 4, CERR_BADASSOC); nil without one. 0, CERR_UNSPEC, is an
+	// error code too.
+	ErrorCode *int `json:"error_code,omitempty"`
 	// Holes lists the missing ranges of the reply data.
 	Holes []JSONSpan `json:"holes,omitempty"`
 	// Vars are all the variables, in wire order, duplicates kept.
@@ -314,13 +335,28 @@ func NewRecord[R Value](res *ntpctl.Result[R], e enrich.Result) JSONRecord {
 		// and empty list would read as a reply with no entries.
 		if res.Packets > 0 || v.Packets > 0 {
 			rec.Monitor = newJSONMonitor(v)
+			rec.Monitor.ErrorCode = errorCode[mode7.InfoErr](v.Err, res.Err)
 		}
 	case *mode6.Reply:
 		if res.Packets > 0 || v.Packets > 0 {
 			rec.Variables = newJSONVars(v)
+			rec.Variables.ErrorCode = errorCode[mode6.ServerError](v.Err, res.Err)
 		}
 	}
 	return rec
+}
+
+// errorCode returns the protocol error code E of the first of errs that
+// has one, or nil.
+func errorCode[E mode7.InfoErr | mode6.ServerError](errs ...error) *int {
+	for _, err := range errs {
+		var e E
+		if errors.As(err, &e) {
+			c := int(e)
+			return &c
+		}
+	}
+	return nil
 }
 
 func newJSONMonitor(v *mode7.Reply) *JSONMonitor {
@@ -432,4 +468,43 @@ type JSONProbeStats struct {
 type JSONEnrichStats struct {
 	// Errors counts lookups that failed (not-found excluded).
 	Errors uint64 `json:"errors"`
+}
+
+// Verdicts of a JSONCheck.
+const (
+	// VerdictMonlistAmplifier: the reply to monlist is larger than the
+	// request.
+	VerdictMonlistAmplifier = "monlist_amplifier"
+	// VerdictMode6Amplifier: no monlist amplification, but the reply to
+	// READVAR is larger than the request.
+	VerdictMode6Amplifier = "mode6_amplifier"
+	// VerdictNotAmplifier: no reply is larger than the request.
+	VerdictNotAmplifier = "not_amplifier"
+)
+
+// JSONCheck is the object of `ntpctl check --json`: both queries of one
+// host, what they amount to and how to fix it.
+type JSONCheck struct {
+	// Time is when the first of the two queries was sent, UTC.
+	Time time.Time `json:"time"`
+	// IP is the host checked.
+	IP netip.Addr `json:"ip"`
+	// Port is its UDP port.
+	Port uint16 `json:"port"`
+	// Verdict is what the replies amount to, after their sizes
+	// (decodable or not, error replies aside): VerdictMonlistAmplifier,
+	// VerdictMode6Amplifier or VerdictNotAmplifier.
+	Verdict string `json:"verdict"`
+	// Amplification is the factor the verdict rests on: Monitor's for
+	// monlist_amplifier, Version's for mode6_amplifier, 0 otherwise.
+	Amplification float64 `json:"amplification"`
+	// Remediation is what to change, in order; empty, not nil, when there
+	// is nothing to fix.
+	Remediation []string `json:"remediation"`
+	// Monitor is the record of the monlist query (as `ntpctl monlist
+	// --json` prints it).
+	Monitor JSONRecord `json:"monitor"`
+	// Version is the record of the READVAR query of the system variables
+	// (as `ntpctl rv --json` prints it).
+	Version JSONRecord `json:"version"`
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ntpctl/ntpctl/enrich"
 	"github.com/ntpctl/ntpctl/internal/lab"
+	"github.com/ntpctl/ntpctl/internal/schematest"
 	"github.com/ntpctl/ntpctl/report"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -119,6 +120,7 @@ func TestWriterFailure(t *testing.T) {
 	b, err := os.ReadFile(files(t, dir)["-ntpctl-x-stats.json"])
 	require.NoError(t, err)
 	assert.True(t, json.Valid(b), "statistics written")
+	schematest.Validate(t, "scan_stats", b)
 }
 
 // TestCutToLastFlush: after a failed write a file is cut back to its last
@@ -232,6 +234,7 @@ func TestShards(t *testing.T) {
 		var st report.JSONScanStats
 		b, err := os.ReadFile(files(t, dir)["-ntpctl-x-stats.json"])
 		require.NoError(t, err)
+		schematest.Validate(t, "scan_stats", b)
 		require.NoError(t, json.Unmarshal(b, &st))
 		assert.Equal(t, uint64(len(mon)), st.Targets, "the shard's exact size")
 		assert.False(t, st.TargetsEstimated)

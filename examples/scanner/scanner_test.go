@@ -19,6 +19,7 @@ import (
 
 	"github.com/ntpctl/ntpctl"
 	"github.com/ntpctl/ntpctl/internal/lab"
+	"github.com/ntpctl/ntpctl/internal/schematest"
 	"github.com/ntpctl/ntpctl/report"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -96,6 +97,7 @@ func readJSON(t *testing.T, path string) []report.JSONRecord {
 	for sc.Scan() {
 		var r report.JSONRecord
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &r), "every line is a whole JSON object")
+		schematest.Validate(t, "record", sc.Bytes())
 		out = append(out, r)
 	}
 	require.NoError(t, sc.Err())
@@ -220,6 +222,7 @@ func TestLabEndToEnd(t *testing.T) {
 	}
 	b, err := os.ReadFile(fs["-ntpctl-x-stats.json"])
 	require.NoError(t, err)
+	schematest.Validate(t, "scan_stats", b)
 	require.NoError(t, json.Unmarshal(b, &st))
 	assert.Equal(t, uint64(len(hosts)), st.Targets)
 	assert.Equal(t, len(mon), st.Monitor.Report.Rows)
@@ -288,6 +291,7 @@ func checkValid(t *testing.T, dir string) (rows int) {
 	b, err := os.ReadFile(fs["-ntpctl-x-stats.json"])
 	require.NoError(t, err)
 	assert.True(t, json.Valid(b))
+	schematest.Validate(t, "scan_stats", b)
 	return rows
 }
 
