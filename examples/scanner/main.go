@@ -93,7 +93,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, interrupt
 	}
 	var s *scan
 	if opts.lab {
-		s, err = newLabScan(ctx, opts, stdout, stderr)
+		if startLab == nil {
+			fmt.Fprintln(stderr, "scanner: this build has no lab: give targets (scanner -h)")
+			return exitUsage
+		}
+		s, err = startLab(ctx, opts, stdout, stderr)
 	} else {
 		s, err = newScan(ctx, opts, stdout, stderr)
 	}
@@ -116,6 +120,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, interrupt
 	}
 	return exitOK
 }
+
+// startLab starts the lab of simulated servers and prepares a scan of it
+// (lab.go); nil in a build without the lab.
+var startLab func(ctx context.Context, o *options, stdout, stderr io.Writer) (*scan, error)
 
 // usageError is an error in what the user asked for.
 type usageError struct{ error }

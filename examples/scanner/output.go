@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/ntpctl/ntpctl"
 	"github.com/ntpctl/ntpctl/report"
 )
 
@@ -66,7 +65,6 @@ type csvFile[T report.Row] struct {
 	*outFile
 	w    *report.Writer[T]
 	rows int
-	all  []T // kept for -split
 }
 
 func openCSV[T report.Row](s *scan, t report.Type) (*csvFile[T], error) {
@@ -83,11 +81,8 @@ func openCSV[T report.Row](s *scan, t report.Type) (*csvFile[T], error) {
 	return c, nil
 }
 
-func (c *csvFile[T]) write(row T, keep bool) error {
+func (c *csvFile[T]) write(row T) error {
 	c.rows++
-	if keep {
-		c.all = append(c.all, row)
-	}
 	return c.w.Write(row)
 }
 
@@ -121,25 +116,50 @@ func (c *csvFile[T]) abandon() {
 	}
 }
 
-// outputs are the files of one scan and the statistics.
+// splitFile splits one report's rows per AS or country into by-asn/ or
+// by-country/, as -split asks.
+type splitFile[T report.Row] struct {
+	dir  string
+	by   report.SplitBy
+	opt  report.SplitOptions
+	rows []T
+}
+
+func newSplitFile[T report.Row](s *scan, t report.Type) *splitFile[T] {
+	by := report.SplitByASN
+	if s.opts.split == "country" {
+		by = report.SplitByCountry
+	}
+	return &splitFile[T]{dir: filepath.Join(s.dir, "by-"+s.opts.split), by: by,
+		opt: report.SplitOptions{Date: s.date, Type: t, IDPrefix: s.opts.id + "-",
+			Writer: report.WriterOptions{NeutralizeFormulas: s.opts.neutralize}}}
+}
+
+func (sp *splitFile[T]) write(row T) error {
+	sp.rows = append(sp.rows, row)
+	return nil
+}
+
+func (sp *splitFile[T]) close() error {
+	if sp == nil || len(sp.rows) == 0 {
+		return nil
+	}
+	_, err := report.Split(sp.dir, sp.rows, sp.by, sp.opt)
+	return err
+}
+
+func (sp *splitFile[T]) abandon() {}
+
+// outputs are the files the probes share: the JSON lines, and at the end
+// the statistics.
 type outputs struct {
-	s                  *scan
-	mon4, mon6         *csvFile[report.MonitorRow]
-	ver4, ver6         *csvFile[report.VersionRow]
-	jsonFile           *outFile
-	jsonBuf            *bufio.Writer
-	json               *report.JSONWriter
-	jsonLines          int
-	monStats, verStats report.Stats
-	monResults         map[ntpctl.Status]int
-	verResults         map[ntpctl.Status]int
-	monReplied         int // targets that sent monlist datagrams (any)
-	verReplied         int
-	disabled           int // monlist answered with an error (INFO_ERR_NODATA …)
-	files              []string
-	interrupted        bool
-	monAddrs, verAddrs map[netip.Addr]bool // addresses with rows, kept for the lab's check
-	monDone, verDone   map[netip.Addr]bool // addresses with results, kept for the lab's check
+	s         *scan
+	mu        sync.Mutex // the JSON lines are written by both probes' writers
+	jsonFile  *outFile
+	jsonBuf   *bufio.Writer
+	json      *report.JSONWriter
+	jsonLines int
+	files     []string
 }
 
 // fileID is the report ID as the CSV file names carry it (report.FileName
@@ -155,35 +175,18 @@ func (s *scan) baseName() string {
 	return s.date.Format("2006-01-02") + "-ntpctl-" + s.fileID()
 }
 
+// newOutputs creates every file of the scan: each probe's reports, then
+// the JSON lines. On an error the files created are closed.
 func newOutputs(s *scan) (_ *outputs, err error) {
-	o := &outputs{s: s, monResults: map[ntpctl.Status]int{}, verResults: map[ntpctl.Status]int{}}
-	if s.lab != nil {
-		o.monAddrs, o.verAddrs = map[netip.Addr]bool{}, map[netip.Addr]bool{}
-		o.monDone, o.verDone = map[netip.Addr]bool{}, map[netip.Addr]bool{}
-	}
+	o := &outputs{s: s}
 	defer func() {
 		if err != nil {
 			o.abandon()
 		}
 	}()
-	if s.opts.monitor() {
-		if o.mon4, err = openCSV[report.MonitorRow](s, report.ScanNTPMonitor); err != nil {
+	for _, p := range s.probes {
+		if err := p.open(o); err != nil {
 			return nil, err
-		}
-		if s.has6 {
-			if o.mon6, err = openCSV[report.MonitorRow](s, report.Scan6NTPMonitor); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if s.opts.version() {
-		if o.ver4, err = openCSV[report.VersionRow](s, report.ScanNTP); err != nil {
-			return nil, err
-		}
-		if s.has6 {
-			if o.ver6, err = openCSV[report.VersionRow](s, report.Scan6NTP); err != nil {
-				return nil, err
-			}
 		}
 	}
 	if o.jsonFile, err = s.createFile(s.baseName() + ".jsonl"); err != nil {
@@ -194,194 +197,81 @@ func newOutputs(s *scan) (_ *outputs, err error) {
 	return o, nil
 }
 
+// writeRecord writes one line of the JSON lines.
+func (o *outputs) writeRecord(rec *report.JSONRecord) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.jsonLines++
+	return o.json.Write(rec)
+}
+
+// flushRecords writes out the JSON lines buffered.
+func (o *outputs) flushRecords() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err := o.jsonBuf.Flush(); err != nil {
+		return err
+	}
+	o.jsonFile.flushed()
+	return nil
+}
+
 // abandon cuts every file back to its last complete flush (whole rows and
 // lines) and closes it, after a write error; it tries to write the
 // statistics too.
 func (o *outputs) abandon() {
-	o.mon4.abandon()
-	o.mon6.abandon()
-	o.ver4.abandon()
-	o.ver6.abandon()
+	for _, p := range o.s.probes {
+		p.abandon()
+	}
 	if o.jsonFile != nil {
 		o.jsonFile.cut()
-		_ = o.writeStats()
+		_ = o.writeStats(false)
 	}
 }
 
-// consume writes every item until the channel closes, flushing now and
-// then so that the files are nearly complete should the process die. It
-// returns at the first write error; the caller then drains items.
-func (o *outputs) consume(items <-chan item) error {
-	flush := time.NewTicker(time.Second)
-	defer flush.Stop()
-	for {
-		select {
-		case it, ok := <-items:
-			if !ok {
-				return nil
-			}
-			if err := o.write(&it); err != nil {
-				return err
-			}
-		case <-flush.C:
-			if err := o.flush(); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-func (o *outputs) write(it *item) error {
-	split := o.s.opts.split != ""
-	if r := it.mon; r != nil {
-		if o.monDone != nil {
-			o.monDone[r.Target.Addr()] = true
-		}
-		o.monResults[r.Status]++
-		o.monStats.AddStatus(r.Status)
-		if r.Packets > 0 {
-			o.monReplied++
-		}
-		if r.Status == ntpctl.StatusServerError {
-			o.disabled++
-		}
-		if row, ok := report.NewMonitorRow(*r, it.e, report.BuildOptions{}); ok {
-			o.monStats.AddMonitor(&row)
-			if o.monAddrs != nil {
-				o.monAddrs[r.Target.Addr()] = true
-			}
-			f := o.mon4
-			if r.Target.Addr().Is6() {
-				f = o.mon6
-			}
-			if err := f.write(row, split); err != nil {
-				return err
-			}
-		}
-		if o.s.opts.jsonAll || r.Packets > 0 || r.Status == ntpctl.StatusSendError {
-			o.jsonLines++
-			rec := report.NewRecord(r, it.e)
-			return o.json.Write(&rec)
-		}
-		return nil
-	}
-	r := it.ver
-	if o.verDone != nil {
-		o.verDone[r.Target.Addr()] = true
-	}
-	o.verResults[r.Status]++
-	o.verStats.AddStatus(r.Status)
-	if r.Packets > 0 {
-		o.verReplied++
-	}
-	if row, ok := report.NewVersionRow(*r, it.e, report.BuildOptions{}); ok {
-		o.verStats.AddVersion(&row)
-		if o.verAddrs != nil {
-			o.verAddrs[r.Target.Addr()] = true
-		}
-		f := o.ver4
-		if r.Target.Addr().Is6() {
-			f = o.ver6
-		}
-		if err := f.write(row, split); err != nil {
-			return err
-		}
-	}
-	if o.s.opts.jsonAll || r.Packets > 0 || r.Status == ntpctl.StatusSendError {
-		o.jsonLines++
-		rec := report.NewRecord(r, it.e)
-		return o.json.Write(&rec)
-	}
-	return nil
-}
-
-func (o *outputs) flush() error {
-	err := errors.Join(o.mon4.flush(), o.mon6.flush(), o.ver4.flush(), o.ver6.flush(), o.jsonBuf.Flush())
-	if err == nil {
-		o.jsonFile.flushed()
-	}
-	return err
-}
-
-// finish closes the files, writes the splits and the statistics.
-func (o *outputs) finish() error {
+// finish closes the files, the splits included, and writes the
+// statistics.
+func (o *outputs) finish(interrupted bool) error {
 	var errs []error
-	for _, c := range []*csvFile[report.MonitorRow]{o.mon4, o.mon6} {
-		if c != nil {
-			errs = append(errs, c.close())
-			o.files = append(o.files, c.path)
-		}
-	}
-	for _, c := range []*csvFile[report.VersionRow]{o.ver4, o.ver6} {
-		if c != nil {
-			errs = append(errs, c.close())
-			o.files = append(o.files, c.path)
-		}
+	for _, p := range o.s.probes {
+		files, err := p.close()
+		o.files = append(o.files, files...)
+		errs = append(errs, err)
 	}
 	errs = append(errs, o.jsonBuf.Flush(), o.jsonFile.f.Sync(), o.jsonFile.f.Close())
 	o.files = append(o.files, o.jsonFile.path)
-	if by := o.s.opts.split; by != "" {
-		errs = append(errs, o.split(by))
-	}
-	errs = append(errs, o.writeStats())
+	errs = append(errs, o.writeStats(interrupted))
 	return errors.Join(errs...)
 }
 
-func (o *outputs) split(by string) error {
-	how := report.SplitByASN
-	if by == "country" {
-		how = report.SplitByCountry
-	}
-	dir := filepath.Join(o.s.dir, "by-"+by)
-	opt := report.SplitOptions{Date: o.s.date, IDPrefix: o.s.opts.id + "-",
-		Writer: report.WriterOptions{NeutralizeFormulas: o.s.opts.neutralize}}
-	var errs []error
-	for _, pair := range []struct {
-		c *csvFile[report.MonitorRow]
-		t report.Type
-	}{{o.mon4, report.ScanNTPMonitor}, {o.mon6, report.Scan6NTPMonitor}} {
-		if pair.c != nil && len(pair.c.all) > 0 {
-			opt.Type = pair.t
-			_, err := report.Split(dir, pair.c.all, how, opt)
-			errs = append(errs, err)
-		}
-	}
-	for _, pair := range []struct {
-		c *csvFile[report.VersionRow]
-		t report.Type
-	}{{o.ver4, report.ScanNTP}, {o.ver6, report.Scan6NTP}} {
-		if pair.c != nil && len(pair.c.all) > 0 {
-			opt.Type = pair.t
-			_, err := report.Split(dir, pair.c.all, how, opt)
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (o *outputs) stats() report.JSONScanStats {
+// stats is the statistics file's object.
+func (o *outputs) stats(interrupted bool) report.JSONScanStats {
 	s := o.s
 	st := report.JSONScanStats{Started: s.started.UTC(), Finished: time.Now().UTC(), Targets: s.size,
-		TargetsEstimated: !s.exact, Interrupted: o.interrupted, Seed: s.seed,
+		TargetsEstimated: !s.exact, Interrupted: interrupted, Seed: s.seed,
 		Shard:      fmt.Sprintf("%d/%d", s.opts.shard, s.opts.shards),
 		Enrichment: report.JSONEnrichStats{Errors: s.enrichErrs.Load()}}
-	if s.monitor != nil {
-		st.Monitor = &report.JSONProbeStats{Report: o.monStats.Summary(), Prober: s.monitor.Stats(), Replied: o.monReplied}
-	}
-	if s.version != nil {
-		st.Version = &report.JSONProbeStats{Report: o.verStats.Summary(), Prober: s.version.Stats(), Replied: o.verReplied}
+	for _, p := range s.probes {
+		switch p.name() {
+		case monitorKind.name:
+			st.Monitor = p.stats()
+		case versionKind.name:
+			st.Version = p.stats()
+		}
 	}
 	return st
 }
 
-func (o *outputs) writeStats() error {
-	st := o.stats()
+func (o *outputs) writeStats(interrupted bool) error {
+	st := o.stats(interrupted)
 	base := o.s.baseName() + "-stats"
 	jf, err := o.s.createFile(base + ".json")
 	if err != nil {
 		return err
 	}
-	enc := jsonEncoder(jf.f)
+	enc := json.NewEncoder(jf.f)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	err = errors.Join(enc.Encode(st), jf.f.Close())
 	if err != nil {
 		return err
@@ -391,30 +281,24 @@ func (o *outputs) writeStats() error {
 		return err
 	}
 	w := bufio.NewWriter(tf.f)
-	about, interrupted := "", ""
+	about, cut := "", ""
 	if st.TargetsEstimated {
 		about = "about "
 	}
 	if st.Interrupted {
-		interrupted = " (interrupted)"
+		cut = " (interrupted)"
 	}
 	fmt.Fprintf(w, "ntpctl scan: %s%d targets, seed %d, shard %s, %s to %s%s\n", about, st.Targets, st.Seed, st.Shard,
-		st.Started.Format(time.RFC3339), st.Finished.Format(time.RFC3339), interrupted)
-	if st.Monitor != nil {
-		fmt.Fprintf(w, "\nNTP Monitor (Mode 7 monlist): %d rows\n", st.Monitor.Report.Rows)
-		_ = st.Monitor.Report.WriteText(w)
-	}
-	if st.Version != nil {
-		fmt.Fprintf(w, "\nNTP Version (Mode 6 READVAR): %d rows\n", st.Version.Report.Rows)
-		_ = st.Version.Report.WriteText(w)
+		st.Started.Format(time.RFC3339), st.Finished.Format(time.RFC3339), cut)
+	for _, part := range []struct {
+		title string
+		p     *report.JSONProbeStats
+	}{{monitorKind.title, st.Monitor}, {versionKind.title, st.Version}} {
+		if part.p != nil {
+			fmt.Fprintf(w, "\n%s: %d rows\n", part.title, part.p.Report.Rows)
+			_ = part.p.Report.WriteText(w)
+		}
 	}
 	o.files = append(o.files, jf.path, tf.path)
 	return errors.Join(w.Flush(), tf.f.Close())
-}
-
-func jsonEncoder(w *os.File) *json.Encoder {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc
 }

@@ -15,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ntpctl/ntpctl"
 	"github.com/ntpctl/ntpctl/enrich"
 	"github.com/ntpctl/ntpctl/internal/lab"
 	"github.com/ntpctl/ntpctl/internal/schematest"
+	"github.com/ntpctl/ntpctl/mode7"
 	"github.com/ntpctl/ntpctl/report"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -106,7 +108,7 @@ func TestWriterFailure(t *testing.T) {
 	assert.ErrorIs(t, err, syscall.ENOSPC)
 	assert.NotContains(t, err.Error(), "\n", "one line")
 	assert.Less(t, took, 4*time.Second, "stopped at the first failed flush, not at the end of the scan")
-	assert.Less(t, s.monitor.Stats().Targets, uint64(601), "probing stopped early")
+	assert.Less(t, s.probes[0].proberStats().Targets, uint64(601), "probing stopped early")
 
 	for _, suffix := range []string{"-scan_ntpmonitor-x.csv", "-scan_ntp-x.csv", "-scan6_ntpmonitor-x.csv", "-scan6_ntp-x.csv"} {
 		path := files(t, dir)[suffix]
@@ -144,13 +146,15 @@ func TestProbeFailure(t *testing.T) {
 	noLeaks(t)
 	s, dir, _, _ := labScan(t, "-rate", "100", "-lab-hosts", "600", "-json-all")
 	// A Prober runs once: the scan's Run of the monitor probe fails.
-	require.NoError(t, s.monitor.Run(context.Background(), func(func(netip.AddrPort) bool) {}, nil))
+	mon := s.probes[0].(*probeRun[mode7.Reply, report.MonitorRow])
+	require.NoError(t, mon.prober.Run(context.Background(), func(func(netip.AddrPort) bool) {}, nil))
 	_, err, took := runFor(t, s, nil, 10*time.Second)
-	require.Error(t, err)
+	require.ErrorIs(t, err, ntpctl.ErrRunOnce)
 	assert.Less(t, took, 4*time.Second, "the version probe stopped too")
-	assert.Less(t, s.version.Stats().Targets, uint64(601))
+	ver := s.probes[1]
+	assert.Less(t, ver.proberStats().Targets, uint64(601))
 	rows := checkValidPart(t, dir)
-	assert.Equal(t, int(s.version.Stats().Finished), rows.versionLines, "every version result in the JSON lines")
+	assert.Equal(t, int(ver.proberStats().Finished), rows.versionLines, "every version result in the JSON lines")
 }
 
 // TestEnrichmentHangs: enrichment that never answers holds the results
@@ -211,10 +215,12 @@ func checkValidPart(t *testing.T, dir string) partRows {
 // the shard, not the whole lab.
 func TestShards(t *testing.T) {
 	all := map[netip.Addr]int{}
-	var hosts int
+	l, err := lab.Start(context.Background(), lab.Config{})
+	require.NoError(t, err)
+	hosts := len(l.Hosts())
+	l.Close()
 	for i := range 3 {
 		s, dir, stdout, _ := labScan(t, "-seed", "5", "-shard", fmt.Sprintf("%d/3", i), "-json-all")
-		hosts = len(s.lab.Hosts())
 		_, err, _ := runFor(t, s, nil, 20*time.Second)
 		require.NoError(t, err)
 		assert.Contains(t, stdout.String(), "the reports list exactly those", "shard %d", i)

@@ -25,14 +25,7 @@ type progress struct {
 
 func newProgress(s *scan) *progress {
 	p := &progress{s: s, start: time.Now(), quit: make(chan struct{})}
-	probes := int64(0)
-	if s.monitor != nil {
-		probes++
-	}
-	if s.version != nil {
-		probes++
-	}
-	p.total = int64(s.size) * probes
+	p.total = int64(s.size) * int64(len(s.probes))
 	mode := s.opts.progress
 	if mode == "auto" {
 		mode = "lines"
@@ -79,13 +72,12 @@ func (p *progress) loop(every time.Duration, f func()) {
 // counts returns the results emitted, targets that replied, and the
 // current send rate, over both probes.
 func (p *progress) counts() (done, replied uint64, rate float64) {
-	if m := p.s.monitor; m != nil {
-		st := m.Stats()
-		done, replied, rate = done+st.Finished, replied+st.Statuses.OK+st.Statuses.Partial+st.Statuses.ProtocolError+st.Statuses.ServerError, rate+st.SendRate
-	}
-	if v := p.s.version; v != nil {
-		st := v.Stats()
-		done, replied, rate = done+st.Finished, replied+st.Statuses.OK+st.Statuses.Partial+st.Statuses.ProtocolError+st.Statuses.ServerError, rate+st.SendRate
+	for _, pr := range p.s.probes {
+		st := pr.proberStats()
+		c := &st.Statuses
+		done += st.Finished
+		replied += c.OK + c.Partial + c.ProtocolError + c.ServerError
+		rate += st.SendRate
 	}
 	return done, replied, rate
 }

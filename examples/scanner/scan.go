@@ -10,16 +10,12 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ntpctl/ntpctl"
 	"github.com/ntpctl/ntpctl/enrich"
-	"github.com/ntpctl/ntpctl/internal/lab"
-	"github.com/ntpctl/ntpctl/mode6"
-	"github.com/ntpctl/ntpctl/mode7"
 )
 
 // scan is one run of the scanner: its targets, prober settings,
@@ -27,7 +23,6 @@ import (
 type scan struct {
 	opts           *options
 	stdout, stderr io.Writer
-	lab            *lab.Lab // nil for a real scan
 
 	set      ntpctl.TargetSet
 	seq      iter.Seq[netip.AddrPort] // the shard's targets, permuted
@@ -46,11 +41,19 @@ type scan struct {
 	// to give the writer a full disk.
 	create func(name string) (*os.File, error)
 
-	monitor *ntpctl.Prober[mode7.Reply]
-	version *ntpctl.Prober[mode6.Reply]
+	// probes are the probes that run, monitor first.
+	probes []side
+	// observers see every result as the writers take it, from their
+	// goroutines: what a program built on this one would hook into. The
+	// lab's self-check (lab.go) is one.
+	observers []func(probe string, o *ntpctl.Outcome, reportable bool)
+	// head and foot, when set, write lines before and after the
+	// summary's counts (the lab's description and check).
+	head, foot func(w io.Writer, interrupted bool)
 
 	enrichErrs  atomic.Uint64
 	enrichFirst sync.Once
+	prog        *progress
 }
 
 // newScan prepares a scan of the targets of opts.
@@ -97,54 +100,6 @@ func newScan(ctx context.Context, o *options, stdout, stderr io.Writer) (*scan, 
 	return s, nil
 }
 
-// newLabScan starts the lab and prepares a scan of it.
-func newLabScan(ctx context.Context, o *options, stdout, stderr io.Writer) (*scan, error) {
-	l, err := lab.Start(ctx, lab.Config{Hosts: o.labHosts, Seed: o.labSeed})
-	if err != nil {
-		return nil, err
-	}
-	s := &scan{opts: o, stdout: stdout, stderr: stderr, lab: l, port: l.Port(), started: time.Now()}
-	s.closers = append(s.closers, l)
-	for _, t := range l.Targets() {
-		s.set.Add(ntpctl.Range{First: t.Addr(), Last: t.Addr()})
-	}
-	bl := &ntpctl.Blocklist{AllowLoopback: true}
-	// The lab answers at once: short waits keep the run to a few seconds,
-	// unless the flags ask for others.
-	timeout, quiet, retries := time.Second, 300*time.Millisecond, 0
-	if o.set["timeout"] {
-		timeout = o.timeout
-	}
-	if o.set["quiet"] {
-		quiet = o.quiet
-	}
-	if o.set["retries"] {
-		retries = o.retries
-	}
-	s.cfg = ntpctl.Config{Rate: o.probeRate(), Retries: retries, Timeout: timeout,
-		Quiet: quiet, MaxDuration: 2 * time.Second,
-		Concurrency: o.concurrency, Senders: o.senders, Blocklist: bl, Port: s.port}
-	static, err := enrich.ParseStatic(strings.NewReader(l.StaticCSV()))
-	if err != nil {
-		s.close()
-		return nil, fmt.Errorf("the lab's enrichment table: %w", err)
-	}
-	s.enricher = static
-	if o.out == "" {
-		dir, err := os.MkdirTemp("", "ntpctl-lab-")
-		if err != nil {
-			s.close()
-			return nil, err
-		}
-		s.dir = dir
-	}
-	if err := s.prepare(); err != nil {
-		s.close()
-		return nil, err
-	}
-	return s, nil
-}
-
 // prepare sizes the shard, picks the seed and makes the output directory
 // and the probers.
 func (s *scan) prepare() error {
@@ -180,14 +135,18 @@ func (s *scan) prepare() error {
 		return err
 	}
 	if o.monitor() {
-		if s.monitor, err = ntpctl.NewProber(s.cfg, ntpctl.MonList()); err != nil {
+		p, err := newProbeRun(s, &monitorKind)
+		if err != nil {
 			return err
 		}
+		s.probes = append(s.probes, p)
 	}
 	if o.version() {
-		if s.version, err = ntpctl.NewProber(s.cfg, ntpctl.ReadVar()); err != nil {
+		p, err := newProbeRun(s, &versionKind)
+		if err != nil {
 			return err
 		}
+		s.probes = append(s.probes, p)
 	}
 	return nil
 }
@@ -311,37 +270,28 @@ func shardSize(n, seed uint64, i, count int) (uint64, bool) {
 	return size, false
 }
 
-// item is one result on its way to the files.
-type item struct {
-	mon *ntpctl.Result[mode7.Reply]
-	ver *ntpctl.Result[mode6.Reply]
-	e   enrich.Result
-}
-
-func (it *item) target() netip.AddrPort {
-	if it.mon != nil {
-		return it.mon.Target
+// lookup enriches one address; a failure is counted, its first one
+// shown, and the result goes on without it.
+func (s *scan) lookup(ctx context.Context, a netip.Addr) enrich.Result {
+	if s.enricher == nil || ctx.Err() != nil {
+		return enrich.Result{}
 	}
-	return it.ver.Target
-}
-
-func (it *item) answered() bool {
-	if it.mon != nil {
-		return it.mon.Packets > 0
+	e, err := enrich.Lookup(ctx, s.enricher, a)
+	if err = enrich.IgnoreNotFound(err); err != nil && ctx.Err() == nil {
+		s.enrichErrs.Add(1)
+		s.enrichFirst.Do(func() { s.prog.note("enrichment: " + err.Error()) })
 	}
-	return it.ver.Packets > 0
+	return e
 }
 
 // run scans, enriches and writes. It reports whether an interrupt cut
 // the scan short.
 //
-// The pipeline: each probe's Run emits into raw (from its own goroutine,
-// so a full channel holds the prober back), the enrichment workers move
-// the results from raw to enriched, and one writer takes them from
-// enriched. raw is closed when both probers have returned, enriched when
-// the workers have drained raw, and the writer returns when enriched is
-// closed, or at its first error: then the probers are aborted, the
-// enrichment cancelled and enriched drained, so nothing blocks.
+// Each probe runs its own pipeline (probeRun.run) over the same targets
+// in the same order; they share the JSON lines and the enrichment. When a
+// probe's prober fails, the other stops sending too and collects what is
+// in flight, so that the reports cover the same targets; when a write
+// fails, everything stops at once, nothing more can be written.
 func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted bool, err error) {
 	out, err := newOutputs(s)
 	if err != nil {
@@ -352,15 +302,11 @@ func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted
 	enrichCtx, stopEnriching := context.WithCancel(context.Background())
 	defer stopEnriching()
 	abort := func() {
-		if s.monitor != nil {
-			s.monitor.Abort()
-		}
-		if s.version != nil {
-			s.version.Abort()
+		for _, p := range s.probes {
+			p.abort()
 		}
 	}
-
-	if s.lab == nil {
+	if s.head == nil {
 		about, rate := "", "without a rate limit"
 		if !s.exact {
 			about = "about "
@@ -371,124 +317,73 @@ func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted
 		fmt.Fprintf(s.stderr, "scanner: scanning %s%d targets (seed %d, shard %d/%d) %s; reports in %s\n",
 			about, s.size, s.seed, s.opts.shard, s.opts.shards, rate, s.dir)
 	}
-	prog := newProgress(s)
-	defer prog.stop()
+	s.prog = newProgress(s)
+	defer s.prog.stop()
 
-	raw := make(chan item, 1024)
-	enriched := make(chan item, 1024)
-	var probers sync.WaitGroup
-	var runErrs []error
-	var errMu sync.Mutex
-	runErr := func(err error) {
-		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ntpctl.ErrAborted) {
-			errMu.Lock()
-			runErrs = append(runErrs, err)
-			errMu.Unlock()
-			// One probe failed: the other stops sending too and
-			// collects what is in flight, so the scan ends with
-			// both reports covering the same targets.
-			stopSending()
-		}
-	}
-	if s.monitor != nil {
-		probers.Add(1)
+	type ended struct{ runErr, writeErr error }
+	done := make(chan ended, len(s.probes))
+	for _, p := range s.probes {
 		go func() {
-			defer probers.Done()
-			runErr(s.monitor.Run(scanCtx, s.targets(), func(r ntpctl.Result[mode7.Reply]) error {
-				raw <- item{mon: &r}
-				return nil
-			}))
-		}()
-	}
-	if s.version != nil {
-		probers.Add(1)
-		go func() {
-			defer probers.Done()
-			runErr(s.version.Run(scanCtx, s.targets(), func(r ntpctl.Result[mode6.Reply]) error {
-				raw <- item{ver: &r}
-				return nil
-			}))
-		}()
-	}
-	go func() { probers.Wait(); close(raw) }()
-
-	// Enrichment: only targets that answered are looked up.
-	var workers sync.WaitGroup
-	for range max(1, s.opts.enrichWorkers) {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			for it := range raw {
-				if s.enricher != nil && it.answered() && enrichCtx.Err() == nil {
-					var err error
-					it.e, err = enrich.Lookup(enrichCtx, s.enricher, it.target().Addr())
-					if err = enrich.IgnoreNotFound(err); err != nil && enrichCtx.Err() == nil {
-						s.enrichErrs.Add(1)
-						s.enrichFirst.Do(func() { prog.note("enrichment: " + err.Error()) })
-					}
-				}
-				enriched <- it
+			runErr, writeErr := p.run(scanCtx, enrichCtx, s.seq, func() {
+				stopSending()
+				abort()
+				stopEnriching()
+			})
+			if runErr != nil {
+				stopSending() // the other probe stops too: both reports cover the same targets
 			}
+			done <- ended{runErr, writeErr}
 		}()
 	}
-	go func() { workers.Wait(); close(enriched) }()
-
-	writeDone := make(chan error, 1)
-	go func() { writeDone <- out.consume(enriched) }()
-
-	for {
+	var runErrs, writeErrs []error
+	for left := len(s.probes); left > 0; {
 		select {
 		case <-interrupts:
 			if !interrupted {
 				interrupted = true
 				stopSending()
-				prog.note("interrupted: collecting the replies in flight (Ctrl-C again to stop at once)")
+				s.prog.note("interrupted: collecting the replies in flight (Ctrl-C again to stop at once)")
 				continue
 			}
 			interrupts = nil
-			prog.note("interrupted again: finishing now")
+			s.prog.note("interrupted again: finishing now")
 			abort()
 			stopEnriching()
-			continue
-		case err := <-writeDone:
-			if err != nil {
-				// Unblock the pipeline and stop: nothing more can be
-				// written.
-				stopSending()
-				abort()
-				stopEnriching()
-				for range enriched {
-				}
-				prog.stop()
-				out.abandon()
-				return interrupted, fmt.Errorf("writing the reports: %w (the files in %s hold the results up to the last complete flush)", err, s.dir)
+		case e := <-done:
+			left--
+			if e.runErr != nil {
+				runErrs = append(runErrs, e.runErr)
 			}
-			prog.stop()
-			errMu.Lock()
-			runErr := errors.Join(runErrs...)
-			errMu.Unlock()
-			if !interrupted && runErr == nil {
-				// Every target was taken: the shard's size is known.
-				s.size, s.exact = s.taken(), true
+			if e.writeErr != nil {
+				writeErrs = append(writeErrs, e.writeErr)
 			}
-			out.interrupted = interrupted
-			if err := out.finish(); err != nil {
-				return interrupted, fmt.Errorf("writing the reports: %w", err)
-			}
-			s.summary(out, interrupted)
-			return interrupted, runErr
 		}
 	}
+	s.prog.stop()
+	if len(writeErrs) > 0 {
+		out.abandon()
+		// The first error: the others follow from it (the two probes
+		// share the JSON lines, and one failure stops both).
+		return interrupted, fmt.Errorf("writing the reports: %w (the files in %s hold the results up to the last complete flush)",
+			writeErrs[0], s.dir)
+	}
+	runErr := errors.Join(runErrs...)
+	if !interrupted && runErr == nil {
+		// Every target was taken: the shard's size is known.
+		s.size, s.exact = s.taken(), true
+	}
+	if err := out.finish(interrupted); err != nil {
+		return interrupted, fmt.Errorf("writing the reports: %w", err)
+	}
+	s.summary(out, interrupted)
+	return interrupted, runErr
 }
 
 // taken returns the targets the probers took from the sequence.
 func (s *scan) taken() uint64 {
 	var n uint64
-	if s.monitor != nil {
-		n = max(n, s.monitor.Stats().Targets)
-	}
-	if s.version != nil {
-		n = max(n, s.version.Stats().Targets)
+	for _, p := range s.probes {
+		n = max(n, p.proberStats().Targets)
 	}
 	return n
 }

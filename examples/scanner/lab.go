@@ -1,0 +1,165 @@
+package main
+
+// The lab: with no targets the scanner starts a few hundred simulated NTP
+// servers on loopback (internal/lab), scans them and checks its reports
+// against what each server is. Everything about the lab is in this file;
+// it hooks into the scan only where a program built on the scanner
+// would (scan.observers, scan.head and scan.foot), so a copy of the
+// scanner outside this module, without this file, scans real targets
+// unchanged.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/enrich"
+	"github.com/ntpctl/ntpctl/internal/lab"
+)
+
+func init() { startLab = newLabScan }
+
+// labRun is a running lab and what the scan has observed of it.
+type labRun struct {
+	l  *lab.Lab
+	mu sync.Mutex
+	// done and listed hold, per probe, the addresses with a result and
+	// those with a row.
+	done, listed map[string]map[netip.Addr]bool
+}
+
+// newLabScan starts the lab and prepares a scan of it.
+func newLabScan(ctx context.Context, o *options, stdout, stderr io.Writer) (*scan, error) {
+	l, err := lab.Start(ctx, lab.Config{Hosts: o.labHosts, Seed: o.labSeed})
+	if err != nil {
+		return nil, err
+	}
+	s := &scan{opts: o, stdout: stdout, stderr: stderr, port: l.Port(), started: time.Now()}
+	s.closers = append(s.closers, l)
+	for _, t := range l.Targets() {
+		s.set.Add(ntpctl.Range{First: t.Addr(), Last: t.Addr()})
+	}
+	bl := &ntpctl.Blocklist{AllowLoopback: true}
+	// The lab answers at once: short waits keep the run to a few seconds,
+	// unless the flags ask for others.
+	timeout, quiet, retries := time.Second, 300*time.Millisecond, 0
+	if o.set["timeout"] {
+		timeout = o.timeout
+	}
+	if o.set["quiet"] {
+		quiet = o.quiet
+	}
+	if o.set["retries"] {
+		retries = o.retries
+	}
+	s.cfg = ntpctl.Config{Rate: o.probeRate(), Retries: retries, Timeout: timeout,
+		Quiet: quiet, MaxDuration: 2 * time.Second,
+		Concurrency: o.concurrency, Senders: o.senders, Blocklist: bl, Port: s.port}
+	static, err := enrich.ParseStatic(strings.NewReader(l.StaticCSV()))
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("the lab's enrichment table: %w", err)
+	}
+	s.enricher = static
+	if o.out == "" {
+		dir, err := os.MkdirTemp("", "ntpctl-lab-")
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		s.dir = dir
+	}
+	if err := s.prepare(); err != nil {
+		s.close()
+		return nil, err
+	}
+	lr := &labRun{l: l, done: map[string]map[netip.Addr]bool{}, listed: map[string]map[netip.Addr]bool{}}
+	for _, p := range s.probes {
+		lr.done[p.name()], lr.listed[p.name()] = map[netip.Addr]bool{}, map[netip.Addr]bool{}
+	}
+	s.observers = append(s.observers, lr.observe)
+	s.head = func(w io.Writer, _ bool) {
+		fmt.Fprintf(w, "ntpctl lab: %d simulated NTP servers on %s and [::1], UDP port %d\n",
+			len(l.Targets()), l.Prefix(), l.Port())
+	}
+	s.foot = func(w io.Writer, interrupted bool) { lr.check(s, w, interrupted) }
+	return s, nil
+}
+
+// observe records one result.
+func (lr *labRun) observe(probe string, o *ntpctl.Outcome, reportable bool) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	a := o.Target.Addr()
+	lr.done[probe][a] = true
+	if reportable {
+		lr.listed[probe][a] = true
+	}
+}
+
+// check compares the reports with what the lab's hosts are: each report
+// must list exactly the hosts that answer its query, among those it has
+// a result for (a shard, or an interrupted scan, covers part of the lab).
+func (lr *labRun) check(s *scan, w io.Writer, interrupted bool) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	answers := func(st ntpctl.Status) bool { return st == ntpctl.StatusOK || st == ntpctl.StatusPartial }
+	var parts, problems []string
+	notScanned := 0
+	hosts := lr.l.Hosts()
+	for _, p := range s.probes {
+		name := p.name()
+		query, reportName := "READVAR", "NTP Version"
+		if name == monitorKind.name {
+			query, reportName = "monlist", "NTP Monitor"
+		}
+		want, miss, extra, skipped := 0, 0, 0, 0
+		for _, h := range hosts {
+			a := h.Addr.Addr()
+			if !lr.done[name][a] {
+				skipped++
+				continue
+			}
+			expect := h.ReadVar.Status
+			if name == monitorKind.name {
+				expect = h.Monlist.Status
+			}
+			ok, listed := answers(expect), lr.listed[name][a]
+			want += b2i(ok)
+			miss += b2i(ok && !listed)
+			extra += b2i(!ok && listed)
+		}
+		notScanned = max(notScanned, skipped)
+		parts = append(parts, fmt.Sprintf("%d answer %s", want, query))
+		if miss+extra > 0 {
+			problems = append(problems, fmt.Sprintf("the %s report misses %d of them and lists %d others", reportName, miss, extra))
+		}
+	}
+	fmt.Fprintf(w, "\nlab check: of the %d hosts scanned, %s; ", len(hosts)-notScanned, strings.Join(parts, " and "))
+	if len(problems) == 0 {
+		fmt.Fprint(w, "the reports list exactly those")
+	} else {
+		fmt.Fprint(w, "MISMATCH: "+strings.Join(problems, "; "))
+	}
+	if notScanned > 0 {
+		why := "interrupted"
+		if !interrupted {
+			why = fmt.Sprintf("shard %d/%d", s.opts.shard, s.opts.shards)
+		}
+		fmt.Fprintf(w, " (%d of the lab's %d hosts not scanned: %s)", notScanned, len(hosts), why)
+	}
+	fmt.Fprintln(w)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/enrich"
+	"github.com/ntpctl/ntpctl/mode6"
+	"github.com/ntpctl/ntpctl/mode7"
+	"github.com/ntpctl/ntpctl/report"
+)
+
+// A kind is one of the scanner's two probes and its report: what differs
+// between NTP Monitor and NTP Version. Everything else is one code path,
+// probeRun, generic over the probe's value R and the report's row T.
+type kind[R report.Value, T report.Row] struct {
+	name    string // "monitor" or "version", as -probes and the statistics name it
+	title   string // the report's name and query, for the summary
+	found   string // what a row is, for the summary: "amplifiers"
+	refused string // what an error reply means, for the summary
+	probe   func() ntpctl.Probe[R]
+	row     func(ntpctl.Result[R], enrich.Result, report.BuildOptions) (T, bool)
+	count   func(*report.Stats, *T)
+}
+
+var (
+	monitorKind = kind[mode7.Reply, report.MonitorRow]{
+		name: "monitor", title: "NTP Monitor (Mode 7 monlist)", found: "amplifiers",
+		refused: "monlist disabled", probe: func() ntpctl.Probe[mode7.Reply] { return ntpctl.MonList() },
+		row: report.NewMonitorRow, count: (*report.Stats).AddMonitor,
+	}
+	versionKind = kind[mode6.Reply, report.VersionRow]{
+		name: "version", title: "NTP Version (Mode 6 READVAR)", found: "servers answer",
+		refused: "a Mode 6 error code", probe: func() ntpctl.Probe[mode6.Reply] { return ntpctl.ReadVar() },
+		row: report.NewVersionRow, count: (*report.Stats).AddVersion,
+	}
+)
+
+// side is what the scan needs of a probe, whatever its types.
+type side interface {
+	// name is the kind's name.
+	name() string
+	// open creates the probe's report files.
+	open(o *outputs) error
+	// run probes targets, enriches and writes what comes back until the
+	// targets are done or ctx is, and returns the prober's error and the
+	// first write error (after which it stops at once).
+	run(ctx, enrichCtx context.Context, targets iter.Seq[netip.AddrPort], failed func()) (runErr, writeErr error)
+	// abort finishes the targets in flight at once.
+	abort()
+	// proberStats are the prober's counters, safe to call while it runs.
+	proberStats() ntpctl.Stats
+	// flush writes what the files have buffered.
+	flush() error
+	// close finishes the files (the splits included) and names them.
+	close() (files []string, err error)
+	// abandon cuts the files back to their last complete flush.
+	abandon()
+	// stats is the probe's part of the statistics file.
+	stats() *report.JSONProbeStats
+	// summary writes the probe's lines of the summary.
+	summary(w io.Writer)
+	// rows returns the rows written per file path.
+	rows() map[string]int
+}
+
+// item is one result on its way to the files.
+type item[R report.Value] struct {
+	res ntpctl.Result[R]
+	e   enrich.Result
+}
+
+// probeRun is one probe of a scan: its prober, its report files (IPv4 and
+// IPv6, and with -split one file per AS or country) and its counts.
+type probeRun[R report.Value, T report.Row] struct {
+	k      *kind[R, T]
+	s      *scan
+	prober *ntpctl.Prober[R]
+	out    *outputs
+	files  [2]*csvFile[T]   // IPv4, IPv6
+	splits [2]*splitFile[T] // with -split
+
+	// Written by the writer goroutine, read after run returns.
+	sum     report.Stats
+	replied int // targets that sent any datagram back
+}
+
+func newProbeRun[R report.Value, T report.Row](s *scan, k *kind[R, T]) (*probeRun[R, T], error) {
+	p, err := ntpctl.NewProber(s.cfg, k.probe())
+	if err != nil {
+		return nil, err
+	}
+	return &probeRun[R, T]{k: k, s: s, prober: p}, nil
+}
+
+func (p *probeRun[R, T]) name() string              { return p.k.name }
+func (p *probeRun[R, T]) abort()                    { p.prober.Abort() }
+func (p *probeRun[R, T]) proberStats() ntpctl.Stats { return p.prober.Stats() }
+
+func (p *probeRun[R, T]) open(o *outputs) error {
+	p.out = o
+	s := p.s
+	for fam, v6 := range []bool{false, true} {
+		if v6 && !s.has6 {
+			continue
+		}
+		typ := report.TypeOf[R](famAddr(v6))
+		f, err := openCSV[T](s, typ)
+		if err != nil {
+			return err
+		}
+		p.files[fam] = f
+		if s.opts.split != "" {
+			p.splits[fam] = newSplitFile[T](s, typ)
+		}
+	}
+	return nil
+}
+
+// famAddr is an address of the family, for report.TypeOf.
+func famAddr(v6 bool) netip.Addr {
+	if v6 {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
+}
+
+// run is the probe's pipeline: the prober's Run emits into raw (from its
+// own goroutine, so a full channel holds the prober back), the
+// enrichment workers move results from raw to enriched, and the writer
+// takes them from enriched. raw is closed when Run returns, enriched when
+// the workers have drained raw; the writer returns when enriched is
+// closed, or at its first error: then the prober is aborted, failed
+// tells the scan (which stops the other probe and the enrichment), and
+// enriched is drained, so that nothing blocks.
+func (p *probeRun[R, T]) run(ctx, enrichCtx context.Context, targets iter.Seq[netip.AddrPort], failed func()) (runErr, writeErr error) {
+	s := p.s
+	raw := make(chan ntpctl.Result[R], 1024)
+	enriched := make(chan item[R], 1024)
+	go func() {
+		defer close(raw)
+		runErr = p.prober.Run(ctx, targets, func(r ntpctl.Result[R]) error {
+			raw <- r
+			return nil
+		})
+	}()
+	var workers sync.WaitGroup
+	for range max(1, s.opts.enrichWorkers) {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for r := range raw {
+				it := item[R]{res: r}
+				// Only targets that answered are looked up.
+				if r.Answered() {
+					it.e = s.lookup(enrichCtx, r.Target.Addr())
+				}
+				enriched <- it
+			}
+		}()
+	}
+	go func() { workers.Wait(); close(enriched) }()
+
+	writeErr = p.consume(enriched)
+	if writeErr != nil {
+		p.prober.Abort()
+		failed()
+		for range enriched {
+		}
+	}
+	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, ntpctl.ErrAborted) {
+		runErr = nil // an interrupt, or another probe's failure: not this probe's error
+	}
+	return runErr, writeErr
+}
+
+// consume writes every item until the channel closes, flushing now and
+// then so that the files are nearly complete should the process die.
+func (p *probeRun[R, T]) consume(items <-chan item[R]) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case it, ok := <-items:
+			if !ok {
+				return p.flush()
+			}
+			if err := p.write(&it); err != nil {
+				return err
+			}
+		case <-tick.C:
+			if err := p.flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// write writes one result: its row, if it is a finding, and its record
+// in the JSON lines.
+func (p *probeRun[R, T]) write(it *item[R]) error {
+	r := &it.res
+	p.sum.AddStatus(r.Status)
+	if r.Answered() {
+		p.replied++
+	}
+	fam := 0
+	if r.Target.Addr().Is6() {
+		fam = 1
+	}
+	row, reportable := p.k.row(*r, it.e, report.BuildOptions{})
+	for _, obs := range p.s.observers {
+		obs(p.k.name, &r.Outcome, reportable)
+	}
+	if reportable {
+		p.k.count(&p.sum, &row)
+		if err := p.files[fam].write(row); err != nil {
+			return err
+		}
+		if sp := p.splits[fam]; sp != nil {
+			if err := sp.write(row); err != nil {
+				return err
+			}
+		}
+	}
+	if p.s.opts.jsonAll || r.Answered() || r.Status == ntpctl.StatusSendError {
+		rec := report.NewRecord(r, it.e)
+		return p.out.writeRecord(&rec)
+	}
+	return nil
+}
+
+func (p *probeRun[R, T]) flush() error {
+	err := errors.Join(p.files[0].flush(), p.files[1].flush())
+	return errors.Join(err, p.out.flushRecords())
+}
+
+func (p *probeRun[R, T]) close() ([]string, error) {
+	var files []string
+	var errs []error
+	for i, f := range p.files {
+		if f != nil {
+			errs = append(errs, f.close())
+			files = append(files, f.path)
+		}
+		if sp := p.splits[i]; sp != nil {
+			errs = append(errs, sp.close())
+		}
+	}
+	return files, errors.Join(errs...)
+}
+
+func (p *probeRun[R, T]) abandon() {
+	for i, f := range p.files {
+		f.abandon()
+		p.splits[i].abandon()
+	}
+}
+
+func (p *probeRun[R, T]) stats() *report.JSONProbeStats {
+	return &report.JSONProbeStats{Report: p.sum.Summary(), Prober: p.prober.Stats(), Replied: p.replied}
+}
+
+func (p *probeRun[R, T]) rows() map[string]int {
+	m := map[string]int{}
+	for _, f := range p.files {
+		if f != nil {
+			m[f.path] = f.rows
+		}
+	}
+	return m
+}
+
+func (p *probeRun[R, T]) summary(w io.Writer) {
+	r := p.sum.Summary()
+	st := p.prober.Stats()
+	fmt.Fprintf(w, "\n%s: %d %s", p.k.title, r.Rows, p.k.found)
+	if a := r.Amplification; a.Count > 0 {
+		fmt.Fprintf(w, ", amplification median %.2f, max %.2f", a.Median, a.Max)
+	}
+	refused := int(st.Statuses.ServerError)
+	fmt.Fprintf(w, "\n  %d more answered with an error (%s), %d sent nothing usable, %d were silent\n",
+		refused, p.k.refused, max(0, p.replied-r.Rows-refused), st.Statuses.NoAnswer)
+	var top []string
+	for i, c := range r.Versions {
+		if i == 5 {
+			top = append(top, "…")
+			break
+		}
+		top = append(top, fmt.Sprintf("%s (%d)", c.Key, c.Count))
+	}
+	if len(top) > 0 {
+		fmt.Fprintf(w, "  daemons: %s\n", joinComma(top))
+	}
+}
