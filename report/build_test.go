@@ -113,6 +113,10 @@ func TestNewVersionRow(t *testing.T) {
 	res.Value = mode6.Reply{}
 	_, ok = NewVersionRow(res, enrich.Result{}, BuildOptions{})
 	assert.False(t, ok, "no reply")
+	res = versionResult()
+	res.Value.AssocID = 4711
+	_, ok = NewVersionRow(res, enrich.Result{}, BuildOptions{})
+	assert.False(t, ok, "a peer's variables are not the server's")
 }
 
 func TestJSONWriter(t *testing.T) {

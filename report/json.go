@@ -281,7 +281,8 @@ type JSONEnrich struct {
 // Reportable reports whether a result belongs in its report, as a row:
 // the server answered (status ok or partial) with something the report
 // lists. For monlist that is (part of) the monitor list, at least one
-// reply packet kept; for READVAR at least one variable. Error replies
+// reply packet kept; for READVAR at least one system variable (a peer's
+// variables, association not 0, are not the server's). Error replies
 // such as INFO_ERR_NODATA (monlist disabled), silence and undecodable
 // answers are not findings.
 func Reportable[R Value](res *ntpctl.Result[R]) bool {
@@ -292,7 +293,7 @@ func Reportable[R Value](res *ntpctl.Result[R]) bool {
 	case *mode7.Reply:
 		return v.Accepted > 0
 	case *mode6.Reply:
-		return len(v.Vars) > 0
+		return len(v.Vars) > 0 && v.AssocID == 0
 	}
 	return false
 }
