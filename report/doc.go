@@ -74,7 +74,7 @@
 // Nothing is invented: a column whose value is unknown is empty. The
 // builders fill hostname (and hostname_source "ptr") only from reverse
 // DNS, naics and sector only when an enrichment source provides them, and
-// pass NTP variables through as the server printed them (mode6.ReportValue).
+// pass NTP variables through as the server printed them (NewVersionRow).
 //
 // # Response size and amplification
 //
@@ -99,6 +99,12 @@
 // country, AS, daemon version and status, with the distribution of
 // amplification.
 //
-// This package uses github.com/gocarina/gocsv through its per-call API
-// only; it never changes gocsv's global settings.
+// # Columns and CSV
+//
+// Each report has one column table: every column's name, the row field
+// that holds it, its old names (size) and, for NTP Version, the Mode 6
+// variables that fill it. The header, the column order, the historical
+// layouts (lists of names from the table), the builders, the writer and
+// the reader all work from it. The writer appends every byte itself,
+// from the fields the table names, and uses no CSV library.
 package report

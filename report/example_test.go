@@ -83,9 +83,9 @@ func ExampleFileName() {
 // Keep the rows of a constituency: its prefixes, or its AS.
 func ExampleFilter() {
 	rows := []report.VersionRow{
-		{IP: "192.0.2.1", ASN: "64496", Geo: "DE"},
-		{IP: "198.51.100.7", ASN: "64497", Geo: "FR"},
-		{IP: "2001:db8::123", ASN: "64500", Geo: "NL"},
+		{Common: report.Common{IP: "192.0.2.1", ASN: "64496", Geo: "DE"}},
+		{Common: report.Common{IP: "198.51.100.7", ASN: "64497", Geo: "FR"}},
+		{Common: report.Common{IP: "2001:db8::123", ASN: "64500", Geo: "NL"}},
 	}
 	mine := report.AnyOf(
 		report.ByPrefix(netip.MustParsePrefix("2001:db8::/32")),
@@ -103,9 +103,9 @@ func ExampleFilter() {
 func ExampleStats() {
 	var s report.Stats
 	for _, r := range []report.MonitorRow{
-		{Geo: "DE", ASN: "64496", Amplification: "10.83"},
-		{Geo: "DE", ASN: "64497", Amplification: "916.67"},
-		{Geo: "FR", ASN: "64496"},
+		{Common: report.Common{Geo: "DE", ASN: "64496"}, Amplification: "10.83"},
+		{Common: report.Common{Geo: "DE", ASN: "64497"}, Amplification: "916.67"},
+		{Common: report.Common{Geo: "FR", ASN: "64496"}},
 	} {
 		s.AddMonitor(&r)
 	}
