@@ -70,3 +70,27 @@ func TestWriteAllocs(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
+
+// A Splitter writing to a file it has open allocates nothing per row.
+func TestSplitterWriteAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	for _, by := range []SplitBy{SplitByASN, SplitByCountry} {
+		s, err := NewSplitter[VersionRow](t.TempDir(), by, SplitOptions{IDPrefix: "cert-"})
+		require.NoError(t, err)
+		rows := versionRows()
+		for _, r := range rows {
+			require.NoError(t, s.Write(r))
+		}
+		allocs := testing.AllocsPerRun(100, func() {
+			for i := range rows {
+				if err := s.Write(rows[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		assert.Zero(t, allocs, "by %d", by)
+		require.NoError(t, s.Close())
+	}
+}

@@ -95,7 +95,9 @@
 // report down or into one file per AS or country (and address family),
 // named by FileName in
 // Shadowserver's convention (YYYY-MM-DD-scan_ntp-ID.csv), which
-// TypeFromFileName reads back as IntelMQ does. Stats counts a scan by
+// TypeFromFileName reads back as IntelMQ does. Splitter does what Split
+// does as the rows arrive, with a bounded number of open files and
+// without keeping the rows. Stats counts a scan by
 // country, AS, daemon version and status, with the distribution of
 // amplification.
 //

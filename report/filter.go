@@ -27,8 +27,11 @@ func keyOf(c *Common) Key {
 	var k Key
 	k.IP, _ = netip.ParseAddr(c.IP)
 	k.IP = k.IP.Unmap()
-	if n, err := strconv.ParseUint(c.ASN, 10, 32); err == nil {
-		k.ASN = uint32(n)
+	// ParseUint's error allocates: rule out what is not a number first.
+	if isDigits(c.ASN) {
+		if n, err := strconv.ParseUint(c.ASN, 10, 32); err == nil {
+			k.ASN = uint32(n)
+		}
 	}
 	k.Country = strings.ToUpper(c.Geo)
 	return k
