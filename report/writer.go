@@ -179,11 +179,27 @@ func (e *encoder[T]) appendRow(b []byte, r *T) []byte {
 // appendValue appends one field: v cleaned and, if asked, neutralised,
 // then quoted as real reports quote.
 func (e *encoder[T]) appendValue(b []byte, v string, zero bool) []byte {
-	if !needsClean(v) && !(e.neutralize && isFormula(v)) {
-		if v == "" && zero {
+	// One pass tells the common cases apart: a clean value, digits only
+	// or without a quote, is appended whole.
+	var class uint8
+	for i := 0; i < len(v); i++ {
+		class |= byteClass[v[i]]
+	}
+	digits, quote, dirty := len(v) > 0 && class&classNonDigit == 0, class&classQuote != 0, class&classDirty != 0
+	switch {
+	case dirty || (e.neutralize && isFormula(v)):
+		// cleaned below
+	case v == "":
+		if zero {
 			return append(b, '0')
 		}
-		return appendField(b, v)
+		return b
+	case digits:
+		return append(b, v...)
+	case !quote:
+		return append(append(append(b, '"'), v...), '"')
+	default:
+		return appendQuoted(b, v)
 	}
 	s := appendClean(e.scratch[:0], v)
 	if e.neutralize && isFormula(s) {
@@ -197,3 +213,26 @@ func (e *encoder[T]) appendValue(b []byte, v string, zero bool) []byte {
 	}
 	return appendField(b, s)
 }
+
+// The classes of byteClass.
+const (
+	classNonDigit = 1 << iota // not an ASCII digit
+	classQuote                // '"'
+	classDirty                // a byte clean may change (needsClean)
+)
+
+// byteClass classifies each byte value for appendValue; read-only.
+var byteClass = func() (t [256]uint8) {
+	for c := range t {
+		if c < '0' || c > '9' {
+			t[c] |= classNonDigit
+		}
+		if c == '"' {
+			t[c] |= classQuote
+		}
+		if c < ' ' || c >= 0x7f {
+			t[c] |= classDirty
+		}
+	}
+	return t
+}()
