@@ -107,6 +107,18 @@
 // that holds it, its old names (size) and, for NTP Version, the Mode 6
 // variables that fill it. The header, the column order, the historical
 // layouts (lists of names from the table), the builders, the writer and
-// the reader all work from it. The writer appends every byte itself,
-// from the fields the table names, and uses no CSV library.
+// the reader all work from it.
+//
+// The writer appends every byte itself, from the fields the table names,
+// and uses no CSV library. It used github.com/gocarina/gocsv until
+// 2026-12: gocsv reflected the row's fields, which are strings the
+// builders or the reader had already produced, boxing each one, and the
+// writer then redid header, order, quoting and cleaning itself, so gocsv
+// did no work it needed and cost 42–45 allocations per row. Without it
+// (BenchmarkWriteRead, 100,000 NTP Version rows, 2-core AMD EPYC,
+// medians of 6): writing row by row went from 629 ms, 246 MB and
+// 4,525,016 allocations to 142 ms and 22 allocations (159,000 → 707,000
+// rows/s), a batch from 520 ms to 151 ms (193,000 → 662,000 rows/s);
+// reading, which never used gocsv, is unchanged (about 1.5 allocations
+// and 1.7 µs per row). A row written allocates nothing (TestWriteAllocs).
 package report

@@ -24,8 +24,7 @@ type Common struct {
 // VersionRow is one row of the NTP Version report (scan_ntp, scan6_ntp):
 // one server that answered a Mode 6 READVAR request. Common and the
 // fields after it are the current layout's 41 columns in order
-// (report-schemas.md §3.1; versionTable in columns.go is the one list of
-// names and fields).
+// (report-schemas.md §3.1), named by VersionColumns(LayoutCurrent).
 type VersionRow struct {
 	Common
 
@@ -71,7 +70,8 @@ type VersionRow struct {
 // MonitorRow is one row of the NTP Monitor report (scan_ntpmonitor,
 // scan6_ntpmonitor): one server that answered a Mode 7 monlist request with
 // its monitor list. Common and the fields after it are the current
-// layout's 17 columns in order (report-schemas.md §4.1).
+// layout's 17 columns in order (report-schemas.md §4.1), named by
+// MonitorColumns(LayoutCurrent).
 type MonitorRow struct {
 	Common
 
