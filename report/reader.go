@@ -160,7 +160,7 @@ func (r *Reader[T]) Next() (T, error) {
 			return row, &RowError{Line: no, Err: err}
 		}
 		// Filled in place: r is on the heap already, a local row would
-		// escape through the interface.
+		// escape through the column accessors.
 		var zero T
 		r.cur = zero
 		var extra map[string]string
