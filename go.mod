@@ -3,7 +3,6 @@ module github.com/ntpctl/ntpctl
 go 1.24.0
 
 require (
-	github.com/gocarina/gocsv v0.0.0-20240520201108-78e41c74b4b1
 	github.com/maxmind/mmdbwriter v1.2.0
 	github.com/miekg/dns v1.1.66
 	github.com/oschwald/maxminddb-golang/v2 v2.2.0

@@ -7,9 +7,8 @@
 // words with ntpq's names ([SystemStatus], [PeerStatus], [ClockStatus]),
 // turns error replies into a typed error ([ServerError]), reassembles
 // fragments by offset with ntpq's rules ([Reassembler]), parses and writes
-// the variable text ([ParseVars], [AppendVars]), types the system
-// variables ([SystemVars]) and maps them to the report's columns
-// ([ReportValue]). [ReplyBuilder] writes replies the way ntpd's
+// the variable text ([ParseVars], [AppendVars]) and types the system
+// variables ([SystemVars]). [ReplyBuilder] writes replies the way ntpd's
 // ctl_putdata and ctl_flushpkt do, for simulated servers and tests.
 //
 // # Wire format

@@ -71,12 +71,11 @@ func ExampleParseSystemVars() {
 	}
 	fmt.Println(s.Banner.Program, s.Banner.Version, s.Banner.Date.Format("2006-01-02"))
 	fmt.Println(s.Stratum, s.RefID.Addr, s.RefTime.Time().Format("2006-01-02 15:04:05"))
-	col, _ := mode6.ReportValue(s.Vars, "rootdispersion")
-	fmt.Println("rootdispersion column:", col)
+	fmt.Println("rootdisp:", s.RootDisp)
 	fmt.Println(mode6.SystemStatusOf(0x0615))
 	// Output:
 	// ntpd 4.2.8p15 2020-09-23
 	// 2 192.0.2.1 2018-12-06 13:05:49
-	// rootdispersion column: 12.5
+	// rootdisp: 12.5
 	// leap_none, sync_ntp, 1 event, clock_sync
 }

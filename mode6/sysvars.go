@@ -241,7 +241,7 @@ func ParseSystemVars(data []byte) (SystemVars, error) {
 // are joined with [errors.Join]. Where a variable appears twice, or under
 // two names for one field (rootdisp and rootdispersion, tc and poll,
 // sys_jitter and jitter, clk_jitter and noise, clk_wander and stability),
-// the first in wire order wins, as in [ReportValue]. It never panics.
+// the first in wire order wins. It never panics.
 func (s *SystemVars) UnmarshalVars(vs Vars) error {
 	*s = SystemVars{Vars: vs}
 	var errs []error

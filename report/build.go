@@ -24,24 +24,6 @@ type BuildOptions struct {
 	Tag string
 }
 
-// The common columns, as indexes into both current layouts.
-const (
-	colTimestamp = iota
-	colSeverity
-	colIP
-	colProtocol
-	colPort
-	colHostname
-	colTag
-	colASN
-	colGeo
-	colRegion
-	colCity
-	colNAICS
-	colHostnameSource
-	colSector
-)
-
 // NewMonitorRow builds the NTP Monitor row of a monlist result and what
 // enrichment found about its address. ok is false, and the row empty,
 // when the result is not reportable (Reportable).
@@ -49,7 +31,7 @@ func NewMonitorRow(res ntpctl.Result[mode7.Reply], e enrich.Result, opt BuildOpt
 	if !Reportable(&res) {
 		return row, false
 	}
-	fillCommon(&row, res.Target, res.Time, e, opt, "")
+	fillCommon(&row.Common, res.Target, res.Time, e, opt, "")
 	row.Packets = positive(res.Packets)
 	row.ResponseSize = positive(res.Bytes)
 	row.Amplification = amplification(res.Bytes, res.RequestBytes)
@@ -57,60 +39,76 @@ func NewMonitorRow(res ntpctl.Result[mode7.Reply], e enrich.Result, opt BuildOpt
 }
 
 // NewVersionRow builds the NTP Version row of a READVAR result and what
-// enrichment found about its address. The variable columns take the
-// server's variables through mode6.ReportValue, as printed. ok is false,
-// and the row empty, when the result is not reportable
-// (Reportable).
+// enrichment found about its address. ok is false, and the row empty,
+// when the result is not reportable (Reportable).
+//
+// Each variable column (version … tc) takes the system variable of the
+// same name; two also take the name later ntpd versions gave the same
+// quantity: rootdispersion takes rootdisp (4.2.6 and later, ntpsec) and
+// jitter takes sys_jitter. Where the server sent both names, or a name
+// twice, the first in wire order wins. Values are passed through as the
+// server printed them (mode6.Var.Value: without the quotes of quoted
+// strings); the report does not normalise numbers. A column none of whose
+// variables the server sent stays empty: nothing is invented.
 func NewVersionRow(res ntpctl.Result[mode6.Reply], e enrich.Result, opt BuildOptions) (row VersionRow, ok bool) {
 	if !Reportable(&res) {
 		return row, false
 	}
-	fillCommon(&row, res.Target, res.Time, e, opt, "ntpversion")
-	for i, c := range ntpVars {
-		if v, ok := mode6.ReportValue(res.Value.Vars, c); ok {
-			*row.field(colSector + 1 + i) = v
-		}
-	}
+	fillCommon(&row.Common, res.Target, res.Time, e, opt, "ntpversion")
+	fillVars(&row, res.Value.Vars)
 	row.ResponseSize = positive(res.Bytes)
 	row.Amplification = amplification(res.Bytes, res.RequestBytes)
 	return row, true
 }
 
-func fillCommon(p rowPtr, target netip.AddrPort, t time.Time, e enrich.Result, opt BuildOptions, tag string) {
-	set := func(i int, v string) { *p.field(i) = v }
-	set(colTimestamp, FormatTime(t))
-	sev := opt.Severity
-	if sev == "" {
-		sev = "medium"
+// fillVars sets the variable columns of row from vs, the first variable
+// of a column's names in wire order winning.
+func fillVars(row *VersionRow, vs mode6.Vars) {
+	s := &versionSchema
+	var set uint64 // by column index; the table has fewer than 64
+	for _, v := range vs {
+		i, ok := s.byVar[v.Name]
+		if !ok || set&(1<<i) != 0 {
+			continue
+		}
+		set |= 1 << i
+		*s.cols[i].field(row) = v.Value
 	}
-	set(colSeverity, sev)
+}
+
+func fillCommon(c *Common, target netip.AddrPort, t time.Time, e enrich.Result, opt BuildOptions, tag string) {
+	c.Timestamp = FormatTime(t)
+	c.Severity = opt.Severity
+	if c.Severity == "" {
+		c.Severity = "medium"
+	}
 	// An invalid target (never one the prober probed) leaves ip and port
 	// empty rather than writing "invalid IP" and 0.
 	if a := target.Addr(); a.IsValid() {
-		set(colIP, a.Unmap().String())
-		set(colPort, strconv.Itoa(int(target.Port())))
+		c.IP = a.Unmap().String()
+		c.Port = strconv.Itoa(int(target.Port()))
 	}
-	set(colProtocol, "udp")
+	c.Protocol = "udp"
 	if len(e.Names) > 0 {
 		if h := strings.TrimSuffix(e.Names[0], "."); h != "" {
-			set(colHostname, h)
-			set(colHostnameSource, "ptr")
+			c.Hostname = h
+			c.HostnameSource = "ptr"
 		}
 	}
+	c.Tag = tag
 	if opt.Tag != "" {
-		tag = opt.Tag
+		c.Tag = opt.Tag
 	}
-	set(colTag, tag)
 	if e.ASN.Number != 0 {
-		set(colASN, strconv.FormatUint(uint64(e.ASN.Number), 10))
+		c.ASN = strconv.FormatUint(uint64(e.ASN.Number), 10)
 	}
-	set(colGeo, strings.ToUpper(e.Geo.Country))
-	set(colRegion, strings.ToUpper(e.Geo.Region))
-	set(colCity, strings.ToUpper(e.Geo.City))
+	c.Geo = strings.ToUpper(e.Geo.Country)
+	c.Region = strings.ToUpper(e.Geo.Region)
+	c.City = strings.ToUpper(e.Geo.City)
 	if e.NAICS > 0 {
-		set(colNAICS, strconv.Itoa(e.NAICS))
+		c.NAICS = strconv.Itoa(e.NAICS)
 	}
-	set(colSector, e.Sector)
+	c.Sector = e.Sector
 }
 
 func positive(n int) string {

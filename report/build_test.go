@@ -60,9 +60,12 @@ func TestNewMonitorRow(t *testing.T) {
 	row, ok := NewMonitorRow(monitorResult(), fullEnrich, BuildOptions{})
 	require.True(t, ok)
 	assert.Equal(t, MonitorRow{
-		Timestamp: "2026-03-24 00:02:03", Severity: "medium", IP: "192.0.2.20", Protocol: "udp", Port: "123",
-		Hostname: "ntp1.example.net", ASN: "64496", Geo: "DE", Region: "HESSEN", City: "FRANKFURT AM MAIN", NAICS: "517311",
-		HostnameSource: "ptr", Sector: "Communications, Service Provider, and Hosting Service",
+		Common: Common{
+			Timestamp: "2026-03-24 00:02:03", Severity: "medium", IP: "192.0.2.20", Protocol: "udp",
+			Port: "123", Hostname: "ntp1.example.net", ASN: "64496", Geo: "DE", Region: "HESSEN",
+			City: "FRANKFURT AM MAIN", NAICS: "517311", HostnameSource: "ptr",
+			Sector: "Communications, Service Provider, and Hosting Service",
+		},
 		Packets: "2", ResponseSize: "520", Amplification: "10.83",
 	}, row)
 
@@ -71,8 +74,13 @@ func TestNewMonitorRow(t *testing.T) {
 	res.RequestBytes = 0
 	row, ok = NewMonitorRow(res, enrich.Result{}, BuildOptions{Severity: "high", Tag: "monlist"})
 	require.True(t, ok)
-	assert.Equal(t, MonitorRow{Timestamp: "2026-03-24 00:02:03", Severity: "high", IP: "192.0.2.20", Protocol: "udp", Port: "123",
-		Tag: "monlist", Packets: "2", ResponseSize: "520"}, row)
+	assert.Equal(t, MonitorRow{
+		Common: Common{
+			Timestamp: "2026-03-24 00:02:03", Severity: "high", IP: "192.0.2.20", Protocol: "udp",
+			Port: "123", Tag: "monlist",
+		},
+		Packets: "2", ResponseSize: "520",
+	}, row)
 
 	for _, st := range []ntpctl.Status{ntpctl.StatusNoAnswer, ntpctl.StatusServerError, ntpctl.StatusProtocolError, ntpctl.StatusSendError, ntpctl.StatusBlocked} {
 		res := monitorResult()
@@ -93,11 +101,15 @@ func TestNewVersionRow(t *testing.T) {
 	row, ok := NewVersionRow(versionResult(), enrich.Result{}, BuildOptions{})
 	require.True(t, ok)
 	assert.Equal(t, VersionRow{
-		Timestamp: "2026-03-24 00:02:03", Severity: "medium", IP: "198.51.100.7", Protocol: "udp", Port: "123", Tag: "ntpversion",
-		Version: "ntpd 4.2.8p15@1.3728-o", ClkWander: "0.004", Clock: "0xe1198eeb.21e18ad4", Frequency: "-11.962",
-		Jitter: "0.191", Leap: "0", MinTC: "3", Offset: "-0.012", Peer: "1234", Precision: "-23", Processor: "x86_64",
-		RefID: "192.0.2.1", RefTime: "0xe1198a1c.5f3e1b2a", RootDelay: "1.234", RootDispersion: "5.678", Stratum: "2",
-		System: "Linux", TAI: "37", TC: "10", ResponseSize: "468", Amplification: "39.00",
+		Common: Common{
+			Timestamp: "2026-03-24 00:02:03", Severity: "medium", IP: "198.51.100.7", Protocol: "udp",
+			Port: "123", Tag: "ntpversion",
+		},
+		Version: "ntpd 4.2.8p15@1.3728-o", ClkWander: "0.004", Clock: "0xe1198eeb.21e18ad4",
+		Frequency: "-11.962", Jitter: "0.191", Leap: "0", MinTC: "3", Offset: "-0.012", Peer: "1234",
+		Precision: "-23", Processor: "x86_64", RefID: "192.0.2.1", RefTime: "0xe1198a1c.5f3e1b2a",
+		RootDelay: "1.234", RootDispersion: "5.678", Stratum: "2", System: "Linux", TAI: "37", TC: "10",
+		ResponseSize: "468", Amplification: "39.00",
 	}, row)
 
 	for _, st := range []ntpctl.Status{ntpctl.StatusNoAnswer, ntpctl.StatusServerError, ntpctl.StatusProtocolError} {

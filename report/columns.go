@@ -80,36 +80,135 @@ func Layouts() []Layout {
 	return out
 }
 
-// common are the leading columns both reports share in the current
-// layout (report-schemas.md §0).
-var common = []string{"timestamp", "severity", "ip", "protocol", "port", "hostname", "tag", "asn", "geo", "region", "city", "naics", "hostname_source", "sector"}
+// column is one column of a report: its name in the current layout, the
+// row field that holds it, the names it had before (size), and, for the
+// NTP Version variable columns, the Mode 6 system variables that fill it.
+type column[T any] struct {
+	name  string
+	field func(*T) *string
+	old   []string
+	vars  []string
+}
 
-// ntpVars are the NTP Version variable columns, version … tc; the test
-// checks them against mode6.ReportColumns.
-var ntpVars = []string{"version", "clk_wander", "clock", "error", "frequency", "jitter", "leap", "mintc", "noise", "offset", "peer", "phase", "poll", "precision", "processor", "refid", "reftime", "rootdelay", "rootdispersion", "stability", "state", "stratum", "system", "tai", "tc"}
+// commonTable is the column table of Common: the 14 leading columns of
+// both reports, in order.
+var commonTable = []column[Common]{
+	{name: "timestamp", field: func(c *Common) *string { return &c.Timestamp }},
+	{name: "severity", field: func(c *Common) *string { return &c.Severity }},
+	{name: "ip", field: func(c *Common) *string { return &c.IP }},
+	{name: "protocol", field: func(c *Common) *string { return &c.Protocol }},
+	{name: "port", field: func(c *Common) *string { return &c.Port }},
+	{name: "hostname", field: func(c *Common) *string { return &c.Hostname }},
+	{name: "tag", field: func(c *Common) *string { return &c.Tag }},
+	{name: "asn", field: func(c *Common) *string { return &c.ASN }},
+	{name: "geo", field: func(c *Common) *string { return &c.Geo }},
+	{name: "region", field: func(c *Common) *string { return &c.Region }},
+	{name: "city", field: func(c *Common) *string { return &c.City }},
+	{name: "naics", field: func(c *Common) *string { return &c.NAICS }},
+	{name: "hostname_source", field: func(c *Common) *string { return &c.HostnameSource }},
+	{name: "sector", field: func(c *Common) *string { return &c.Sector }},
+}
 
-func cat(parts ...[]string) []string {
-	var out []string
-	for _, p := range parts {
-		out = append(out, p...)
+// ntpVar is a variable column of NTP Version: it takes the system
+// variable of its own name and, for two columns, the name later ntpd
+// versions gave the same quantity (also): rootdispersion takes rootdisp
+// (4.2.6 and later, ntpsec) and jitter takes sys_jitter.
+func ntpVar(name string, field func(*VersionRow) *string, also ...string) column[VersionRow] {
+	return column[VersionRow]{name: name, field: field, vars: append([]string{name}, also...)}
+}
+
+// versionTable is the NTP Version report's column table, the current
+// layout in order (report-schemas.md §3.1): Common's columns, the
+// variable columns version … tc, response_size and amplification.
+var versionTable = slices.Concat(
+	lift(commonTable, func(r *VersionRow) *Common { return &r.Common }),
+	[]column[VersionRow]{
+		ntpVar("version", func(r *VersionRow) *string { return &r.Version }),
+		ntpVar("clk_wander", func(r *VersionRow) *string { return &r.ClkWander }),
+		ntpVar("clock", func(r *VersionRow) *string { return &r.Clock }),
+		ntpVar("error", func(r *VersionRow) *string { return &r.Error }),
+		ntpVar("frequency", func(r *VersionRow) *string { return &r.Frequency }),
+		ntpVar("jitter", func(r *VersionRow) *string { return &r.Jitter }, "sys_jitter"),
+		ntpVar("leap", func(r *VersionRow) *string { return &r.Leap }),
+		ntpVar("mintc", func(r *VersionRow) *string { return &r.MinTC }),
+		ntpVar("noise", func(r *VersionRow) *string { return &r.Noise }),
+		ntpVar("offset", func(r *VersionRow) *string { return &r.Offset }),
+		ntpVar("peer", func(r *VersionRow) *string { return &r.Peer }),
+		ntpVar("phase", func(r *VersionRow) *string { return &r.Phase }),
+		ntpVar("poll", func(r *VersionRow) *string { return &r.Poll }),
+		ntpVar("precision", func(r *VersionRow) *string { return &r.Precision }),
+		ntpVar("processor", func(r *VersionRow) *string { return &r.Processor }),
+		ntpVar("refid", func(r *VersionRow) *string { return &r.RefID }),
+		ntpVar("reftime", func(r *VersionRow) *string { return &r.RefTime }),
+		ntpVar("rootdelay", func(r *VersionRow) *string { return &r.RootDelay }),
+		ntpVar("rootdispersion", func(r *VersionRow) *string { return &r.RootDispersion }, "rootdisp"),
+		ntpVar("stability", func(r *VersionRow) *string { return &r.Stability }),
+		ntpVar("state", func(r *VersionRow) *string { return &r.State }),
+		ntpVar("stratum", func(r *VersionRow) *string { return &r.Stratum }),
+		ntpVar("system", func(r *VersionRow) *string { return &r.System }),
+		ntpVar("tai", func(r *VersionRow) *string { return &r.TAI }),
+		ntpVar("tc", func(r *VersionRow) *string { return &r.TC }),
+		{name: "response_size", field: func(r *VersionRow) *string { return &r.ResponseSize }},
+		{name: "amplification", field: func(r *VersionRow) *string { return &r.Amplification }},
+	},
+)
+
+// monitorTable is the NTP Monitor report's column table, the current
+// layout in order (report-schemas.md §4.1). response_size was called size
+// until 2023-11-18 (§6).
+var monitorTable = slices.Concat(
+	lift(commonTable, func(r *MonitorRow) *Common { return &r.Common }),
+	[]column[MonitorRow]{
+		{name: "packets", field: func(r *MonitorRow) *string { return &r.Packets }},
+		{name: "response_size", field: func(r *MonitorRow) *string { return &r.ResponseSize }, old: []string{"size"}},
+		{name: "amplification", field: func(r *MonitorRow) *string { return &r.Amplification }},
+	},
+)
+
+// lift turns Common's columns into columns of a row type that embeds it.
+func lift[T any](cols []column[Common], common func(*T) *Common) []column[T] {
+	out := make([]column[T], len(cols))
+	for i, c := range cols {
+		field := c.field
+		out[i] = column[T]{name: c.name, field: func(r *T) *string { return field(common(r)) }, old: c.old, vars: c.vars}
 	}
 	return out
 }
 
+// retired are the columns of older layouts that no table has: sic,
+// dropped on 2023-11-18 (report-schemas.md §6). Rows keep them in Extra.
+var retired = []string{"sic"}
+
+func names[T any](cols []column[T], keep func(column[T]) bool) []string {
+	var out []string
+	for _, c := range cols {
+		if keep == nil || keep(c) {
+			out = append(out, c.name)
+		}
+	}
+	return out
+}
+
+// varNames are the NTP Version variable columns, version … tc, that every
+// historical layout has in this order.
+var varNames = names(versionTable, func(c column[VersionRow]) bool { return c.vars != nil })
+
 // versionLayouts and monitorLayouts hold the column lists of
-// report-schemas.md §6, indexed by Layout.
+// report-schemas.md §6, indexed by Layout; the current one is the
+// table's order. Every name is a name or an old name in the table, or a
+// retired column (a test checks).
 var versionLayouts = [numLayouts][]string{
-	LayoutCurrent:  cat(common, ntpVars, []string{"response_size", "amplification"}),
-	Layout20231125: cat([]string{"timestamp", "severity", "ip", "protocol", "port", "hostname", "tag", "asn", "geo", "region", "city"}, ntpVars, []string{"naics", "hostname_source", "sector", "response_size", "amplification"}),
-	Layout20231118: cat([]string{"timestamp", "ip", "protocol", "port", "hostname", "tag", "asn", "geo", "region", "city"}, ntpVars, []string{"naics", "sector", "response_size", "amplification"}),
-	Layout202208:   cat([]string{"timestamp", "ip", "protocol", "port", "hostname", "tag", "asn", "geo", "region", "city"}, ntpVars, []string{"naics", "sic", "sector", "response_size", "amplification"}),
-	Layout2022:     cat([]string{"timestamp", "ip", "protocol", "port", "hostname", "tag", "asn", "geo", "region", "city"}, ntpVars, []string{"naics", "sic", "sector"}),
-	Layout2019:     cat([]string{"timestamp", "ip", "protocol", "port", "hostname", "asn", "geo", "region", "city"}, ntpVars, []string{"naics", "sic", "sector"}),
-	Layout2014:     cat([]string{"timestamp", "ip", "protocol", "port", "hostname", "asn", "geo", "region", "city"}, ntpVars),
+	LayoutCurrent:  names(versionTable, nil),
+	Layout20231125: slices.Concat([]string{"timestamp", "severity", "ip", "protocol", "port", "hostname", "tag", "asn", "geo", "region", "city"}, varNames, []string{"naics", "hostname_source", "sector", "response_size", "amplification"}),
+	Layout20231118: slices.Concat([]string{"timestamp", "ip", "protocol", "port", "hostname", "tag", "asn", "geo", "region", "city"}, varNames, []string{"naics", "sector", "response_size", "amplification"}),
+	Layout202208:   slices.Concat([]string{"timestamp", "ip", "protocol", "port", "hostname", "tag", "asn", "geo", "region", "city"}, varNames, []string{"naics", "sic", "sector", "response_size", "amplification"}),
+	Layout2022:     slices.Concat([]string{"timestamp", "ip", "protocol", "port", "hostname", "tag", "asn", "geo", "region", "city"}, varNames, []string{"naics", "sic", "sector"}),
+	Layout2019:     slices.Concat([]string{"timestamp", "ip", "protocol", "port", "hostname", "asn", "geo", "region", "city"}, varNames, []string{"naics", "sic", "sector"}),
+	Layout2014:     slices.Concat([]string{"timestamp", "ip", "protocol", "port", "hostname", "asn", "geo", "region", "city"}, varNames),
 }
 
 var monitorLayouts = [numLayouts][]string{
-	LayoutCurrent:  cat(common, []string{"packets", "response_size", "amplification"}),
+	LayoutCurrent:  names(monitorTable, nil),
 	Layout20231125: {"timestamp", "severity", "ip", "protocol", "port", "hostname", "packets", "response_size", "asn", "geo", "region", "city", "naics", "hostname_source", "sector", "amplification"},
 	Layout20231118: {"timestamp", "ip", "protocol", "port", "hostname", "packets", "response_size", "asn", "geo", "region", "city", "naics", "sector", "amplification"},
 	Layout202208:   {"timestamp", "ip", "protocol", "port", "hostname", "packets", "size", "asn", "geo", "region", "city", "naics", "sic", "sector", "amplification"},
@@ -118,10 +217,89 @@ var monitorLayouts = [numLayouts][]string{
 	Layout2014:     {"timestamp", "ip", "protocol", "port", "hostname", "packets", "size", "asn", "geo", "region", "city", "naics", "sic"},
 }
 
-// aliases maps old column names to the current ones they were renamed to
-// (report-schemas.md §6: Monitor's size became response_size on
-// 2023-11-18).
-var aliases = map[string]string{"size": "response_size"}
+// schema is one report's column table with what the package derives
+// from it. The two schemas are read-only after initialisation.
+type schema[T any] struct {
+	typ     Type // the IPv4 report type
+	cols    []column[T]
+	layouts *[numLayouts][]string
+	plans   [numLayouts]layoutPlan[T]
+	index   map[string]int // column names and old names → cols index
+	byVar   map[string]int // Mode 6 variable names → cols index
+	common  func(*T) *Common
+	extra   func(*T) *map[string]string
+	line    func(*T) *int
+}
+
+var (
+	versionSchema = newSchema(ScanNTP, versionTable, &versionLayouts, func(r *VersionRow) *Common { return &r.Common },
+		func(r *VersionRow) *map[string]string { return &r.Extra }, func(r *VersionRow) *int { return &r.Line })
+	monitorSchema = newSchema(ScanNTPMonitor, monitorTable, &monitorLayouts, func(r *MonitorRow) *Common { return &r.Common },
+		func(r *MonitorRow) *map[string]string { return &r.Extra }, func(r *MonitorRow) *int { return &r.Line })
+)
+
+func newSchema[T any](t Type, cols []column[T], layouts *[numLayouts][]string, common func(*T) *Common,
+	extra func(*T) *map[string]string, line func(*T) *int) schema[T] {
+	s := schema[T]{typ: t, cols: cols, layouts: layouts, index: map[string]int{}, byVar: map[string]int{},
+		common: common, extra: extra, line: line}
+	for i, c := range cols {
+		s.index[c.name] = i
+		for _, v := range c.vars {
+			s.byVar[v] = i
+		}
+	}
+	// Old names last: a current name always wins.
+	for i, c := range cols {
+		for _, o := range c.old {
+			if _, ok := s.index[o]; !ok {
+				s.index[o] = i
+			}
+		}
+	}
+	for l, names := range layouts {
+		s.plans[l] = newPlan(&s, names)
+	}
+	return s
+}
+
+// schemaOf returns the schema of row type T.
+func schemaOf[T Row]() *schema[T] {
+	var s any
+	switch any((*T)(nil)).(type) {
+	case *VersionRow:
+		s = &versionSchema
+	case *MonitorRow:
+		s = &monitorSchema
+	}
+	return s.(*schema[T])
+}
+
+// current returns the names of the current layout, the table's order.
+func (s *schema[T]) current() []string { return s.layouts[LayoutCurrent] }
+
+// col returns the column called name (or an old name of it), or nil.
+func (s *schema[T]) col(name string) *column[T] {
+	if i, ok := s.index[name]; ok {
+		return &s.cols[i]
+	}
+	return nil
+}
+
+func (s *schema[T]) values(r *T) []string {
+	out := make([]string, len(s.cols))
+	for i := range s.cols {
+		out[i] = *s.cols[i].field(r)
+	}
+	return out
+}
+
+func (s *schema[T]) get(r *T, name string) (string, bool) {
+	if c := s.col(name); c != nil {
+		return *c.field(r), true
+	}
+	v, ok := (*s.extra(r))[name]
+	return v, ok
+}
 
 // VersionColumns returns the NTP Version column names of layout l, or nil
 // for an unknown layout.

@@ -74,7 +74,7 @@
 // Nothing is invented: a column whose value is unknown is empty. The
 // builders fill hostname (and hostname_source "ptr") only from reverse
 // DNS, naics and sector only when an enrichment source provides them, and
-// pass NTP variables through as the server printed them (mode6.ReportValue).
+// pass NTP variables through as the server printed them (NewVersionRow).
 //
 // # Response size and amplification
 //
@@ -95,10 +95,30 @@
 // report down or into one file per AS or country (and address family),
 // named by FileName in
 // Shadowserver's convention (YYYY-MM-DD-scan_ntp-ID.csv), which
-// TypeFromFileName reads back as IntelMQ does. Stats counts a scan by
+// TypeFromFileName reads back as IntelMQ does. Splitter does what Split
+// does as the rows arrive, with a bounded number of open files and
+// without keeping the rows. Stats counts a scan by
 // country, AS, daemon version and status, with the distribution of
 // amplification.
 //
-// This package uses github.com/gocarina/gocsv through its per-call API
-// only; it never changes gocsv's global settings.
+// # Columns and CSV
+//
+// Each report has one column table: every column's name, the row field
+// that holds it, its old names (size) and, for NTP Version, the Mode 6
+// variables that fill it. The header, the column order, the historical
+// layouts (lists of names from the table), the builders, the writer and
+// the reader all work from it.
+//
+// The writer appends every byte itself, from the fields the table names,
+// and uses no CSV library. It used github.com/gocarina/gocsv until
+// 2026-12: gocsv reflected the row's fields, which are strings the
+// builders or the reader had already produced, boxing each one, and the
+// writer then redid header, order, quoting and cleaning itself, so gocsv
+// did no work it needed and cost 42–45 allocations per row. Without it
+// (BenchmarkWriteRead, 100,000 NTP Version rows, 2-core AMD EPYC,
+// medians of 6): writing row by row went from 629 ms, 246 MB and
+// 4,525,016 allocations to 142 ms and 22 allocations (159,000 → 707,000
+// rows/s), a batch from 520 ms to 151 ms (193,000 → 662,000 rows/s);
+// reading, which never used gocsv, is unchanged (about 1.5 allocations
+// and 1.7 µs per row). A row written allocates nothing (TestWriteAllocs).
 package report

@@ -1,10 +1,12 @@
 package report_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -83,9 +85,9 @@ func ExampleFileName() {
 // Keep the rows of a constituency: its prefixes, or its AS.
 func ExampleFilter() {
 	rows := []report.VersionRow{
-		{IP: "192.0.2.1", ASN: "64496", Geo: "DE"},
-		{IP: "198.51.100.7", ASN: "64497", Geo: "FR"},
-		{IP: "2001:db8::123", ASN: "64500", Geo: "NL"},
+		{Common: report.Common{IP: "192.0.2.1", ASN: "64496", Geo: "DE"}},
+		{Common: report.Common{IP: "198.51.100.7", ASN: "64497", Geo: "FR"}},
+		{Common: report.Common{IP: "2001:db8::123", ASN: "64500", Geo: "NL"}},
 	}
 	mine := report.AnyOf(
 		report.ByPrefix(netip.MustParsePrefix("2001:db8::/32")),
@@ -103,13 +105,52 @@ func ExampleFilter() {
 func ExampleStats() {
 	var s report.Stats
 	for _, r := range []report.MonitorRow{
-		{Geo: "DE", ASN: "64496", Amplification: "10.83"},
-		{Geo: "DE", ASN: "64497", Amplification: "916.67"},
-		{Geo: "FR", ASN: "64496"},
+		{Common: report.Common{Geo: "DE", ASN: "64496"}, Amplification: "10.83"},
+		{Common: report.Common{Geo: "DE", ASN: "64497"}, Amplification: "916.67"},
+		{Common: report.Common{Geo: "FR", ASN: "64496"}},
 	} {
 		s.AddMonitor(&r)
 	}
 	sum := s.Summary()
 	fmt.Println(sum.Rows, sum.Countries[0], sum.ASNs[0], sum.Amplification.Count, sum.Amplification.Max)
 	// Output: 3 {DE 2} {64496 2} 2 916.67
+}
+
+// Split a stream of rows into one file per AS as they arrive, as a scan
+// produces them, without holding them in memory.
+func ExampleSplitter() {
+	dir, err := os.MkdirTemp("", "split")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	s, err := report.NewSplitter[report.MonitorRow](dir, report.SplitByASN, report.SplitOptions{IDPrefix: "cert-"})
+	if err != nil {
+		panic(err)
+	}
+	for _, r := range []report.MonitorRow{
+		{Common: report.Common{Timestamp: "2026-03-24 02:00:00", IP: "192.0.2.20", ASN: "64496"}, Packets: "2"},
+		{Common: report.Common{Timestamp: "2026-03-24 02:00:01", IP: "2001:db8::1", ASN: "64496"}, Packets: "1"},
+		{Common: report.Common{Timestamp: "2026-03-24 02:00:02", IP: "198.51.100.7", ASN: "64497"}, Packets: "3"},
+		{Common: report.Common{Timestamp: "2026-03-24 02:00:03", IP: "192.0.2.21", ASN: "64496"}, Packets: "1"},
+	} {
+		if err := s.Write(r); err != nil {
+			fmt.Println(err) // this row's file failed; the others go on
+		}
+	}
+	if err := s.Close(); err != nil {
+		panic(err)
+	}
+	for _, p := range s.Files() {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			panic(err)
+		}
+		rows, _ := report.ReadAll[report.MonitorRow](bytes.NewReader(b), report.ReaderOptions{})
+		fmt.Println(filepath.Base(p), len(rows))
+	}
+	// Output:
+	// 2026-03-24-scan6_ntpmonitor-cert-as64496.csv 1
+	// 2026-03-24-scan_ntpmonitor-cert-as64496.csv 2
+	// 2026-03-24-scan_ntpmonitor-cert-as64497.csv 1
 }

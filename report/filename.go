@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Errors of TypeFromFileName.
@@ -53,26 +53,59 @@ func TypeFromFileName(name string) (Type, error) {
 // convention, and the expression Shadowserver documents for it
 // (^\d{4}-\d{2}-\d{2}-([^-]+)-.+\.csv$), need one.
 func FileName(date time.Time, t Type, id string) string {
-	var b strings.Builder
-	b.WriteString(date.UTC().Format("2006-01-02"))
-	b.WriteByte('-')
-	b.WriteString(string(t))
-	if strings.Trim(id, "-") == "" {
-		id = DefaultID
-	}
-	for _, part := range strings.Split(id, "-") {
-		if part == "" {
+	b := date.UTC().AppendFormat(make([]byte, 0, 32+len(t)+len(id)), "2006-01-02")
+	return string(appendNameTail(b, t, id))
+}
+
+// appendNameTail appends what FileName writes after the date:
+// -<type>-<id>.csv.
+func appendNameTail[S ~string | ~[]byte](b []byte, t Type, id S) []byte {
+	b = append(b, '-')
+	b = append(b, t...)
+	wrote := false
+	for len(id) > 0 {
+		part := id
+		if i := indexDash(id); i >= 0 {
+			part, id = id[:i], id[i+1:]
+		} else {
+			id = id[len(id):]
+		}
+		if len(part) == 0 {
 			continue
 		}
-		b.WriteByte('-')
-		for _, r := range part {
+		b = append(b, '-')
+		wrote = true
+		for len(part) > 0 {
+			r, n := decodeRune(part)
 			if r == '_' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') {
-				b.WriteRune(r)
+				b = append(b, byte(r))
 			} else {
-				b.WriteByte('_')
+				b = append(b, '_')
 			}
+			part = part[n:]
 		}
 	}
-	b.WriteString(".csv")
-	return b.String()
+	if !wrote {
+		b = append(append(b, '-'), DefaultID...)
+	}
+	return append(b, ".csv"...)
+}
+
+func indexDash[S ~string | ~[]byte](s S) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '-' {
+			return i
+		}
+	}
+	return -1
+}
+
+// decodeRune is utf8.DecodeRune for a string or a byte slice.
+func decodeRune[S ~string | ~[]byte](s S) (rune, int) {
+	if s[0] < utf8.RuneSelf {
+		return rune(s[0]), 1
+	}
+	var p [utf8.UTFMax]byte
+	n := copy(p[:], s)
+	return utf8.DecodeRune(p[:n])
 }

@@ -20,8 +20,8 @@ func FormatTime(t time.Time) string {
 
 // isDigits reports whether s is non-empty and only ASCII digits: the
 // values real reports write without quotes (report-schemas.md §2.3).
-func isDigits(s string) bool {
-	if s == "" {
+func isDigits[S ~string | ~[]byte](s S) bool {
+	if len(s) == 0 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -43,17 +43,22 @@ func needsClean(s string) bool {
 }
 
 // clean applies the writer's rule for characters that could break a row
-// or a terminal: a line break (CR, LF or CR LF) becomes '|', as
-// Shadowserver flattens multi-line banners (report-schemas.md §2.3), and
-// so do the Unicode line and paragraph separators U+2028 and U+2029; a
-// tab becomes a space; NUL, the other C0 controls, DEL and the C1
-// controls (U+0080–U+009F) are dropped; octets that are not UTF-8 become
-// U+FFFD.
+// or a terminal (appendClean); it returns s itself when nothing changes.
 func clean(s string) string {
 	if !needsClean(s) {
 		return s
 	}
-	b := make([]byte, 0, len(s))
+	return string(appendClean(make([]byte, 0, len(s)), s))
+}
+
+// appendClean appends s to b with the writer's rule for characters that
+// could break a row or a terminal: a line break (CR, LF or CR LF) becomes
+// '|', as Shadowserver flattens multi-line banners (report-schemas.md
+// §2.3), and so do the Unicode line and paragraph separators U+2028 and
+// U+2029; a tab becomes a space; NUL, the other C0 controls, DEL and the
+// C1 controls (U+0080–U+009F) are dropped; octets that are not UTF-8
+// become U+FFFD.
+func appendClean(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		switch {
@@ -87,13 +92,13 @@ func clean(s string) string {
 		}
 		i++
 	}
-	return string(b)
+	return b
 }
 
 // isPlainNumber reports a decimal number with an optional sign, such as
 // -1.5 or +3: not a formula.
-func isPlainNumber(s string) bool {
-	if s != "" && (s[0] == '-' || s[0] == '+') {
+func isPlainNumber[S ~string | ~[]byte](s S) bool {
+	if len(s) != 0 && (s[0] == '-' || s[0] == '+') {
 		s = s[1:]
 	}
 	digits, dot := 0, false
@@ -110,17 +115,24 @@ func isPlainNumber(s string) bool {
 	return digits > 0
 }
 
-// neutralize prefixes ' to a value a spreadsheet would take for a
-// formula (starting with =, +, - or @), unless it is a plain number.
-func neutralize(s string) string {
-	if s == "" {
-		return s
+// isFormula reports a value a spreadsheet would take for a formula: one
+// starting with =, +, - or @ that is not a plain number.
+func isFormula[S ~string | ~[]byte](s S) bool {
+	if len(s) == 0 {
+		return false
 	}
 	switch s[0] {
 	case '=', '+', '-', '@':
-		if !isPlainNumber(s) {
-			return "'" + s
-		}
+		return !isPlainNumber(s)
+	}
+	return false
+}
+
+// neutralize prefixes ' to a value a spreadsheet would take for a
+// formula (isFormula).
+func neutralize(s string) string {
+	if isFormula(s) {
+		return "'" + s
 	}
 	return s
 }
@@ -128,8 +140,8 @@ func neutralize(s string) string {
 // appendField appends v as real reports write it: nothing when empty,
 // bare when all ASCII digits, otherwise quoted with quotes doubled.
 // v must already be clean.
-func appendField(b []byte, v string) []byte {
-	if v == "" {
+func appendField[S ~string | ~[]byte](b []byte, v S) []byte {
+	if len(v) == 0 {
 		return b
 	}
 	if isDigits(v) {
@@ -138,7 +150,8 @@ func appendField(b []byte, v string) []byte {
 	return appendQuoted(b, v)
 }
 
-func appendQuoted(b []byte, v string) []byte {
+// appendQuoted appends v in quotes, with quotes doubled.
+func appendQuoted[S ~string | ~[]byte](b []byte, v S) []byte {
 	b = append(b, '"')
 	for i := 0; i < len(v); i++ {
 		if v[i] == '"' {

@@ -75,7 +75,7 @@ type ReaderOptions struct {
 type Reader[T Row] struct {
 	src      *bufio.Reader
 	opt      ReaderOptions
-	s        *schema
+	s        *schema[T]
 	lineNo   int
 	pending  []physLine // lines to read again after a failed multi-line record
 	header   []string
@@ -111,7 +111,13 @@ func NewReader[T Row](r io.Reader, opt ReaderOptions) *Reader[T] {
 	if opt.MaxRecordLines <= 0 {
 		opt.MaxRecordLines = 32
 	}
-	return &Reader[T]{src: bufio.NewReaderSize(r, 64<<10), opt: opt, s: schemaOf[T]()}
+	// A buffer of 64 KiB, or of the input's size if that is smaller and
+	// known (bytes.Reader, strings.Reader, bytes.Buffer).
+	size := 64 << 10
+	if l, ok := r.(interface{ Len() int }); ok {
+		size = min(size, max(l.Len(), 16))
+	}
+	return &Reader[T]{src: bufio.NewReaderSize(r, size), opt: opt, s: schemaOf[T]()}
 }
 
 // Header returns the file's column names as written, reading the header
@@ -154,22 +160,23 @@ func (r *Reader[T]) Next() (T, error) {
 			return row, &RowError{Line: no, Err: err}
 		}
 		// Filled in place: r is on the heap already, a local row would
-		// escape through the interface.
+		// escape through the column accessors.
 		var zero T
 		r.cur = zero
-		p := access(&r.cur)
+		var extra map[string]string
 		if r.nExtra > 0 {
-			*p.extra() = make(map[string]string, r.nExtra)
+			extra = make(map[string]string, r.nExtra)
+			*r.s.extra(&r.cur) = extra
 		}
 		for j, v := range fields {
 			switch i := r.colIdx[j]; {
 			case i >= 0:
-				*p.field(i) = v
+				*r.s.cols[i].field(&r.cur) = v
 			case i == colExtra:
-				(*p.extra())[r.header[j]] = v
+				extra[r.header[j]] = v
 			}
 		}
-		*p.line() = no
+		*r.s.line(&r.cur) = no
 		return r.cur, nil
 	}
 	return row, r.err
@@ -236,8 +243,7 @@ func (r *Reader[T]) readHeader() {
 func (r *Reader[T]) setHeader(fields []string) {
 	h := make([]string, len(fields))
 	r.colIdx = make([]int, len(fields))
-	cur := r.s.current()
-	taken := make([]bool, len(cur))
+	taken := make([]bool, len(r.s.cols))
 	seen := make(map[string]bool, len(fields))
 	// First the columns under their current names; a name repeated in
 	// the header is dropped after its first column.
@@ -249,7 +255,7 @@ func (r *Reader[T]) setHeader(fields []string) {
 			continue
 		}
 		seen[h[j]] = true
-		if i, ok := r.s.index[h[j]]; ok && cur[i] == h[j] {
+		if i, ok := r.s.index[h[j]]; ok && r.s.cols[i].name == h[j] {
 			taken[i] = true
 			r.colIdx[j] = i
 		}
@@ -272,7 +278,7 @@ func (r *Reader[T]) setHeader(fields []string) {
 	for k, name := range [...]string{"timestamp", "ip", "port"} {
 		r.required[k] = -1
 		for j, i := range r.colIdx {
-			if i >= 0 && r.s.current()[i] == name {
+			if i >= 0 && r.s.cols[i].name == name {
 				r.required[k] = j
 			}
 		}

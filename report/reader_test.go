@@ -129,8 +129,12 @@ func TestReadWebsiteStyle(t *testing.T) {
 	rows, err := ReadAll[MonitorRow](strings.NewReader(in), ReaderOptions{})
 	require.NoError(t, err)
 	require.Len(t, rows, 2)
-	assert.Equal(t, MonitorRow{Port: "123", IP: "192.0.2.1", Timestamp: "2022-01-01 00:00:00", Packets: "3", ResponseSize: "1184",
-		Extra: map[string]string{"x-extra": `a "b"`}, Line: 2}, rows[0])
+	assert.Equal(t, MonitorRow{
+		Common: Common{
+			Port: "123", IP: "192.0.2.1", Timestamp: "2022-01-01 00:00:00",
+		},
+		Packets: "3", ResponseSize: "1184", Extra: map[string]string{"x-extra": `a "b"`}, Line: 2,
+	}, rows[0])
 	assert.Equal(t, 4, rows[1].Line)
 	assert.Equal(t, "", rows[1].Extra["x-extra"])
 }

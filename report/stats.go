@@ -40,14 +40,15 @@ func (s *Stats) AddStatus(st ntpctl.Status) { inc(&s.statuses, st.String()) }
 
 // AddVersion counts an NTP Version row.
 func (s *Stats) AddVersion(r *VersionRow) {
-	s.add(r)
+	s.add(&r.Common, r.Amplification)
 	inc(&s.versions, DaemonVersion(r.Version))
 }
 
 // AddMonitor counts an NTP Monitor row.
-func (s *Stats) AddMonitor(r *MonitorRow) { s.add(r) }
+func (s *Stats) AddMonitor(r *MonitorRow) { s.add(&r.Common, r.Amplification) }
 
-func (s *Stats) add(p rowPtr) {
+// add counts a row by its common columns and its amplification.
+func (s *Stats) add(c *Common, a string) {
 	s.rows++
 	unknown := func(v string) string {
 		if v == "" {
@@ -55,9 +56,8 @@ func (s *Stats) add(p rowPtr) {
 		}
 		return v
 	}
-	inc(&s.countries, unknown(strings.ToUpper(*p.field(colGeo))))
-	inc(&s.asns, unknown(*p.field(colASN)))
-	a := *p.field(len(p.schema().current()) - 1) // amplification, the last column
+	inc(&s.countries, unknown(strings.ToUpper(c.Geo)))
+	inc(&s.asns, unknown(c.ASN))
 	if f, err := strconv.ParseFloat(a, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
 		s.amps = append(s.amps, f)
 	}

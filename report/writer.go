@@ -1,24 +1,14 @@
 package report
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
-
-	"github.com/gocarina/gocsv"
 )
 
-// Errors of the Writer.
-var (
-	// ErrLayout is returned for a Layout this package does not know.
-	ErrLayout = errors.New("report: unknown layout")
-	// ErrFields is returned when gocsv hands the writer a row with the
-	// wrong number of fields, which happens only when another package has
-	// changed gocsv's global settings.
-	ErrFields = errors.New("report: row has the wrong number of fields")
-)
+// ErrLayout is returned for a Layout this package does not know.
+var ErrLayout = errors.New("report: unknown layout")
 
 // WriterOptions configures a Writer. The zero value writes the current
 // layout exactly as real Shadowserver reports look.
@@ -42,90 +32,68 @@ type WriterOptions struct {
 // header before the first row. Writes are buffered: call Flush at the end.
 // A Writer is not safe for concurrent use.
 type Writer[T Row] struct {
-	out         csvOut
+	enc         encoder[T]
+	w           io.Writer
+	buf         []byte // lines not written yet
+	cur         T      // the row being written (see Write)
 	wroteHeader bool
+	err         error // sticky
 }
+
+// writeBufSize is how much a Writer buffers before it writes.
+const writeBufSize = 64 << 10
 
 // NewWriter returns a Writer of rows of type T to w.
 func NewWriter[T Row](w io.Writer, opt WriterOptions) *Writer[T] {
-	wr := &Writer[T]{}
-	wr.out.bw = bufio.NewWriterSize(w, 64<<10)
-	wr.out.neutralize = opt.NeutralizeFormulas
-	s := schemaOf[T]()
-	if opt.Layout >= numLayouts {
-		wr.out.err = fmt.Errorf("%w: %d", ErrLayout, opt.Layout)
-		return wr
-	}
-	wr.out.width = len(s.current())
-	wr.out.names = s.layouts[opt.Layout]
-	if opt.Layout != LayoutCurrent {
-		cols := s.layouts[opt.Layout]
-		wr.out.idx = make([]int, len(cols))
-		zero := slices.Contains(cols, "sic")
-		if zero {
-			wr.out.zero = make([]bool, len(cols))
-		}
-		for j, c := range cols {
-			if zero && (c == "naics" || c == "sic") {
-				wr.out.zero[j] = true
-			}
-			if i, ok := s.index[c]; ok {
-				wr.out.idx[j] = i
-			} else {
-				wr.out.idx[j] = -1
-				wr.out.needExtra = true
-			}
-		}
-	}
+	wr := &Writer[T]{w: w}
+	wr.enc, wr.err = newEncoder[T](opt)
 	return wr
 }
 
 // WriteHeader writes the header unless it was written already; Write
 // calls it. A report without rows still has its header.
 func (w *Writer[T]) WriteHeader() error {
-	if w.wroteHeader {
-		return w.out.err
+	if w.err == nil && !w.wroteHeader {
+		w.wroteHeader = true
+		w.buf = append(w.buf, w.enc.header...)
 	}
-	return w.Write()
+	return w.err
 }
 
 // Write writes rows, after the header if it was not written yet.
 func (w *Writer[T]) Write(rows ...T) error {
-	if w.out.err != nil {
-		return w.out.err
+	if w.WriteHeader() != nil {
+		return w.err
 	}
-	if rows == nil {
-		rows = []T{}
+	for i := range rows {
+		// A copy: a pointer into rows would make every call's
+		// argument slice escape to the heap.
+		w.cur = rows[i]
+		w.buf = w.enc.appendRow(w.buf, &w.cur)
+		if len(w.buf) >= writeBufSize && w.flush() != nil {
+			break
+		}
 	}
-	w.out.n = 0
-	if w.out.needExtra {
-		w.out.extra = func(i int) map[string]string { return *access(&rows[i]).extra() }
+	var zero T
+	w.cur = zero // keep no row's strings alive
+	return w.err
+}
+
+// flush writes the buffer out.
+func (w *Writer[T]) flush() error {
+	if w.err == nil && len(w.buf) > 0 {
+		n, err := w.w.Write(w.buf)
+		if err == nil && n < len(w.buf) {
+			err = io.ErrShortWrite
+		}
+		w.err = err
+		w.buf = w.buf[:0]
 	}
-	var err error
-	if !w.wroteHeader {
-		w.out.header = true
-		w.wroteHeader = true
-		err = gocsv.MarshalCSV(rows, &w.out)
-	} else {
-		err = gocsv.MarshalCSVWithoutHeaders(rows, &w.out)
-	}
-	w.out.extra = nil
-	if err != nil && w.out.err == nil {
-		w.out.err = err
-	}
-	return w.out.err
+	return w.err
 }
 
 // Flush writes any buffered data to the underlying io.Writer.
-func (w *Writer[T]) Flush() error {
-	if w.out.err != nil {
-		return w.out.err
-	}
-	if err := w.out.bw.Flush(); err != nil {
-		w.out.err = err
-	}
-	return w.out.err
-}
+func (w *Writer[T]) Flush() error { return w.flush() }
 
 // WriteAll writes a whole report of rows (the header even when rows is
 // empty) to w and flushes it.
@@ -137,99 +105,134 @@ func WriteAll[T Row](w io.Writer, rows []T, opt WriterOptions) error {
 	return wr.Flush()
 }
 
-// csvOut is the gocsv.CSVWriter behind a Writer: gocsv hands it each row
-// as strings in the current layout's order (the struct's csv tags), and
-// it reorders them for the chosen layout and quotes them.
-type csvOut struct {
-	bw         *bufio.Writer
-	width      int      // columns of the current layout, the struct's fields
-	names      []string // the layout's column names
-	idx        []int    // per layout column, the current column index, or -1; nil for the current layout
-	zero       []bool   // per layout column: write "" as "0"; nil for none
-	needExtra  bool
-	extra      func(i int) map[string]string
-	n          int // rows written in this Marshal call
-	header     bool
+// encoder turns rows of type T into the CSV lines of one layout, driven
+// by the column table: it is the whole of the writing but the I/O, shared
+// by Writer and Splitter.
+type encoder[T Row] struct {
+	s          *schema[T]
+	plan       []planColumn[T] // the layout's columns, in order
+	header     []byte          // the header line
 	neutralize bool
-	buf        []byte
-	err        error
+	scratch    []byte // a value being cleaned
 }
 
-var _ gocsv.CSVWriter = (*csvOut)(nil)
+// planColumn is one column of a layout, as the writer writes it.
+type planColumn[T any] struct {
+	name  string
+	field func(*T) *string // nil for a retired column, taken from Extra
+	zero  bool             // write an empty value as 0
+}
 
-// Write implements gocsv.CSVWriter.
-func (o *csvOut) Write(rec []string) error {
-	if o.err != nil {
-		return o.err
-	}
-	if len(rec) != o.width {
-		// Only if gocsv's global settings were changed (TagName, …).
-		o.err = fmt.Errorf("%w: gocsv gave %d fields, the layout has %d", ErrFields, len(rec), o.width)
-		return o.err
-	}
-	b := o.buf[:0]
-	if o.header {
-		// The names come from the layout, not from gocsv, whose tag
-		// handling follows its global settings.
-		o.header = false
-		for j, name := range o.names {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = appendQuoted(b, name)
+// layoutPlan is how a layout is written: its columns and header line.
+type layoutPlan[T any] struct {
+	cols   []planColumn[T]
+	header []byte
+}
+
+// newPlan resolves the names of a layout against the table.
+func newPlan[T any](s *schema[T], names []string) layoutPlan[T] {
+	// The layouts that still have sic write an unknown naics or sic as
+	// 0, as Shadowserver did before 2023-11.
+	hasSIC := slices.Contains(names, "sic")
+	p := layoutPlan[T]{cols: make([]planColumn[T], len(names))}
+	for j, name := range names {
+		p.cols[j] = planColumn[T]{name: name, zero: hasSIC && (name == "naics" || name == "sic")}
+		if c := s.col(name); c != nil {
+			p.cols[j].field = c.field
 		}
-	} else {
-		var ex map[string]string
-		if o.extra != nil {
-			ex = o.extra(o.n)
+		if j > 0 {
+			p.header = append(p.header, ',')
 		}
-		o.n++
-		if o.idx == nil {
-			for j, v := range rec {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = appendField(b, o.value(v))
-			}
+		p.header = appendQuoted(p.header, name)
+	}
+	p.header = append(p.header, '\n')
+	return p
+}
+
+func newEncoder[T Row](opt WriterOptions) (encoder[T], error) {
+	if opt.Layout >= numLayouts {
+		return encoder[T]{}, fmt.Errorf("%w: %d", ErrLayout, opt.Layout)
+	}
+	s := schemaOf[T]()
+	p := &s.plans[opt.Layout]
+	return encoder[T]{s: s, plan: p.cols, header: p.header, neutralize: opt.NeutralizeFormulas}, nil
+}
+
+// appendRow appends the line of r, LF included.
+func (e *encoder[T]) appendRow(b []byte, r *T) []byte {
+	for j := range e.plan {
+		c := &e.plan[j]
+		if j > 0 {
+			b = append(b, ',')
+		}
+		var v string
+		if c.field != nil {
+			v = *c.field(r)
 		} else {
-			for j, i := range o.idx {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				v := ""
-				if i >= 0 {
-					v = rec[i]
-				} else {
-					v = ex[o.names[j]]
-				}
-				v = o.value(v)
-				if v == "" && o.zero != nil && o.zero[j] {
-					v = "0"
-				}
-				b = appendField(b, v)
-			}
+			v = (*e.s.extra(r))[c.name]
+		}
+		b = e.appendValue(b, v, c.zero)
+	}
+	return append(b, '\n')
+}
+
+// appendValue appends one field: v cleaned and, if asked, neutralised,
+// then quoted as real reports quote.
+func (e *encoder[T]) appendValue(b []byte, v string, zero bool) []byte {
+	// One pass tells the common cases apart: a clean value, digits only
+	// or without a quote, is appended whole.
+	var class uint8
+	for i := 0; i < len(v); i++ {
+		class |= byteClass[v[i]]
+	}
+	digits, quote, dirty := len(v) > 0 && class&classNonDigit == 0, class&classQuote != 0, class&classDirty != 0
+	switch {
+	case dirty || (e.neutralize && isFormula(v)):
+		// cleaned below
+	case v == "":
+		if zero {
+			return append(b, '0')
+		}
+		return b
+	case digits:
+		return append(b, v...)
+	case !quote:
+		return append(append(append(b, '"'), v...), '"')
+	default:
+		return appendQuoted(b, v)
+	}
+	s := appendClean(e.scratch[:0], v)
+	if e.neutralize && isFormula(s) {
+		s = append(s, 0)
+		copy(s[1:], s)
+		s[0] = '\''
+	}
+	e.scratch = s
+	if len(s) == 0 && zero {
+		return append(b, '0')
+	}
+	return appendField(b, s)
+}
+
+// The classes of byteClass.
+const (
+	classNonDigit = 1 << iota // not an ASCII digit
+	classQuote                // '"'
+	classDirty                // a byte clean may change (needsClean)
+)
+
+// byteClass classifies each byte value for appendValue; read-only.
+var byteClass = func() (t [256]uint8) {
+	for c := range t {
+		if c < '0' || c > '9' {
+			t[c] |= classNonDigit
+		}
+		if c == '"' {
+			t[c] |= classQuote
+		}
+		if c < ' ' || c >= 0x7f {
+			t[c] |= classDirty
 		}
 	}
-	b = append(b, '\n')
-	o.buf = b
-	if _, err := o.bw.Write(b); err != nil {
-		o.err = err
-	}
-	return o.err
-}
-
-// value returns v as it is written: cleaned and, if asked, neutralised.
-func (o *csvOut) value(v string) string {
-	v = clean(v)
-	if o.neutralize {
-		v = neutralize(v)
-	}
-	return v
-}
-
-// Flush implements gocsv.CSVWriter. gocsv calls it after every Marshal;
-// the Writer flushes its buffer only when asked, so this does nothing.
-func (o *csvOut) Flush() {}
-
-// Error implements gocsv.CSVWriter.
-func (o *csvOut) Error() error { return o.err }
+	return t
+}()

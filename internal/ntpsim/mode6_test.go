@@ -187,7 +187,7 @@ func TestVariableSets(t *testing.T) {
 	assert.Equal(t, uint8(10), sv.TC)
 	assert.Equal(t, 1.5, sv.SysJitter)
 	assert.True(t, sv.Has("rootdispersion"))
-	v, _ := mode6.ReportValue(legacy, "poll")
+	v, _ := legacy.Lookup("poll")
 	assert.Equal(t, "10", v)
 }
 
