@@ -116,39 +116,47 @@ func (c *csvFile[T]) abandon() {
 	}
 }
 
-// splitFile splits one report's rows per AS or country into by-asn/ or
-// by-country/, as -split asks.
+// splitFile streams one probe's rows into one report per AS or country,
+// in by-asn/ or by-country/, as -split asks: rows are written as they
+// come, not kept (report.Splitter holds a bounded number of files open).
+// A file that fails is given up while the others go on; the first such
+// failure is shown at once, and close reports them all.
 type splitFile[T report.Row] struct {
-	dir  string
-	by   report.SplitBy
-	opt  report.SplitOptions
-	rows []T
+	sp    *report.Splitter[T]
+	note  func(string)
+	noted bool
 }
 
-func newSplitFile[T report.Row](s *scan, t report.Type) *splitFile[T] {
+func newSplitFile[T report.Row](s *scan) (*splitFile[T], error) {
 	by := report.SplitByASN
 	if s.opts.split == "country" {
 		by = report.SplitByCountry
 	}
-	return &splitFile[T]{dir: filepath.Join(s.dir, "by-"+s.opts.split), by: by,
-		opt: report.SplitOptions{Date: s.date, Type: t, IDPrefix: s.opts.id + "-",
-			Writer: report.WriterOptions{NeutralizeFormulas: s.opts.neutralize}}}
+	sp, err := report.NewSplitter[T](filepath.Join(s.dir, "by-"+s.opts.split), by,
+		report.SplitOptions{Date: s.date, IDPrefix: s.opts.id + "-",
+			Writer: report.WriterOptions{NeutralizeFormulas: s.opts.neutralize}})
+	if err != nil {
+		return nil, err
+	}
+	return &splitFile[T]{sp: sp, note: func(m string) { s.prog.note(m) }}, nil
 }
 
-func (sp *splitFile[T]) write(row T) error {
-	sp.rows = append(sp.rows, row)
-	return nil
+func (sp *splitFile[T]) write(row T) {
+	if sp == nil {
+		return
+	}
+	if err := sp.sp.Write(row); err != nil && !sp.noted {
+		sp.noted = true
+		sp.note("-split: " + err.Error() + " (the other files go on)")
+	}
 }
 
 func (sp *splitFile[T]) close() error {
-	if sp == nil || len(sp.rows) == 0 {
+	if sp == nil {
 		return nil
 	}
-	_, err := report.Split(sp.dir, sp.rows, sp.by, sp.opt)
-	return err
+	return sp.sp.Close()
 }
-
-func (sp *splitFile[T]) abandon() {}
 
 // outputs are the files the probes share: the JSON lines, and at the end
 // the statistics.

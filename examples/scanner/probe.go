@@ -84,8 +84,8 @@ type probeRun[R report.Value, T report.Row] struct {
 	s      *scan
 	prober *ntpctl.Prober[R]
 	out    *outputs
-	files  [2]*csvFile[T]   // IPv4, IPv6
-	splits [2]*splitFile[T] // with -split
+	files [2]*csvFile[T] // IPv4, IPv6
+	split *splitFile[T]  // with -split
 
 	// Written by the writer goroutine, read after run returns.
 	sum     report.Stats
@@ -117,9 +117,13 @@ func (p *probeRun[R, T]) open(o *outputs) error {
 			return err
 		}
 		p.files[fam] = f
-		if s.opts.split != "" {
-			p.splits[fam] = newSplitFile[T](s, typ)
+	}
+	if s.opts.split != "" {
+		sp, err := newSplitFile[T](s)
+		if err != nil {
+			return err
 		}
+		p.split = sp
 	}
 	return nil
 }
@@ -224,11 +228,7 @@ func (p *probeRun[R, T]) write(it *item[R]) error {
 		if err := p.files[fam].write(row); err != nil {
 			return err
 		}
-		if sp := p.splits[fam]; sp != nil {
-			if err := sp.write(row); err != nil {
-				return err
-			}
-		}
+		p.split.write(row)
 	}
 	if p.s.opts.jsonAll || r.Answered() || r.Status == ntpctl.StatusSendError {
 		rec := report.NewRecord(r, it.e)
@@ -245,23 +245,23 @@ func (p *probeRun[R, T]) flush() error {
 func (p *probeRun[R, T]) close() ([]string, error) {
 	var files []string
 	var errs []error
-	for i, f := range p.files {
+	for _, f := range p.files {
 		if f != nil {
 			errs = append(errs, f.close())
 			files = append(files, f.path)
 		}
-		if sp := p.splits[i]; sp != nil {
-			errs = append(errs, sp.close())
-		}
 	}
+	errs = append(errs, p.split.close())
 	return files, errors.Join(errs...)
 }
 
+// abandon cuts the reports back to their last complete flush; the split
+// files, written row by row, keep the rows they have.
 func (p *probeRun[R, T]) abandon() {
-	for i, f := range p.files {
+	for _, f := range p.files {
 		f.abandon()
-		p.splits[i].abandon()
 	}
+	_ = p.split.close()
 }
 
 func (p *probeRun[R, T]) stats() *report.JSONProbeStats {

@@ -50,6 +50,9 @@ type scan struct {
 	// head and foot, when set, write lines before and after the
 	// summary's counts (the lab's description and check).
 	head, foot func(w io.Writer, interrupted bool)
+	// beforeFinish, when set, runs when every result is written and the
+	// files are not yet closed (a test measures the heap then).
+	beforeFinish func()
 
 	enrichErrs  atomic.Uint64
 	enrichFirst sync.Once
@@ -371,6 +374,9 @@ func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted
 	if !interrupted && runErr == nil {
 		// Every target was taken: the shard's size is known.
 		s.size, s.exact = s.taken(), true
+	}
+	if s.beforeFinish != nil {
+		s.beforeFinish()
 	}
 	if err := out.finish(interrupted); err != nil {
 		return interrupted, fmt.Errorf("writing the reports: %w", err)
