@@ -84,8 +84,8 @@ type probeRun[R report.Value, T report.Row] struct {
 	s      *scan
 	prober *ntpctl.Prober[R]
 	out    *outputs
-	files [2]*csvFile[T] // IPv4, IPv6
-	split *splitFile[T]  // with -split
+	files  [2]*csvFile[T] // IPv4, IPv6
+	split  *splitFile[T]  // with -split
 
 	// Written by the writer goroutine, read after run returns.
 	sum     report.Stats
