@@ -277,7 +277,9 @@ func (e *engine[R]) deliver(v6 bool, slot int, src netip.AddrPort, b []byte, siz
 		return false // counted in the assembler's Tally
 	}
 	if f.packets == 0 {
-		f.rtt = now.Sub(f.sentAt)
+		// A reply to an earlier attempt, read before the run loop sent a
+		// retry and handed over after, would give a negative time.
+		f.rtt = max(0, now.Sub(f.sentAt))
 		f.answered = now
 	}
 	f.packets++

@@ -156,6 +156,22 @@ func TestEngineLife(t *testing.T) {
 	assert.Equal(t, 0, b.e.inFlight())
 }
 
+// TestEngineRTTNeverNegative: a reply to the first attempt, read before
+// the retry went out and handed over after, gives RTT 0, not a negative
+// time.
+func TestEngineRTTNeverNegative(t *testing.T) {
+	b := newBed(t, Config{Retries: 1, RetryInterval: time.Second}, MonList())
+	pkts := monlistReply(t, 1)
+	b.take("127.0.0.1:123")
+	b.advance(time.Second) // the retry, sent at +1 s
+	tg := netip.MustParseAddrPort("127.0.0.1:123")
+	require.True(t, b.e.deliver(false, b.e.slot(tg), tg, pkts[0], len(pkts[0]), b.now.Add(-time.Millisecond)))
+	got := b.advance(0)
+	require.Len(t, got, 1)
+	assert.Equal(t, time.Duration(0), got[0].RTT)
+	assert.Equal(t, 2, got[0].Attempts)
+}
+
 // TestEngineSocketAndFamily: a reply counts only on the socket its
 // target's request left from, in its family.
 func TestEngineSocketAndFamily(t *testing.T) {
@@ -352,7 +368,9 @@ func TestEngineSeq(t *testing.T) {
 
 // TestEngineAllocs pins the engine's per-target and per-datagram work at
 // zero allocations in steady state: taking a target, building its
-// request, delivering its reply, finishing it and recycling the flight.
+// request, delivering a reply datagram, finishing it and recycling the
+// flight. (The result's value allocates once per answering target, as it
+// must: it is the caller's copy of the monitor list or the variables.)
 func TestEngineAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates; .ci/run runs this test without it")

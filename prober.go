@@ -125,8 +125,9 @@ func (p *Prober[R]) Run(ctx context.Context, targets iter.Seq[netip.AddrPort], e
 		p.mu.Unlock()
 		var err error
 		for _, f := range due {
+			r := p.e.result(f) // counted even when emit has failed: Stats stay whole
 			if err == nil {
-				err = emit(p.e.result(f))
+				err = emit(r)
 			}
 		}
 		p.mu.Lock()

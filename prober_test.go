@@ -428,3 +428,34 @@ func TestSendersMatchTheirSockets(t *testing.T) {
 	assert.Equal(t, uint64(43), st.Sent)
 	assert.Zero(t, st.Unsolicited+st.Mismatched+st.SendErrors)
 }
+
+// TestQuery: one host, as ntpq or ntpdc ask it; a context done before
+// the query gives ctx's error and the zero result, one done after a
+// complete reply does not spoil it.
+func TestQuery(t *testing.T) {
+	t.Parallel()
+	s := lab(t, "udp4", map[string]*ntpsim.Host{
+		"127.0.6.1": {Mode7: ntpsim.Mode7Monlist, Clients: clients(5)},
+		"127.0.6.2": {Mode7: ntpsim.Mode7Silent},
+	})
+	target := netip.AddrPortFrom(netip.MustParseAddr("127.0.6.1"), s.Port())
+	res, err := ntpctl.Query(context.Background(), fast(), ntpctl.MonList(), target)
+	require.NoError(t, err)
+	assert.Equal(t, ntpctl.StatusOK, res.Status)
+	assert.Len(t, res.Value.Entries, 5)
+	assert.Equal(t, target, res.Target)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err = ntpctl.Query(ctx, fast(), ntpctl.MonList(), target)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Zero(t, res.Status, "never sent")
+
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	res, err = ntpctl.Query(ctx, fast(), ntpctl.MonList(), netip.AddrPortFrom(netip.MustParseAddr("127.0.6.2"), s.Port()))
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, res.Err, ntpctl.ErrAborted, "cut short: what came back, aborted")
+	assert.Less(t, time.Since(start), fast().Timeout, "no waiting for the timeout")
+}

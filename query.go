@@ -12,8 +12,10 @@ import (
 // the IANA special-purpose ranges: a tool that checks hosts named by its
 // user may want &Blocklist{NoBuiltin: true, AllowLoopback: true}).
 //
-// When ctx is done before the result, Query returns at once with what
-// had come back (its Err wraps ErrAborted) and ctx's error.
+// When ctx is done before the reply is complete, Query returns at once
+// with ctx's error and what had come back (its Err wraps ErrAborted), or
+// the zero Result when the request was never sent (ctx was done before
+// Query began).
 func Query[R any](ctx context.Context, cfg Config, probe Probe[R], target netip.AddrPort) (Result[R], error) {
 	var res Result[R]
 	pr, err := NewProber(cfg, probe)
@@ -29,6 +31,8 @@ func Query[R any](ctx context.Context, cfg Config, probe Probe[R], target netip.
 		return nil
 	})
 	switch {
+	case got && !errors.Is(res.Err, ErrAborted):
+		return res, nil // complete, whatever ctx did after
 	case ctx.Err() != nil:
 		return res, ctx.Err()
 	case err != nil:

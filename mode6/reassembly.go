@@ -20,7 +20,7 @@ type ReassemblyStats struct {
 	Malformed   int // datagrams that failed to decode (short, truncated, unpadded in strict mode, empty with the more bit)
 	Mismatched  int // fragments of another sequence number or opcode
 	Conflicting int // a second last fragment, data past the last one, anything after the reply was done
-	OverCap     int // fragments placed beyond the buffer
+	OverCap     int // fragments placed beyond the buffer, or past MaxFragments
 }
 
 // Span is a range of octets [Start, End) of the reply data.
@@ -193,6 +193,7 @@ func (r *Reassembler) Add(datagram []byte) error {
 		}
 	}
 	if r.nfrags >= r.maxFrags() {
+		r.stats.OverCap++ // counted: every datagram of the reply is in one count
 		r.err = ErrTooManyFragments
 		return ErrTooManyFragments
 	}

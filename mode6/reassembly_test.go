@@ -191,6 +191,8 @@ func TestReassembleRules(t *testing.T) {
 		assert.True(t, r.Done())
 		assert.ErrorIs(t, r.Err(), mode6.ErrTooManyFragments)
 		assert.Len(t, r.Data(), 64)
+		st := r.Stats()
+		assert.Equal(t, st.Packets, st.Fragments+st.OverCap, "every datagram in one count")
 
 		small := mode6.Reassembler{MaxFragments: 2}
 		require.NoError(t, small.Add(frag(t, 1, 0, "ab", true)))

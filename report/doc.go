@@ -68,8 +68,9 @@
 // sent (part of) its monitor list. Error replies (INFO_ERR_NODATA, monlist
 // disabled), silence and undecodable answers make none. NewVersionRow
 // makes a row for a READVAR result with status ok or partial and at least
-// one variable. JSONWriter, by contrast, writes every result, with its
-// status and error.
+// one system variable (association 0: a peer's variables are not the
+// server's). Reportable says which results make rows. JSONWriter, by
+// contrast, writes every result, with its status and error.
 //
 // Nothing is invented: a column whose value is unknown is empty. The
 // builders fill hostname (and hostname_source "ptr") only from reverse

@@ -2,6 +2,8 @@ package report
 
 import (
 	"bufio"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -290,16 +292,19 @@ func (s *Splitter[T]) openFile(f *splitFile) error {
 }
 
 // createTemp creates the temporary file of the file named ….tail, as
-// os.Create would (mode 0666 before the umask), under a name no other
-// file has.
+// os.Create would (mode 0666 before the umask), under a new name of the
+// form .<tail>.<random>.part: temporary files a killed run left behind
+// never stand in the way.
 func createTemp(dir, tail string) (*os.File, string, error) {
-	for n := 0; ; n++ {
-		path := filepath.Join(dir, "."+strings.TrimPrefix(tail, "-")+"."+strconv.Itoa(n)+".part")
+	var rnd [6]byte
+	for try := 0; ; try++ {
+		_, _ = rand.Read(rnd[:])
+		path := filepath.Join(dir, "."+strings.TrimPrefix(tail, "-")+"."+hex.EncodeToString(rnd[:])+".part")
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 		if err == nil {
 			return f, path, nil
 		}
-		if !errors.Is(err, os.ErrExist) || n == 99 {
+		if !errors.Is(err, os.ErrExist) || try == 100 {
 			return nil, "", err
 		}
 	}
@@ -334,7 +339,7 @@ func (s *Splitter[T]) fail(f *splitFile, err error) {
 	if f.tmp != "" {
 		os.Remove(f.tmp)
 	}
-	f.err = fmt.Errorf("report: split file %s: %w", filepath.Join(s.dir, s.datePrefix()+f.tail), err)
+	f.err = fmt.Errorf("report: split file %s: %w", filepath.Join(s.dir, strings.TrimPrefix(f.tail, "-")), err)
 }
 
 // push puts f at the front of the ring of open files.
@@ -347,6 +352,22 @@ func (s *Splitter[T]) push(f *splitFile) {
 func (f *splitFile) unlink() {
 	f.prev.next, f.next.prev = f.next, f.prev
 	f.prev, f.next = nil, nil
+}
+
+// Flush writes what the open files have buffered, so that their rows are
+// on disk should the process die; a file that fails is given up, as in
+// Write. The files keep their temporary names until Close.
+func (s *Splitter[T]) Flush() error {
+	var errs []error
+	for f := s.lru.next; f != &s.lru; {
+		next := f.next
+		if err := f.bw.Flush(); err != nil {
+			s.fail(f, err)
+			errs = append(errs, f.err)
+		}
+		f = next
+	}
+	return errors.Join(errs...)
 }
 
 // Close flushes and closes every file and gives it its final name, with

@@ -277,3 +277,31 @@ func TestSplitterFailures(t *testing.T) {
 	_, err = Split(dir, rows, SplitByASN, SplitOptions{Writer: WriterOptions{Layout: numLayouts}})
 	assert.ErrorIs(t, err, ErrLayout)
 }
+
+// TestSplitterAfterAKilledRun: temporary files a killed run left behind
+// (however many) do not stand in the way, and Flush puts the rows on disk
+// before Close.
+func TestSplitterAfterAKilledRun(t *testing.T) {
+	rows := monitorRows()
+	dir := t.TempDir()
+	for i := range 150 {
+		name := filepath.Join(dir, ".scan_ntpmonitor-as64496.csv."+strconv.Itoa(i)+".part")
+		require.NoError(t, os.WriteFile(name, nil, 0o644))
+	}
+	s, err := NewSplitter[MonitorRow](dir, SplitByASN, SplitOptions{Type: ScanNTPMonitor})
+	require.NoError(t, err)
+	for _, r := range rows {
+		require.NoError(t, s.Write(r))
+	}
+	require.NoError(t, s.Flush())
+	parts, _ := filepath.Glob(filepath.Join(dir, ".scan_ntpmonitor-as64496.csv.*.part"))
+	var written int64
+	for _, p := range parts {
+		fi, err := os.Stat(p)
+		require.NoError(t, err)
+		written += fi.Size()
+	}
+	assert.Positive(t, written, "flushed before Close")
+	require.NoError(t, s.Close())
+	assert.Len(t, s.Files(), 3)
+}

@@ -151,6 +151,16 @@ func (sp *splitFile[T]) write(row T) {
 	}
 }
 
+func (sp *splitFile[T]) flush() {
+	if sp == nil {
+		return
+	}
+	if err := sp.sp.Flush(); err != nil && !sp.noted {
+		sp.noted = true
+		sp.note("-split: " + err.Error() + " (the other files go on)")
+	}
+}
+
 func (sp *splitFile[T]) close() error {
 	if sp == nil {
 		return nil

@@ -156,7 +156,8 @@ func (p *probeRun[R, T]) run(ctx, enrichCtx context.Context, targets iter.Seq[ne
 		})
 	}()
 	var workers sync.WaitGroup
-	for range max(1, s.opts.enrichWorkers) {
+	// -enrich-workers is the scan's, shared by the probes.
+	for range max(1, s.opts.enrichWorkers/len(s.probes)) {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
@@ -238,6 +239,7 @@ func (p *probeRun[R, T]) write(it *item[R]) error {
 }
 
 func (p *probeRun[R, T]) flush() error {
+	p.split.flush() // its failures are its files', not the scan's
 	err := errors.Join(p.files[0].flush(), p.files[1].flush())
 	return errors.Join(err, p.out.flushRecords())
 }
