@@ -37,6 +37,12 @@
 // interrupt.
 //
 // Run it with -h for every flag.
+//
+// The program is meant to be copied as a template: one generic code path
+// (probe.go) runs each probe's pipeline (prober, enrichment, reports), the
+// output stage (output.go) writes the files, and the lab (lab.go) hooks in
+// only where a program built on it would, through the scan's observers,
+// which see every result. A copy without lab.go scans real targets.
 package main
 
 import (
