@@ -8,10 +8,12 @@ import (
 )
 
 // specialPurpose lists the IANA special-purpose address ranges a scanner
-// must not probe: those the registries mark not globally reachable or
-// reserved, documentation ranges, multicast and broadcast (IANA IPv4 and
-// IPv6 Special-Purpose Address Registries, RFC 6890 and successors; the
-// same ranges zmap's default blocklist carries). Loopback is listed apart.
+// must not probe: every entry of the IANA IPv4 and IPv6 Special-Purpose
+// Address Registries (RFC 6890 and successors; testdata/iana holds them,
+// and a test checks each entry against this list), multicast, and the
+// ranges zmap's default blocklist carries. Loopback is listed apart; the
+// IPv6 entries inside 2001::/23 and outside 2000::/3 are covered by those
+// two blocks.
 var specialPurpose = []string{
 	"0.0.0.0/8",       // "this network" (RFC 791)
 	"10.0.0.0/8",      // private use (RFC 1918)
@@ -31,17 +33,19 @@ var specialPurpose = []string{
 	"224.0.0.0/4",     // multicast (RFC 5771)
 	"240.0.0.0/4",     // reserved (RFC 1112), includes 255.255.255.255
 	"::/128",          // unspecified (RFC 4291)
-	"::ffff:0:0/96",   // IPv4-mapped (RFC 4291)
-	"64:ff9b:1::/48",  // local-use IPv4/IPv6 translation (RFC 8215)
-	"100::/64",        // discard-only (RFC 6666)
-	"2001::/23",       // IETF protocol assignments (RFC 2928)
-	"2001:db8::/32",   // documentation (RFC 3849)
-	"2002::/16",       // 6to4 (RFC 3056)
-	"3fff::/20",       // documentation (RFC 9637)
-	"5f00::/16",       // segment routing SIDs (RFC 9602)
-	"fc00::/7",        // unique local (RFC 4193)
-	"fe80::/10",       // link local (RFC 4291)
-	"ff00::/8",        // multicast (RFC 4291)
+	// The IPv4-mapped block (::ffff:0:0/96, RFC 4291) is not listed: an
+	// IPv4-mapped address is judged as the IPv4 address it carries.
+	"64:ff9b:1::/48",    // local-use IPv4/IPv6 translation (RFC 8215)
+	"100::/64",          // discard-only (RFC 6666)
+	"2001::/23",         // IETF protocol assignments (RFC 2928)
+	"2001:db8::/32",     // documentation (RFC 3849)
+	"2002::/16",         // 6to4 (RFC 3056)
+	"2620:4f:8000::/48", // direct delegation AS112 service (RFC 7534)
+	"3fff::/20",         // documentation (RFC 9637)
+	"5f00::/16",         // segment routing SIDs (RFC 9602)
+	"fc00::/7",          // unique local (RFC 4193)
+	"fe80::/10",         // link local (RFC 4291)
+	"ff00::/8",          // multicast (RFC 4291)
 }
 
 // loopback lists the loopback ranges, blocked unless a caller allows them.
@@ -170,8 +174,13 @@ func (b *Blocklist) Reason(a netip.Addr) string {
 		// 32 bits through a translator: that address must be allowed
 		// too (the allowlist applies to the IPv6 form only).
 		v4 := netip.AddrFrom4([4]byte(a.AsSlice()[12:16]))
-		if v4.IsUnspecified() {
+		switch {
+		case v4.IsUnspecified():
 			return "NAT64 of unspecified address"
+		case loopbackSet.Contains(v4):
+			// A translator's loopback is not this host's: AllowLoopback
+			// does not reach through it.
+			return "NAT64 of loopback"
 		}
 		if why := b.reason(v4, false); why != "" {
 			return "NAT64 of " + why
@@ -237,13 +246,14 @@ func (b *Blocklist) Apply(s *TargetSet) TargetSet {
 
 var (
 	unspecifiedSet = setOf([]string{"0.0.0.0/32", "::/128"})
-	// outside2000 is the IPv6 space outside 2000::/3, but for ::1 and
-	// 64:ff9b::/96, which have their own rules.
+	// outside2000 is the IPv6 space outside 2000::/3, but for ::1,
+	// 64:ff9b::/96 and the IPv4-mapped space, which have their own rules.
 	outside2000 = func() *TargetSet {
 		var s TargetSet
 		s.AddAll(
 			Range{netip.MustParseAddr("::"), netip.MustParseAddr("::")},
-			Range{netip.MustParseAddr("::2"), netip.MustParseAddr("64:ff9a:ffff:ffff:ffff:ffff:ffff:ffff")},
+			Range{netip.MustParseAddr("::2"), mappedFirst.Prev()},
+			Range{mappedLast.Next(), netip.MustParseAddr("64:ff9a:ffff:ffff:ffff:ffff:ffff:ffff")},
 			Range{netip.MustParseAddr("64:ff9b:0:0:0:1::"), netip.MustParseAddr("1fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")},
 			Range{netip.MustParseAddr("4000::"), netip.MustParseAddr("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")},
 		)

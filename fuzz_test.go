@@ -3,6 +3,8 @@ package ntpctl_test
 import (
 	"bytes"
 	"errors"
+	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/ntpctl/ntpctl"
@@ -51,6 +53,67 @@ func FuzzTargetFile(f *testing.F) {
 			}
 			if i > 0 && rs[i-1].First.BitLen() == r.First.BitLen() && !rs[i-1].Last.Less(r.First) {
 				t.Fatalf("ranges %v and %v overlap", rs[i-1], r)
+			}
+		}
+	})
+}
+
+// FuzzDenyForms: an address on a deny list, in any form a list accepts
+// (an IPv4 address or prefix, its IPv4-mapped form, an IPv6 range running
+// into the mapped space), is refused by Reason in either form, and never
+// yielded by Permuted over a target set that Apply cut, however the
+// target set writes it.
+func FuzzDenyForms(f *testing.F) {
+	f.Add([]byte{8, 8, 8, 8}, uint8(0), uint8(0), uint8(24))
+	f.Add([]byte{198, 51, 100, 7}, uint8(3), uint8(1), uint8(30))
+	f.Add([]byte{1, 2, 3, 4}, uint8(5), uint8(2), uint8(0))
+	f.Fuzz(func(t *testing.T, raw []byte, form, targetForm, bits uint8) {
+		if len(raw) < 4 {
+			return
+		}
+		v4 := netip.AddrFrom4([4]byte(raw[:4]))
+		mapped := netip.AddrFrom16(v4.As16())
+		bits = bits % 33
+		entries := []string{
+			v4.String(),
+			mapped.String(),
+			netip.PrefixFrom(v4, int(bits)).Masked().String(),
+			netip.PrefixFrom(mapped, 96+int(bits)).Masked().String(),
+			"::-" + mapped.String(),
+			mapped.String() + "-::1:0:0:0",
+			"::/80",
+			"::fffe:0:0-" + mapped.String(),
+		}
+		entry := entries[int(form)%len(entries)]
+		var b ntpctl.Blocklist
+		b.NoBuiltin, b.AllowLoopback = true, true // judge the list alone
+		if err := b.ReadDeny(strings.NewReader(entry + "\n")); err != nil {
+			t.Fatalf("%q: %v", entry, err)
+		}
+		for _, a := range []netip.Addr{v4, mapped} {
+			if b.Allowed(a) {
+				t.Fatalf("deny %q allows %s", entry, a)
+			}
+		}
+		var set ntpctl.TargetSet
+		switch targetForm % 3 {
+		case 0:
+			set.Add(ntpctl.Range{First: v4, Last: v4})
+		case 1:
+			set.Add(ntpctl.Range{First: mapped, Last: mapped})
+		case 2:
+			if err := set.AddString(netip.PrefixFrom(mapped, 120).Masked().String()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		kept := b.Apply(&set)
+		seq, err := kept.Permuted(ntpctl.PermuteOptions{Port: 123, Seed: uint64(form) + 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ap := range seq {
+			if ap.Addr().Unmap() == v4 {
+				t.Fatalf("deny %q: %s yielded", entry, ap)
 			}
 		}
 	})

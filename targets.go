@@ -146,6 +146,10 @@ type TargetSet struct {
 // which sort once.
 func (s *TargetSet) Add(r Range) {
 	n := len(s.ranges)
+	if inMapped(r) {
+		s.AddAll(r) // split and sorted by normalize
+		return
+	}
 	if n == 0 || (r.First.BitLen() == s.ranges[n-1].Last.BitLen() && s.ranges[n-1].Last.Next().IsValid() &&
 		s.ranges[n-1].Last.Next().Less(r.First)) ||
 		(r.First.Is6() && s.ranges[n-1].Last.Is4()) {
@@ -229,8 +233,58 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// normalize sorts and merges the ranges.
+// The IPv4-mapped IPv6 space, ::ffff:0:0/96.
+var (
+	mappedFirst = netip.AddrFrom16([16]byte{10: 0xff, 11: 0xff})
+	mappedLast  = netip.AddrFrom16([16]byte{10: 0xff, 11: 0xff, 12: 0xff, 13: 0xff, 14: 0xff, 15: 0xff})
+)
+
+// inMapped reports whether r is an IPv6 range that reaches into the
+// IPv4-mapped space.
+func inMapped(r Range) bool {
+	return r.First.Is6() && !r.Last.Less(mappedFirst) && !mappedLast.Less(r.First)
+}
+
+// unmapRanges rewrites the part of each IPv6 range that lies in the
+// IPv4-mapped space as the IPv4 range it stands for, keeping the IPv6
+// parts before and after it: an address is judged as IPv4 whichever way
+// it is written (Contains unmaps), so "::/80" on a blocklist must block
+// 8.8.8.8 too.
+func unmapRanges(rs []Range) []Range {
+	for i := 0; i < len(rs); i++ {
+		r := rs[i]
+		if !inMapped(r) {
+			continue
+		}
+		v4 := Range{maxAddr(r.First, mappedFirst).Unmap(), minAddr(r.Last, mappedLast).Unmap()}
+		rs[i] = v4
+		if r.First.Less(mappedFirst) {
+			rs = append(rs, Range{r.First, mappedFirst.Prev()})
+		}
+		if mappedLast.Less(r.Last) {
+			rs = append(rs, Range{mappedLast.Next(), r.Last})
+		}
+	}
+	return rs
+}
+
+func maxAddr(a, b netip.Addr) netip.Addr {
+	if a.Less(b) {
+		return b
+	}
+	return a
+}
+
+func minAddr(a, b netip.Addr) netip.Addr {
+	if a.Less(b) {
+		return a
+	}
+	return b
+}
+
+// normalize sorts and merges the ranges, IPv4-mapped parts as IPv4.
 func (s *TargetSet) normalize() {
+	s.ranges = unmapRanges(s.ranges)
 	slices.SortFunc(s.ranges, func(a, b Range) int {
 		if c := a.First.BitLen() - b.First.BitLen(); c != 0 {
 			return c

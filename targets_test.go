@@ -1,8 +1,11 @@
 package ntpctl_test
 
 import (
+	"encoding/csv"
 	"math/big"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -304,4 +307,89 @@ func TestBlocklistApply(t *testing.T) {
 	kept := d.Apply(&set)
 	assert.Positive(t, kept.Len().Cmp(big.NewInt(0)), "something is left")
 	assert.Negative(t, kept.Len().Cmp(set.Len()), "something is cut")
+}
+
+// TestDenyIPv4WrittenAsIPv6: a blocklist entry that covers IPv4 addresses
+// in their IPv4-mapped form (an IPv6 range running into ::ffff:0:0/96)
+// blocks them however a target is written, in Reason and in Apply, and a
+// target set keeps IPv4-mapped ranges as IPv4.
+func TestDenyIPv4WrittenAsIPv6(t *testing.T) {
+	for _, entry := range []string{"::/80", "::fffe:0:0-::ffff:8.8.8.255", "::ffff:8.8.8.0/120", "::ffff:8.8.8.8",
+		"::ffff:8.8.8.8-::1:0:0:5"} {
+		var b ntpctl.Blocklist
+		require.NoError(t, b.ReadDeny(strings.NewReader(entry+"\n")), entry)
+		for _, a := range []string{"8.8.8.8", "::ffff:8.8.8.8"} {
+			assert.Equal(t, "blocklist", b.Reason(netip.MustParseAddr(a)), "%s blocks %s", entry, a)
+		}
+		var set ntpctl.TargetSet
+		require.NoError(t, set.AddString("8.8.8.0/24"))
+		set.Add(ntpctl.Range{First: netip.MustParseAddr("::ffff:8.8.8.8"), Last: netip.MustParseAddr("::ffff:8.8.8.9")})
+		kept := b.Apply(&set)
+		assert.False(t, kept.Contains(netip.MustParseAddr("8.8.8.8")), "%s: Apply keeps 8.8.8.8", entry)
+		seq, err := kept.Permuted(ntpctl.PermuteOptions{Port: 123, Seed: 3})
+		require.NoError(t, err)
+		for ap := range seq {
+			assert.NotEqual(t, netip.MustParseAddr("8.8.8.8"), ap.Addr().Unmap(), "%s: yielded", entry)
+		}
+	}
+	// The IPv6 parts around the mapped space stay IPv6.
+	var s ntpctl.TargetSet
+	require.NoError(t, s.AddString("::fffe:ffff:ffff-::1:0:0:0"))
+	assert.Equal(t, []ntpctl.Range{
+		{First: netip.MustParseAddr("0.0.0.0"), Last: netip.MustParseAddr("255.255.255.255")},
+		{First: netip.MustParseAddr("::fffe:ffff:ffff"), Last: netip.MustParseAddr("::fffe:ffff:ffff")},
+		{First: netip.MustParseAddr("::1:0:0:0"), Last: netip.MustParseAddr("::1:0:0:0")},
+	}, s.Ranges())
+}
+
+// TestBlocklistNAT64Loopback: allowing loopback does not allow the NAT64
+// form of loopback, which a translator sends elsewhere.
+func TestBlocklistNAT64Loopback(t *testing.T) {
+	b := ntpctl.Blocklist{AllowLoopback: true}
+	assert.Equal(t, "", b.Reason(netip.MustParseAddr("127.0.0.1")))
+	assert.Equal(t, "NAT64 of loopback", b.Reason(netip.MustParseAddr("64:ff9b::7f00:1")))
+	assert.Equal(t, "NAT64 of loopback", (&ntpctl.Blocklist{NoBuiltin: true, AllowLoopback: true}).Reason(netip.MustParseAddr("64:ff9b::7f00:1")))
+}
+
+// TestBlocklistIANARegistries: the built-in blocklist refuses every
+// address of every entry of both IANA special-purpose registries
+// (testdata/iana), but for loopback, which has its own rule, the
+// IPv4-mapped block, judged as IPv4, and the NAT64 prefix, judged by the
+// IPv4 address inside.
+func TestBlocklistIANARegistries(t *testing.T) {
+	for _, name := range []string{"ipv4-special-registry.csv", "ipv6-special-registry.csv"} {
+		f, err := os.Open(filepath.Join("testdata", "iana", name))
+		require.NoError(t, err)
+		rows, err := csv.NewReader(f).ReadAll()
+		f.Close()
+		require.NoError(t, err)
+		require.Equal(t, "Address Block", rows[0][0])
+		require.Greater(t, len(rows), 20, name)
+		for _, row := range rows[1:] {
+			p := netip.MustParsePrefix(row[0])
+			r := ntpctl.RangeOf(p)
+			mid := r.First // the first address of the second half
+			if p.Bits() < p.Addr().BitLen() {
+				mid = ntpctl.RangeOf(netip.PrefixFrom(p.Addr(), p.Bits()+1)).Last.Next()
+			}
+			for _, a := range []netip.Addr{r.First, mid, r.Last} {
+				switch row[0] {
+				case "127.0.0.0/8", "::1/128":
+					assert.Equal(t, "loopback", (&ntpctl.Blocklist{}).Reason(a), "%s %s", row[0], a)
+					assert.Equal(t, "", (&ntpctl.Blocklist{AllowLoopback: true}).Reason(a), "%s %s", row[0], a)
+				case "::ffff:0:0/96":
+					assert.Equal(t, (&ntpctl.Blocklist{}).Reason(a.Unmap()), (&ntpctl.Blocklist{}).Reason(a), "%s %s", row[0], a)
+				case "64:ff9b::/96":
+					v4 := netip.AddrFrom4([4]byte(a.AsSlice()[12:16]))
+					want := ""
+					if why := (&ntpctl.Blocklist{}).Reason(v4); why != "" {
+						want = "NAT64 of " + why
+					}
+					assert.Equal(t, want, (&ntpctl.Blocklist{}).Reason(a), "%s %s", row[0], a)
+				default:
+					assert.NotEqual(t, "", (&ntpctl.Blocklist{}).Reason(a), "%s (%s): %s is not blocked", row[0], row[1], a)
+				}
+			}
+		}
+	}
 }
