@@ -273,6 +273,7 @@ func Lookup(ctx context.Context, e Enricher, addr netip.Addr) (Result, error) {
 //
 // Merge copies o.Names, so r never shares a slice with o.
 func (r *Result) Merge(o Result) {
+	o.sanitize() // the provider's values enter here: see sanitize.go
 	if !r.Addr.IsValid() {
 		r.Addr = o.Addr
 	}

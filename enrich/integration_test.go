@@ -40,7 +40,7 @@ func TestAllProvidersTogether(t *testing.T) {
 		Limit(&ReverseDNS{Server: server}, limit),
 		Limit(&Cymru{Server: server, Zone: "asn.test"}, limit),
 		city,
-		Limit(&RDAP{Servers: []string{rdap.URL}}, limit),
+		Limit(trusted(&RDAP{Servers: []string{rdap.URL}}), limit),
 	}, CacheOptions{Size: 16})
 
 	var wg sync.WaitGroup

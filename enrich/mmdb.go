@@ -196,10 +196,12 @@ func (m *MMDB) LookupASN(_ context.Context, addr netip.Addr) (ASN, error) {
 		if err != nil {
 			return ASN{}, err
 		}
-		if !found || rec.Number == 0 {
+		a := ASN{Number: rec.Number, Name: rec.Org, Prefix: p}
+		a.sanitize()
+		if !found || a.Number == 0 {
 			return ASN{}, notFound("mmdb asn", addr)
 		}
-		return ASN{Number: rec.Number, Name: rec.Org, Prefix: p}, nil
+		return a, nil
 	case LayoutIPinfoLite:
 		a, _, asnErr, err := m.ipinfo(addr)
 		switch {
@@ -238,6 +240,7 @@ func (m *MMDB) LookupGeo(_ context.Context, addr netip.Addr) (Geo, error) {
 		if rec.Location.Latitude != nil && rec.Location.Longitude != nil {
 			g.Latitude, g.Longitude, g.HasCoordinates = *rec.Location.Latitude, *rec.Location.Longitude, true
 		}
+		g.sanitize()
 		if !found || g == (Geo{}) {
 			return Geo{}, notFound("mmdb geo", addr)
 		}
@@ -276,10 +279,12 @@ func (m *MMDB) ipinfo(addr netip.Addr) (a ASN, g Geo, asnErr, err error) {
 		return ASN{}, g, nil, nil
 	}
 	n, err := parseASNumber(rec.ASN)
-	if err != nil || n == 0 {
-		return ASN{}, g, parseErr("ipinfo mmdb", 0, rec.ASN, "bad asn", nil), nil
+	if err != nil || validASNumber(n) == 0 {
+		return ASN{}, g, parseErr("ipinfo mmdb", 0, boundedText(rec.ASN, 32), "bad asn", nil), nil
 	}
-	return ASN{Number: n, Name: rec.ASName, Prefix: p}, g, nil, nil
+	a = ASN{Number: n, Name: rec.ASName, Prefix: p}
+	a.sanitize()
+	return a, g, nil, nil
 }
 
 // Enrich implements [Enricher]: it fills [Result.ASN] and/or [Result.Geo],

@@ -1,12 +1,16 @@
 package enrich
 
 import (
+	"context"
 	"errors"
+	"math"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
@@ -231,4 +235,69 @@ func TestDetectLayout(t *testing.T) {
 	assert.ErrorIs(t, err, ErrUnknownLayout)
 	assert.Equal(t, "geoip2-city", LayoutGeoIP2City.String())
 	assert.Equal(t, "Layout(9)", Layout(9).String())
+}
+
+// TestMMDBHostileValues: a GeoIP2 City or ASN file is not trusted: a
+// country that is not an ISO code, over-long or control-laden names and
+// non-finite coordinates never reach a Result (a path in the country
+// column would become a directory in -split country; a NaN broke the
+// JSON of a whole scan).
+func TestMMDBHostileValues(t *testing.T) {
+	long := strings.Repeat("X", 300)
+	city := writeMMDB(t, "GeoLite2-City", 6, map[string]mmdbtype.Map{
+		"127.0.0.1/32": cityRecord("../../../../TMP/SEC/PWNED", "Hessen\u202e", "HE", "Frank\x00furt\nam Main", math.NaN(), 8.7),
+		"127.0.0.2/32": cityRecord(long, long, long, long, 50.1, math.Inf(1)),
+		"127.0.0.3/32": cityRecord("de", "Hessen", "HE", "Frankfurt", 50.1, 8.7),
+		"127.0.0.4/32": cityRecord("DE", "", "", "", 91, 8.7),
+	})
+	db, err := OpenMMDB(city, LayoutAuto)
+	require.NoError(t, err)
+	defer db.Close()
+	ctx := context.Background()
+	for addr, want := range map[string]Geo{
+		"127.0.0.1": {Region: "HESSEN", City: "FRANKFURT AM MAIN"},
+		"127.0.0.2": {Region: strings.Repeat("X", maxPlaceRunes), City: strings.Repeat("X", maxPlaceRunes)},
+		"127.0.0.3": {Country: "DE", Region: "HESSEN", City: "FRANKFURT", Latitude: 50.1, Longitude: 8.7, HasCoordinates: true},
+		"127.0.0.4": {Country: "DE"},
+	} {
+		g, err := db.LookupGeo(ctx, netip.MustParseAddr(addr))
+		require.NoError(t, err, addr)
+		assert.Equal(t, want, g, addr)
+		var r Result
+		require.NoError(t, db.Enrich(ctx, netip.MustParseAddr(addr), &r))
+		assert.Equal(t, want, r.Geo, "%s through Enrich", addr)
+	}
+
+	asn := writeMMDB(t, "GeoLite2-ASN", 6, map[string]mmdbtype.Map{
+		"127.0.0.1/32": asnRecord(4294967295, "RESERVED"),
+		"127.0.0.2/32": asnRecord(64496, "EVIL\x1b[2J\u202eNET "+long),
+	})
+	adb, err := OpenMMDB(asn, LayoutAuto)
+	require.NoError(t, err)
+	defer adb.Close()
+	_, err = adb.LookupASN(ctx, netip.MustParseAddr("127.0.0.1"))
+	assert.ErrorIs(t, err, ErrNotFound, "AS 4294967295 is reserved (RFC 7300)")
+	a, err := adb.LookupASN(ctx, netip.MustParseAddr("127.0.0.2"))
+	require.NoError(t, err)
+	assert.Equal(t, uint32(64496), a.Number)
+	assert.Equal(t, maxNameRunes, utf8.RuneCountInString(a.Name))
+	assert.True(t, strings.HasPrefix(a.Name, "EVIL[2JNET XXX"), "%q", a.Name)
+}
+
+// TestSanitize checks the validators on what providers could hand in.
+func TestSanitize(t *testing.T) {
+	r := Result{
+		Names: []string{"ntp.example.net.", "bad name", "x\x00y", strings.Repeat("a", 64) + ".net", "ok-host_1.example"},
+		ASN:   ASN{Number: 64496, Name: "\tLAB  NET\n", Country: "de", Registry: "RIPENCC"},
+		Abuse: Abuse{Email: "abuse@example.net\r\nBcc: x@y", Handle: "H\u2066X", Source: "https://rdap.example/ip/1"},
+		NAICS: 1234567, Sector: "Comms\x7f",
+	}
+	r.sanitize()
+	assert.Equal(t, []string{"ntp.example.net.", "ok-host_1.example"}, r.Names)
+	assert.Equal(t, ASN{Number: 64496, Name: "LAB NET", Country: "DE", Registry: "ripencc"}, r.ASN)
+	assert.Equal(t, Abuse{Handle: "HX", Source: "https://rdap.example/ip/1"}, r.Abuse)
+	assert.Zero(t, r.NAICS)
+	assert.Equal(t, "Comms", r.Sector)
+	assert.Equal(t, "a@b.example", validEmail("mailto:a@b.example"))
+	assert.Equal(t, "", validEmail("a@b@c"))
 }

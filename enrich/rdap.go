@@ -3,21 +3,38 @@ package enrich
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 )
 
-// ErrTooManyRedirects reports an RDAP query redirected more often than
-// [RDAP.MaxRedirects] allows.
-var ErrTooManyRedirects = errors.New("enrich: too many redirects")
+// Errors of RDAP queries.
+var (
+	// ErrTooManyRedirects reports an RDAP query redirected more often
+	// than [RDAP.MaxRedirects] allows.
+	ErrTooManyRedirects = errors.New("enrich: too many redirects")
+	// ErrInsecureURL reports a server URL or a redirect that is not
+	// HTTPS: RDAP answers decide where abuse reports go, so they are
+	// only taken over TLS (RFC 7481 §3.2).
+	ErrInsecureURL = errors.New("enrich: not an https URL")
+	// ErrForbiddenAddress reports a connection refused at dial time:
+	// the server's address (after name resolution) is loopback,
+	// private, link-local or another special-purpose address, or one
+	// RDAP.AllowDial refused.
+	ErrForbiddenAddress = errors.New("enrich: address not allowed")
+)
 
 // HTTPError reports an HTTP answer with an unexpected status.
 type HTTPError struct {
@@ -55,10 +72,24 @@ type RDAP struct {
 	// Bootstrap, when set, names the servers for each address; see
 	// [ParseBootstrap].
 	Bootstrap Bootstrap
-	// Client sends the requests; nil means [http.DefaultClient]. Unless
-	// the client has its own CheckRedirect, redirects are bounded by
-	// MaxRedirects.
+	// Client sends the requests; nil means a client of the RDAP's own
+	// that connects only to addresses AllowDial allows, checked at dial
+	// time, after name resolution (so a name that resolves to an
+	// internal address, or rebinds to one, is refused too), and verifies
+	// certificates with RootCAs. A Client set here is used as it is: its
+	// transport decides where it may connect. Either way only HTTPS URLs
+	// are asked and followed, and unless the client has its own
+	// CheckRedirect, redirects are bounded by MaxRedirects.
 	Client *http.Client
+	// AllowDial decides which addresses the default client may connect
+	// to; nil means only globally reachable unicast addresses: no
+	// loopback, private, shared (CGNAT), link-local, documentation,
+	// benchmarking, multicast or other IANA special-purpose address, and
+	// no IPv4-mapped, 6to4 or NAT64 form of one.
+	AllowDial func(netip.AddrPort) bool
+	// RootCAs verifies the servers' certificates for the default client;
+	// nil means the system's roots.
+	RootCAs *x509.CertPool
 	// Timeout bounds each request; 0 means 10 seconds.
 	Timeout time.Duration
 	// MaxBody is the largest response body read, in bytes; a longer one
@@ -69,6 +100,9 @@ type RDAP struct {
 	MaxRedirects int
 	// UserAgent is sent when set.
 	UserAgent string
+
+	once sync.Once
+	own  *http.Client
 }
 
 // LookupAbuse implements [AbuseLookup].
@@ -90,6 +124,10 @@ func (d *RDAP) LookupAbuse(ctx context.Context, addr netip.Addr) (Abuse, error) 
 			continue
 		}
 		seen[base] = true
+		if !isHTTPS(base) {
+			errs = append(errs, fmt.Errorf("%w: %s", ErrInsecureURL, base))
+			continue
+		}
 		a, err := d.query(ctx, client, base+"/ip/"+addr.String())
 		if err == nil {
 			return a, nil
@@ -115,10 +153,15 @@ func (d *RDAP) LookupAbuse(ctx context.Context, addr netip.Addr) (Abuse, error) 
 	return Abuse{}, errors.Join(errs...)
 }
 
+func isHTTPS(u string) bool { return len(u) > 8 && strings.EqualFold(u[:8], "https://") }
+
+// client returns the client for a lookup: Client, or the RDAP's own
+// (made once), with redirects bounded and HTTPS only.
 func (d *RDAP) client() *http.Client {
-	c := http.DefaultClient
-	if d.Client != nil {
-		c = d.Client
+	c := d.Client
+	if c == nil {
+		d.once.Do(func() { d.own = d.defaultClient() })
+		c = d.own
 	}
 	if c.CheckRedirect != nil {
 		return c
@@ -132,10 +175,87 @@ func (d *RDAP) client() *http.Client {
 		if len(via) > max {
 			return fmt.Errorf("%w: %d following %s", ErrTooManyRedirects, max, via[0].URL)
 		}
+		if req.URL.Scheme != "https" {
+			return fmt.Errorf("%w: redirect to %s", ErrInsecureURL, req.URL.Redacted())
+		}
 		return nil
 	}
 	return &cc
 }
+
+// defaultClient is a client whose dialer refuses the addresses AllowDial
+// does not allow, after resolution: the check runs on the socket's
+// address, so DNS cannot point it elsewhere.
+func (d *RDAP) defaultClient() *http.Client {
+	allow := d.AllowDial
+	if allow == nil {
+		allow = func(ap netip.AddrPort) bool { return globallyReachable(ap.Addr()) }
+	}
+	dialer := &net.Dialer{
+		Timeout: 10 * time.Second,
+		Control: func(network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil || !allow(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())) {
+				return fmt.Errorf("%w: %s", ErrForbiddenAddress, address)
+			}
+			return nil
+		},
+	}
+	tr := &http.Transport{
+		Proxy:                 nil, // a proxy would connect for us, past the check
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       &tls.Config{RootCAs: d.RootCAs, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 10 * time.Second,
+		MaxIdleConns:          16,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return &http.Client{Transport: tr}
+}
+
+// globallyReachable reports whether a is an address an RDAP server may
+// have: unicast, and in no IANA special-purpose or private range (the
+// forms that embed an IPv4 address are judged by it).
+func globallyReachable(a netip.Addr) bool {
+	a = a.Unmap()
+	if !a.IsValid() || a.Zone() != "" || !a.IsGlobalUnicast() || a.IsPrivate() {
+		return false // loopback, link-local, multicast, unspecified, RFC 1918, ULA
+	}
+	if a.Is6() {
+		switch {
+		case nat64Prefix.Contains(a):
+			return globallyReachable(netip.AddrFrom4([4]byte(a.AsSlice()[12:16])))
+		case sixToFour.Contains(a):
+			return globallyReachable(netip.AddrFrom4([4]byte(a.AsSlice()[2:6])))
+		case !global6.Contains(a):
+			return false
+		}
+	}
+	for _, p := range specialUse {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour   = netip.MustParsePrefix("2002::/16")
+	global6     = netip.MustParsePrefix("2000::/3")
+	// specialUse are the special-purpose ranges netip's predicates miss
+	// (IANA special-purpose registries).
+	specialUse = func() []netip.Prefix {
+		var out []netip.Prefix
+		for _, s := range []string{"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "192.31.196.0/24",
+			"192.52.193.0/24", "192.88.99.0/24", "192.175.48.0/24", "198.18.0.0/15", "198.51.100.0/24",
+			"203.0.113.0/24", "240.0.0.0/4", "2001::/23", "2001:db8::/32", "2620:4f:8000::/48", "3fff::/20"} {
+			out = append(out, netip.MustParsePrefix(s))
+		}
+		return out
+	}()
+)
 
 func (d *RDAP) query(ctx context.Context, client *http.Client, url string) (Abuse, error) {
 	timeout := d.Timeout

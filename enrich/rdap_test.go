@@ -2,6 +2,7 @@ package enrich
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,11 +88,38 @@ const noAbuse = `{"objectClassName": "ip network", "handle": "X", "entities": [
   {"objectClassName": "entity", "handle": "B", "roles": ["technical"], "vcardArray": ["vcard", [["email", {}, "text", "noc@example.net"]]]}
 ]}`
 
+// rdapServer starts an RDAP server for a test: HTTPS on loopback, which
+// trusted RDAPs reach.
 func rdapServer(t *testing.T, h http.HandlerFunc) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(h)
+	srv := httptest.NewTLSServer(h)
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// trusted makes d a test's RDAP: the default client, trusting the test
+// servers' certificate, allowed to connect to loopback (and nothing
+// else).
+func trusted(d *RDAP) *RDAP {
+	d.RootCAs = testRoots()
+	d.AllowDial = func(ap netip.AddrPort) bool { return ap.Addr().IsLoopback() }
+	return d
+}
+
+var (
+	rootsOnce sync.Once
+	roots     *x509.CertPool
+)
+
+// testRoots trusts the certificate every httptest TLS server presents.
+func testRoots() *x509.CertPool {
+	rootsOnce.Do(func() {
+		srv := httptest.NewTLSServer(http.NotFoundHandler())
+		defer srv.Close()
+		roots = x509.NewCertPool()
+		roots.AddCert(srv.Certificate())
+	})
+	return roots
 }
 
 func rdapJSON(w http.ResponseWriter, body string) {
@@ -106,7 +135,7 @@ func TestRDAPNestedAbuse(t *testing.T) {
 		gotPath.Store(r.URL.Path)
 		rdapJSON(w, arinStyle)
 	})
-	d := &RDAP{Servers: []string{srv.URL + "/registry/"}, UserAgent: "ntpctl-test"}
+	d := trusted(&RDAP{Servers: []string{srv.URL + "/registry/"}, UserAgent: "ntpctl-test"})
 	a, err := d.LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
 	require.NoError(t, err)
 	assert.Equal(t, Abuse{Email: "abuse@example.net", Handle: "ABUSE-EXAMPLE", Source: srv.URL + "/registry/ip/192.0.2.1"}, a)
@@ -121,7 +150,7 @@ func TestRDAPNestedAbuse(t *testing.T) {
 
 func TestRDAPShallowestAbuseWins(t *testing.T) {
 	srv := rdapServer(t, func(w http.ResponseWriter, r *http.Request) { rdapJSON(w, ripeStyle) })
-	a, err := (&RDAP{Servers: []string{srv.URL}}).LookupAbuse(t.Context(), netip.MustParseAddr("2001:db8::1"))
+	a, err := trusted(&RDAP{Servers: []string{srv.URL}}).LookupAbuse(t.Context(), netip.MustParseAddr("2001:db8::1"))
 	require.NoError(t, err)
 	assert.Equal(t, "abuse@example.org", a.Email)
 	assert.Equal(t, "AR-EX", a.Handle)
@@ -137,7 +166,7 @@ func TestRDAPRedirect(t *testing.T) {
 		hops.Add(1)
 		http.Redirect(w, r, target.URL+"/rdap"+r.URL.Path, http.StatusMovedPermanently)
 	})
-	a, err := (&RDAP{Servers: []string{first.URL}}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	a, err := trusted(&RDAP{Servers: []string{first.URL}}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
 	require.NoError(t, err)
 	assert.Equal(t, target.URL+"/rdap/ip/192.0.2.1", a.Source, "the source is the URL that answered")
 	assert.Equal(t, int32(1), hops.Load())
@@ -146,11 +175,11 @@ func TestRDAPRedirect(t *testing.T) {
 	loop = rdapServer(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, loop.URL+r.URL.Path, http.StatusFound)
 	})
-	_, err = (&RDAP{Servers: []string{loop.URL}, MaxRedirects: 3}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	_, err = trusted(&RDAP{Servers: []string{loop.URL}, MaxRedirects: 3}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
 	assert.ErrorIs(t, err, ErrTooManyRedirects)
 	assert.NotErrorIs(t, err, ErrNotFound)
 
-	_, err = (&RDAP{Servers: []string{first.URL}, MaxRedirects: -1}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	_, err = trusted(&RDAP{Servers: []string{first.URL}, MaxRedirects: -1}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
 	assert.ErrorIs(t, err, ErrTooManyRedirects)
 }
 
@@ -166,32 +195,32 @@ func TestRDAPServerOrderAndErrors(t *testing.T) {
 	addr := netip.MustParseAddr("192.0.2.1")
 	ctx := t.Context()
 
-	a, err := (&RDAP{Servers: []string{notFoundSrv.URL, failing.URL, good.URL}}).LookupAbuse(ctx, addr)
+	a, err := trusted(&RDAP{Servers: []string{notFoundSrv.URL, failing.URL, good.URL}}).LookupAbuse(ctx, addr)
 	require.NoError(t, err)
 	assert.Equal(t, "abuse@example.net", a.Email)
 
-	_, err = (&RDAP{Servers: []string{notFoundSrv.URL, notFoundSrv.URL + "/"}}).LookupAbuse(ctx, addr)
+	_, err = trusted(&RDAP{Servers: []string{notFoundSrv.URL, notFoundSrv.URL + "/"}}).LookupAbuse(ctx, addr)
 	assert.ErrorIs(t, err, ErrNotFound)
 	assert.NoError(t, IgnoreNotFound(err))
 
-	_, err = (&RDAP{Servers: []string{failing.URL}}).LookupAbuse(ctx, addr)
+	_, err = trusted(&RDAP{Servers: []string{failing.URL}}).LookupAbuse(ctx, addr)
 	var he *HTTPError
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, http.StatusInternalServerError, he.StatusCode)
 	assert.NotErrorIs(t, err, ErrNotFound)
 
-	_, err = (&RDAP{Servers: []string{notFoundSrv.URL, failing.URL}}).LookupAbuse(ctx, addr)
+	_, err = trusted(&RDAP{Servers: []string{notFoundSrv.URL, failing.URL}}).LookupAbuse(ctx, addr)
 	assert.Error(t, IgnoreNotFound(err), "a failure among not-founds is a failure")
 
-	_, err = (&RDAP{Servers: []string{empty.URL, good.URL}}).LookupAbuse(ctx, addr)
+	_, err = trusted(&RDAP{Servers: []string{empty.URL, good.URL}}).LookupAbuse(ctx, addr)
 	assert.ErrorIs(t, err, ErrNotFound, "an answer without an abuse email ends the search")
 
-	_, err = (&RDAP{Servers: []string{garbage.URL}}).LookupAbuse(ctx, addr)
+	_, err = trusted(&RDAP{Servers: []string{garbage.URL}}).LookupAbuse(ctx, addr)
 	assert.ErrorIs(t, err, ErrMalformed)
-	_, err = (&RDAP{Servers: []string{domain.URL}}).LookupAbuse(ctx, addr)
+	_, err = trusted(&RDAP{Servers: []string{domain.URL}}).LookupAbuse(ctx, addr)
 	assert.ErrorIs(t, err, ErrMalformed)
 
-	_, err = (&RDAP{}).LookupAbuse(ctx, addr)
+	_, err = trusted(&RDAP{}).LookupAbuse(ctx, addr)
 	assert.ErrorIs(t, err, ErrNotConfigured)
 }
 
@@ -202,11 +231,11 @@ func TestRDAPOversizedBody(t *testing.T) {
 		fmt.Fprint(w, strings.Repeat("x", 2<<20))
 		fmt.Fprint(w, `"]}]}`)
 	})
-	_, err := (&RDAP{Servers: []string{big.URL}}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	_, err := trusted(&RDAP{Servers: []string{big.URL}}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
 	assert.ErrorIs(t, err, ErrResponseTooLarge)
 
 	small := rdapServer(t, func(w http.ResponseWriter, r *http.Request) { rdapJSON(w, arinStyle) })
-	_, err = (&RDAP{Servers: []string{small.URL}, MaxBody: 100}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	_, err = trusted(&RDAP{Servers: []string{small.URL}, MaxBody: 100}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
 	assert.ErrorIs(t, err, ErrResponseTooLarge)
 }
 
@@ -225,11 +254,11 @@ func TestReadCappedBoundary(t *testing.T) {
 
 	srv := rdapServer(t, func(w http.ResponseWriter, r *http.Request) { rdapJSON(w, arinStyle) })
 	for _, max := range []int64{int64(len(arinStyle)), math.MaxInt64} {
-		a, err := (&RDAP{Servers: []string{srv.URL}, MaxBody: max}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+		a, err := trusted(&RDAP{Servers: []string{srv.URL}, MaxBody: max}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
 		require.NoError(t, err, max)
 		assert.Equal(t, "abuse@example.net", a.Email)
 	}
-	_, err = (&RDAP{Servers: []string{srv.URL}, MaxBody: int64(len(arinStyle)) - 1}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	_, err = trusted(&RDAP{Servers: []string{srv.URL}, MaxBody: int64(len(arinStyle)) - 1}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
 	assert.ErrorIs(t, err, ErrResponseTooLarge)
 }
 
@@ -311,7 +340,7 @@ func TestRDAPTimeout(t *testing.T) {
 	})
 	defer close(release)
 	start := time.Now()
-	_, err := (&RDAP{Servers: []string{slow.URL}, Timeout: 100 * time.Millisecond}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	_, err := trusted(&RDAP{Servers: []string{slow.URL}, Timeout: 100 * time.Millisecond}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 2*time.Second)
 }
@@ -337,7 +366,7 @@ func TestRDAPBootstrap(t *testing.T) {
 	assert.Equal(t, []string{"https://unused.invalid/", "http://192.0.2.255:1/"}, b.Servers(netip.MustParseAddr("192.1.1.1")), "https first")
 	assert.Nil(t, b.Servers(netip.MustParseAddr("10.0.0.1")))
 
-	d := &RDAP{Bootstrap: b}
+	d := trusted(&RDAP{Bootstrap: b})
 	a, err := d.LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
 	require.NoError(t, err)
 	assert.Equal(t, "abuse@example.net", a.Email)
@@ -375,4 +404,65 @@ func TestRDAPBootstrap(t *testing.T) {
 	assert.ErrorIs(t, err, ErrMalformed)
 	assert.Len(t, b, before)
 	assert.Nil(t, b.Servers(netip.MustParseAddr("203.0.113.1")))
+}
+
+// TestRDAPRefusesInternalTargets: a registry cannot make the client
+// fetch an internal page and report its contents as the abuse contact:
+// plain-HTTP redirects and URLs are refused, and so are connections to
+// loopback, private and other special-purpose addresses, checked at dial
+// time (a host name that resolves to one is refused too).
+func TestRDAPRefusesInternalTargets(t *testing.T) {
+	hits := 0
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		rdapJSON(w, arinStyle)
+	}))
+	defer internal.Close()
+	internalTLS := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		rdapJSON(w, arinStyle)
+	}))
+	defer internalTLS.Close()
+	to := ""
+	registry := rdapServer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, to+"/admin/ip/192.0.2.1", http.StatusFound)
+	})
+	regPort := netip.MustParseAddrPort(registry.Listener.Addr().String()).Port()
+	onlyRegistry := func(d *RDAP) *RDAP {
+		d.RootCAs = testRoots()
+		d.AllowDial = func(ap netip.AddrPort) bool { return ap.Addr().IsLoopback() && ap.Port() == regPort }
+		return d
+	}
+	addr := netip.MustParseAddr("192.0.2.1")
+
+	to = internal.URL // 302 to http://127.0.0.1:PORT/admin/…
+	_, err := onlyRegistry(&RDAP{Servers: []string{registry.URL}}).LookupAbuse(t.Context(), addr)
+	assert.ErrorIs(t, err, ErrInsecureURL)
+	to = internalTLS.URL // 302 to https://127.0.0.1:OTHER/admin/…
+	_, err = onlyRegistry(&RDAP{Servers: []string{registry.URL}}).LookupAbuse(t.Context(), addr)
+	assert.ErrorIs(t, err, ErrForbiddenAddress)
+	assert.Zero(t, hits, "the internal servers were never asked")
+
+	// The default rule: only globally reachable addresses.
+	for _, base := range []string{internalTLS.URL, strings.Replace(internalTLS.URL, "127.0.0.1", "localhost", 1)} {
+		_, err = (&RDAP{Servers: []string{base}, RootCAs: testRoots()}).LookupAbuse(t.Context(), addr)
+		assert.ErrorIs(t, err, ErrForbiddenAddress, base)
+	}
+	_, err = trusted(&RDAP{Servers: []string{internal.URL}}).LookupAbuse(t.Context(), addr)
+	assert.ErrorIs(t, err, ErrInsecureURL, "plain HTTP servers are not asked")
+	assert.Zero(t, hits)
+}
+
+func TestGloballyReachable(t *testing.T) {
+	for a, want := range map[string]bool{
+		"8.8.8.8": true, "2606:4700::1111": true, "199.5.26.46": true,
+		"127.0.0.1": false, "10.1.2.3": false, "172.16.0.1": false, "192.168.1.1": false, "100.64.0.1": false,
+		"169.254.169.254": false, "0.0.0.0": false, "255.255.255.255": false, "224.0.0.1": false, "198.18.0.1": false,
+		"192.0.2.1": false, "::1": false, "::": false, "fe80::1": false, "fc00::1": false, "fd00:ec2::254": false,
+		"::ffff:127.0.0.1": false, "::ffff:8.8.8.8": true, "64:ff9b::a00:1": false, "64:ff9b::808:808": true,
+		"2002:7f00:1::": false, "2002:808:808::": true, "2001:db8::1": false, "3fff::1": false, "4000::1": false,
+		"2620:4f:8000::1": false,
+	} {
+		assert.Equal(t, want, globallyReachable(netip.MustParseAddr(a)), a)
+	}
 }
