@@ -40,13 +40,21 @@ type Config struct {
 	// taken from one target; a target that reaches a cap is finished at
 	// once and the rest is dropped. 0 means 256 datagrams and 128 KiB.
 	MaxPackets, MaxBytes int
-	// Senders is the number of sockets, each with its own sending
-	// goroutine, per address family: sendmmsg calls then run on that many
-	// cores at once, while the run loop prepares the next batches (under
-	// a Rate cap a socket has one batch out at a time, so that requests
-	// leave when their tokens say). Each target is assigned one of them by
-	// its keyed hash, and its replies count only when they arrive there.
-	// 0 means 1; about one per core is the most that helps.
+	// Sockets is the number of UDP sockets per address family, each on
+	// its own port (the kernel's random ephemeral ports): every target is
+	// sent from, and its replies accepted only on, the one its keyed hash
+	// picks. A forged reply must guess that port as well as, for Mode 6,
+	// the sequence number: 1024 sockets add 10 bits to Mode 6's 16, and
+	// are Mode 7's only defence besides the mismatch cap. Requests wait
+	// briefly to be sent together per socket, so that sendmmsg still
+	// carries several. 0 means 1024; 1 means one port, as zmap uses.
+	Sockets int
+	// Senders is the number of sending goroutines per address family,
+	// each serving a share of the sockets: sendmmsg calls then run on that
+	// many cores at once, while the run loop prepares the next batches
+	// (under a Rate cap a sender has one batch out at a time, so that
+	// requests leave when their tokens say). 0 means 1; about one per
+	// core is the most that helps.
 	Senders int
 	// ReadBuffer and WriteBuffer size the sockets' kernel buffers; 0
 	// means 4 MiB.
@@ -59,7 +67,7 @@ type Config struct {
 	// Blocklist decides which targets may be probed; nil means the zero
 	// Blocklist (IANA special-purpose ranges and loopback blocked).
 	Blocklist *Blocklist
-	// ListenUDP opens the sockets, Senders "udp4" and Senders "udp6"
+	// ListenUDP opens the sockets, Sockets "udp4" and Sockets "udp6"
 	// ones per prober when targets of that family appear; nil means
 	// net.ListenUDP on the local address. Tests use it to open sockets in
 	// a network namespace.
@@ -76,7 +84,9 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	def(&c.BatchSize, 64)
+	def(&c.Sockets, 1024)
 	def(&c.Senders, 1)
+	c.Senders = min(c.Senders, c.Sockets)
 	def(&c.Concurrency, 4096)
 	def(&c.MaxPackets, 256)
 	def(&c.MaxBytes, 128<<10)

@@ -74,7 +74,7 @@ func (f *flight[R]) v6() bool { return f.target.Addr().Is6() }
 
 func newEngine[R any](cfg *Config, probe Probe[R], stats *counters) *engine[R] {
 	e := &engine[R]{
-		cfg: cfg, probe: probe, stats: stats, seed: maphash.MakeSeed(), slots: cfg.Senders,
+		cfg: cfg, probe: probe, stats: stats, seed: maphash.MakeSeed(), slots: cfg.Sockets,
 		flights: newFlightMap[R](min(cfg.Concurrency, 1<<16)),
 		recent:  newRecentSet(1 << 14),
 	}
@@ -110,22 +110,30 @@ func (e *engine[R]) slotOf(h uint64) int { return int(uint32(h>>16) % uint32(e.s
 // inFlight returns the number of targets in flight.
 func (e *engine[R]) inFlight() int { return e.flights.len() }
 
-// take admits target t, taken from the sequence at now. It returns the
-// new flight, whose first request the caller builds with request; or,
-// for a target that is not sent (blocked, or repeating one in flight),
-// nil and its result.
-func (e *engine[R]) take(t netip.AddrPort, now time.Time) (*flight[R], Result[R]) {
-	e.stats.targets.Add(1)
+// admit judges target t, taken from the sequence at now: it gives it
+// the default port and unmaps it, and checks the blocklist. It returns
+// the target as it will be probed and its keyed hash; or, for a blocked
+// one, ok false and its result.
+func (e *engine[R]) admit(t netip.AddrPort, now time.Time) (_ netip.AddrPort, h uint64, res Result[R], ok bool) {
 	if t.Port() == 0 {
 		t = netip.AddrPortFrom(t.Addr(), e.cfg.Port)
 	}
 	t = netip.AddrPortFrom(t.Addr().Unmap(), t.Port())
 	if why := e.cfg.Blocklist.Reason(t.Addr()); why != "" {
+		e.stats.targets.Add(1)
 		e.stats.finished(StatusBlocked)
-		return nil, Result[R]{Outcome: Outcome{Target: t, Status: StatusBlocked, Time: now,
-			Err: fmt.Errorf("%w: %s", ErrBlocked, why)}}
+		return t, 0, Result[R]{Outcome: Outcome{Target: t, Status: StatusBlocked, Time: now,
+			Err: fmt.Errorf("%w: %s", ErrBlocked, why)}}, false
 	}
-	h := e.hash(t)
+	return t, e.hash(t), Result[R]{}, true
+}
+
+// take puts an admitted target t, whose hash is h, in flight at now. It
+// returns the new flight, whose first request the caller builds with
+// request; or, for a target that repeats one in flight, nil and its
+// result.
+func (e *engine[R]) take(t netip.AddrPort, h uint64, now time.Time) (*flight[R], Result[R]) {
+	e.stats.targets.Add(1)
 	if e.flights.get(t, h) != nil {
 		// The same target twice in flight would share replies: probe it
 		// once and report the repeat.
@@ -184,6 +192,20 @@ func (e *engine[R]) popRetry() { e.retry = e.retry[:len(e.retry)-1] }
 // retrying returns the number of flights waiting to be asked again (some
 // may be stale).
 func (e *engine[R]) retrying() int { return len(e.retry) }
+
+// current reports whether f is still on the attempt gen and silent: a
+// retry queued then may still be sent.
+func (e *engine[R]) current(f *flight[R], gen uint32) bool {
+	return f.gen == gen && !f.done && f.packets == 0
+}
+
+// drop finishes f, a silent flight whose retry (queued on attempt gen)
+// will not be sent, unless it has moved on since.
+func (e *engine[R]) drop(f *flight[R], gen uint32) {
+	if e.current(f, gen) {
+		e.finish(f, false)
+	}
+}
 
 // request appends f's next request to b and arms its timer: another
 // attempt after RetryInterval while retries remain, the end after

@@ -35,11 +35,21 @@ func newBed[R any](t testing.TB, cfg Config, probe Probe[R]) *bed[R] {
 	return b
 }
 
+// admitTake admits t and puts it in flight, as a round of send does; a
+// target that is not sent has its result instead.
+func (b *bed[R]) admitTake(t netip.AddrPort) (*flight[R], Result[R]) {
+	t, h, res, ok := b.e.admit(t, b.now)
+	if !ok {
+		return nil, res
+	}
+	return b.e.take(t, h, b.now)
+}
+
 // take admits t and builds its first request, as a round of send does.
 // The flight is a handle to pass back to the engine.
 func (b *bed[R]) take(t string) *flight[R] {
 	b.t.Helper()
-	f, res := b.e.take(netip.MustParseAddrPort(t), b.now)
+	f, res := b.admitTake(netip.MustParseAddrPort(t))
 	require.NotNil(b.t, f, "not admitted: %v", res.Err)
 	b.request(f)
 	return f
@@ -175,7 +185,7 @@ func TestEngineRTTNeverNegative(t *testing.T) {
 // TestEngineSocketAndFamily: a reply counts only on the socket its
 // target's request left from, in its family.
 func TestEngineSocketAndFamily(t *testing.T) {
-	b := newBed(t, Config{Senders: 4}, MonList())
+	b := newBed(t, Config{Sockets: 4}, MonList())
 	pkts := monlistReply(t, 1)
 	tg := netip.MustParseAddrPort("127.0.0.5:123")
 	b.take(tg.String())
@@ -227,14 +237,14 @@ func TestEngineMismatchedNotCounted(t *testing.T) {
 // at once and take no flight.
 func TestEngineBlockedAndRepeated(t *testing.T) {
 	b := newBed(t, Config{Blocklist: &Blocklist{}}, MonList())
-	f, res := b.e.take(netip.MustParseAddrPort("127.0.0.1:123"), b.now)
+	f, res := b.admitTake(netip.MustParseAddrPort("127.0.0.1:123"))
 	assert.Nil(t, f)
 	assert.Equal(t, StatusBlocked, res.Status)
 	assert.ErrorIs(t, res.Err, ErrBlocked)
 	b.cfg.Blocklist = &Blocklist{AllowLoopback: true}
-	f, _ = b.e.take(netip.MustParseAddrPort("[::ffff:127.0.0.1]:0"), b.now)
+	f, _ = b.admitTake(netip.MustParseAddrPort("[::ffff:127.0.0.1]:0"))
 	require.NotNil(t, f)
-	g, res := b.e.take(netip.MustParseAddrPort("127.0.0.1:123"), b.now)
+	g, res := b.admitTake(netip.MustParseAddrPort("127.0.0.1:123"))
 	assert.Nil(t, g, "the same target, unmapped with the default port")
 	assert.Equal(t, StatusRepeated, res.Status)
 	assert.ErrorIs(t, res.Err, ErrRepeated)
@@ -320,7 +330,7 @@ func TestSendFailureSparesAnAnsweringFlight(t *testing.T) {
 // reported for an attempt that was superseded changes nothing.
 func TestTransientSendErrorRetries(t *testing.T) {
 	b := newBed(t, Config{Retries: 1, RetryInterval: time.Second}, MonList())
-	f, _ := b.e.take(netip.MustParseAddrPort("127.0.0.1:123"), b.now)
+	f, _ := b.admitTake(netip.MustParseAddrPort("127.0.0.1:123"))
 	first := b.request(f)
 	b.e.sendFailed(f, first, syscall.ENOBUFS)
 	assert.Empty(t, b.advance(0), "a retry remains: its timer asks again")
@@ -338,7 +348,7 @@ func TestTransientSendErrorRetries(t *testing.T) {
 	assert.Equal(t, 2, got[0].Attempts)
 	assert.ErrorIs(t, got[0].Err, syscall.ENOBUFS)
 
-	g, _ := b.e.take(netip.MustParseAddrPort("127.0.0.2:123"), b.now)
+	g, _ := b.admitTake(netip.MustParseAddrPort("127.0.0.2:123"))
 	b.e.sendFailed(g, b.request(g), syscall.EPERM)
 	got = b.advance(0)
 	require.Len(t, got, 1, "a lasting error finishes at once")
@@ -383,13 +393,13 @@ func TestEngineAllocs(t *testing.T) {
 	}
 	round := func() {
 		for _, tg := range targets {
-			f, _ := b.e.take(tg, b.now)
+			f, _ := b.admitTake(tg)
 			if _, _, ok := b.e.request(f, b.buf[:0], b.now); !ok {
 				t.Fatal("request")
 			}
 		}
 		for _, tg := range targets {
-			b.e.deliver(false, 0, tg, reply, len(reply), b.now)
+			b.e.deliver(false, b.e.slot(tg), tg, reply, len(reply), b.now)
 		}
 		b.e.collect(b.now, false, false)
 		due := b.e.takeDue()
@@ -415,7 +425,7 @@ func BenchmarkBookkeeping(bm *testing.B) {
 	for bm.Loop() {
 		t := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 1, byte(i >> 8), byte(i)}), 123)
 		i++
-		f, _ := b.e.take(t, b.now)
+		f, _ := b.admitTake(t)
 		if _, _, ok := b.e.request(f, b.buf[:0], b.now); !ok {
 			bm.Fatal("request")
 		}

@@ -27,8 +27,13 @@ type Prober[R any] struct {
 	e  *engine[R]
 	tr *transport[R]
 
-	bucket  bucket // the Rate cap; only the run loop uses it
-	busy    bool   // the last round stopped for want of a free batch
+	bucket  bucket     // the Rate cap; only the run loop uses it
+	pend    pending[R] // requests waiting to go out together, per socket
+	stall   stall      // why the last round sent no more
+	more    bool       // the last round stopped taking targets before the window was full
+	window  int        // how many new targets may wait in pend
+	batch   []entry[R] // scratch of send
+	skipped []Result[R]
 	stats   counters
 	rounds  int // loop iterations of Run, for tests of idle wakeups
 	running atomic.Bool
@@ -46,6 +51,8 @@ func NewProber[R any](cfg Config, probe Probe[R]) (*Prober[R], error) {
 	p.tr = newTransport[R](&p.cfg, &p.stats)
 	p.tr.deliver = p.deliver
 	p.bucket = newBucket(p.cfg.Rate, p.cfg.BatchSize)
+	p.pend = newPending[R](p.cfg.Sockets)
+	p.window = max(p.cfg.BatchSize, fill*p.cfg.Sockets)
 	return p, nil
 }
 
@@ -61,12 +68,12 @@ func (p *Prober[R]) Abort() { p.aborted.Do(func() { close(p.abort) }) }
 
 // deliver hands received datagrams to the engine: the transport's
 // receive goroutines call it.
-func (p *Prober[R]) deliver(v6 bool, slot int, msgs []batchconn.RecvMsg, now time.Time) bool {
+func (p *Prober[R]) deliver(v6 bool, msgs []batchconn.RecvMsg, slots []int, now time.Time) bool {
 	wake := false
 	p.mu.Lock()
 	for i := range msgs {
 		m := &msgs[i]
-		wake = p.e.deliver(v6, slot, m.From, m.Buf[:m.N], m.Size, now) || wake
+		wake = p.e.deliver(v6, slots[i], m.From, m.Buf[:m.N], m.Size, now) || wake
 	}
 	p.mu.Unlock()
 	return wake
@@ -117,6 +124,9 @@ func (p *Prober[R]) Run(ctx context.Context, targets iter.Seq[netip.AddrPort], e
 		default:
 		}
 		now := p.cfg.Now()
+		if (stopping || aborting) && p.pend.count > 0 {
+			p.dropPending() // never sent: not taken (retries finish)
+		}
 
 		// Finish what is due, and emit outside the lock.
 		p.mu.Lock()
@@ -150,12 +160,14 @@ func (p *Prober[R]) Run(ctx context.Context, targets iter.Seq[netip.AddrPort], e
 		p.tr.reclaim(p.e.sendFailed)
 		inflight := p.e.inFlight()
 		pending := p.e.pending()
-		wait := p.e.nextWake(p.cfg.Now())
-		if p.e.retrying() > 0 && !p.busy {
-			wait = min(wait, p.bucket.wait(p.cfg.Now()))
+		queued := p.pend.count
+		now = p.cfg.Now()
+		wait := p.e.nextWake(now)
+		if queued > 0 && p.stall == stallYoung {
+			wait = min(wait, max(0, p.pend.oldest().Add(linger).Sub(now)))
 		}
 		p.mu.Unlock()
-		if inflight == 0 && !pending && (exhausted || stopping || aborting) {
+		if inflight == 0 && !pending && queued == 0 && (exhausted || stopping || aborting) {
 			switch {
 			case stopping:
 				return ctx.Err()
@@ -164,14 +176,17 @@ func (p *Prober[R]) Run(ctx context.Context, targets iter.Seq[netip.AddrPort], e
 			}
 			return nil
 		}
-		// Nothing to send right now: sleep until a deadline, a token,
-		// a finished reply or cancellation.
-		if wait == 0 {
+		if stopping || aborting {
+			p.more, p.stall = false, stallNone
+		}
+		// Nothing to do right now: sleep until a deadline, a token, a
+		// socket's requests due, a batch back, a finished reply or
+		// cancellation.
+		if wait == 0 || p.more {
 			continue
 		}
-		roomToSend := !exhausted && !stopping && !aborting && inflight < p.cfg.Concurrency && !p.busy
-		if roomToSend {
-			if w := p.bucket.wait(p.cfg.Now()); w == 0 {
+		if p.stall == stallTokens {
+			if w := p.bucket.wait(now); w == 0 {
 				continue
 			} else if w < wait {
 				wait = w
@@ -202,44 +217,28 @@ func seenOr(ch <-chan struct{}, seen bool) <-chan struct{} {
 	return ch
 }
 
-// send fills one batch, if there is room and there are tokens, and hands
-// it to the sending goroutines; then it emits the targets that were not
-// sent (blocked, repeated). It reports whether the targets are
-// exhausted, and emit's error.
+// send takes what there is room for, as one round of the run loop: the
+// retries that are due and new targets from the sequence go into the
+// pending queue, by socket; then, as far as there are tokens (at most a
+// batch's worth a round, so that the loop collects due flights between
+// rounds) and room in flight, the sockets whose requests are due go out,
+// each as one batch. Targets that are not sent (blocked, repeated) are
+// emitted after. It reports whether the targets are exhausted, and
+// emit's error.
 func (p *Prober[R]) send(now time.Time, next func() (netip.AddrPort, bool), exhausted bool,
 	emit func(Result[R]) error) (bool, error) {
 	p.mu.Lock()
 	p.tr.reclaim(p.e.sendFailed)
-	if p.busy = !p.tr.ready(); p.busy {
-		p.mu.Unlock()
-		return exhausted, nil // every batch of a socket is out: the sender wakes us
-	}
-	want := p.e.retrying()
-	if !exhausted {
-		want += max(0, p.cfg.Concurrency-p.e.inFlight())
-	}
-	n := p.bucket.take(now, min(p.cfg.BatchSize, want))
-	queued := 0
-	// Retries first.
-	for queued < n {
-		f := p.e.nextRetry()
-		if f == nil {
-			break
-		}
-		if !p.tr.canSend(f) {
-			break // its socket's batches are out: next round
-		}
+	for f := p.e.nextRetry(); f != nil; f = p.e.nextRetry() {
 		p.e.popRetry()
-		p.enqueue(f, now)
-		queued++
+		p.pend.add(f.v6(), f.slot, entry[R]{f: f, gen: f.gen}, now)
 	}
-	// Blocked and repeated targets take no token, but a round takes at
-	// most maxSkipped of them, so a blocked /8 cannot pile up results
-	// while deadlines wait.
+	// New targets. Blocked ones take no token, but a round takes at most
+	// maxSkipped of them, so a blocked /8 cannot pile up results while
+	// deadlines wait.
 	maxSkipped := 16 * p.cfg.BatchSize
-	var skipped []Result[R]
-	for queued < n && len(skipped) < maxSkipped && !exhausted && p.e.inFlight() < p.cfg.Concurrency &&
-		p.tr.ready() {
+	skipped := p.skipped[:0]
+	for !exhausted && p.pend.fresh < p.window && len(skipped) < maxSkipped {
 		p.mu.Unlock()
 		t, ok := next()
 		p.mu.Lock()
@@ -247,36 +246,96 @@ func (p *Prober[R]) send(now time.Time, next func() (netip.AddrPort, bool), exha
 			exhausted = true
 			break
 		}
-		f, res := p.e.take(t, now)
-		if f == nil {
+		t, h, res, ok := p.e.admit(t, now)
+		if !ok {
 			skipped = append(skipped, res)
 			continue
 		}
-		if err := p.tr.open(f.v6()); err != nil {
-			p.e.failed(f, err, now)
+		v6 := t.Addr().Is6()
+		if err := p.tr.open(v6); err != nil {
+			// No socket: the target ends at once with the error.
+			if f, res := p.e.take(t, h, now); f == nil {
+				skipped = append(skipped, res)
+			} else {
+				p.e.failed(f, err, now)
+			}
+			continue
+		}
+		p.pend.add(v6, p.e.slotOf(h), entry[R]{t: t, h: h}, now)
+	}
+	// Out, socket by socket.
+	want := min(p.cfg.BatchSize, p.pend.count)
+	n := p.bucket.take(now, want)
+	queued := 0
+	p.stall = stallNone
+	for p.pend.count > 0 {
+		if queued == n {
+			p.stall = stallTokens
 			break
 		}
-		p.enqueue(f, now)
-		queued++
+		room := max(0, p.cfg.Concurrency-p.e.inFlight())
+		v6, slot, ok := p.pend.pick(now, exhausted, room == 0, func(v6 bool, slot int) bool { return !p.tr.canSend(v6, slot) })
+		if !ok {
+			p.stall = stallYoung
+			if _, _, ok := p.pend.pick(now, exhausted, room == 0, func(bool, int) bool { return false }); ok {
+				p.stall = stallBusy // due, but its sender has batches out
+			} else if room == 0 {
+				p.stall = stallRoom
+			}
+			break
+		}
+		p.batch = p.pend.take(v6, slot, min(n-queued, p.cfg.BatchSize), room, p.batch[:0])
+		if len(p.batch) == 0 {
+			p.stall = stallRoom // no room in flight for its new targets
+			break
+		}
+		b := p.tr.batchFor(v6, slot)
+		for _, e := range p.batch {
+			f := e.f
+			if f == nil {
+				var res Result[R]
+				if f, res = p.e.take(e.t, e.h, now); f == nil {
+					skipped = append(skipped, res)
+					continue
+				}
+			} else if !p.e.current(f, e.gen) {
+				continue // it answered, or finished, while it waited
+			}
+			if req, attempt, ok := p.e.request(f, b.slotIn(), now); ok {
+				b.commit(f, req, attempt)
+				queued++
+			}
+		}
+		p.tr.hand(v6, b)
 	}
 	p.bucket.refund(n - queued)
-	// Send before emitting the skipped: the requests' deadlines were set
-	// by now, and emit may take a while. One batch a round: the run loop
-	// collects due flights between batches, so flights do not outlive
-	// their deadlines while a long burst goes out.
-	p.tr.flush()
+	p.more = !exhausted && p.pend.fresh < p.window
 	p.mu.Unlock()
+	p.skipped = skipped[:0]
 	for _, r := range skipped {
 		if err := emit(r); err != nil {
 			return exhausted, err
 		}
 	}
+	clear(skipped)
 	return exhausted, nil
 }
 
-// enqueue builds f's next request into its socket's batch.
-func (p *Prober[R]) enqueue(f *flight[R], now time.Time) {
-	if b, attempt, ok := p.e.request(f, p.tr.slotFor(f), now); ok {
-		p.tr.commit(f, b, attempt)
-	}
+// stall says why a round of send stopped sending.
+type stall uint8
+
+const (
+	stallNone   stall = iota // nothing waits to go out
+	stallTokens              // the round used its tokens, more is due: wait for a token
+	stallBusy                // what is due waits for a batch to come back from its sender
+	stallRoom                // what is due waits for room in flight
+	stallYoung               // nothing is due yet: wait until the oldest has waited linger
+)
+
+// dropPending forgets the requests waiting to go out: the new targets
+// were never taken, the retries finish as they are.
+func (p *Prober[R]) dropPending() {
+	p.mu.Lock()
+	p.pend.clearAll(p.e.drop)
+	p.mu.Unlock()
 }

@@ -10,12 +10,16 @@ import (
 	"github.com/ntpctl/ntpctl/internal/batchconn"
 )
 
-// transport moves a Prober's datagrams: per address family Senders UDP
-// sockets, each with a sending goroutine fed two batches (the run loop
-// fills one while the other is sent) and a receive goroutine. It knows
-// nothing of flights beyond carrying them in batches; what it receives
-// goes to the deliver function, and what the kernel refused comes back
-// through reclaim.
+// transport moves a Prober's datagrams. Per address family it opens a pool
+// of Config.Sockets UDP sockets, each on its own random port (the kernel's
+// ephemeral port choice), so that a forged reply must also guess which
+// port its target's request left from; Config.Senders goroutines send
+// batches of requests with sendmmsg, each socket served by one of them;
+// and one goroutine reads every socket of the family (an epoll-based
+// Poller on Linux, a goroutine per socket elsewhere). It knows nothing
+// of flights beyond carrying them in batches: what it receives goes to
+// the deliver function, and what the kernel refused comes back through
+// reclaim.
 //
 // The run loop calls every method but the goroutines' under the Prober's
 // lock; deliver is called from the receive goroutines, which take the
@@ -23,18 +27,38 @@ import (
 type transport[R any] struct {
 	cfg   *Config
 	stats *counters
-	socks [2][]*socket[R] // udp4, udp6: Senders each once opened
-	wake  chan struct{}   // a batch came back, or a flight finished
+	fams  [2]*family[R] // udp4, udp6, once opened
+	errs  [2]error      // why a family could not be opened: sticky
+	wake  chan struct{} // a batch came back, or a flight finished
 	wg    sync.WaitGroup
 	shut  bool // closed
-	// deliver hands a batch of received datagrams to the engine; it
-	// reports whether the run loop should wake.
-	deliver func(v6 bool, slot int, msgs []batchconn.RecvMsg, now time.Time) bool
+	// deliver hands received datagrams to the engine: msgs[i] arrived on
+	// the socket slots[i] of the family v6 says. It reports whether the
+	// run loop should wake.
+	deliver func(v6 bool, msgs []batchconn.RecvMsg, slots []int, now time.Time) bool
 }
 
-// batch is one sendmmsg call's worth of requests, with the flight (and
-// its gen) of each.
+// family is one address family's sockets, senders and batches.
+type family[R any] struct {
+	v6      bool
+	socks   []*batchconn.Conn
+	senders []*sender[R]
+	free    []*batch[R] // batches the run loop may fill
+	made    int         // batches made, free or out
+	poller  *batchconn.Poller
+}
+
+// sender is one sending goroutine.
+type sender[R any] struct {
+	work chan *batch[R]
+	done chan *batch[R]
+	out  int // batches handed over and not back
+}
+
+// batch is one sendmmsg call's worth of requests to one socket, with the
+// flight (and attempt) of each.
 type batch[R any] struct {
+	slot    int
 	msgs    []batchconn.Message
 	addrs   []net.UDPAddr
 	ips     [][16]byte
@@ -50,56 +74,37 @@ func newBatch[R any](size int) *batch[R] {
 		ips: make([][16]byte, size), bufs: make([][]byte, size), flights: make([]*flight[R], size),
 		gens: make([]uint32, size)}
 	for j := range b.msgs {
-		b.bufs[j] = make([]byte, 0, 512)
+		b.bufs[j] = make([]byte, 0, 128)
 		b.msgs[j].Buffers = [][]byte{b.bufs[j]}
 		b.msgs[j].Addr = &b.addrs[j]
 	}
 	return b
 }
 
-// socket is one UDP socket with its sending goroutine and receive loop.
-// It has two batches: while the sending goroutine sends one, the run
-// loop fills the other.
-type socket[R any] struct {
-	conn *batchconn.Conn
-	v6   bool
-	slot int
-	cur  *batch[R]   // being filled; nil when none is free
-	idle []*batch[R] // free batches
-	work chan *batch[R]
-	done chan *batch[R]
-	// maxOut is the most batches handed to the sending goroutine at once:
-	// 2, or 1 under a rate cap, where a batch that waits behind another
-	// would go out later than its tokens say and bunch up with the next.
-	maxOut int
-}
-
-// ready reports whether a request can be queued on s this round.
-func (s *socket[R]) ready() bool {
-	held := len(s.idle) // batches the run loop holds; the others are out
-	if s.cur != nil {
-		held++
-	}
-	return 2-held < s.maxOut
-}
+// full reports whether the batch has no room left.
+func (b *batch[R]) full() bool { return b.n == len(b.msgs) }
 
 func newTransport[R any](cfg *Config, stats *counters) *transport[R] {
 	return &transport[R]{cfg: cfg, stats: stats, wake: make(chan struct{}, 1)}
 }
 
-func family(v6 bool) int {
+func family4or6(v6 bool) int {
 	if v6 {
 		return 1
 	}
 	return 0
 }
 
-// open opens a family's sockets and starts their goroutines, unless they
-// are open.
+// maxBatches bounds the batches of a family: two per sender in flight,
+// and enough for a round's worth of sockets.
+func (t *transport[R]) maxBatches() int { return 2*t.cfg.Senders + t.cfg.BatchSize }
+
+// open opens a family's sockets and starts its goroutines, unless they
+// are open; an error is kept, and returned again on every call.
 func (t *transport[R]) open(v6 bool) error {
-	i := family(v6)
-	if t.socks[i] != nil {
-		return nil
+	i := family4or6(v6)
+	if t.fams[i] != nil || t.errs[i] != nil {
+		return t.errs[i]
 	}
 	network, local := "udp4", t.cfg.LocalAddr4
 	if v6 {
@@ -109,133 +114,155 @@ func (t *transport[R]) open(v6 bool) error {
 	if local.IsValid() {
 		la = &net.UDPAddr{IP: local.AsSlice()}
 	}
-	// The sockets go into t.socks as they open, so that close reaches
+	// The sockets go into t.fams as they open, so that close reaches
 	// them should ListenUDP panic halfway.
-	t.socks[i] = make([]*socket[R], 0, t.cfg.Senders)
-	for slot := range t.cfg.Senders {
+	fam := &family[R]{v6: v6}
+	t.fams[i] = fam
+	fail := func(err error) error {
+		for _, c := range fam.socks {
+			_ = c.Close()
+		}
+		t.fams[i] = nil
+		t.errs[i] = err
+		return err
+	}
+	for range t.cfg.Sockets {
 		c, err := t.cfg.ListenUDP(network, la)
 		if err != nil {
-			for _, s := range t.socks[i] {
-				close(s.work)
-				_ = s.conn.Close()
-			}
-			t.socks[i] = nil
-			return fmt.Errorf("ntpctl: opening the %s socket: %w", network, err)
+			return fail(fmt.Errorf("ntpctl: opening %s socket %d of %d: %w", network, len(fam.socks)+1, t.cfg.Sockets, err))
 		}
 		_ = c.SetReadBuffer(t.cfg.ReadBuffer)
 		_ = c.SetWriteBuffer(t.cfg.WriteBuffer)
-		s := &socket[R]{conn: batchconn.New(c), v6: v6, slot: slot,
-			idle: []*batch[R]{newBatch[R](t.cfg.BatchSize), newBatch[R](t.cfg.BatchSize)},
-			work: make(chan *batch[R], 2), done: make(chan *batch[R], 2), maxOut: 2}
-		if t.cfg.Rate > 0 {
-			s.maxOut = 1
+		fam.socks = append(fam.socks, batchconn.New(c))
+	}
+	if batchconn.PollSupported {
+		p, err := batchconn.NewPoller(fam.socks, t.cfg.BatchSize)
+		if err != nil {
+			return fail(err)
 		}
-		t.socks[i] = append(t.socks[i], s)
-		t.wg.Add(2)
-		go t.sender(s)
-		go t.receive(s)
+		fam.poller = p
+		t.wg.Add(1)
+		go t.poll(fam)
+	} else {
+		for slot, c := range fam.socks {
+			t.wg.Add(1)
+			go t.receive(fam, slot, c)
+		}
+	}
+	for range t.cfg.Senders {
+		s := &sender[R]{work: make(chan *batch[R], t.maxBatches()), done: make(chan *batch[R], t.maxBatches())}
+		fam.senders = append(fam.senders, s)
+		t.wg.Add(1)
+		go t.send(fam, s)
 	}
 	return nil
 }
 
-// socket returns the socket of f, whose family is open.
-func (t *transport[R]) socket(f *flight[R]) *socket[R] { return t.socks[family(f.v6())][f.slot] }
+// sender returns the goroutine that serves socket slot.
+func (fam *family[R]) sender(slot int) *sender[R] { return fam.senders[slot%len(fam.senders)] }
 
-// ready reports whether every open socket can take a request, and so
-// whether a round may queue requests (a round queues at most one batch
-// in all, so a batch never runs out of room).
-func (t *transport[R]) ready() bool {
-	for _, fam := range t.socks {
-		for _, s := range fam {
-			if !s.ready() {
-				return false
-			}
-		}
+// canSend reports whether a batch to socket slot of family v6 may be
+// filled now: the family is open, a batch is free (or may be made), and,
+// under a rate cap, the socket's sender has nothing out (a batch that
+// waits behind another would go out later than its tokens say and bunch
+// up with the next).
+func (t *transport[R]) canSend(v6 bool, slot int) bool {
+	fam := t.fams[family4or6(v6)]
+	if fam == nil || (len(fam.free) == 0 && fam.made == t.maxBatches()) {
+		return false
 	}
-	return true
+	return t.cfg.Rate == 0 || fam.sender(slot).out == 0
 }
 
-// canSend reports whether f's socket can take a request now (its family
-// open and a batch free).
-func (t *transport[R]) canSend(f *flight[R]) bool {
-	fam := t.socks[family(f.v6())]
-	return fam != nil && fam[f.slot].ready()
-}
-
-// slotFor returns the buffer of the next place in f's socket's batch, for
-// the request to be appended to; commit then takes it.
-func (t *transport[R]) slotFor(f *flight[R]) []byte {
-	s := t.socket(f)
-	if s.cur == nil {
-		s.cur = s.idle[len(s.idle)-1]
-		s.idle = s.idle[:len(s.idle)-1]
-	}
-	return s.cur.bufs[s.cur.n][:0]
-}
-
-// commit queues request b, built in the buffer slotFor returned, to f's
-// target; attempt identifies it to the engine should the kernel refuse it.
-func (t *transport[R]) commit(f *flight[R], b []byte, attempt uint32) {
-	s := t.socket(f)
-	bt := s.cur
-	i := bt.n
-	bt.bufs[i] = b
-	bt.msgs[i].Buffers[0] = b
-	bt.ips[i] = f.target.Addr().As16()
-	if s.v6 {
-		bt.addrs[i].IP = bt.ips[i][:]
+// batchFor returns an empty batch for socket slot of family v6, which
+// canSend allowed.
+func (t *transport[R]) batchFor(v6 bool, slot int) *batch[R] {
+	fam := t.fams[family4or6(v6)]
+	var b *batch[R]
+	if n := len(fam.free); n > 0 {
+		b = fam.free[n-1]
+		fam.free = fam.free[:n-1]
 	} else {
-		bt.addrs[i].IP = bt.ips[i][12:16]
+		b = newBatch[R](t.cfg.BatchSize)
+		fam.made++
 	}
-	bt.addrs[i].Port = int(f.target.Port())
-	bt.flights[i], bt.gens[i] = f, attempt
-	bt.n++
+	b.slot = slot
+	return b
+}
+
+// slotIn returns the buffer of the next place in b, for the request to
+// be appended to; commit then takes it.
+func (b *batch[R]) slotIn() []byte { return b.bufs[b.n][:0] }
+
+// commit queues request req, built in the buffer slotIn returned, to f's
+// target; attempt identifies it to the engine should the kernel refuse
+// it.
+func (b *batch[R]) commit(f *flight[R], req []byte, attempt uint32) {
+	i := b.n
+	b.bufs[i] = req
+	b.msgs[i].Buffers[0] = req
+	b.ips[i] = f.target.Addr().As16()
+	if f.v6() {
+		b.addrs[i].IP = b.ips[i][:]
+	} else {
+		b.addrs[i].IP = b.ips[i][12:16]
+	}
+	b.addrs[i].Port = int(f.target.Port())
+	b.flights[i], b.gens[i] = f, attempt
+	b.n++
+}
+
+// hand gives a filled batch to its socket's sender, or takes an empty
+// one back.
+func (t *transport[R]) hand(v6 bool, b *batch[R]) {
+	fam := t.fams[family4or6(v6)]
+	if b.n == 0 {
+		fam.free = append(fam.free, b)
+		return
+	}
+	s := fam.sender(b.slot)
+	s.out++
+	s.work <- b // room for every batch there is: never blocks
 }
 
 // idle reports whether every batch is back from the sending goroutines.
 func (t *transport[R]) idle() bool {
-	for _, fam := range t.socks {
-		for _, s := range fam {
-			if len(s.idle) < 2 {
-				return false
+	for _, fam := range t.fams {
+		if fam != nil {
+			for _, s := range fam.senders {
+				if s.out > 0 {
+					return false
+				}
 			}
 		}
 	}
 	return true
-}
-
-// flush hands every socket's filled batch to its sending goroutine.
-func (t *transport[R]) flush() {
-	for _, fam := range t.socks {
-		for _, s := range fam {
-			if s.cur != nil && s.cur.n > 0 {
-				s.work <- s.cur // room for both batches: never blocks
-				s.cur = nil
-			}
-		}
-	}
 }
 
 // reclaim takes back the batches the sending goroutines are done with,
 // reporting each request the kernel refused to failed.
 func (t *transport[R]) reclaim(failed func(f *flight[R], attempt uint32, err error)) {
-	for _, fam := range t.socks {
-		for _, s := range fam {
-			for {
-				var bt *batch[R]
+	for _, fam := range t.fams {
+		if fam == nil {
+			continue
+		}
+		for _, s := range fam.senders {
+			for s.out > 0 {
+				var b *batch[R]
 				select {
-				case bt = <-s.done:
+				case b = <-s.done:
 				default:
 				}
-				if bt == nil {
+				if b == nil {
 					break
 				}
-				for _, fl := range bt.failed {
-					failed(bt.flights[fl.Index], bt.gens[fl.Index], fl.Err)
+				s.out--
+				for _, fl := range b.failed {
+					failed(b.flights[fl.Index], b.gens[fl.Index], fl.Err)
 				}
-				clear(bt.flights[:bt.n])
-				bt.n, bt.failed = 0, bt.failed[:0]
-				s.idle = append(s.idle, bt)
+				clear(b.flights[:b.n])
+				b.n, b.failed = 0, b.failed[:0]
+				fam.free = append(fam.free, b)
 			}
 		}
 	}
@@ -249,12 +276,12 @@ func (t *transport[R]) signal() {
 	}
 }
 
-// sender sends the batches handed to s until its work channel closes.
-func (t *transport[R]) sender(s *socket[R]) {
+// send sends the batches handed to s until its work channel closes.
+func (t *transport[R]) send(fam *family[R], s *sender[R]) {
 	defer t.wg.Done()
-	for bt := range s.work {
-		n, failed, _ := s.conn.WriteBatchFailed(bt.msgs[:bt.n], bt.failed[:0])
-		bt.failed = failed
+	for b := range s.work {
+		n, failed, _ := fam.socks[b.slot].WriteBatchFailed(b.msgs[:b.n], b.failed[:0])
+		b.failed = failed
 		t.stats.sent.Add(uint64(n))
 		for _, fl := range failed {
 			// A batch that meets the socket closed by Run's end was not
@@ -263,19 +290,44 @@ func (t *transport[R]) sender(s *socket[R]) {
 				t.stats.sendErrors.Add(1)
 			}
 		}
-		s.done <- bt
+		s.done <- b
 		t.signal()
 	}
 }
 
-// receive reads datagrams until the socket closes, handing each batch to
-// deliver.
-func (t *transport[R]) receive(s *socket[R]) {
+// poll reads the family's sockets with its Poller until it is closed.
+func (t *transport[R]) poll(fam *family[R]) {
 	defer t.wg.Done()
-	rd := s.conn.NewReader(t.cfg.BatchSize)
+	msgs := t.recvMsgs()
+	slots := make([]int, len(msgs))
+	backoff := time.Duration(0)
+	for {
+		n, err := fam.poller.Read(msgs, slots)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			t.readError(&backoff)
+			continue
+		}
+		backoff = 0
+		if t.deliver(fam.v6, msgs[:n], slots[:n], t.cfg.Now()) {
+			t.signal()
+		}
+	}
+}
+
+// receive reads one socket until it closes (where there is no Poller).
+func (t *transport[R]) receive(fam *family[R], slot int, c *batchconn.Conn) {
+	defer t.wg.Done()
+	rd := c.NewReader(t.cfg.BatchSize)
 	msgs := rd.Msgs()
 	for i := range msgs {
 		msgs[i].Buf = make([]byte, 2048)
+	}
+	slots := make([]int, len(msgs))
+	for i := range slots {
+		slots[i] = slot
 	}
 	backoff := time.Duration(0)
 	for {
@@ -284,20 +336,32 @@ func (t *transport[R]) receive(s *socket[R]) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// An ICMP error reported on the socket, say: read on at once;
-			// an error that persists backs off up to 100 ms a read.
-			t.stats.recvErrors.Add(1)
-			if backoff > 0 {
-				time.Sleep(backoff)
-			}
-			backoff = min(max(2*backoff, 100*time.Microsecond), 100*time.Millisecond)
+			t.readError(&backoff)
 			continue
 		}
 		backoff = 0
-		if t.deliver(s.v6, s.slot, msgs[:n], t.cfg.Now()) {
+		if t.deliver(fam.v6, msgs[:n], slots[:n], t.cfg.Now()) {
 			t.signal()
 		}
 	}
+}
+
+func (t *transport[R]) recvMsgs() []batchconn.RecvMsg {
+	msgs := make([]batchconn.RecvMsg, t.cfg.BatchSize)
+	for i := range msgs {
+		msgs[i].Buf = make([]byte, 2048)
+	}
+	return msgs
+}
+
+// readError counts a failed read (an ICMP error reported on a socket,
+// say) and, when errors persist, backs off up to 100 ms a read.
+func (t *transport[R]) readError(backoff *time.Duration) {
+	t.stats.recvErrors.Add(1)
+	if *backoff > 0 {
+		time.Sleep(*backoff)
+	}
+	*backoff = min(max(2**backoff, 100*time.Microsecond), 100*time.Millisecond)
 }
 
 // close closes the sockets, which ends the goroutines, and with wait set
@@ -305,18 +369,22 @@ func (t *transport[R]) receive(s *socket[R]) {
 func (t *transport[R]) close(wait bool) {
 	if !t.shut {
 		t.shut = true
-		t.closeSockets()
+		for _, fam := range t.fams {
+			if fam == nil {
+				continue
+			}
+			if fam.poller != nil {
+				_ = fam.poller.Close()
+			}
+			for _, s := range fam.senders {
+				close(s.work)
+			}
+			for _, c := range fam.socks {
+				_ = c.Close()
+			}
+		}
 	}
 	if wait {
 		t.wg.Wait()
-	}
-}
-
-func (t *transport[R]) closeSockets() {
-	for _, fam := range t.socks {
-		for _, s := range fam {
-			close(s.work)
-			_ = s.conn.Close()
-		}
 	}
 }

@@ -25,6 +25,10 @@ type batcher interface {
 	WriteBatch(ms []Message, flags int) (int, error)
 }
 
+// ErrPollUnsupported reports that NewPoller does not work on this
+// platform (see PollSupported).
+var ErrPollUnsupported = errors.New("batchconn: no poller on this platform")
+
 // Conn is a UDP socket with batched I/O.
 type Conn struct {
 	*net.UDPConn
