@@ -49,6 +49,13 @@ type Config struct {
 	// briefly to be sent together per socket, so that sendmmsg still
 	// carries several. 0 means 1024; 1 means one port, as zmap uses.
 	Sockets int
+	// MaxMismatched ends a target as StatusSpoofed once more than this
+	// many datagrams from its address answered another request or
+	// arrived on another socket than its request left from: a genuine
+	// server sends none, a forger sweeping sequence numbers (65,536 for
+	// Mode 6) or ports sends many. 0 means 8; a negative value means
+	// none is tolerated.
+	MaxMismatched int
 	// Senders is the number of sending goroutines per address family,
 	// each serving a share of the sockets: sendmmsg calls then run on that
 	// many cores at once, while the run loop prepares the next batches
@@ -106,6 +113,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Retries < 0 {
 		c.Retries = 0
+	}
+	switch {
+	case c.MaxMismatched == 0:
+		c.MaxMismatched = 8
+	case c.MaxMismatched < 0:
+		c.MaxMismatched = 0
 	}
 	if c.Port == 0 {
 		c.Port = 123

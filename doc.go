@@ -42,12 +42,16 @@
 //     flight, so a scan of millions of addresses holds at most
 //     Config.Concurrency of them.
 //   - A datagram counts only when it comes from the probed address and
-//     port, arrives on the socket the target's request left from, and
-//     answers this request: Mode 6 replies must echo a sequence number
-//     derived per target from a secret key, Mode 7 replies the request's
-//     implementation and code. Everything else is counted in [Stats]
-//     (unsolicited, late, mismatched) and dropped, and per-target caps
-//     bound what a hostile server can make the prober keep.
+//     port, arrives on the socket the target's request left from (one of
+//     a pool of Config.Sockets, 1024 by default, each on its own random
+//     port, picked per target by a keyed hash), and answers this request:
+//     Mode 6 replies must echo a sequence number derived per target from
+//     a secret key, Mode 7 replies the request's implementation and code.
+//     Everything else is counted in [Stats] (unsolicited, late,
+//     mismatched, misdirected) and dropped; a target that receives more
+//     than Config.MaxMismatched datagrams answering other requests or at
+//     other ports ends as [StatusSpoofed], never a finding, and per-target
+//     caps bound what a hostile server can make the prober keep.
 //   - Outcome.Packets and Outcome.Bytes are the amplification evidence.
 //   - Rate is taken per batch from a token bucket; cancelling Run's
 //     context stops sending at once and lets the targets in flight finish

@@ -64,6 +64,8 @@ type flight[R any] struct {
 	ready    bool      // queued in engine.ready
 	packets  int
 	bytes    int
+	foreign  int  // datagrams from the target that answered another request or came to another socket
+	spoofed  bool // foreign passed MaxMismatched
 	done     bool // reply finished, capped or failed: finish at the next collect
 	aborted  bool // cut short by Abort
 	sendErr  error
@@ -279,8 +281,11 @@ func (e *engine[R]) deliver(v6 bool, slot int, src netip.AddrPort, b []byte, siz
 	e.stats.received.Add(1)
 	h := e.hash(src)
 	f := e.flights.get(src, h)
-	if f != nil && (f.slot != slot || f.v6() != v6) {
-		f = nil // not where its request went from
+	if f != nil && !f.done && (f.slot != slot || f.v6() != v6) {
+		// From a target in flight, but not where its request left from:
+		// only a forger who does not know the port sends that.
+		e.stats.misdirected.Add(1)
+		return e.foreign(f)
 	}
 	if f == nil || f.done {
 		if f != nil || e.recent.has(src, h) {
@@ -296,7 +301,7 @@ func (e *engine[R]) deliver(v6 bool, slot int, src netip.AddrPort, b []byte, siz
 	}
 	matched, done := f.asm.Add(b)
 	if !matched {
-		return false // counted in the assembler's Tally
+		return e.foreign(f) // counted in the assembler's Tally
 	}
 	if f.packets == 0 {
 		// A reply to an earlier attempt, read before the run loop sent a
@@ -328,6 +333,19 @@ func (e *engine[R]) deliver(v6 bool, slot int, src netip.AddrPort, b []byte, siz
 		e.quiet.push(timer[R]{f, f.gen, f.deadline})
 	}
 	return false
+}
+
+// foreign counts a datagram from f's target that answered another
+// request or came to another socket, and ends f as spoofed past the cap.
+// It reports whether f finished.
+func (e *engine[R]) foreign(f *flight[R]) bool {
+	f.foreign++
+	if f.foreign <= e.cfg.MaxMismatched {
+		return false
+	}
+	f.spoofed = true
+	e.markReady(f)
+	return true
 }
 
 // collect finishes the flights that are due at now into the due list and
@@ -430,6 +448,11 @@ func (e *engine[R]) result(f *flight[R]) Result[R] {
 	r := Result[R]{Outcome: Outcome{Target: f.target, Time: f.first, Attempts: f.attempts, RTT: f.rtt,
 		Packets: f.packets, Bytes: f.bytes, RequestBytes: f.reqLen}}
 	switch {
+	case f.spoofed:
+		if f.asmReset {
+			r.Value, _, _ = f.asm.Result() // the evidence
+		}
+		r.Status, r.Err = StatusSpoofed, ErrSpoofed
 	case f.packets > 0:
 		r.Value, r.Status, r.Err = f.asm.Result()
 	case f.sendErr != nil:

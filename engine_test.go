@@ -192,7 +192,7 @@ func TestEngineSocketAndFamily(t *testing.T) {
 	slot := b.e.slot(tg)
 	assert.False(t, b.deliver(tg.String(), (slot+1)%4, pkts[0]), "another socket")
 	assert.False(t, b.e.deliver(true, slot, tg, pkts[0], len(pkts[0]), b.now), "the IPv6 socket")
-	assert.Equal(t, uint64(2), b.stats.snapshot().Unsolicited)
+	assert.Equal(t, uint64(2), b.stats.snapshot().Misdirected, "from the target, to other sockets: forged")
 	assert.True(t, b.deliver(tg.String(), -1, pkts[0]))
 	got := b.advance(0)
 	require.Len(t, got, 1)

@@ -16,6 +16,8 @@ var (
 	ErrBlocked = errors.New("ntpctl: target blocked")
 	// ErrRepeated is the error of a StatusRepeated result.
 	ErrRepeated = errors.New("ntpctl: target already in flight")
+	// ErrSpoofed is the error of a StatusSpoofed result.
+	ErrSpoofed = errors.New("ntpctl: datagrams from the target answered other requests or came to another port: spoofing suspected")
 	// ErrAborted marks the results of targets cut short by Abort, joined
 	// to the error of their status; Run returns it after Abort.
 	ErrAborted = errors.New("ntpctl: probing aborted")
@@ -55,11 +57,19 @@ const (
 	// already in flight, so this repeat was not sent (its replies would be
 	// indistinguishable); the first one's result carries the answer.
 	StatusRepeated
+	// StatusSpoofed ("spoofed", ErrSpoofed): more than
+	// Config.MaxMismatched datagrams from the target's address answered
+	// another request (another sequence number, opcode, request code or
+	// implementation) or arrived on another of the prober's sockets than
+	// its request left from: what a forger who does not know the request
+	// sends, sweeping sequence numbers or ports. Whatever came back is
+	// kept as evidence, and the target is not a finding.
+	StatusSpoofed
 	numStatus
 )
 
 var statusNames = [numStatus]string{"", "ok", "no_answer", "partial", "protocol_error", "server_error", "send_error",
-	"blocked", "repeated"}
+	"blocked", "repeated", "spoofed"}
 
 // Statuses returns every status, in order.
 func Statuses() []Status {

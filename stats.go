@@ -21,6 +21,7 @@ type Stats struct {
 	Malformed   uint64       `json:"malformed"`   // of those, not decodable
 	Dropped     uint64       `json:"dropped"`     // of those, contradicting a reply or beyond an assembler's caps
 	Mismatched  uint64       `json:"mismatched"`  // from a target in flight, answering another request: stale or forged
+	Misdirected uint64       `json:"misdirected"` // from a target in flight, on another socket than its request left from: forged
 	Unsolicited uint64       `json:"unsolicited"` // from an address and port with nothing in flight on that socket
 	Late        uint64       `json:"late"`        // from a target that had finished
 	RecvErrors  uint64       `json:"recv_errors"` // socket read errors (ICMP errors reported on the socket, say)
@@ -42,6 +43,7 @@ type StatusCounts struct {
 	SendError     uint64 `json:"send_error"`
 	Blocked       uint64 `json:"blocked"`
 	Repeated      uint64 `json:"repeated"`
+	Spoofed       uint64 `json:"spoofed"`
 }
 
 // Get returns the count of status s.
@@ -70,6 +72,8 @@ func (c *StatusCounts) field(s Status) *uint64 {
 		return &c.Blocked
 	case StatusRepeated:
 		return &c.Repeated
+	case StatusSpoofed:
+		return &c.Spoofed
 	}
 	return nil
 }
@@ -78,7 +82,7 @@ func (c *StatusCounts) field(s Status) *uint64 {
 // loop, the receive goroutines and the sending goroutines.
 type counters struct {
 	targets, sent, sendErrors, retried, received, matched, accepted, duplicates, malformed, dropped,
-	mismatched, unsolicited, late, recvErrors, overCap, inFlight atomic.Uint64
+	mismatched, misdirected, unsolicited, late, recvErrors, overCap, inFlight atomic.Uint64
 	statuses [numStatus]atomic.Uint64
 	rate     atomic.Uint64 // float64 bits
 }
@@ -105,7 +109,8 @@ func (c *counters) snapshot() Stats {
 		Targets: c.targets.Load(), Sent: c.sent.Load(), SendErrors: c.sendErrors.Load(), Retried: c.retried.Load(),
 		Received: c.received.Load(), Matched: c.matched.Load(), Accepted: c.accepted.Load(),
 		Duplicates: c.duplicates.Load(), Malformed: c.malformed.Load(), Dropped: c.dropped.Load(),
-		Mismatched: c.mismatched.Load(), Unsolicited: c.unsolicited.Load(), Late: c.late.Load(),
+		Mismatched: c.mismatched.Load(), Misdirected: c.misdirected.Load(), Unsolicited: c.unsolicited.Load(),
+		Late:       c.late.Load(),
 		RecvErrors: c.recvErrors.Load(), OverCap: c.overCap.Load(), InFlight: c.inFlight.Load(),
 		SendRate: math.Float64frombits(c.rate.Load()),
 	}

@@ -23,7 +23,7 @@ const (
 	exitError     = 1   // bad usage, unresolvable or refused host, socket error
 	exitNoAnswer  = 2   // nothing came back within the timeout and retries
 	exitRefused   = 3   // an error reply: monlist disabled (Mode 7 error 4), Mode 6 error code
-	exitBadReply  = 4   // a reply came back incomplete or malformed
+	exitBadReply  = 4   // a reply came back incomplete or malformed, or spoofing was suspected
 	exitAmplifier = 5   // check: the reply to monlist is larger than the request
 	exitMode6Only = 6   // check: no monlist amplification, but READVAR replies larger than the request
 	exitInterrupt = 130 // interrupted (Ctrl-C)
@@ -35,7 +35,8 @@ const exitStatusHelp = `Exit status:
   2    no answer within the timeout and retries
   3    refused: an error reply (monlist disabled: Mode 7 error 4, INFO_ERR_NODATA;
        a Mode 6 error such as an unknown association or variable)
-  4    a reply came back, but incomplete or malformed
+  4    a reply came back, but incomplete or malformed, or forged replies were
+       suspected (datagrams from the host answering other requests)
   130  interrupted (Ctrl-C)
 `
 
@@ -377,7 +378,7 @@ func statusExit(s ntpctl.Status) int {
 		return exitNoAnswer
 	case ntpctl.StatusServerError:
 		return exitRefused
-	case ntpctl.StatusPartial, ntpctl.StatusProtocolError:
+	case ntpctl.StatusPartial, ntpctl.StatusProtocolError, ntpctl.StatusSpoofed:
 		return exitBadReply
 	}
 	return exitError
