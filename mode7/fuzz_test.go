@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/ntpctl/ntpctl/mode7"
@@ -167,6 +168,52 @@ func FuzzEntryEncode(f *testing.F) {
 	})
 }
 
+// fuzzReply is a valid reply for FuzzReassembler, with what the
+// reassembler must give for it: each entry as its layout carries it, cut
+// where ntpd stops. Made once per list length and request, so that an
+// execution costs the reassembly, not the encoding.
+type fuzzReply struct {
+	entries []mode7.MonitorEntry
+	pkts    [][]byte
+	want    []mode7.MonitorEntry
+}
+
+var fuzzReplies = struct {
+	sync.Mutex
+	m   map[[2]int]*fuzzReply
+	all []mode7.MonitorEntry
+}{m: map[[2]int]*fuzzReply{}}
+
+func fuzzReplyFor(t *testing.T, n int, variant uint8, req mode7.Request) *fuzzReply {
+	fuzzReplies.Lock()
+	defer fuzzReplies.Unlock()
+	key := [2]int{n, int(variant)}
+	if fr := fuzzReplies.m[key]; fr != nil {
+		return fr
+	}
+	if fuzzReplies.all == nil {
+		fuzzReplies.all = clients(1200)
+	}
+	if len(fuzzReplies.m) >= 256 {
+		clear(fuzzReplies.m) // bounded: at most 256 replies of at most 44 kB
+	}
+	fr := &fuzzReply{entries: fuzzReplies.all[:n]}
+	var err error
+	if fr.pkts, err = mode7.AppendMonitorReply(nil, req.Header(), fr.entries); err != nil {
+		t.Fatal(err)
+	}
+	size := mode7.MonitorItemSize(req.Code, req.Impl)
+	var b []byte
+	for _, e := range fr.entries[:min(n, mode7.MaxPackets*(mode7.MaxDataLen/size))] {
+		b, _ = e.AppendItem(b[:0], size)
+		var d mode7.MonitorEntry
+		_ = d.UnmarshalBinary(b)
+		fr.want = append(fr.want, d)
+	}
+	fuzzReplies.m[key] = fr
+	return fr
+}
+
 // FuzzReassembler feeds a permutation, with duplicates, drops, truncations
 // and stray packets, of a valid reply, all chosen by the fuzzer. Whatever
 // the order, the result is the in-order list when every packet arrived
@@ -185,11 +232,8 @@ func FuzzReassembler(f *testing.F) {
 		case 2:
 			req.Impl = mode7.ImplXNTPDOld
 		}
-		entries := clients(int(n % 1200))
-		pkts, err := mode7.AppendMonitorReply(nil, req.Header(), entries)
-		if err != nil {
-			t.Fatal(err)
-		}
+		fr := fuzzReplyFor(t, int(n%1200), variant%4, req)
+		entries, pkts, want := fr.entries, fr.pkts, fr.want
 		// Raise the entry cap above the longest legal train (its own tests
 		// cover it), so the property holds for every list length.
 		r := mode7.Reassembler{MaxEntries: mode7.MaxPackets * 25}
@@ -248,15 +292,6 @@ func FuzzReassembler(f *testing.F) {
 		}
 		if rep.Accepted > mode7.MaxPackets || len(rep.Entries)*rep.ItemSize > mode7.DefaultMaxBytes {
 			t.Fatalf("caps exceeded: %d packets, %d entries", rep.Accepted, len(rep.Entries))
-		}
-		// What the layout carries of each entry, cut where ntpd stops.
-		size := mode7.MonitorItemSize(req.Code, req.Impl)
-		want := make([]mode7.MonitorEntry, 0, len(entries))
-		for _, e := range entries[:min(len(entries), mode7.MaxPackets*(mode7.MaxDataLen/size))] {
-			b, _ := e.AppendItem(nil, size)
-			var d mode7.MonitorEntry
-			_ = d.UnmarshalBinary(b)
-			want = append(want, d)
 		}
 		switch {
 		case len(entries) == 0:
