@@ -11,8 +11,12 @@ import (
 type Config struct {
 	// Rate caps the requests sent per second, retries included; tokens are
 	// taken per batch, with bursts of at most 1% of a second's worth.
-	// 0 means no cap.
+	// 0 means no cap. Limiter, when set, takes its place.
 	Rate int
+	// Limiter, when set, caps this Prober's requests together with those
+	// of the other Probers that share it (see RateLimiter); Rate is then
+	// ignored.
+	Limiter *RateLimiter
 	// BatchSize is the most datagrams per sendmmsg/recvmmsg call; 0 means
 	// 64.
 	BatchSize int
@@ -132,5 +136,11 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Limiter == nil {
+		c.Limiter = NewRateLimiter(float64(c.Rate), c.BatchSize)
+	}
 	return c
 }
+
+// rateCapped reports whether requests are rate limited.
+func (c *Config) rateCapped() bool { return c.Limiter.limited() }

@@ -27,7 +27,6 @@ type Prober[R any] struct {
 	e  *engine[R]
 	tr *transport[R]
 
-	bucket  bucket     // the Rate cap; only the run loop uses it
 	pend    pending[R] // requests waiting to go out together, per socket
 	stall   stall      // why the last round sent no more
 	more    bool       // the last round stopped taking targets before the window was full
@@ -50,7 +49,6 @@ func NewProber[R any](cfg Config, probe Probe[R]) (*Prober[R], error) {
 	p.e = newEngine(&p.cfg, probe, &p.stats)
 	p.tr = newTransport[R](&p.cfg, &p.stats)
 	p.tr.deliver = p.deliver
-	p.bucket = newBucket(p.cfg.Rate, p.cfg.BatchSize)
 	p.pend = newPending[R](p.cfg.Sockets)
 	p.window = max(p.cfg.BatchSize, fill*p.cfg.Sockets)
 	return p, nil
@@ -186,7 +184,7 @@ func (p *Prober[R]) Run(ctx context.Context, targets iter.Seq[netip.AddrPort], e
 			continue
 		}
 		if p.stall == stallTokens {
-			if w := p.bucket.wait(now); w == 0 {
+			if w := p.cfg.Limiter.wait(now); w == 0 {
 				continue
 			} else if w < wait {
 				wait = w
@@ -265,7 +263,7 @@ func (p *Prober[R]) send(now time.Time, next func() (netip.AddrPort, bool), exha
 	}
 	// Out, socket by socket.
 	want := min(p.cfg.BatchSize, p.pend.count)
-	n := p.bucket.take(now, want)
+	n := p.cfg.Limiter.take(now, want)
 	queued := 0
 	p.stall = stallNone
 	for p.pend.count > 0 {
@@ -308,7 +306,7 @@ func (p *Prober[R]) send(now time.Time, next func() (netip.AddrPort, bool), exha
 		}
 		p.tr.hand(v6, b)
 	}
-	p.bucket.refund(n - queued)
+	p.cfg.Limiter.refund(n - queued)
 	p.more = !exhausted && p.pend.fresh < p.window
 	p.mu.Unlock()
 	p.skipped = skipped[:0]

@@ -2,9 +2,54 @@ package ntpctl
 
 import (
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 )
+
+// RateLimiter caps the requests per second of one or several Probers
+// together: give the same one to each in Config.Limiter, and their
+// requests, retries included, stay within its rate in all, whichever
+// prober has work (the scanner's two probes share one). Tokens are taken
+// per batch, with bursts of at most 1% of a second's worth. A
+// RateLimiter is safe for concurrent use.
+type RateLimiter struct {
+	mu sync.Mutex
+	b  bucket
+}
+
+// NewRateLimiter returns a RateLimiter of rate requests per second;
+// rate ≤ 0 means no limit. batch is the largest burst wanted (a prober's
+// BatchSize); 0 means 64.
+func NewRateLimiter(rate float64, batch int) *RateLimiter {
+	if batch <= 0 {
+		batch = 64
+	}
+	return &RateLimiter{b: newBucket(rate, batch)}
+}
+
+// Rate returns the limit in requests per second; 0 means none.
+func (l *RateLimiter) Rate() float64 { return l.b.rate }
+
+func (l *RateLimiter) take(now time.Time, n int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.take(now, n)
+}
+
+func (l *RateLimiter) refund(n int) {
+	l.mu.Lock()
+	l.b.refund(n)
+	l.mu.Unlock()
+}
+
+func (l *RateLimiter) wait(now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.wait(now)
+}
+
+func (l *RateLimiter) limited() bool { return l.b.rate > 0 }
 
 // bucket is a token bucket: Rate tokens a second, holding at most burst.
 // The burst is at most 1% of a second's worth (and at most one batch), so
@@ -17,12 +62,12 @@ type bucket struct {
 	last   time.Time
 }
 
-func newBucket(rate, batch int) bucket {
-	if rate <= 0 {
+func newBucket(rate float64, batch int) bucket {
+	if rate <= 0 || math.IsNaN(rate) {
 		return bucket{}
 	}
-	burst := math.Max(1, math.Min(float64(batch), float64(rate)/100))
-	return bucket{rate: float64(rate), burst: burst, tokens: burst}
+	burst := math.Max(1, math.Min(float64(batch), rate/100))
+	return bucket{rate: rate, burst: burst, tokens: burst}
 }
 
 func (b *bucket) refill(now time.Time) {

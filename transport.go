@@ -171,7 +171,7 @@ func (t *transport[R]) canSend(v6 bool, slot int) bool {
 	if fam == nil || (len(fam.free) == 0 && fam.made == t.maxBatches()) {
 		return false
 	}
-	return t.cfg.Rate == 0 || fam.sender(slot).out == 0
+	return !t.cfg.rateCapped() || fam.sender(slot).out == 0
 }
 
 // batchFor returns an empty batch for socket slot of family v6, which
