@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -443,4 +444,34 @@ func TestJSONNoReplyAndData(t *testing.T) {
 	require.NoError(t, json.Unmarshal(buf.Bytes(), &back))
 	require.NotNil(t, back.Variables)
 	assert.Equal(t, vr.Value.Data, back.Variables.Data)
+}
+
+// TestJSONOneBadValue: a value JSON has no form for spoils its record's
+// value, not the file: the line is written without it, its error says
+// so, the lines around it are whole; and characters a terminal would act
+// on are escaped.
+func TestJSONOneBadValue(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewJSONWriter(&buf)
+	mr := monitorResult()
+	good := NewRecord(&mr, fullEnrich)
+	nan := math.NaN()
+	bad := good
+	bad.Amplification = math.Inf(1)
+	bad.Enrichment.Latitude, bad.Enrichment.Longitude = &nan, &nan
+	bad.Enrichment.City = "A\u009b31m\u202eB"
+	for _, rec := range []*JSONRecord{&good, &bad, &good} {
+		require.NoError(t, w.Write(rec))
+	}
+	assert.Equal(t, 1, w.Degraded())
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	require.Len(t, lines, 3)
+	var back JSONRecord
+	require.NoError(t, json.Unmarshal([]byte(lines[1]), &back))
+	assert.Zero(t, back.Amplification)
+	assert.Nil(t, back.Enrichment.Latitude)
+	assert.Contains(t, back.Error, "could not encode the record in full")
+	assert.Equal(t, "A\u009b31m\u202eB", back.Enrichment.City, "decodes to the same string")
+	assert.Contains(t, lines[1], `A\u009b31m\u202eB`, "written escaped")
+	assert.Equal(t, lines[0], lines[2])
 }

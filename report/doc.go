@@ -47,9 +47,22 @@
 // '|', as Shadowserver flattens multi-line banners (U+2028 and U+2029
 // too), and a tab by a space;
 // it drops NUL, the other control characters (C0, DEL and C1) and
-// replaces octets that are not UTF-8 by U+FFFD. WriterOptions.
-// NeutralizeFormulas additionally defuses spreadsheet formulas; it is off
-// by default because it changes values.
+// replaces octets that are not UTF-8 by U+FFFD.
+//
+// # Formulas
+//
+// A value such as =HYPERLINK(…) or =cmd|… (a server's system= variable,
+// a city in a hostile MMDB file, an AS name) is a formula to a
+// spreadsheet. WriterOptions.NeutralizeFormulas defuses them with a
+// leading ', as OWASP advises. Whether to is a question of who reads the
+// file, so it is decided per output, not once: a report fed to IntelMQ,
+// n6 or another pipeline must be byte for byte what Shadowserver writes
+// (a neutralised value is a changed value), so the Writer's zero value,
+// and the scanner's main reports, keep formulas as they are; a file mailed
+// to the people who run a network, who open it in a spreadsheet, gets
+// them neutralised: the scanner's -split files (one per AS or country,
+// the ones a CERT sends on) unless -split-raw, and the e-mail attachments
+// of the report service.
 //
 // Reader accepts both quoting styles found in the wild, real reports
 // (bare digits, everything else quoted) and Shadowserver's website

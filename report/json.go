@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/ntpctl/ntpctl"
@@ -46,19 +47,61 @@ type Value interface {
 // that want every monitor entry or variable. A JSONWriter is not safe for
 // concurrent use.
 type JSONWriter struct {
-	enc *json.Encoder
+	w        io.Writer
+	buf      bytes.Buffer
+	enc      *json.Encoder
+	degraded int
 }
 
 // NewJSONWriter returns a JSONWriter to w. Each object is written to w in
-// one Write call.
+// one Write call, with the characters a terminal would act on escaped
+// (EscapeJSON).
 func NewJSONWriter(w io.Writer) *JSONWriter {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return &JSONWriter{enc: enc}
+	j := &JSONWriter{w: w}
+	j.enc = json.NewEncoder(&j.buf)
+	j.enc.SetEscapeHTML(false)
+	return j
 }
 
-// Write writes rec as one line.
-func (j *JSONWriter) Write(rec *JSONRecord) error { return j.enc.Encode(rec) }
+// Write writes rec as one line. A record that cannot be encoded as it is
+// (a value JSON has no form for, such as a NaN from a hostile file) is
+// that record's problem, not the file's: it is written without the bad
+// values (non-finite numbers become 0 or are left out; failing that, the
+// reply and enrichment are left out), its error says so, and Degraded
+// counts it. Write's error is the writer's.
+func (j *JSONWriter) Write(rec *JSONRecord) error {
+	j.buf.Reset()
+	if err := j.enc.Encode(rec); err != nil {
+		j.degraded++
+		r := *rec
+		r.Error = strings.TrimPrefix(r.Error+"; ", "; ") + "report: could not encode the record in full: " + err.Error()
+		r.Amplification, r.RTTms = finiteOr0(r.Amplification), finiteOr0(r.RTTms)
+		if r.Enrichment.Latitude != nil && !(finite(*r.Enrichment.Latitude) && finite(*r.Enrichment.Longitude)) {
+			r.Enrichment.Latitude, r.Enrichment.Longitude = nil, nil
+		}
+		j.buf.Reset()
+		if j.enc.Encode(&r) != nil {
+			r.Monitor, r.Variables, r.Enrichment = nil, nil, JSONEnrich{}
+			j.buf.Reset()
+			if err := j.enc.Encode(&r); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := j.w.Write(EscapeJSON(j.buf.Bytes()))
+	return err
+}
+
+// Degraded returns how many records were written without values that
+// could not be encoded.
+func (j *JSONWriter) Degraded() int { return j.degraded }
+
+func finiteOr0(f float64) float64 {
+	if finite(f) {
+		return f
+	}
+	return 0
+}
 
 // JSONRecord is the object of one probed target: a line of the scanner's
 // JSON lines, and the result of `ntpctl monlist --json` and `ntpctl rv
@@ -444,6 +487,10 @@ type JSONScanStats struct {
 	TargetsEstimated bool `json:"targets_estimated,omitempty"`
 	// Interrupted reports a scan cut short (Ctrl-C).
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Failed is the error that stopped the scan (a file could not be
+	// written); the files and these statistics then hold the results up
+	// to the last complete flush.
+	Failed string `json:"failed,omitempty"`
 	// Seed is the permutation's seed.
 	Seed uint64 `json:"seed"`
 	// Shard is "i/n".

@@ -228,7 +228,7 @@ func (s Summary) WriteTextTop(w io.Writer, top int) error {
 				fmt.Fprintf(tw, "  (%d more)\n", len(cs)-top)
 				break
 			}
-			fmt.Fprintf(tw, "  %s\t%d\n", clean(c.Key), c.Count)
+			fmt.Fprintf(tw, "  %s\t%d\n", TerminalSafe(clean(c.Key)), c.Count)
 		}
 	}
 	section("status", s.Statuses)

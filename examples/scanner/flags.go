@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ntpctl/ntpctl"
 	"io"
 	"strconv"
 	"strings"
@@ -33,7 +34,8 @@ type options struct {
 	out            string
 	id             string
 	split          string
-	neutralize     bool
+	neutralize     bool // the main reports too
+	splitRaw       bool // the -split files as Shadowserver writes them
 	jsonAll        bool
 	rdns           bool
 	rdnsServer     string
@@ -110,7 +112,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.out, "out", "", "output `directory` (default: ./ntpctl-scan-DATE-TIME, or a new temporary one for the lab)")
 	fs.StringVar(&o.id, "id", "ntpctl", "report ID in the file names (letters, digits, _ and -; others become _)")
 	fs.StringVar(&o.split, "split", "", "also split the reports per `asn` or country, into the subdirectory by-asn or by-country")
-	fs.BoolVar(&o.neutralize, "neutralize-formulas", false, "prefix ' to values a spreadsheet would run as formulas")
+	fs.BoolVar(&o.neutralize, "neutralize-formulas", false, "prefix ' to values a spreadsheet would run as formulas in the main reports too (the -split files have it unless -split-raw)")
+	fs.BoolVar(&o.splitRaw, "split-raw", false, "write the -split files byte for byte as Shadowserver does, formulas and all")
 	fs.BoolVar(&o.jsonAll, "json-all", false, "write every target to the JSON lines, silent and blocked ones too")
 	fs.BoolVar(&o.rdns, "rdns", false, "look up reverse DNS names (hostname column)")
 	fs.StringVar(&o.rdnsServer, "rdns-server", "", "DNS server `host:port` for -rdns and -cymru (default: the system's)")
@@ -222,13 +225,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	return o, nil
 }
 
-// probeRate is the rate of each probe: -rate is the scan's, shared by
-// the probes that run (each has its own prober and sockets).
-func (o *options) probeRate() int {
-	if o.rate == 0 || o.probes != "both" {
-		return o.rate
+// limiter is the scan's rate limiter, shared by its probes so that
+// their requests together stay within -rate; nil without a limit.
+func (o *options) limiter() *ntpctl.RateLimiter {
+	if o.rate <= 0 {
+		return nil
 	}
-	return (o.rate + 1) / 2
+	return ntpctl.NewRateLimiter(float64(o.rate), 0)
 }
 
 func (o *options) monitor() bool { return o.probes != "version" }

@@ -58,7 +58,7 @@ func newLabScan(ctx context.Context, o *options, stdout, stderr io.Writer) (*sca
 	if o.set["retries"] {
 		retries = o.retries
 	}
-	s.cfg = ntpctl.Config{Rate: o.probeRate(), Retries: retries, Timeout: timeout,
+	s.cfg = ntpctl.Config{Limiter: o.limiter(), Retries: retries, Timeout: timeout,
 		Quiet: quiet, MaxDuration: 2 * time.Second,
 		Concurrency: o.concurrency, Senders: o.senders, Blocklist: bl, Port: s.port}
 	static, err := enrich.ParseStatic(strings.NewReader(l.StaticCSV()))

@@ -63,8 +63,9 @@ func (f *outFile) cut() {
 // csvFile is one report file being written.
 type csvFile[T report.Row] struct {
 	*outFile
-	w    *report.Writer[T]
-	rows int
+	w           *report.Writer[T]
+	rows        int // written, some maybe still buffered
+	flushedRows int // in the file: after the last successful flush
 }
 
 func openCSV[T report.Row](s *scan, t report.Type) (*csvFile[T], error) {
@@ -100,6 +101,7 @@ func (c *csvFile[T]) flush() error {
 		return err
 	}
 	c.flushed()
+	c.flushedRows = c.rows
 	return nil
 }
 
@@ -119,6 +121,11 @@ func (c *csvFile[T]) abandon() {
 // splitFile streams one probe's rows into one report per AS or country,
 // in by-asn/ or by-country/, as -split asks: rows are written as they
 // come, not kept (report.Splitter holds a bounded number of files open).
+// A split file is what a CERT mails to a network's owner, who opens it
+// in a spreadsheet: values a spreadsheet would run as formulas are
+// neutralised unless -split-raw asks for Shadowserver's bytes (the main
+// reports, fed to IntelMQ and the like, keep them unless
+// -neutralize-formulas).
 // A file that fails is given up while the others go on; the first such
 // failure is shown at once, and close reports them all.
 type splitFile[T report.Row] struct {
@@ -134,7 +141,7 @@ func newSplitFile[T report.Row](s *scan) (*splitFile[T], error) {
 	}
 	sp, err := report.NewSplitter[T](filepath.Join(s.dir, "by-"+s.opts.split), by,
 		report.SplitOptions{Date: s.date, IDPrefix: s.opts.id + "-",
-			Writer: report.WriterOptions{NeutralizeFormulas: s.opts.neutralize}})
+			Writer: report.WriterOptions{NeutralizeFormulas: !s.opts.splitRaw}})
 	if err != nil {
 		return nil, err
 	}
@@ -178,6 +185,7 @@ type outputs struct {
 	json      *report.JSONWriter
 	jsonLines int
 	files     []string
+	failed    error // why the scan stopped, for the statistics
 }
 
 // fileID is the report ID as the CSV file names carry it (report.FileName
@@ -199,7 +207,7 @@ func newOutputs(s *scan) (_ *outputs, err error) {
 	o := &outputs{s: s}
 	defer func() {
 		if err != nil {
-			o.abandon()
+			o.abandon(err)
 		}
 	}()
 	for _, p := range s.probes {
@@ -235,14 +243,15 @@ func (o *outputs) flushRecords() error {
 }
 
 // abandon cuts every file back to its last complete flush (whole rows and
-// lines) and closes it, after a write error; it tries to write the
-// statistics too.
-func (o *outputs) abandon() {
+// lines) and closes it, after the write error err; it tries to write the
+// statistics too, which say the scan failed.
+func (o *outputs) abandon(err error) {
 	for _, p := range o.s.probes {
 		p.abandon()
 	}
 	if o.jsonFile != nil {
 		o.jsonFile.cut()
+		o.failed = err
 		_ = o.writeStats(false)
 	}
 }
@@ -266,7 +275,7 @@ func (o *outputs) finish(interrupted bool) error {
 func (o *outputs) stats(interrupted bool) report.JSONScanStats {
 	s := o.s
 	st := report.JSONScanStats{Started: s.started.UTC(), Finished: time.Now().UTC(), Targets: s.size,
-		TargetsEstimated: !s.exact, Interrupted: interrupted, Seed: s.seed,
+		TargetsEstimated: !s.exact, Interrupted: interrupted, Seed: s.seed, Failed: errString(o.failed),
 		Shard:      fmt.Sprintf("%d/%d", s.opts.shard, s.opts.shards),
 		Enrichment: report.JSONEnrichStats{Errors: s.enrichErrs.Load()}}
 	for _, p := range s.probes {
@@ -278,6 +287,13 @@ func (o *outputs) stats(interrupted bool) report.JSONScanStats {
 		}
 	}
 	return st
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 func (o *outputs) writeStats(interrupted bool) error {

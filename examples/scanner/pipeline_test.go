@@ -20,6 +20,7 @@ import (
 	"github.com/ntpctl/ntpctl/enrich"
 	"github.com/ntpctl/ntpctl/internal/lab"
 	"github.com/ntpctl/ntpctl/internal/schematest"
+	"github.com/ntpctl/ntpctl/mode6"
 	"github.com/ntpctl/ntpctl/mode7"
 	"github.com/ntpctl/ntpctl/report"
 	"github.com/stretchr/testify/assert"
@@ -111,19 +112,65 @@ func TestWriterFailure(t *testing.T) {
 	assert.Less(t, took, 4*time.Second, "stopped at the first failed flush, not at the end of the scan")
 	assert.Less(t, s.probes[0].proberStats().Targets, uint64(601), "probing stopped early")
 
+	inFiles := map[string]int{}
 	for _, suffix := range []string{"-scan_ntpmonitor-x.csv", "-scan_ntp-x.csv", "-scan6_ntpmonitor-x.csv", "-scan6_ntp-x.csv"} {
 		path := files(t, dir)[suffix]
 		require.NotEmpty(t, path, suffix)
 		if strings.Contains(suffix, "monitor") {
-			readCSV[report.MonitorRow](t, path)
+			inFiles["monitor"] += len(readCSV[report.MonitorRow](t, path))
 		} else {
-			readCSV[report.VersionRow](t, path)
+			inFiles["version"] += len(readCSV[report.VersionRow](t, path))
 		}
 	}
 	b, err := os.ReadFile(files(t, dir)["-ntpctl-x-stats.json"])
 	require.NoError(t, err)
 	assert.True(t, json.Valid(b), "statistics written")
 	schematest.Validate(t, "scan_stats", b)
+	var st report.JSONScanStats
+	require.NoError(t, json.Unmarshal(b, &st))
+	assert.Contains(t, st.Failed, "no space left on device", "the statistics say the scan failed")
+	assert.Equal(t, inFiles["monitor"], st.Monitor.Report.Rows, "the statistics count the rows the files hold")
+	assert.Equal(t, inFiles["version"], st.Version.Report.Rows)
+}
+
+// TestDiskFullStats: on a small file system that fills up, the
+// statistics count only the rows the reports hold, and say the scan
+// failed. (A loop-mounted tmpfs needs root; without it the test skips.)
+func TestDiskFullStats(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	defer syscall.Unmount(dir, 0)
+	out := filepath.Join(dir, "out")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"-out", out, "-id", "x", "-progress", "none", "-lab-hosts", "2000",
+		"-seed", "4", "-json-all"}, &stdout, &stderr, nil)
+	assert.Equal(t, exitError, code, "a failed write fails the run: %s", stderr.String())
+	inFiles := map[string]int{}
+	for _, suffix := range []string{"-scan_ntpmonitor-x.csv", "-scan_ntp-x.csv", "-scan6_ntpmonitor-x.csv", "-scan6_ntp-x.csv"} {
+		path := files(t, out)[suffix]
+		if path == "" {
+			continue
+		}
+		if strings.Contains(suffix, "monitor") {
+			inFiles["monitor"] += len(readCSV[report.MonitorRow](t, path))
+		} else {
+			inFiles["version"] += len(readCSV[report.VersionRow](t, path))
+		}
+	}
+	b, err := os.ReadFile(files(t, out)["-ntpctl-x-stats.json"])
+	if err != nil {
+		t.Skipf("not even the statistics fit: %v", err)
+	}
+	var st report.JSONScanStats
+	require.NoError(t, json.Unmarshal(b, &st))
+	assert.NotEmpty(t, st.Failed)
+	assert.Equal(t, inFiles["monitor"], st.Monitor.Report.Rows)
+	assert.Equal(t, inFiles["version"], st.Version.Report.Rows)
 }
 
 // TestCutToLastFlush: after a failed write a file is cut back to its last
@@ -411,20 +458,40 @@ func TestOutputsFail(t *testing.T) {
 	assert.ErrorIs(t, err, syscall.EACCES)
 }
 
-// TestProbeRate: -rate is the scan's rate, shared by the probes.
+// TestProbeRate: -rate is the scan's rate: one limiter, shared by the
+// probes, so that an odd rate is not rounded up per probe (-rate 1 sent
+// 2 requests a second).
 func TestProbeRate(t *testing.T) {
+	s, _, _, _ := labScan(t, "-rate", "1", "-lab-hosts", "32")
+	interrupts := make(chan struct{}, 1)
+	time.AfterFunc(3*time.Second, func() { interrupts <- struct{}{} })
+	_, err, took := runFor(t, s, interrupts, 10*time.Second)
+	require.NoError(t, err)
+	sent := uint64(0)
+	for _, p := range s.probes {
+		sent += p.proberStats().Sent
+	}
+	assert.LessOrEqual(t, float64(sent), took.Seconds()*1+1, "both probes together at 1 request a second (and one burst)")
+	assert.Positive(t, sent)
+}
+
+func TestProbeRateFlags(t *testing.T) {
 	for _, c := range []struct {
 		args []string
 		want int
 	}{
-		{[]string{"-rate", "1000"}, 500},
+		{[]string{"-rate", "1000"}, 1000},
 		{[]string{"-rate", "1000", "-probes", "monitor"}, 1000},
 		{[]string{"-rate", "0"}, 0},
 		{[]string{"-rate", "1"}, 1},
 	} {
 		o, err := parseFlags(c.args, &bytes.Buffer{})
 		require.NoError(t, err)
-		assert.Equal(t, c.want, o.probeRate(), "%v", c.args)
+		if l := o.limiter(); c.want == 0 {
+			assert.Nil(t, l, "%v", c.args)
+		} else {
+			assert.Equal(t, float64(c.want), l.Rate(), "%v", c.args)
+		}
 	}
 }
 
@@ -473,4 +540,74 @@ func TestSplitStreams(t *testing.T) {
 		plain>>10, split>>10, rowBytes>>10, len(parts))
 	require.Greater(t, rowBytes, int64(1<<20), "enough rows to tell")
 	assert.Less(t, float64(split)-float64(plain), float64(rowBytes)/4)
+}
+
+// TestFormulasPerOutput: the main reports are written as Shadowserver
+// writes them, formulas and all (machines read them: IntelMQ and the
+// like), while the -split files, which a CERT mails to people who open
+// them in spreadsheets, have their formulas neutralised; each default can
+// be turned around.
+func TestFormulasPerOutput(t *testing.T) {
+	l, err := lab.Start(context.Background(), lab.Config{Hosts: 32, Seed: 2})
+	require.NoError(t, err)
+	defer l.Close()
+	dir := t.TempDir()
+	static := strings.ReplaceAll(l.StaticCSV(), "FRANKFURT AM MAIN", `"=HYPERLINK(""http://x.example/"")"`)
+	require.Contains(t, static, "HYPERLINK")
+	var targets strings.Builder
+	for _, ap := range l.Targets() {
+		if ap.Addr().Is4() {
+			fmt.Fprintln(&targets, ap.Addr())
+		}
+	}
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+		return p
+	}
+	args := []string{"-i", write("t.txt", targets.String()), "-allow-loopback", "-port", fmt.Sprint(l.Port()),
+		"-static", write("s.csv", static), "-split", "country", "-timeout", "1s", "-retries", "0", "-progress", "none",
+		"-probes", "version", "-id", "x"}
+	cities := func(out string) (main, split []string) {
+		for _, r := range readCSV[report.VersionRow](t, files(t, out)["-scan_ntp-x.csv"]) {
+			main = append(main, r.City)
+		}
+		de, err := filepath.Glob(filepath.Join(out, "by-country", "*-scan_ntp-x-de.csv"))
+		require.NoError(t, err)
+		require.Len(t, de, 1)
+		for _, r := range readCSV[report.VersionRow](t, de[0]) {
+			split = append(split, r.City)
+		}
+		return main, split
+	}
+	for _, c := range []struct {
+		flags       []string
+		main, split string
+	}{
+		{nil, `=HYPERLINK("HTTP://X.EXAMPLE/")`, `'=HYPERLINK("HTTP://X.EXAMPLE/")`},
+		{[]string{"-neutralize-formulas", "-split-raw"}, `'=HYPERLINK("HTTP://X.EXAMPLE/")`, `=HYPERLINK("HTTP://X.EXAMPLE/")`},
+	} {
+		out := filepath.Join(dir, fmt.Sprint("out", len(c.flags)))
+		var stdout, stderr bytes.Buffer
+		require.Equal(t, exitOK, run(context.Background(), append(append(args, c.flags...), "-out", out), &stdout, &stderr, nil),
+			stderr.String())
+		main, split := cities(out)
+		assert.Contains(t, main, c.main, "%v: main report", c.flags)
+		assert.Contains(t, split, c.split, "%v: split file", c.flags)
+	}
+}
+
+// TestSummaryEscapesServerText: a daemon banner with a right-to-left
+// override or a C1 CSI reaches the summary escaped, as ntpctl prints
+// server text.
+func TestSummaryEscapesServerText(t *testing.T) {
+	s, _, _, _ := labScan(t, "-probes", "version")
+	p := s.probes[0].(*probeRun[mode6.Reply, report.VersionRow])
+	row := report.VersionRow{Version: "\u202eevil 1\u009b31m", Amplification: "2.00"}
+	p.k.count(&p.sum, &row)
+	var b strings.Builder
+	p.summary(&b)
+	assert.NotContains(t, b.String(), "\u202e")
+	assert.NotContains(t, b.String(), "\u009b")
+	assert.Contains(t, b.String(), "daemons: M-bM-^@M-.evil", "%s", b.String())
 }

@@ -88,8 +88,9 @@ type probeRun[R report.Value, T report.Row] struct {
 	split  *splitFile[T]  // with -split
 
 	// Written by the writer goroutine, read after run returns.
-	sum     report.Stats
-	replied int // targets that sent any datagram back
+	sum       report.Stats
+	replied   int    // targets that sent any datagram back
+	unflushed [2][]T // rows written since their file's last flush: counted in sum once it succeeds
 }
 
 func newProbeRun[R report.Value, T report.Row](s *scan, k *kind[R, T]) (*probeRun[R, T], error) {
@@ -225,10 +226,10 @@ func (p *probeRun[R, T]) write(it *item[R]) error {
 		obs(p.k.name, &r.Outcome, reportable)
 	}
 	if reportable {
-		p.k.count(&p.sum, &row)
 		if err := p.files[fam].write(row); err != nil {
 			return err
 		}
+		p.unflushed[fam] = append(p.unflushed[fam], row)
 		p.split.write(row)
 	}
 	if p.s.opts.jsonAll || r.Answered() || r.Status == ntpctl.StatusSendError {
@@ -238,10 +239,25 @@ func (p *probeRun[R, T]) write(it *item[R]) error {
 	return nil
 }
 
+// flush writes out what the files hold; once it succeeds, the rows are
+// in the files and counted in the statistics (which say only what the
+// files hold, even after a full disk).
 func (p *probeRun[R, T]) flush() error {
 	p.split.flush() // its failures are its files', not the scan's
-	err := errors.Join(p.files[0].flush(), p.files[1].flush())
-	return errors.Join(err, p.out.flushRecords())
+	var errs []error
+	for fam, f := range p.files {
+		if err := f.flush(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rows := p.unflushed[fam]
+		for i := range rows {
+			p.k.count(&p.sum, &rows[i])
+		}
+		clear(rows)
+		p.unflushed[fam] = rows[:0]
+	}
+	return errors.Join(append(errs, p.out.flushRecords())...)
 }
 
 func (p *probeRun[R, T]) close() ([]string, error) {
@@ -274,7 +290,7 @@ func (p *probeRun[R, T]) rows() map[string]int {
 	m := map[string]int{}
 	for _, f := range p.files {
 		if f != nil {
-			m[f.path] = f.rows
+			m[f.path] = f.flushedRows
 		}
 	}
 	return m
@@ -296,7 +312,7 @@ func (p *probeRun[R, T]) summary(w io.Writer) {
 			top = append(top, "…")
 			break
 		}
-		top = append(top, fmt.Sprintf("%s (%d)", c.Key, c.Count))
+		top = append(top, fmt.Sprintf("%s (%d)", report.TerminalSafe(c.Key), c.Count)) // a server's banner
 	}
 	if len(top) > 0 {
 		fmt.Fprintf(w, "  daemons: %s\n", joinComma(top))

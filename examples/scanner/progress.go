@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/ntpctl/ntpctl/report"
 	"os"
 	"sync"
 	"time"
@@ -119,7 +120,7 @@ func (p *progress) note(msg string) {
 	if p.bar != nil {
 		_ = p.bar.Clear()
 	}
-	fmt.Fprintln(p.s.stderr, "scanner:", msg)
+	fmt.Fprintln(p.s.stderr, "scanner:", report.TerminalSafe(msg)) // may quote a server or a file
 }
 
 // stop ends the display.

@@ -86,7 +86,7 @@ func newScan(ctx context.Context, o *options, stdout, stderr io.Writer) (*scan, 
 	if err := s.checkTargets(bl); err != nil {
 		return nil, err
 	}
-	s.cfg = ntpctl.Config{Rate: o.probeRate(), Retries: o.retries, Timeout: o.timeout, Quiet: o.quiet,
+	s.cfg = ntpctl.Config{Limiter: o.limiter(), Retries: o.retries, Timeout: o.timeout, Quiet: o.quiet,
 		Concurrency: o.concurrency, Senders: o.senders, Blocklist: bl, Port: s.port}
 	e, closers, err := buildEnricher(o)
 	if err != nil {
@@ -364,7 +364,7 @@ func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted
 	}
 	s.prog.stop()
 	if len(writeErrs) > 0 {
-		out.abandon()
+		out.abandon(writeErrs[0])
 		// The first error: the others follow from it (the two probes
 		// share the JSON lines, and one failure stops both).
 		return interrupted, fmt.Errorf("writing the reports: %w (the files in %s hold the results up to the last complete flush)",
