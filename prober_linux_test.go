@@ -4,9 +4,11 @@ package ntpctl_test
 
 import (
 	"context"
+	"github.com/ntpctl/ntpctl/mode6"
 	"net"
 	"net/netip"
 	"sort"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,15 +22,13 @@ import (
 
 // TestRate: at a set rate the requests that reach the server never exceed
 // it by more than 2% in any one-second window.
-func TestRate(t *testing.T) {
-	t.Parallel()
+// rateSink receives datagrams on a wildcard port, stamped by the kernel
+// as they arrive (SO_TIMESTAMPNS), so the reader's own scheduling delays
+// do not bunch the times up; stop returns the times.
+func rateSink(t *testing.T) (port uint16, stop func() []time.Time) {
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
 	require.NoError(t, err)
-	defer conn.Close()
 	_ = conn.SetReadBuffer(8 << 20)
-	port := uint16(conn.LocalAddr().(*net.UDPAddr).Port)
-	// The kernel stamps each datagram as it arrives (SO_TIMESTAMPNS), so
-	// the reader's own scheduling delays do not bunch the times up.
 	rc, err := conn.SyscallConn()
 	require.NoError(t, err)
 	require.NoError(t, rc.Control(func(fd uintptr) {
@@ -40,7 +40,7 @@ func TestRate(t *testing.T) {
 		defer close(done)
 		buf, oob := make([]byte, 512), make([]byte, 128)
 		for {
-			_, oobn, _, _, err := conn.ReadMsgUDP(buf, oob) // until closed below
+			_, oobn, _, _, err := conn.ReadMsgUDP(buf, oob) // until closed
 			if err != nil {
 				return
 			}
@@ -55,6 +55,30 @@ func TestRate(t *testing.T) {
 			times = append(times, stamp)
 		}
 	}()
+	return uint16(conn.LocalAddr().(*net.UDPAddr).Port), func() []time.Time {
+		time.Sleep(100 * time.Millisecond) // the last datagrams in the socket's queue
+		conn.Close()
+		<-done
+		sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+		return times
+	}
+}
+
+// busiestSecond returns the most datagrams in any one-second window.
+func busiestSecond(times []time.Time) int {
+	worst, j := 0, 0
+	for i := range times {
+		for times[i].Sub(times[j]) >= time.Second {
+			j++
+		}
+		worst = max(worst, i-j+1)
+	}
+	return worst
+}
+
+func TestRate(t *testing.T) {
+	t.Parallel()
+	port, stop := rateSink(t)
 	const rate = 2000
 	var set ntpctl.TargetSet
 	set.AddPrefix(netip.MustParsePrefix("127.9.0.0/21")) // 2048 targets, asked twice: about 2 s
@@ -68,22 +92,48 @@ func TestRate(t *testing.T) {
 	p, err := ntpctl.NewProber(cfg, ntpctl.MonList())
 	require.NoError(t, err)
 	require.NoError(t, p.Run(context.Background(), set.All(port), func(ntpctl.Result[mode7.Reply]) error { res++; return nil }))
-	time.Sleep(100 * time.Millisecond) // the last datagrams in the socket's queue
-	conn.Close()
-	<-done
+	times := stop()
 	require.Equal(t, 2048, res)
 	require.Equal(t, uint64(4096), p.Stats().Sent)
 	require.GreaterOrEqual(t, len(times), 4000, "loopback loses little")
-	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
-	worst, j := 0, 0
-	for i := range times {
-		for times[i].Sub(times[j]) >= time.Second {
-			j++
-		}
-		worst = max(worst, i-j+1)
-	}
+	worst := busiestSecond(times)
 	assert.LessOrEqual(t, float64(worst), rate*1.02, "requests in the busiest second")
 	assert.Greater(t, float64(worst), rate*0.9, "the rate is reached")
+}
+
+// TestRateShared: two probers that share a RateLimiter stay within its
+// rate together.
+func TestRateShared(t *testing.T) {
+	t.Parallel()
+	port, stop := rateSink(t)
+	const rate = 1500
+	limiter := ntpctl.NewRateLimiter(rate, 0)
+	cfg := fast()
+	cfg.Limiter = limiter
+	cfg.Timeout = 50 * time.Millisecond
+	var a, b ntpctl.TargetSet
+	a.AddPrefix(netip.MustParsePrefix("127.10.0.0/21"))
+	b.AddPrefix(netip.MustParsePrefix("127.11.0.0/21"))
+	pm, err := ntpctl.NewProber(cfg, ntpctl.MonList())
+	require.NoError(t, err)
+	pv, err := ntpctl.NewProber(cfg, ntpctl.ReadVar())
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		assert.NoError(t, pm.Run(context.Background(), a.All(port), func(ntpctl.Result[mode7.Reply]) error { return nil }))
+	}()
+	go func() {
+		defer wg.Done()
+		assert.NoError(t, pv.Run(context.Background(), b.All(port), func(ntpctl.Result[mode6.Reply]) error { return nil }))
+	}()
+	wg.Wait()
+	times := stop()
+	require.GreaterOrEqual(t, len(times), 4000)
+	worst := busiestSecond(times)
+	assert.LessOrEqual(t, float64(worst), rate*1.02, "both probers' requests in the busiest second")
+	assert.Greater(t, float64(worst), rate*0.9)
 }
 
 // TestSendErrors: requests the kernel refuses end as StatusSendError with
