@@ -73,9 +73,15 @@ func newBatch[R any](size int) *batch[R] {
 	b := &batch[R]{msgs: make([]batchconn.Message, size), addrs: make([]net.UDPAddr, size),
 		ips: make([][16]byte, size), bufs: make([][]byte, size), flights: make([]*flight[R], size),
 		gens: make([]uint32, size)}
+	// One slab for the request buffers and one for the messages' buffer
+	// lists: a batch costs a handful of allocations, not two per message.
+	const reqCap = 128
+	slab := make([]byte, size*reqCap)
+	lists := make([][]byte, size)
 	for j := range b.msgs {
-		b.bufs[j] = make([]byte, 0, 128)
-		b.msgs[j].Buffers = [][]byte{b.bufs[j]}
+		b.bufs[j] = slab[j*reqCap : j*reqCap : (j+1)*reqCap]
+		lists[j] = b.bufs[j]
+		b.msgs[j].Buffers = lists[j : j+1 : j+1]
 		b.msgs[j].Addr = &b.addrs[j]
 	}
 	return b
@@ -320,7 +326,13 @@ func (t *transport[R]) poll(fam *family[R]) {
 // receive reads one socket until it closes (where there is no Poller).
 func (t *transport[R]) receive(fam *family[R], slot int, c *batchconn.Conn) {
 	defer t.wg.Done()
-	rd := c.NewReader(t.cfg.BatchSize)
+	// A pool of many sockets shares the traffic: a few messages each is
+	// plenty, and keeps a thousand readers' buffers small.
+	n := t.cfg.BatchSize
+	if len(fam.socks) > 16 {
+		n = min(n, 4)
+	}
+	rd := c.NewReader(n)
 	msgs := rd.Msgs()
 	for i := range msgs {
 		msgs[i].Buf = make([]byte, 2048)

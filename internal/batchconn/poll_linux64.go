@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -30,6 +32,15 @@ type Poller struct {
 	ready      int         // events left from the last epoll_wait
 	closed     atomic.Bool // Close was called (it writes the eventfd once)
 	released   bool        // the descriptors are closed
+	// The epoll descriptor is itself waited on through Go's netpoller,
+	// so that a Read parks its goroutine instead of blocking a thread in
+	// epoll_wait (a thread that must then wait for a P to go on, while
+	// the sockets fill).
+	epf    *os.File
+	rc     syscall.RawConn
+	wait   func(fd uintptr) bool // bound once: no allocation per Read
+	waitN  int
+	waitEr error
 }
 
 // PollSupported reports whether NewPoller works on this platform.
@@ -71,7 +82,28 @@ func NewPoller(conns []*Conn, n int) (_ *Poller, err error) {
 			return nil, err
 		}
 	}
+	if err := unix.SetNonblock(p.epfd, true); err != nil {
+		return nil, fmt.Errorf("batchconn: epoll: %w", err)
+	}
+	p.epf = os.NewFile(uintptr(p.epfd), "epoll") // non-blocking: registered with the netpoller
+	if p.rc, err = p.epf.SyscallConn(); err != nil {
+		return nil, err
+	}
+	p.wait = p.epollWait
 	return p, nil
+}
+
+// epollWait is the RawConn.Read function: it takes what is ready without
+// blocking, and says to park when nothing is.
+func (p *Poller) epollWait(fd uintptr) bool {
+	for {
+		n, err := unix.EpollWait(int(fd), p.events, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		p.waitN, p.waitEr = n, err
+		return n != 0 || err != nil
+	}
 }
 
 func (p *Poller) watch(fd, key int) error {
@@ -96,14 +128,14 @@ func (p *Poller) Read(msgs []RecvMsg, socks []int) (int, error) {
 	}
 	for {
 		if p.ready == 0 {
-			n, err := unix.EpollWait(p.epfd, p.events, -1)
-			if err == unix.EINTR {
-				continue
+			if err := p.rc.Read(p.wait); err != nil {
+				p.release()
+				return 0, net.ErrClosed
 			}
-			if err != nil {
-				return 0, fmt.Errorf("batchconn: epoll_wait: %w", err)
+			if p.waitEr != nil {
+				return 0, fmt.Errorf("batchconn: epoll_wait: %w", p.waitEr)
 			}
-			p.next, p.ready = 0, n
+			p.next, p.ready = 0, p.waitN
 		}
 		got := 0
 		for p.ready > 0 && got < len(msgs) {
@@ -208,9 +240,12 @@ func (p *Poller) release() {
 	for _, fd := range p.fds {
 		_ = unix.Close(fd)
 	}
-	for _, fd := range []int{p.epfd, p.evfd} {
-		if fd >= 0 {
-			_ = unix.Close(fd)
-		}
+	if p.epf != nil {
+		_ = p.epf.Close()
+	} else if p.epfd >= 0 {
+		_ = unix.Close(p.epfd)
+	}
+	if p.evfd >= 0 {
+		_ = unix.Close(p.evfd)
 	}
 }
