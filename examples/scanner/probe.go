@@ -232,7 +232,7 @@ func (p *probeRun[R, T]) write(it *item[R]) error {
 		p.unflushed[fam] = append(p.unflushed[fam], row)
 		p.split.write(row)
 	}
-	if p.s.opts.jsonAll || r.Answered() || r.Status == ntpctl.StatusSendError {
+	if p.s.opts.jsonAll || r.Answered() || r.Status == ntpctl.StatusSendError || r.Status == ntpctl.StatusSpoofed {
 		rec := report.NewRecord(r, it.e)
 		return p.out.writeRecord(&rec)
 	}
@@ -306,6 +306,9 @@ func (p *probeRun[R, T]) summary(w io.Writer) {
 	refused := int(st.Statuses.ServerError)
 	fmt.Fprintf(w, "\n  %d more answered with an error (%s), %d sent nothing usable, %d were silent\n",
 		refused, p.k.refused, max(0, p.replied-r.Rows-refused), st.Statuses.NoAnswer)
+	if n := st.Statuses.Spoofed; n > 0 {
+		fmt.Fprintf(w, "  %d drew forged replies (spoofing suspected: datagrams answering other requests or at other ports) and are not findings\n", n)
+	}
 	var top []string
 	for i, c := range r.Versions {
 		if i == 5 {
