@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -303,10 +304,15 @@ func (o *outputs) writeStats(interrupted bool) error {
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(jf.f)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	err = errors.Join(enc.Encode(st), jf.f.Close())
+	err = enc.Encode(st)
+	if err == nil {
+		_, err = jf.f.Write(report.EscapeJSON(buf.Bytes())) // daemon banners are server text
+	}
+	err = errors.Join(err, jf.f.Close())
 	if err != nil {
 		return err
 	}
