@@ -402,7 +402,11 @@ func TestSendersMatchTheirSockets(t *testing.T) {
 	s6 := lab(t, "udp6", map[string]*ntpsim.Host{"::1": {Mode7: ntpsim.Mode7NoData}})
 	late := netip.AddrPortFrom(netip.MustParseAddr("127.0.13.200"), s4.Port())
 	go func() {
-		time.Sleep(100 * time.Millisecond) // appears after the first request
+		// It appears after its first request (ignored: no such host yet)
+		// has come, in time for the retry.
+		for s4.Stats().Ignored == 0 {
+			time.Sleep(time.Millisecond)
+		}
 		s4.SetHost(late.Addr(), &ntpsim.Host{Mode7: ntpsim.Mode7NoData})
 	}()
 	var targets []netip.AddrPort
