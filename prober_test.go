@@ -429,7 +429,12 @@ func TestSendersMatchTheirSockets(t *testing.T) {
 	}
 	assert.Equal(t, 2, res[late].Attempts)
 	st := p.Stats()
-	assert.Equal(t, uint64(43), st.Sent)
+	attempts := 0
+	for _, r := range res {
+		attempts += r.Attempts
+	}
+	assert.Equal(t, uint64(attempts), st.Sent, "one datagram per attempt (43 but for retries a loaded machine causes)")
+	assert.GreaterOrEqual(t, st.Sent, uint64(43))
 	assert.Zero(t, st.Unsolicited+st.Mismatched+st.SendErrors)
 }
 

@@ -285,6 +285,11 @@ func (d *RDAP) query(ctx context.Context, client *http.Client, url string) (Abus
 		return Abuse{}, &HTTPError{URL: final, StatusCode: resp.StatusCode}
 	}
 	body, err := readCapped(resp.Body, d.MaxBody)
+	if cerr := ctx.Err(); cerr != nil {
+		// The time ran out while the body came: what came is cut short
+		// (an HTTP/2 stream cancelled reads as an early end).
+		return Abuse{}, fmt.Errorf("enrich: rdap %s: %w", final, cerr)
+	}
 	if err != nil {
 		return Abuse{}, fmt.Errorf("enrich: rdap %s: %w", final, err)
 	}
