@@ -498,7 +498,7 @@ func TestProbeRateFlags(t *testing.T) {
 // TestSplitStreams: with -split the rows go to their files as they come;
 // the scan does not keep them. When a large lab scan has written every
 // result, the live heap with -split asn exceeds that of the same scan
-// without it by less than a quarter of the split rows' size (keeping the
+// without it by less than half the split rows' size (keeping the
 // rows until the end, as the scanner did, costs more than their size).
 func TestSplitStreams(t *testing.T) {
 	if raceEnabled || testing.Short() {
@@ -508,7 +508,7 @@ func TestSplitStreams(t *testing.T) {
 		// Not labScan: its cleanup would keep this scan (and its lab)
 		// alive while the next one is measured.
 		dir := t.TempDir()
-		opts, err := parseFlags(append([]string{"-out", dir, "-id", "x", "-progress", "none", "-lab-hosts", "8192",
+		opts, err := parseFlags(append([]string{"-out", dir, "-id", "x", "-progress", "none", "-lab-hosts", "16384",
 			"-seed", "3", "-probes", "version"}, args...), io.Discard)
 		require.NoError(t, err)
 		s, err := newLabScan(context.Background(), opts, io.Discard, io.Discard)
@@ -539,7 +539,10 @@ func TestSplitStreams(t *testing.T) {
 	t.Logf("live heap at the end: %d KiB without -split, %d KiB with; split rows %d KiB in %d files",
 		plain>>10, split>>10, rowBytes>>10, len(parts))
 	require.Greater(t, rowBytes, int64(1<<20), "enough rows to tell")
-	assert.Less(t, float64(split)-float64(plain), float64(rowBytes)/4)
+	// Keeping the rows would cost more than rowBytes; streaming costs the
+	// open files' buffers, and the heap of two scans differs by up to
+	// about a megabyte of noise.
+	assert.Less(t, float64(split)-float64(plain), float64(rowBytes)/2)
 }
 
 // TestFormulasPerOutput: the main reports are written as Shadowserver
