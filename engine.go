@@ -61,6 +61,7 @@ type flight[R any] struct {
 	deadline time.Time // when to look at the flight again
 	gen      uint32    // timer entries and batch slots carrying another gen are stale
 	inHeap   bool      // a quiet timer is pending
+	unsent   bool      // the last request is with a sender, not yet gone
 	ready    bool      // queued in engine.ready
 	packets  int
 	bytes    int
@@ -232,14 +233,43 @@ func (e *engine[R]) request(f *flight[R], b []byte, now time.Time) (_ []byte, at
 	f.reqLen = len(b)
 	f.gen++ // the timers of earlier attempts are stale
 	f.inHeap = false
+	f.unsent = true
+	f.deadline = now.Add(e.wait(f))
 	if f.attempts <= e.cfg.Retries {
-		f.deadline = now.Add(e.cfg.RetryInterval)
 		e.retries.push(timer[R]{f, f.gen, f.deadline}, 4*e.cfg.Concurrency)
 	} else {
-		f.deadline = now.Add(e.cfg.Timeout)
 		e.timeouts.push(timer[R]{f, f.gen, f.deadline}, 4*e.cfg.Concurrency)
 	}
 	return b, f.gen, true
+}
+
+// wait is how long f's last request waits for an answer: the retry
+// interval while retries are left, then the timeout.
+func (e *engine[R]) wait(f *flight[R]) time.Duration {
+	if f.attempts <= e.cfg.Retries {
+		return e.cfg.RetryInterval
+	}
+	return e.cfg.Timeout
+}
+
+// sent reports that attempt of f left at at (the sending call returned
+// then). The wait for an answer counts from then: a request that sat
+// with a starved sender past its deadline must not make its target
+// silent. Once f answers, its quiet timer rules and only unsent is
+// cleared.
+func (e *engine[R]) sent(f *flight[R], attempt uint32, at time.Time) {
+	if f.gen != attempt {
+		return
+	}
+	f.unsent = false
+	if f.packets > 0 || f.done || !at.After(f.sentAt) {
+		return
+	}
+	f.deadline = at.Add(e.wait(f)) // collect pushes its timer again
+	if f.first.Equal(f.sentAt) {
+		f.first = at
+	}
+	f.sentAt = at
 }
 
 // sendFailed reports that the kernel refused attempt of f (as request
@@ -382,6 +412,17 @@ func (e *engine[R]) collect(now time.Time, stopping, aborting bool) {
 			f := t.f
 			if t.stale() || f.packets > 0 || f.done {
 				continue // resent, recycled, or answering: another timer rules
+			}
+			if f.unsent || f.deadline.After(now) {
+				// The request has not left yet, or left later than it
+				// was built: wait a whole delay from now, or from when
+				// it left. (Behind later deadlines in the FIFO, it fires
+				// late, never early.)
+				if f.unsent {
+					f.deadline = now.Add(e.wait(f))
+				}
+				q.push(timer[R]{f, f.gen, f.deadline}, 4*e.cfg.Concurrency)
+				continue
 			}
 			if f.sendErr == nil && f.attempts <= e.cfg.Retries && !stopping {
 				e.retry = append(e.retry, timer[R]{f: f, gen: f.gen}) // silent so far: ask again

@@ -56,8 +56,17 @@ func (b *bed[R]) take(t string) *flight[R] {
 }
 
 // request builds f's next request, as enqueue does, and returns the
-// attempt.
+// attempt; the request leaves at once.
 func (b *bed[R]) request(f *flight[R]) uint32 {
+	b.t.Helper()
+	attempt := b.build(f)
+	b.e.sent(f, attempt, b.now)
+	return attempt
+}
+
+// build builds f's next request and returns the attempt; it has not left
+// until sent says so.
+func (b *bed[R]) build(f *flight[R]) uint32 {
 	b.t.Helper()
 	req, attempt, ok := b.e.request(f, b.buf[:0], b.now)
 	require.True(b.t, ok)
@@ -180,6 +189,40 @@ func TestEngineRTTNeverNegative(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.Equal(t, time.Duration(0), got[0].RTT)
 	assert.Equal(t, 2, got[0].Attempts)
+}
+
+// TestEngineWaitsFromTheSend: a request that sat with its sender past
+// the whole timeout (a starved goroutine, sockets opening) does not make
+// its target silent; the wait counts from when the request left.
+func TestEngineWaitsFromTheSend(t *testing.T) {
+	b := newBed(t, Config{Retries: 1, RetryInterval: time.Second, Timeout: 2 * time.Second}, MonList())
+	tg := netip.MustParseAddrPort("127.0.0.1:123")
+	f, res := b.admitTake(tg)
+	require.NotNil(t, f, "%v", res.Err)
+	attempt := b.build(f) // handed over, not yet gone
+	assert.Empty(t, b.advance(5*time.Second), "never sent: not silent")
+	assert.Equal(t, 1, f.attempts, "and not asked again either")
+	b.e.sent(f, attempt, b.now.Add(-time.Second)) // left 4 s late
+	assert.Empty(t, b.advance(time.Second-time.Millisecond), "a second after it left, less a millisecond")
+	assert.Equal(t, 1, f.attempts)
+	assert.Empty(t, b.advance(time.Millisecond), "the retry interval from the send: asked again")
+	assert.Equal(t, 2, f.attempts)
+	// A reply to the first request, read before its late send was
+	// reported, counts; the send report then changes nothing.
+	g, _ := b.admitTake(netip.MustParseAddrPort("127.0.0.2:123"))
+	ga := b.build(g)
+	b.now = b.now.Add(time.Second)
+	pkts := monlistReply(t, 1)
+	require.True(t, b.deliver("127.0.0.2:123", -1, pkts[0]))
+	b.e.sent(g, ga, b.now.Add(time.Second))
+	got := b.advance(0)
+	require.Len(t, got, 1)
+	assert.Equal(t, StatusOK, got[0].Status)
+	assert.Equal(t, netip.MustParseAddrPort("127.0.0.2:123"), got[0].Target)
+	got = b.advance(2 * time.Second)
+	require.Len(t, got, 1)
+	assert.Equal(t, StatusNoAnswer, got[0].Status, "the first target, after its retry")
+	assert.Equal(t, tg, got[0].Target)
 }
 
 // TestEngineSocketAndFamily: a reply counts only on the socket its
@@ -394,9 +437,11 @@ func TestEngineAllocs(t *testing.T) {
 	round := func() {
 		for _, tg := range targets {
 			f, _ := b.admitTake(tg)
-			if _, _, ok := b.e.request(f, b.buf[:0], b.now); !ok {
+			_, attempt, ok := b.e.request(f, b.buf[:0], b.now)
+			if !ok {
 				t.Fatal("request")
 			}
+			b.e.sent(f, attempt, b.now)
 		}
 		for _, tg := range targets {
 			b.e.deliver(false, b.e.slot(tg), tg, reply, len(reply), b.now)
@@ -426,9 +471,11 @@ func BenchmarkBookkeeping(bm *testing.B) {
 		t := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 1, byte(i >> 8), byte(i)}), 123)
 		i++
 		f, _ := b.admitTake(t)
-		if _, _, ok := b.e.request(f, b.buf[:0], b.now); !ok {
+		_, attempt, ok := b.e.request(f, b.buf[:0], b.now)
+		if !ok {
 			bm.Fatal("request")
 		}
+		b.e.sent(f, attempt, b.now)
 		b.now = b.now.Add(time.Millisecond)
 		b.e.collect(b.now, false, false)
 		due := b.e.takeDue()

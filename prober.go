@@ -155,7 +155,7 @@ func (p *Prober[R]) Run(ctx context.Context, targets iter.Seq[netip.AddrPort], e
 		rate.observe(now, p.stats.sent.Load(), &p.stats.rate)
 
 		p.mu.Lock()
-		p.tr.reclaim(p.e.sendFailed)
+		p.tr.reclaim(p.e.sent, p.e.sendFailed)
 		inflight := p.e.inFlight()
 		pending := p.e.pending()
 		queued := p.pend.count
@@ -226,7 +226,7 @@ func seenOr(ch <-chan struct{}, seen bool) <-chan struct{} {
 func (p *Prober[R]) send(now time.Time, next func() (netip.AddrPort, bool), exhausted bool,
 	emit func(Result[R]) error) (bool, error) {
 	p.mu.Lock()
-	p.tr.reclaim(p.e.sendFailed)
+	p.tr.reclaim(p.e.sent, p.e.sendFailed)
 	for f := p.e.nextRetry(); f != nil; f = p.e.nextRetry() {
 		p.e.popRetry()
 		p.pend.add(f.v6(), f.slot, entry[R]{f: f, gen: f.gen}, now)

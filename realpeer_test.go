@@ -24,7 +24,7 @@ func TestProberAgainstNTPsec(t *testing.T) {
 	res, p := run(t, cfg, ntpctl.ReadVar(), targets)
 	for _, tg := range targets {
 		r := res[tg]
-		require.Equal(t, ntpctl.StatusOK, r.Status, "%v: %v", tg, r.Err)
+		require.Equal(t, ntpctl.StatusOK, r.Status, "%v: %v %+v attempts=%d", tg, r.Err, p.Stats(), r.Attempts)
 		v, _ := r.Value.Vars.Lookup("version")
 		assert.Contains(t, d.Version, v[len("ntpd "):])
 		sv, err := mode6.ParseSystemVars(r.Value.Data)

@@ -67,6 +67,7 @@ type batch[R any] struct {
 	gens    []uint32
 	n       int
 	failed  []batchconn.Failure
+	at      time.Time // when the sender's call returned
 }
 
 func newBatch[R any](size int) *batch[R] {
@@ -246,8 +247,10 @@ func (t *transport[R]) idle() bool {
 }
 
 // reclaim takes back the batches the sending goroutines are done with,
-// reporting each request the kernel refused to failed.
-func (t *transport[R]) reclaim(failed func(f *flight[R], attempt uint32, err error)) {
+// reporting each request as sent (when it left) and each one the kernel
+// refused to failed.
+func (t *transport[R]) reclaim(sent func(f *flight[R], attempt uint32, at time.Time),
+	failed func(f *flight[R], attempt uint32, err error)) {
 	for _, fam := range t.fams {
 		if fam == nil {
 			continue
@@ -263,6 +266,9 @@ func (t *transport[R]) reclaim(failed func(f *flight[R], attempt uint32, err err
 					break
 				}
 				s.out--
+				for i, f := range b.flights[:b.n] {
+					sent(f, b.gens[i], b.at)
+				}
 				for _, fl := range b.failed {
 					failed(b.flights[fl.Index], b.gens[fl.Index], fl.Err)
 				}
@@ -288,6 +294,7 @@ func (t *transport[R]) send(fam *family[R], s *sender[R]) {
 	for b := range s.work {
 		n, failed, _ := fam.socks[b.slot].WriteBatchFailed(b.msgs[:b.n], b.failed[:0])
 		b.failed = failed
+		b.at = t.cfg.Now()
 		t.stats.sent.Add(uint64(n))
 		for _, fl := range failed {
 			// A batch that meets the socket closed by Run's end was not

@@ -63,7 +63,7 @@ func (r *rig) send(fs ...*flight[mode7.Reply]) {
 // wait takes back every batch from the sending goroutines.
 func (r *rig) wait() {
 	for !r.tr.idle() {
-		r.tr.reclaim(r.e.sendFailed)
+		r.tr.reclaim(r.e.sent, r.e.sendFailed)
 		runtime.Gosched()
 	}
 }
