@@ -468,3 +468,36 @@ func TestQuery(t *testing.T) {
 	assert.ErrorIs(t, res.Err, ntpctl.ErrAborted, "cut short: what came back, aborted")
 	assert.Less(t, time.Since(start), fast().Timeout, "no waiting for the timeout")
 }
+
+// TestSilentScanWithRetries: a scan of silent targets with a retry each,
+// under a rate cap, with few flights in the air and the full pool of
+// sockets, finishes every target after its two attempts. (Retries queued
+// behind the sockets of new targets waiting for room were never sent:
+// the flights waiting for them filled the air and the scan stalled.)
+func TestSilentScanWithRetries(t *testing.T) {
+	s := lab(t, "udp4", nil)
+	cfg := fast()
+	cfg.Retries, cfg.RetryInterval, cfg.Timeout = 1, 20*time.Millisecond, 30*time.Millisecond
+	cfg.Concurrency = 64
+	cfg.Limiter = ntpctl.NewRateLimiter(100_000, 0)
+	p, err := ntpctl.NewProber(cfg, ntpctl.MonList())
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n := 0
+	err = p.Run(ctx, func(yield func(netip.AddrPort) bool) {
+		for i := range 2048 {
+			if !yield(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 50, byte(i >> 8), byte(i)}), s.Port())) {
+				return
+			}
+		}
+	}, func(r ntpctl.Result[mode7.Reply]) error {
+		n++
+		assert.Equal(t, ntpctl.StatusNoAnswer, r.Status)
+		assert.Equal(t, 2, r.Attempts)
+		return nil
+	})
+	require.NoError(t, err, "stalled: %d of 2048 finished; %+v", n, p.Stats())
+	assert.Equal(t, 2048, n)
+	assert.Equal(t, uint64(2*2048), p.Stats().Sent)
+}

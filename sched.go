@@ -17,14 +17,19 @@ import (
 // on a stack, and every socket that gets its first entry goes on a queue
 // in the order it did, which is the order of their oldest entries. Both
 // are checked lazily: an entry whose socket has changed since is passed
-// over.
+// over. A third queue holds the sockets that have retries, in the order
+// they got them: when the flights in the air leave no room for new
+// targets, only retries may go, and they must be found however many
+// sockets of new targets wait ahead of them (a retry that is never sent
+// keeps its flight in the air, and the scan stalls).
 type pending[R any] struct {
-	q     [2][]slotQueue[R] // udp4, udp6: per socket
-	full  []sockRef         // sockets that reached fill (some may have gone under since)
-	aging fifo2             // sockets in the order they got their oldest entry
-	count int               // entries waiting
-	fresh int               // of those, new targets
-	gen   uint32            // stamps queue entries; bumped when a socket empties
+	q        [2][]slotQueue[R] // udp4, udp6: per socket
+	full     []sockRef         // sockets that reached fill (some may have gone under since)
+	aging    fifo2             // sockets in the order they got their oldest entry
+	retrying fifo2             // sockets in the order they got a retry (some may have none since)
+	count    int               // entries waiting
+	fresh    int               // of those, new targets
+	gen      uint32            // stamps queue entries; bumped when a socket empties
 }
 
 // sockRef names a socket; gen is its queue's gen when the reference was
@@ -99,8 +104,14 @@ func (p *pending[R]) add(v6 bool, slot int, e entry[R], now time.Time) {
 	p.count++
 	if e.f == nil {
 		p.fresh++
-	} else {
-		sq.retries++
+		return
+	}
+	sq.retries++
+	if sq.retries == 1 {
+		if p.retrying.len() > 4*len(p.q[0]) {
+			p.compact()
+		}
+		p.retrying.push(sockRef{uint8(fam), int32(slot), sq.gen})
 	}
 }
 
@@ -123,12 +134,15 @@ const scanLimit = 64
 // the one waiting longest once it has waited linger, else one that has
 // fill entries, else (drain) the one waiting longest of any. Sockets skip
 // says cannot take a batch now are passed over (looking at most
-// scanLimit further), and with retriesOnly (no room in flight for new
-// targets) those without a retry.
+// scanLimit further). With retriesOnly (no room in flight for new
+// targets) it is the socket that has waited longest with a retry, at
+// once.
 func (p *pending[R]) pick(now time.Time, drain, retriesOnly bool, skip func(v6 bool, slot int) bool) (v6 bool, slot int, ok bool) {
+	if retriesOnly {
+		return p.pickRetry(skip)
+	}
 	usable := func(r sockRef) bool {
-		sq := p.queue(r)
-		return len(sq.entries) > 0 && (!retriesOnly || sq.retries > 0) && !skip(r.fam == 1, int(r.slot))
+		return len(p.queue(r).entries) > 0 && !skip(r.fam == 1, int(r.slot))
 	}
 	// The longest waiting, once aged (or draining).
 	p.oldest() // drops stale heads
@@ -158,6 +172,27 @@ func (p *pending[R]) pick(now time.Time, drain, retriesOnly bool, skip func(v6 b
 		}
 	}
 	return false, 0, false
+}
+
+// pickRetry returns the socket that has had a retry longest, passing
+// over those skip refuses (looking at most scanLimit further).
+func (p *pending[R]) pickRetry(skip func(v6 bool, slot int) bool) (v6 bool, slot int, ok bool) {
+	for p.retrying.len() > 0 && !p.hasRetry(p.retrying.peek()) {
+		p.retrying.pop() // stale: its retries went out since
+	}
+	for i := 0; i < p.retrying.len() && i < scanLimit; i++ {
+		if r := p.retrying.at(i); p.hasRetry(r) && !skip(r.fam == 1, int(r.slot)) {
+			return r.fam == 1, int(r.slot), true
+		}
+	}
+	return false, 0, false
+}
+
+// hasRetry reports whether the socket r names still has a retry, since
+// the reference was made.
+func (p *pending[R]) hasRetry(r sockRef) bool {
+	sq := p.queue(r)
+	return sq.retries > 0 && sq.gen == r.gen
 }
 
 // take removes up to n entries of a socket, in order, for sending; room
@@ -206,9 +241,10 @@ func (p *pending[R]) markFull(r sockRef) {
 	p.full = append(p.full, r)
 }
 
-// compact drops the stale references of full and aging (their sockets
-// emptied, or went under fill, since), so that neither grows beyond the
-// sockets' number, whatever the order sockets are served in.
+// compact drops the stale references of full, aging and retrying (their
+// sockets emptied, went under fill or sent their retries since), so that
+// none grows beyond the sockets' number, whatever the order sockets are
+// served in.
 func (p *pending[R]) compact() {
 	n := 0
 	seen := map[sockRef]bool{}
@@ -227,6 +263,15 @@ func (p *pending[R]) compact() {
 		}
 	}
 	p.aging = q
+	var rq fifo2
+	clear(seen)
+	for i := range p.retrying.len() {
+		if r := p.retrying.at(i); p.hasRetry(r) && !seen[r] {
+			seen[r] = true
+			rq.push(r)
+		}
+	}
+	p.retrying = rq
 }
 
 // clearAll empties the queue, calling dropped for each retry in it.
@@ -247,7 +292,7 @@ func (p *pending[R]) clearAll(dropped func(f *flight[R], gen uint32)) {
 		}
 	}
 	p.full = p.full[:0]
-	p.aging = fifo2{}
+	p.aging, p.retrying = fifo2{}, fifo2{}
 	p.count, p.fresh = 0, 0
 }
 
