@@ -244,6 +244,17 @@ func (b *Blocklist) Apply(s *TargetSet) TargetSet {
 	return out
 }
 
+// Removed returns the addresses of s that Apply takes out: those the
+// blocklist refuses (NAT64 addresses apart, which only Reason judges). A
+// scanner that reports blocked targets iterates it.
+func (b *Blocklist) Removed(s *TargetSet) TargetSet {
+	kept := b.Apply(s)
+	var out TargetSet
+	out.ranges = slices.Clone(s.ranges)
+	out.subtract(&kept)
+	return out
+}
+
 var (
 	unspecifiedSet = setOf([]string{"0.0.0.0/32", "::/128"})
 	// outside2000 is the IPv6 space outside 2000::/3, but for ::1,

@@ -65,6 +65,8 @@ type flight[R any] struct {
 	ready    bool      // queued in engine.ready
 	packets  int
 	bytes    int
+	icmp     Status // closed, unreachable or prohibited: an ICMP error came before any reply
+	icmpErr  error
 	foreign  int  // datagrams from the target that answered another request or came to another socket
 	spoofed  bool // foreign passed MaxMismatched
 	done     bool // reply finished, capped or failed: finish at the next collect
@@ -365,6 +367,65 @@ func (e *engine[R]) deliver(v6 bool, slot int, src netip.AddrPort, b []byte, siz
 	return false
 }
 
+// deliverICMP takes an ICMP error about a request to target, read at
+// now on socket slot of the family v6 says: a flight that has not
+// answered finishes with the status it means (a port unreachable ends
+// it as closed; no retry would fare better). It reports whether a flight
+// finished. An ICMP error can be forged as easily as a reply, but it can
+// only hide a finding, never make one.
+func (e *engine[R]) deliverICMP(v6 bool, slot int, target netip.AddrPort, typ, code uint8, icmp6 bool, now time.Time) bool {
+	e.stats.icmp.Add(1)
+	st := icmpStatus(typ, code, icmp6)
+	if st == 0 {
+		return false // not about reachability (fragmentation needed, …)
+	}
+	f := e.flights.get(target, e.hash(target))
+	if f == nil || f.done || f.slot != slot || f.v6() != v6 || f.packets > 0 {
+		return false
+	}
+	f.icmp = st
+	base := ErrClosed
+	switch st {
+	case StatusUnreachable:
+		base = ErrUnreachable
+	case StatusProhibited:
+		base = ErrProhibited
+	}
+	proto := "ICMP"
+	if icmp6 {
+		proto = "ICMPv6"
+	}
+	f.icmpErr = fmt.Errorf("%w (%s type %d code %d)", base, proto, typ, code)
+	e.markReady(f)
+	return true
+}
+
+// icmpStatus maps an ICMP error to the status it means for the target, or
+// 0 for one that says nothing about it (RFC 792, RFC 1812 §5.2.7.1, RFC
+// 4443 §3.1).
+func icmpStatus(typ, code uint8, v6 bool) Status {
+	if v6 {
+		switch {
+		case typ == 1 && code == 4:
+			return StatusClosed // port unreachable
+		case typ == 1 && (code == 1 || code == 5 || code == 6):
+			return StatusProhibited // administratively prohibited, failed policy, reject route
+		case typ == 1, typ == 3:
+			return StatusUnreachable // no route, beyond scope, address unreachable; time exceeded
+		}
+		return 0
+	}
+	switch {
+	case typ == 3 && code == 3:
+		return StatusClosed
+	case typ == 3 && (code == 9 || code == 10 || code == 13):
+		return StatusProhibited
+	case typ == 3 && code != 4, typ == 11: // not "fragmentation needed"
+		return StatusUnreachable
+	}
+	return 0
+}
+
 // foreign counts a datagram from f's target that answered another
 // request or came to another socket, and ends f as spoofed past the cap.
 // It reports whether f finished.
@@ -489,6 +550,8 @@ func (e *engine[R]) result(f *flight[R]) Result[R] {
 	r := Result[R]{Outcome: Outcome{Target: f.target, Time: f.first, Attempts: f.attempts, RTT: f.rtt,
 		Packets: f.packets, Bytes: f.bytes, RequestBytes: f.reqLen}}
 	switch {
+	case f.icmp != 0:
+		r.Status, r.Err = f.icmp, f.icmpErr
 	case f.spoofed:
 		if f.asmReset {
 			r.Value, _, _ = f.asm.Result() // the evidence

@@ -565,3 +565,45 @@ func TestQuietHeap(t *testing.T) {
 	}
 	assert.Empty(t, h)
 }
+
+// TestEngineICMP: an ICMP error ends a silent flight with the status it
+// means; one about an answering flight, another socket, or a kind that
+// says nothing of reachability changes nothing.
+func TestEngineICMP(t *testing.T) {
+	b := newBed(t, Config{Retries: 2}, MonList())
+	for i, c := range []struct {
+		typ, code uint8
+		v6        bool
+		want      Status
+		err       error
+	}{
+		{3, 3, false, StatusClosed, ErrClosed},
+		{3, 1, false, StatusUnreachable, ErrUnreachable},
+		{3, 13, false, StatusProhibited, ErrProhibited},
+		{11, 0, false, StatusUnreachable, ErrUnreachable},
+		{1, 4, true, StatusClosed, ErrClosed},
+		{1, 1, true, StatusProhibited, ErrProhibited},
+		{1, 3, true, StatusUnreachable, ErrUnreachable},
+	} {
+		tg := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 8, byte(i)}), 123)
+		if c.v6 {
+			tg = netip.AddrPortFrom(netip.AddrFrom16([16]byte{15: byte(i + 1)}), 123)
+			b.cfg.Blocklist = &Blocklist{NoBuiltin: true, AllowLoopback: true}
+		}
+		b.take(tg.String())
+		assert.False(t, b.e.deliverICMP(c.v6, (b.e.slot(tg)+1)%b.e.slots, tg, c.typ, c.code, c.v6, b.now), "another socket")
+		assert.True(t, b.e.deliverICMP(c.v6, b.e.slot(tg), tg, c.typ, c.code, c.v6, b.now))
+		got := b.advance(0)
+		require.Len(t, got, 1)
+		assert.Equal(t, c.want, got[0].Status, "type %d code %d", c.typ, c.code)
+		assert.ErrorIs(t, got[0].Err, c.err)
+		assert.Equal(t, 1, got[0].Attempts, "no retry after a definite answer")
+	}
+	tg := netip.MustParseAddrPort("127.0.9.1:123")
+	b.take(tg.String())
+	assert.False(t, b.e.deliverICMP(false, b.e.slot(tg), tg, 3, 4, false, b.now), "fragmentation needed")
+	pkts := monlistReply(t, 12)
+	b.deliver(tg.String(), -1, pkts[0])
+	assert.False(t, b.e.deliverICMP(false, b.e.slot(tg), tg, 3, 3, false, b.now), "it answered")
+	assert.Equal(t, uint64(16), b.stats.snapshot().ICMP, "every ICMP error counted")
+}

@@ -71,6 +71,10 @@ func (p *Prober[R]) deliver(v6 bool, msgs []batchconn.RecvMsg, slots []int, now 
 	p.mu.Lock()
 	for i := range msgs {
 		m := &msgs[i]
+		if m.ICMP.Set {
+			wake = p.e.deliverICMP(v6, slots[i], m.From, m.ICMP.Type, m.ICMP.Code, m.ICMP.V6, now) || wake
+			continue
+		}
 		wake = p.e.deliver(v6, slots[i], m.From, m.Buf[:m.N], m.Size, now) || wake
 	}
 	p.mu.Unlock()

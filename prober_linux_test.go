@@ -172,3 +172,29 @@ func TestSendErrors(t *testing.T) {
 	assert.Equal(t, uint64(64), p.Stats().SendErrors)
 	assert.Zero(t, p.Stats().Sent)
 }
+
+// TestClosedPort: a request to a port nothing listens on gets an ICMP
+// port unreachable back, which ends the target as closed at once, not
+// as silent after the timeouts (nmap's closed against open|filtered).
+func TestClosedPort(t *testing.T) {
+	t.Parallel()
+	for _, network := range []string{"udp4", "udp6"} {
+		ip := net.IPv4(127, 0, 0, 1)
+		if network == "udp6" {
+			ip = net.IPv6loopback
+		}
+		c, err := net.ListenUDP(network, &net.UDPAddr{IP: ip})
+		require.NoError(t, err)
+		target := c.LocalAddr().(*net.UDPAddr).AddrPort()
+		c.Close() // closed now
+		cfg := fast()
+		cfg.Timeout, cfg.Retries = 2*time.Second, 2
+		start := time.Now()
+		res, err := ntpctl.Query(context.Background(), cfg, ntpctl.MonList(), netip.AddrPortFrom(target.Addr().Unmap(), target.Port()))
+		require.NoError(t, err)
+		assert.Equal(t, ntpctl.StatusClosed, res.Status, "%s: %v", network, res.Err)
+		assert.ErrorIs(t, res.Err, ntpctl.ErrClosed)
+		assert.Equal(t, 1, res.Attempts)
+		assert.Less(t, time.Since(start), time.Second, "%s: no waiting for the timeout", network)
+	}
+}

@@ -18,6 +18,13 @@ var (
 	ErrRepeated = errors.New("ntpctl: target already in flight")
 	// ErrSpoofed is the error of a StatusSpoofed result.
 	ErrSpoofed = errors.New("ntpctl: datagrams from the target answered other requests or came to another port: spoofing suspected")
+	// ErrClosed is the error of a StatusClosed result, wrapped with the
+	// ICMP type and code.
+	ErrClosed = errors.New("ntpctl: port unreachable (ICMP): no NTP service there")
+	// ErrUnreachable is the error of a StatusUnreachable result.
+	ErrUnreachable = errors.New("ntpctl: host or network unreachable (ICMP)")
+	// ErrProhibited is the error of a StatusProhibited result.
+	ErrProhibited = errors.New("ntpctl: communication administratively prohibited (ICMP)")
 	// ErrAborted marks the results of targets cut short by Abort, joined
 	// to the error of their status; Run returns it after Abort.
 	ErrAborted = errors.New("ntpctl: probing aborted")
@@ -65,11 +72,21 @@ const (
 	// sends, sweeping sequence numbers or ports. Whatever came back is
 	// kept as evidence, and the target is not a finding.
 	StatusSpoofed
+	// StatusClosed ("closed", ErrClosed): an ICMP port unreachable came
+	// back: the host is up and nothing listens on the port, nmap's
+	// "closed" (silence is its "open|filtered").
+	StatusClosed
+	// StatusUnreachable ("unreachable", ErrUnreachable): an ICMP host or
+	// network unreachable (or time exceeded) came back from a router.
+	StatusUnreachable
+	// StatusProhibited ("prohibited", ErrProhibited): an ICMP
+	// administratively prohibited came back: a firewall refuses.
+	StatusProhibited
 	numStatus
 )
 
 var statusNames = [numStatus]string{"", "ok", "no_answer", "partial", "protocol_error", "server_error", "send_error",
-	"blocked", "repeated", "spoofed"}
+	"blocked", "repeated", "spoofed", "closed", "unreachable", "prohibited"}
 
 // Statuses returns every status, in order.
 func Statuses() []Status {

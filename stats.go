@@ -22,6 +22,7 @@ type Stats struct {
 	Dropped     uint64       `json:"dropped"`     // of those, contradicting a reply or beyond an assembler's caps
 	Mismatched  uint64       `json:"mismatched"`  // from a target in flight, answering another request: stale or forged
 	Misdirected uint64       `json:"misdirected"` // from a target in flight, on another socket than its request left from: forged
+	ICMP        uint64       `json:"icmp"`        // ICMP errors about requests (port or host unreachable, prohibited)
 	Unsolicited uint64       `json:"unsolicited"` // from an address and port with nothing in flight on that socket
 	Late        uint64       `json:"late"`        // from a target that had finished
 	RecvErrors  uint64       `json:"recv_errors"` // socket read errors (ICMP errors reported on the socket, say)
@@ -44,6 +45,9 @@ type StatusCounts struct {
 	Blocked       uint64 `json:"blocked"`
 	Repeated      uint64 `json:"repeated"`
 	Spoofed       uint64 `json:"spoofed"`
+	Closed        uint64 `json:"closed"`
+	Unreachable   uint64 `json:"unreachable"`
+	Prohibited    uint64 `json:"prohibited"`
 }
 
 // Get returns the count of status s.
@@ -74,6 +78,12 @@ func (c *StatusCounts) field(s Status) *uint64 {
 		return &c.Repeated
 	case StatusSpoofed:
 		return &c.Spoofed
+	case StatusClosed:
+		return &c.Closed
+	case StatusUnreachable:
+		return &c.Unreachable
+	case StatusProhibited:
+		return &c.Prohibited
 	}
 	return nil
 }
@@ -82,7 +92,7 @@ func (c *StatusCounts) field(s Status) *uint64 {
 // loop, the receive goroutines and the sending goroutines.
 type counters struct {
 	targets, sent, sendErrors, retried, received, matched, accepted, duplicates, malformed, dropped,
-	mismatched, misdirected, unsolicited, late, recvErrors, overCap, inFlight atomic.Uint64
+	mismatched, misdirected, icmp, unsolicited, late, recvErrors, overCap, inFlight atomic.Uint64
 	statuses [numStatus]atomic.Uint64
 	rate     atomic.Uint64 // float64 bits
 }
@@ -109,9 +119,10 @@ func (c *counters) snapshot() Stats {
 		Targets: c.targets.Load(), Sent: c.sent.Load(), SendErrors: c.sendErrors.Load(), Retried: c.retried.Load(),
 		Received: c.received.Load(), Matched: c.matched.Load(), Accepted: c.accepted.Load(),
 		Duplicates: c.duplicates.Load(), Malformed: c.malformed.Load(), Dropped: c.dropped.Load(),
-		Mismatched: c.mismatched.Load(), Misdirected: c.misdirected.Load(), Unsolicited: c.unsolicited.Load(),
-		Late:       c.late.Load(),
-		RecvErrors: c.recvErrors.Load(), OverCap: c.overCap.Load(), InFlight: c.inFlight.Load(),
+		Mismatched: c.mismatched.Load(), Misdirected: c.misdirected.Load(), ICMP: c.icmp.Load(),
+		Unsolicited: c.unsolicited.Load(),
+		Late:        c.late.Load(),
+		RecvErrors:  c.recvErrors.Load(), OverCap: c.overCap.Load(), InFlight: c.inFlight.Load(),
 		SendRate: math.Float64frombits(c.rate.Load()),
 	}
 	for s := Status(1); s < numStatus; s++ {

@@ -143,6 +143,9 @@ func (t *transport[R]) open(v6 bool) error {
 		fam.socks = append(fam.socks, batchconn.New(c))
 	}
 	if batchconn.PollSupported {
+		for _, c := range fam.socks {
+			_ = c.EnableICMPErrors() // without it, silence stands for a closed port
+		}
 		p, err := batchconn.NewPoller(fam.socks, t.cfg.BatchSize)
 		if err != nil {
 			return fail(err)

@@ -23,7 +23,7 @@ Mode 7 monlist (the "NTP Monitor" report, CVE-2013-5211) and Mode 6 READVAR (the
 by how much (reply bytes divided by request bytes), and how to fix it.
 
 --json prints the time, ip and port, the verdict ("monlist_amplifier",
-"mode6_amplifier" or "not_amplifier"), its amplification, the remediation and the
+"mode6_amplifier", "not_amplifier" or "no_ntp_service"), its amplification, the remediation and the
 two queries' records under monitor and version, as monlist --json and rv --json
 print them.
 `
@@ -91,6 +91,8 @@ func (e env) check(ctx context.Context, args []string, stdout, stderr io.Writer)
 		j.Verdict, exit = report.VerdictMode6Amplifier, exitMode6Only
 		j.Amplification = rv.Amplification()
 		j.Remediation = append(j.Remediation, fixNoquery)
+	case noService(mon.Status) && noService(rv.Status):
+		j.Verdict, exit = report.VerdictNoService, exitNoService
 	default:
 		j.Verdict = report.VerdictNotAmplifier
 	}
@@ -124,6 +126,9 @@ func (e env) check(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(w, "Verdict: no monlist, but Mode 6 queries are answered: READVAR returns %.1f times the bytes\n",
 			rv.Amplification())
 		fmt.Fprintln(w, "of the request, enough for reflection and for Shadowserver's \"NTP Version\" report.")
+	case report.VerdictNoService:
+		fmt.Fprintf(w, "Verdict: no NTP service: %s.\n", icmpText(mon.Status, mon.Err))
+		fmt.Fprintln(w, "Nothing here can be abused for reflection; check the address and port if you expected a server.")
 	default:
 		fmt.Fprintln(w, "Verdict: not an amplifier: no reply larger than the request.")
 		if mon.Status == ntpctl.StatusNoAnswer && rv.Status == ntpctl.StatusNoAnswer {

@@ -587,3 +587,28 @@ func TestJSONTypes(t *testing.T) {
 	}
 	assert.Equal(t, kinds, schematest.Def(t, "lab_host")["properties"].(map[string]any)["kind"].(map[string]any)["enum"])
 }
+
+// TestClosedPort: a port nothing listens on answers with ICMP port
+// unreachable: ntpctl says there is no NTP service and exits 7 at once,
+// rather than "no answer" or "not an amplifier" after the timeouts.
+func TestClosedPort(t *testing.T) {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 9, 9, 9)})
+	require.NoError(t, err)
+	target := c.LocalAddr().String()
+	c.Close()
+	for _, cmd := range []string{"monlist", "rv", "check"} {
+		start := time.Now()
+		out, _, code := runCmd(t, env{}, cmd, "--timeout", "3s", target)
+		assert.Equal(t, exitNoService, code, "%s: %s", cmd, out)
+		assert.Contains(t, out, "no NTP service", cmd)
+		assert.Less(t, time.Since(start), 2*time.Second, "%s: no waiting for the timeout", cmd)
+		assert.NotContains(t, out, "not an amplifier", cmd)
+	}
+	out, _, code := runCmd(t, env{}, "check", "--json", target)
+	assert.Equal(t, exitNoService, code)
+	var j report.JSONCheck
+	require.NoError(t, json.Unmarshal([]byte(out), &j))
+	assert.Equal(t, report.VerdictNoService, j.Verdict)
+	assert.Equal(t, ntpctl.StatusClosed, j.Monitor.Status)
+	schematest.Validate(t, "ntpctl_check", []byte(out))
+}

@@ -91,6 +91,8 @@ func monlistSummary(r *ntpctl.Result[mode7.Reply]) string {
 	case r.Status == ntpctl.StatusNoAnswer:
 		return fmt.Sprintf("%s: no answer to monlist (%s sent, no reply within the timeout).", t,
 			plural(r.Attempts, "request"))
+	case r.Status == ntpctl.StatusClosed || r.Status == ntpctl.StatusUnreachable || r.Status == ntpctl.StatusProhibited:
+		return fmt.Sprintf("%s: %s.", t, icmpText(r.Status, r.Err))
 	case r.Status == ntpctl.StatusPartial:
 		return fmt.Sprintf("%s: monlist answered in part (%s; %s received): %s.", t, errText(r.Err),
 			plural(len(r.Value.Entries), "entry"), ev)

@@ -26,6 +26,7 @@ const (
 	exitBadReply  = 4   // a reply came back incomplete or malformed, or spoofing was suspected
 	exitAmplifier = 5   // check: the reply to monlist is larger than the request
 	exitMode6Only = 6   // check: no monlist amplification, but READVAR replies larger than the request
+	exitNoService = 7   // ICMP said no NTP service: port closed, host unreachable, prohibited
 	exitInterrupt = 130 // interrupted (Ctrl-C)
 )
 
@@ -37,6 +38,8 @@ const exitStatusHelp = `Exit status:
        a Mode 6 error such as an unknown association or variable)
   4    a reply came back, but incomplete or malformed, or forged replies were
        suspected (datagrams from the host answering other requests)
+  7    no NTP service: an ICMP error came back (port unreachable: nothing listens
+       there; host unreachable; administratively prohibited)
   130  interrupted (Ctrl-C)
 `
 
@@ -45,6 +48,8 @@ const checkExitHelp = `Exit status:
   1    error: bad usage, unresolvable or refused host, socket error
   5    monlist amplifier: the reply to monlist is larger than the request
   6    no monlist amplification, but READVAR (Mode 6) replies larger than the request
+  7    no NTP service: ICMP said so for both queries (port closed, host unreachable,
+       prohibited)
   130  interrupted (Ctrl-C)
 `
 
@@ -380,6 +385,8 @@ func statusExit(s ntpctl.Status) int {
 		return exitRefused
 	case ntpctl.StatusPartial, ntpctl.StatusProtocolError, ntpctl.StatusSpoofed:
 		return exitBadReply
+	case ntpctl.StatusClosed, ntpctl.StatusUnreachable, ntpctl.StatusProhibited:
+		return exitNoService
 	}
 	return exitError
 }
@@ -427,4 +434,20 @@ func errText(err error) string {
 		s = strings.ReplaceAll(s, p, "")
 	}
 	return s
+}
+
+// icmpText says what an ICMP status means for the user.
+func icmpText(s ntpctl.Status, err error) string {
+	switch s {
+	case ntpctl.StatusClosed:
+		return "no NTP service: the port is closed (" + errText(err) + ")"
+	case ntpctl.StatusProhibited:
+		return "no NTP service reached: a firewall refuses (" + errText(err) + ")"
+	}
+	return "no NTP service reached: the host is unreachable (" + errText(err) + ")"
+}
+
+// noService reports an ICMP status: nothing listens, or nothing is reached.
+func noService(s ntpctl.Status) bool {
+	return s == ntpctl.StatusClosed || s == ntpctl.StatusUnreachable || s == ntpctl.StatusProhibited
 }

@@ -113,6 +113,8 @@ func rvSummary(r *ntpctl.Result[mode6.Reply], assoc uint16) string {
 	case ntpctl.StatusNoAnswer:
 		return fmt.Sprintf("%s: no answer to %s (%s sent, no reply within the timeout).", t, what,
 			plural(r.Attempts, "request"))
+	case ntpctl.StatusClosed, ntpctl.StatusUnreachable, ntpctl.StatusProhibited:
+		return fmt.Sprintf("%s: %s.", t, icmpText(r.Status, r.Err))
 	case ntpctl.StatusPartial:
 		return fmt.Sprintf("%s: %s answered in part (%s): %s.", t, what, errText(r.Err), ev)
 	}

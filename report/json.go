@@ -482,6 +482,10 @@ type JSONScanStats struct {
 	Finished time.Time `json:"finished"`
 	// Targets is the number of targets of the shard.
 	Targets uint64 `json:"targets"`
+	// Blocked counts the target addresses the blocklists (the IANA
+	// special-purpose ranges, loopback, deny and allow lists) took out
+	// before the scan: never sent to, not in Targets.
+	Blocked uint64 `json:"blocked"`
 	// TargetsEstimated reports that Targets is the shard's share of the
 	// target space, not a count.
 	TargetsEstimated bool `json:"targets_estimated,omitempty"`
@@ -528,6 +532,9 @@ const (
 	VerdictMode6Amplifier = "mode6_amplifier"
 	// VerdictNotAmplifier: no reply is larger than the request.
 	VerdictNotAmplifier = "not_amplifier"
+	// VerdictNoService: neither query reached an NTP service: ICMP said
+	// the port is closed, the host unreachable or the traffic prohibited.
+	VerdictNoService = "no_ntp_service"
 )
 
 // JSONCheck is the object of `ntpctl check --json`: both queries of one
@@ -541,7 +548,7 @@ type JSONCheck struct {
 	Port uint16 `json:"port"`
 	// Verdict is what the replies amount to, after their sizes
 	// (decodable or not, error replies aside): VerdictMonlistAmplifier,
-	// VerdictMode6Amplifier or VerdictNotAmplifier.
+	// VerdictMode6Amplifier, VerdictNotAmplifier or VerdictNoService.
 	Verdict string `json:"verdict"`
 	// Amplification is the factor the verdict rests on: Monitor's for
 	// monlist_amplifier, Version's for mode6_amplifier, 0 otherwise.

@@ -422,7 +422,7 @@ func TestSchemaEnums(t *testing.T) {
 				yield(report.Type(s))
 			}
 		}))
-	assert.Equal(t, []string{report.VerdictMonlistAmplifier, report.VerdictMode6Amplifier, report.VerdictNotAmplifier},
+	assert.Equal(t, []string{report.VerdictMonlistAmplifier, report.VerdictMode6Amplifier, report.VerdictNotAmplifier, report.VerdictNoService},
 		enum("verdict"))
 }
 

@@ -275,7 +275,7 @@ func (o *outputs) finish(interrupted bool) error {
 // stats is the statistics file's object.
 func (o *outputs) stats(interrupted bool) report.JSONScanStats {
 	s := o.s
-	st := report.JSONScanStats{Started: s.started.UTC(), Finished: time.Now().UTC(), Targets: s.size,
+	st := report.JSONScanStats{Started: s.started.UTC(), Finished: time.Now().UTC(), Targets: s.size, Blocked: s.blocked,
 		TargetsEstimated: !s.exact, Interrupted: interrupted, Seed: s.seed, Failed: errString(o.failed),
 		Shard:      fmt.Sprintf("%d/%d", s.opts.shard, s.opts.shards),
 		Enrichment: report.JSONEnrichStats{Errors: s.enrichErrs.Load()}}
@@ -328,14 +328,18 @@ func (o *outputs) writeStats(interrupted bool) error {
 	if st.Interrupted {
 		cut = " (interrupted)"
 	}
-	fmt.Fprintf(w, "ntpctl scan: %s%d targets, seed %d, shard %s, %s to %s%s\n", about, st.Targets, st.Seed, st.Shard,
+	fmt.Fprintf(w, "ntpctl scan: %s%s, seed %d, shard %s, %s to %s%s\n", about, plural(int(st.Targets), "target"), st.Seed, st.Shard,
 		st.Started.Format(time.RFC3339), st.Finished.Format(time.RFC3339), cut)
+	if st.Blocked > 0 {
+		fmt.Fprintf(w, "%s blocked (special-purpose ranges, loopback, -blocklist, -allowlist): never sent to\n",
+			plural(int(st.Blocked), "target address", "target addresses"))
+	}
 	for _, part := range []struct {
 		title string
 		p     *report.JSONProbeStats
 	}{{monitorKind.title, st.Monitor}, {versionKind.title, st.Version}} {
 		if part.p != nil {
-			fmt.Fprintf(w, "\n%s: %d rows\n", part.title, part.p.Report.Rows)
+			fmt.Fprintf(w, "\n%s: %s\n", part.title, plural(part.p.Report.Rows, "row"))
 			_ = part.p.Report.WriteText(w)
 		}
 	}

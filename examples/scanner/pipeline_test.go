@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -342,12 +343,31 @@ func TestScanOfLabAddresses(t *testing.T) {
 	assert.Contains(t, names, "by-asn")
 	jsonl, _ := filepath.Glob(filepath.Join(out, "*-ntpctl-my_cert.jsonl"))
 	require.Len(t, jsonl, 1, "%v", names)
-	seen := map[netip.Addr]bool{}
+	seen, blockedSeen := map[netip.Addr]bool{}, map[netip.Addr]int{}
 	for _, rec := range readJSON(t, jsonl[0]) {
-		assert.False(t, blockedAddrs[rec.IP], "%s is blocked: never probed", rec.IP)
+		if blockedAddrs[rec.IP] {
+			// -json-all writes the blocked too: never probed.
+			assert.Equal(t, ntpctl.StatusBlocked, rec.Status, "%s", rec.IP)
+			assert.Zero(t, rec.Attempts)
+			assert.Contains(t, rec.Error, "blocklist")
+			blockedSeen[rec.IP]++
+			continue
+		}
 		seen[rec.IP] = true
 	}
 	assert.Len(t, seen, len(l.Targets())-len(blockedAddrs))
+	assert.Len(t, blockedSeen, len(blockedAddrs), "every blocked target, with -json-all")
+	for a, n := range blockedSeen {
+		assert.Equal(t, 2, n, "%s: one record per probe", a)
+	}
+	statsFiles, _ := filepath.Glob(filepath.Join(out, "*-ntpctl-my_cert-stats.json"))
+	require.Len(t, statsFiles, 1)
+	b, err := os.ReadFile(statsFiles[0])
+	require.NoError(t, err)
+	var st report.JSONScanStats
+	require.NoError(t, json.Unmarshal(b, &st))
+	assert.Equal(t, uint64(len(blockedAddrs)), st.Blocked, "the statistics count the blocked")
+	assert.Contains(t, stdout.String(), fmt.Sprintf("%d target addresses were blocked", len(blockedAddrs)))
 	csvs, _ := filepath.Glob(filepath.Join(out, "*-scan_ntpmonitor-my_cert.csv"))
 	require.Len(t, csvs, 1)
 	rows := readCSV[report.MonitorRow](t, csvs[0])
@@ -573,4 +593,35 @@ func TestSummaryEscapesServerText(t *testing.T) {
 	assert.NotContains(t, b.String(), "\u202e")
 	assert.NotContains(t, b.String(), "\u009b")
 	assert.Contains(t, b.String(), "daemons: M-bM-^@M-.evil", "%s", b.String())
+}
+
+// TestEverySendFails: a scan whose requests all fail to send (here the
+// sockets' sending side is shut: EPIPE, as a missing route gives
+// ENETUNREACH) stops with an error that says so, not as a scan of
+// silent hosts; the progress line shows the send errors.
+func TestEverySendFails(t *testing.T) {
+	noLeaks(t)
+	s, dir, _, stderr := labScan(t, "-progress", "lines", "-progress-every", "50ms")
+	s.cfg.ListenUDP = func(network string, laddr *net.UDPAddr) (*net.UDPConn, error) {
+		c, err := net.ListenUDP(network, laddr)
+		if err != nil {
+			return nil, err
+		}
+		rc, err := c.SyscallConn()
+		require.NoError(t, err)
+		require.NoError(t, rc.Control(func(fd uintptr) { _ = syscall.Shutdown(int(fd), syscall.SHUT_WR) }))
+		return c, nil
+	}
+	m, err := newProbeRun(s, &monitorKind)
+	require.NoError(t, err)
+	v, err := newProbeRun(s, &versionKind)
+	require.NoError(t, err)
+	s.probes = []side{m, v}
+	_, err, took := runFor(t, s, nil, 10*time.Second)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "failed to send")
+	assert.ErrorIs(t, err, syscall.EPIPE)
+	assert.Less(t, took, 3*time.Second)
+	assert.Contains(t, stderr.String(), "send errors")
+	checkValid(t, dir) // the files are whole
 }

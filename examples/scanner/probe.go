@@ -21,10 +21,10 @@ import (
 // between NTP Monitor and NTP Version. Everything else is one code path,
 // probeRun, generic over the probe's value R and the report's row T.
 type kind[R report.Value, T report.Row] struct {
-	name    string // "monitor" or "version", as -probes and the statistics name it
-	title   string // the report's name and query, for the summary
-	found   string // what a row is, for the summary: "amplifiers"
-	refused string // what an error reply means, for the summary
+	name    string    // "monitor" or "version", as -probes and the statistics name it
+	title   string    // the report's name and query, for the summary
+	found   [2]string // what a row is, for the summary: one, many
+	refused string    // what an error reply means, for the summary
 	probe   func() ntpctl.Probe[R]
 	row     func(ntpctl.Result[R], enrich.Result, report.BuildOptions) (T, bool)
 	count   func(*report.Stats, *T)
@@ -32,12 +32,12 @@ type kind[R report.Value, T report.Row] struct {
 
 var (
 	monitorKind = kind[mode7.Reply, report.MonitorRow]{
-		name: "monitor", title: "NTP Monitor (Mode 7 monlist)", found: "amplifiers",
+		name: "monitor", title: "NTP Monitor (Mode 7 monlist)", found: [2]string{"amplifier", "amplifiers"},
 		refused: "monlist disabled", probe: func() ntpctl.Probe[mode7.Reply] { return ntpctl.MonList() },
 		row: report.NewMonitorRow, count: (*report.Stats).AddMonitor,
 	}
 	versionKind = kind[mode6.Reply, report.VersionRow]{
-		name: "version", title: "NTP Version (Mode 6 READVAR)", found: "servers answer",
+		name: "version", title: "NTP Version (Mode 6 READVAR)", found: [2]string{"server answers", "servers answer"},
 		refused: "a Mode 6 error code", probe: func() ntpctl.Probe[mode6.Reply] { return ntpctl.ReadVar() },
 		row: report.NewVersionRow, count: (*report.Stats).AddVersion,
 	}
@@ -69,6 +69,27 @@ type side interface {
 	summary(w io.Writer)
 	// rows returns the rows written per file path.
 	rows() map[string]int
+	// writeBlocked writes a blocked record of each of the first limit
+	// addresses of set to the JSON lines, and returns how many it wrote.
+	writeBlocked(set *ntpctl.TargetSet, limit int) (int, error)
+}
+
+// firstSends is how many targets' requests must all have failed to send
+// for the scan to stop: the machine cannot send (no route, no address,
+// a firewall), and going on would only write errors.
+const firstSends = 1000
+
+// sendFailure stops a scan whose first requests all failed to send.
+type sendFailure struct {
+	n    int
+	last error
+}
+
+func (e *sendFailure) Unwrap() error { return e.last }
+
+func (e *sendFailure) Error() string {
+	return fmt.Sprintf("every one of the first %s failed to send (%v): check the route, the source address and local firewalls",
+		plural(e.n, "request"), e.last)
 }
 
 // item is one result on its way to the files.
@@ -91,6 +112,8 @@ type probeRun[R report.Value, T report.Row] struct {
 	sum       report.Stats
 	replied   int    // targets that sent any datagram back
 	unflushed [2][]T // rows written since their file's last flush: counted in sum once it succeeds
+	tried     int    // of the first firstSends targets that were sent to, how many
+	sentOK    bool   // one of them did not end with a send error
 }
 
 func newProbeRun[R report.Value, T report.Row](s *scan, k *kind[R, T]) (*probeRun[R, T], error) {
@@ -181,6 +204,10 @@ func (p *probeRun[R, T]) run(ctx, enrichCtx context.Context, targets iter.Seq[ne
 		for range enriched {
 		}
 	}
+	var sf *sendFailure
+	if errors.As(writeErr, &sf) {
+		return writeErr, nil // the files are whole: they are finished as usual
+	}
 	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, ntpctl.ErrAborted) {
 		runErr = nil // an interrupt, or another probe's failure: not this probe's error
 	}
@@ -214,6 +241,13 @@ func (p *probeRun[R, T]) consume(items <-chan item[R]) error {
 func (p *probeRun[R, T]) write(it *item[R]) error {
 	r := &it.res
 	p.sum.AddStatus(r.Status)
+	if r.Attempts > 0 && p.tried < firstSends {
+		p.tried++
+		p.sentOK = p.sentOK || r.Status != ntpctl.StatusSendError
+		if !p.sentOK && (p.tried == firstSends || uint64(p.tried) == p.s.size) {
+			return &sendFailure{n: p.tried, last: r.Err}
+		}
+	}
 	if r.Answered() {
 		p.replied++
 	}
@@ -232,7 +266,10 @@ func (p *probeRun[R, T]) write(it *item[R]) error {
 		p.unflushed[fam] = append(p.unflushed[fam], row)
 		p.split.write(row)
 	}
-	if p.s.opts.jsonAll || r.Answered() || r.Status == ntpctl.StatusSendError || r.Status == ntpctl.StatusSpoofed {
+	if p.s.opts.jsonAll || r.Answered() || r.Status != ntpctl.StatusNoAnswer && r.Status != ntpctl.StatusBlocked {
+		// Every target that sent something, or about which something
+		// came back (ICMP, forgeries), or whose request could not be
+		// sent; -json-all adds the silent and the blocked.
 		rec := report.NewRecord(r, it.e)
 		return p.out.writeRecord(&rec)
 	}
@@ -286,6 +323,23 @@ func (p *probeRun[R, T]) stats() *report.JSONProbeStats {
 	return &report.JSONProbeStats{Report: p.sum.Summary(), Prober: p.prober.Stats(), Replied: p.replied}
 }
 
+func (p *probeRun[R, T]) writeBlocked(set *ntpctl.TargetSet, limit int) (int, error) {
+	n := 0
+	for ap := range set.All(p.s.port) {
+		if n == limit {
+			break
+		}
+		res := ntpctl.Result[R]{Outcome: ntpctl.Outcome{Target: ap, Status: ntpctl.StatusBlocked, Time: p.s.started,
+			Err: fmt.Errorf("%w: %s", ntpctl.ErrBlocked, p.s.bl.Reason(ap.Addr()))}}
+		rec := report.NewRecord(&res, enrich.Result{})
+		if err := p.out.writeRecord(&rec); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
 func (p *probeRun[R, T]) rows() map[string]int {
 	m := map[string]int{}
 	for _, f := range p.files {
@@ -299,13 +353,21 @@ func (p *probeRun[R, T]) rows() map[string]int {
 func (p *probeRun[R, T]) summary(w io.Writer) {
 	r := p.sum.Summary()
 	st := p.prober.Stats()
-	fmt.Fprintf(w, "\n%s: %d %s", p.k.title, r.Rows, p.k.found)
+	fmt.Fprintf(w, "\n%s: %s", p.k.title, plural(r.Rows, p.k.found[0], p.k.found[1]))
 	if a := r.Amplification; a.Count > 0 {
 		fmt.Fprintf(w, ", amplification median %.2f, max %.2f", a.Median, a.Max)
 	}
 	refused := int(st.Statuses.ServerError)
 	fmt.Fprintf(w, "\n  %d more answered with an error (%s), %d sent nothing usable, %d were silent\n",
 		refused, p.k.refused, max(0, p.replied-r.Rows-refused), st.Statuses.NoAnswer)
+	if c := st.Statuses; c.Closed+c.Unreachable+c.Prohibited > 0 {
+		fmt.Fprintf(w, "  ICMP said: %d closed (port unreachable), %d unreachable, %d prohibited\n",
+			c.Closed, c.Unreachable, c.Prohibited)
+	}
+	if n := st.SendErrors; n > 0 {
+		fmt.Fprintf(w, "  %s could not be sent (%d targets ended with a send error)\n", plural(int(n), "request"),
+			st.Statuses.SendError)
+	}
 	if n := st.Statuses.Spoofed; n > 0 {
 		fmt.Fprintf(w, "  %d drew forged replies (spoofing suspected: datagrams answering other requests or at other ports) and are not findings\n", n)
 	}

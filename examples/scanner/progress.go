@@ -70,17 +70,25 @@ func (p *progress) loop(every time.Duration, f func()) {
 	}()
 }
 
-// counts returns the results emitted, targets that replied, and the
-// current send rate, over both probes.
-func (p *progress) counts() (done, replied uint64, rate float64) {
+// counts returns the results emitted, targets that replied, requests
+// that could not be sent, and the current send rate, over both probes.
+func (p *progress) counts() (done, replied, sendErrs uint64, rate float64) {
 	for _, pr := range p.s.probes {
 		st := pr.proberStats()
 		c := &st.Statuses
 		done += st.Finished
 		replied += c.OK + c.Partial + c.ProtocolError + c.ServerError
+		sendErrs += st.SendErrors
 		rate += st.SendRate
 	}
-	return done, replied, rate
+	return done, replied, sendErrs, rate
+}
+
+func sendErrText(n uint64) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d send errors", n)
 }
 
 // drawBar updates the bar. Describe and Set64 both draw it, so the bar
@@ -88,13 +96,13 @@ func (p *progress) counts() (done, replied uint64, rate float64) {
 // one, the second draw is skipped and the count shown lags the
 // description.
 func (p *progress) drawBar() {
-	done, replied, rate := p.counts()
-	p.bar.Describe(fmt.Sprintf("%d replied, %.0f req/s", replied, rate))
+	done, replied, sendErrs, rate := p.counts()
+	p.bar.Describe(fmt.Sprintf("%d replied%s, %.0f req/s", replied, sendErrText(sendErrs), rate))
 	_ = p.bar.Set64(int64(done))
 }
 
 func (p *progress) line() {
-	done, replied, rate := p.counts()
+	done, replied, sendErrs, rate := p.counts()
 	elapsed := time.Since(p.start)
 	// Time left at the pace so far; the total is an estimate for large
 	// sharded scans, so it can be passed.
@@ -109,8 +117,8 @@ func (p *progress) line() {
 	if p.total > 0 {
 		pct = 100 * float64(done) / float64(p.total)
 	}
-	fmt.Fprintf(p.s.stderr, "scanner: %d/%d results (%.1f%%), %d replied, %.0f req/s, %s elapsed, about %s left\n",
-		done, p.total, pct, replied, rate, elapsed.Round(time.Second), left)
+	fmt.Fprintf(p.s.stderr, "scanner: %d/%d results (%.1f%%), %d replied%s, %.0f req/s, %s elapsed, about %s left\n",
+		done, p.total, pct, replied, sendErrText(sendErrs), rate, elapsed.Round(time.Second), left)
 }
 
 // note prints a message without garbling the bar.

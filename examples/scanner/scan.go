@@ -54,6 +54,12 @@ type scan struct {
 	// files are not yet closed (a test measures the heap then).
 	beforeFinish func()
 
+	// blocked counts the target addresses the blocklists took out before
+	// the scan; blockedSet holds them (for -json-all), bl judged them.
+	blocked    uint64
+	blockedSet ntpctl.TargetSet
+	bl         *ntpctl.Blocklist
+
 	enrichErrs  atomic.Uint64
 	enrichFirst sync.Once
 	prog        *progress
@@ -165,12 +171,21 @@ func (s *scan) checkTargets(bl *ntpctl.Blocklist) error {
 		}
 	}
 	before := s.set.Len()
+	if before.Sign() == 0 {
+		return usagef("no targets")
+	}
+	s.blockedSet = bl.Removed(&s.set)
+	s.bl = bl
 	s.set = bl.Apply(&s.set)
 	after := s.set.Len()
 	if after.Sign() == 0 {
 		return usagef("every target is blocked (IANA special-purpose ranges, loopback, -blocklist or -allowlist)")
 	}
 	if blocked := new(big.Int).Sub(before, after); blocked.Sign() > 0 {
+		s.blocked = blocked.Uint64()
+		if !blocked.IsUint64() {
+			s.blocked = ^uint64(0)
+		}
 		fmt.Fprintf(s.stderr, "scanner: %s of %s target addresses are blocked (IANA special-purpose ranges, loopback, -blocklist or -allowlist) and are not scanned\n",
 			blocked, before)
 	}
@@ -273,6 +288,10 @@ func shardSize(n, seed uint64, i, count int) (uint64, bool) {
 	return size, false
 }
 
+// maxBlockedRecords bounds the blocked targets -json-all writes per
+// probe: a blocked /8 would be 16 million lines.
+const maxBlockedRecords = 1 << 20
+
 // lookup enriches one address; a failure is counted, its first one
 // shown, and the result goes on without it.
 func (s *scan) lookup(ctx context.Context, a netip.Addr) enrich.Result {
@@ -317,8 +336,8 @@ func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted
 		if s.opts.rate > 0 {
 			rate = fmt.Sprintf("at up to %d requests/s", s.opts.rate)
 		}
-		fmt.Fprintf(s.stderr, "scanner: scanning %s%d targets (seed %d, shard %d/%d) %s; reports in %s\n",
-			about, s.size, s.seed, s.opts.shard, s.opts.shards, rate, s.dir)
+		fmt.Fprintf(s.stderr, "scanner: scanning %s%s (seed %d, shard %d/%d) %s; reports in %s\n",
+			about, plural(int(s.size), "target"), s.seed, s.opts.shard, s.opts.shards, rate, s.dir)
 	}
 	s.prog = newProgress(s)
 	defer s.prog.stop()
@@ -334,6 +353,10 @@ func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted
 			})
 			if runErr != nil {
 				stopSending() // the other probe stops too: both reports cover the same targets
+				var sf *sendFailure
+				if errors.As(runErr, &sf) {
+					abort() // nothing more will go out: no waiting for timeouts
+				}
 			}
 			done <- ended{runErr, writeErr}
 		}()
@@ -374,6 +397,20 @@ func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted
 	if !interrupted && runErr == nil {
 		// Every target was taken: the shard's size is known.
 		s.size, s.exact = s.taken(), true
+	}
+	if s.opts.jsonAll && s.blocked > 0 {
+		// -json-all: the blocked ones too, as the prober would have
+		// reported them (it never saw them: they were taken out first).
+		for _, p := range s.probes {
+			n, err := p.writeBlocked(&s.blockedSet, maxBlockedRecords)
+			if err != nil {
+				out.abandon(err)
+				return interrupted, fmt.Errorf("writing the reports: %w", err)
+			}
+			if uint64(n) < s.blocked {
+				fmt.Fprintf(s.stderr, "scanner: -json-all: the first %d of %d blocked targets are in the JSON lines\n", n, s.blocked)
+			}
+		}
 	}
 	if s.beforeFinish != nil {
 		s.beforeFinish()

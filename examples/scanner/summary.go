@@ -22,7 +22,11 @@ func (s *scan) summary(o *outputs, interrupted bool) {
 	if !s.exact {
 		what += " about"
 	}
-	fmt.Fprintf(w, "%s %d targets in %s (seed %d, shard %d/%d)\n", what, s.size, took, s.seed, s.opts.shard, s.opts.shards)
+	fmt.Fprintf(w, "%s %s in %s (seed %d, shard %d/%d)\n", what, plural(int(s.size), "target"), took, s.seed, s.opts.shard, s.opts.shards)
+	if s.blocked > 0 {
+		fmt.Fprintf(w, "%s blocked (special-purpose ranges, loopback, -blocklist, -allowlist) and not scanned\n",
+			plural(int(s.blocked), "target address was", "target addresses were"))
+	}
 	rows := map[string]int{o.jsonFile.path: o.jsonLines}
 	for _, p := range s.probes {
 		p.summary(w)
@@ -39,11 +43,11 @@ func (s *scan) summary(o *outputs, interrupted bool) {
 	fmt.Fprintf(w, "\nfiles in %s:\n", s.dir)
 	for _, f := range o.files {
 		if n, ok := rows[f]; ok {
-			unit := "rows"
+			unit := "row"
 			if f == o.jsonFile.path {
-				unit = "lines"
+				unit = "line"
 			}
-			fmt.Fprintf(w, "  %-48s %d %s\n", filepath.Base(f), n, unit)
+			fmt.Fprintf(w, "  %-48s %s\n", filepath.Base(f), plural(n, unit))
 		} else {
 			fmt.Fprintf(w, "  %s\n", filepath.Base(f))
 		}
@@ -58,3 +62,15 @@ func (s *scan) summary(o *outputs, interrupted bool) {
 }
 
 func joinComma(parts []string) string { return strings.Join(parts, ", ") }
+
+// plural returns "1 target", "2 targets"; many, when given, is the plural
+// ("1 server answers", "2 servers answer").
+func plural(n int, one string, many ...string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	if len(many) > 0 {
+		return fmt.Sprint(n) + " " + many[0]
+	}
+	return fmt.Sprint(n) + " " + one + "s"
+}

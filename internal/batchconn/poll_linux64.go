@@ -3,6 +3,7 @@
 package batchconn
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -39,6 +40,7 @@ type Poller struct {
 	epf    *os.File
 	rc     syscall.RawConn
 	wait   func(fd uintptr) bool // bound once: no allocation per Read
+	errCtl []byte                // control buffer of error-queue reads
 	waitN  int
 	waitEr error
 }
@@ -90,6 +92,7 @@ func NewPoller(conns []*Conn, n int) (_ *Poller, err error) {
 		return nil, err
 	}
 	p.wait = p.epollWait
+	p.errCtl = make([]byte, 256)
 	return p, nil
 }
 
@@ -139,12 +142,22 @@ func (p *Poller) Read(msgs []RecvMsg, socks []int) (int, error) {
 		}
 		got := 0
 		for p.ready > 0 && got < len(msgs) {
-			key := int(p.events[p.next].Fd)
+			ev := p.events[p.next]
+			key := int(ev.Fd)
 			p.next++
 			p.ready--
 			if key == len(p.fds) {
 				p.release() // the eventfd: Close was called
 				return 0, net.ErrClosed
+			}
+			if ev.Events&unix.EPOLLERR != 0 {
+				// ICMP errors queued on the socket (IP_RECVERR): read
+				// them first; they come only with EPOLLERR, so the
+				// steady state costs no extra system call.
+				got += p.recvErrs(p.fds[key], msgs[got:], got, socks[got:], key)
+				if ev.Events&unix.EPOLLIN == 0 || got == len(msgs) {
+					continue
+				}
 			}
 			k, err := p.recv(p.fds[key], msgs[got:], got)
 			if err != nil {
@@ -158,6 +171,7 @@ func (p *Poller) Read(msgs []RecvMsg, socks []int) (int, error) {
 			}
 			for j := range k {
 				socks[got+j] = key
+				msgs[got+j].ICMP = ICMPError{}
 			}
 			got += k
 		}
@@ -165,6 +179,99 @@ func (p *Poller) Read(msgs []RecvMsg, socks []int) (int, error) {
 			return got, nil
 		}
 	}
+}
+
+// recvErrs reads the ICMP errors queued on the socket fd (MSG_ERRQUEUE)
+// into msgs, as many as fit, and returns how many it read.
+func (p *Poller) recvErrs(fd int, msgs []RecvMsg, off int, socks []int, key int) int {
+	n := 0
+	for n < len(msgs) {
+		j := off + n
+		p.names[j].Family = 0
+		h := unix.Msghdr{Name: (*byte)(unsafe.Pointer(&p.names[j])), Namelen: uint32(unsafe.Sizeof(p.names[j])),
+			Iov: &p.iovs[j], Iovlen: 1, Control: &p.errCtl[0]}
+		h.SetControllen(len(p.errCtl))
+		_, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&h)), unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return n // EAGAIN: the queue is empty
+		}
+		ie, ok := parseRecvErr(p.errCtl[:h.Controllen])
+		if !ok {
+			continue // not an ICMP error (a local one): nothing to say about a target
+		}
+		m := &msgs[n]
+		m.N, m.Size, m.NN = 0, 0, 0
+		m.From = netip.AddrPort{}
+		if h.Namelen >= unix.SizeofSockaddrInet4 {
+			m.From = sockaddr(&p.names[j])
+		}
+		m.ICMP = ie
+		socks[n] = key
+		n++
+	}
+	return n
+}
+
+// parseRecvErr finds the sock_extended_err of an IP_RECVERR or
+// IPV6_RECVERR control message and reports its ICMP type and code, when
+// it came from ICMP.
+func parseRecvErr(oob []byte) (ICMPError, bool) {
+	for len(oob) >= unix.SizeofCmsghdr {
+		var n uint64
+		if unix.SizeofCmsghdr == 16 {
+			n = binary.NativeEndian.Uint64(oob[0:8])
+		} else {
+			n = uint64(binary.NativeEndian.Uint32(oob[0:4]))
+		}
+		lenSize := unix.SizeofCmsghdr - 8
+		level := int32(binary.NativeEndian.Uint32(oob[lenSize:]))
+		typ := int32(binary.NativeEndian.Uint32(oob[lenSize+4:]))
+		if n < unix.SizeofCmsghdr || n > uint64(len(oob)) {
+			return ICMPError{}, false
+		}
+		data := oob[unix.SizeofCmsghdr:n]
+		// struct sock_extended_err: ee_errno u32, ee_origin u8, ee_type
+		// u8, ee_code u8, ee_pad u8, ee_info u32, ee_data u32.
+		if ((level == unix.IPPROTO_IP && typ == unix.IP_RECVERR) || (level == unix.IPPROTO_IPV6 && typ == unix.IPV6_RECVERR)) &&
+			len(data) >= 16 {
+			switch data[4] {
+			case unix.SO_EE_ORIGIN_ICMP:
+				return ICMPError{Set: true, Type: data[5], Code: data[6]}, true
+			case unix.SO_EE_ORIGIN_ICMP6:
+				return ICMPError{Set: true, V6: true, Type: data[5], Code: data[6]}, true
+			}
+			return ICMPError{}, false
+		}
+		next := unix.CmsgSpace(int(n) - unix.SizeofCmsghdr)
+		if next <= 0 || next > len(oob) {
+			return ICMPError{}, false
+		}
+		oob = oob[next:]
+	}
+	return ICMPError{}, false
+}
+
+// EnableICMPErrors asks the kernel to queue the ICMP errors about the
+// socket's datagrams (IP_RECVERR / IPV6_RECVERR), for a Poller to read.
+func (c *Conn) EnableICMPErrors() error {
+	rc, err := c.UDPConn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		if c.v6 {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVERR, 1)
+		} else {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVERR, 1)
+		}
+	}); err != nil {
+		return err
+	}
+	return serr
 }
 
 // recv reads what the socket fd has into msgs, whose headers start at

@@ -18,3 +18,6 @@ func (p *Poller) Read([]RecvMsg, []int) (int, error) { return 0, ErrPollUnsuppor
 
 // Close does nothing.
 func (p *Poller) Close() error { return nil }
+
+// EnableICMPErrors is not available where there is no Poller.
+func (c *Conn) EnableICMPErrors() error { return ErrPollUnsupported }

@@ -91,3 +91,51 @@ func TestPoller(t *testing.T) {
 		t.Fatal("Close did not wake Read")
 	}
 }
+
+// TestPollerICMP: an ICMP port unreachable about a datagram sent to a
+// closed port comes out of the Poller as an ICMP message naming the
+// destination, for both families.
+func TestPollerICMP(t *testing.T) {
+	if !batchconn.PollSupported {
+		t.Skip("no poller on this platform")
+	}
+	for _, network := range []string{"udp4", "udp6"} {
+		ip := net.IPv4(127, 0, 0, 1)
+		if network == "udp6" {
+			ip = net.IPv6loopback
+		}
+		// A port that was open and is closed: nothing listens there.
+		closed, err := net.ListenUDP(network, &net.UDPAddr{IP: ip})
+		require.NoError(t, err)
+		dst := closed.LocalAddr().(*net.UDPAddr)
+		closed.Close()
+
+		c, err := net.ListenUDP(network, &net.UDPAddr{IP: ip})
+		require.NoError(t, err)
+		defer c.Close()
+		conn := batchconn.New(c)
+		require.NoError(t, conn.EnableICMPErrors())
+		p, err := batchconn.NewPoller([]*batchconn.Conn{conn}, 8)
+		require.NoError(t, err)
+		_, err = c.WriteToUDP([]byte("x"), dst)
+		require.NoError(t, err)
+		msgs := make([]batchconn.RecvMsg, 8)
+		for i := range msgs {
+			msgs[i].Buf = make([]byte, 64)
+		}
+		which := make([]int, 8)
+		n, err := p.Read(msgs, which)
+		require.NoError(t, err, network)
+		require.Equal(t, 1, n, network)
+		m := msgs[0]
+		assert.True(t, m.ICMP.Set, network)
+		assert.Equal(t, dst.AddrPort().Addr().Unmap(), m.From.Addr(), network)
+		assert.Equal(t, uint16(dst.Port), m.From.Port(), network)
+		if network == "udp4" {
+			assert.Equal(t, batchconn.ICMPError{Set: true, Type: 3, Code: 3}, m.ICMP)
+		} else {
+			assert.Equal(t, batchconn.ICMPError{Set: true, V6: true, Type: 1, Code: 4}, m.ICMP)
+		}
+		require.NoError(t, p.Close())
+	}
+}

@@ -10,6 +10,19 @@ type RecvMsg struct {
 	Size int            // the datagram's full length: more than N when it did not fit in Buf
 	NN   int            // control octets read
 	From netip.AddrPort // the sender, IPv4 unmapped; the zero value when the kernel gave no usable address
+	// ICMP, when set, says that this message is no datagram but an ICMP
+	// error the kernel queued on the socket (IP_RECVERR, Poller only):
+	// From is then the destination the failed datagram was sent to, and
+	// N, Size and Buf mean nothing.
+	ICMP ICMPError
+}
+
+// ICMPError is an ICMP (or ICMPv6) error about a datagram a socket sent.
+type ICMPError struct {
+	Set  bool  // an ICMP error, not a datagram
+	V6   bool  // ICMPv6
+	Type uint8 // ICMP type: 3 destination unreachable (ICMPv6 1), 11 time exceeded (ICMPv6 3), …
+	Code uint8 // ICMP code: 3 port unreachable (ICMPv6 4), 1 host unreachable (ICMPv6 3), 13 prohibited (ICMPv6 1), …
 }
 
 // Reader reads batches of datagrams with their sources into preallocated
