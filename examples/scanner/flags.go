@@ -32,6 +32,7 @@ type options struct {
 	concurrency    int
 	senders        int
 	out            string
+	force          bool
 	id             string
 	split          string
 	neutralize     bool // the main reports too
@@ -110,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.concurrency, "concurrency", 0, "targets in flight per probe (0: 4096)")
 	fs.IntVar(&o.senders, "senders", 1, "sending sockets and goroutines per probe and address family (about one per core helps)")
 	fs.StringVar(&o.out, "out", "", "output `directory` (default: ./ntpctl-scan-DATE-TIME, or a new temporary one for the lab)")
+	fs.BoolVar(&o.force, "force", false, "use a non-empty -out directory, replacing the files this scan writes (by name) and nothing else")
 	fs.StringVar(&o.id, "id", "ntpctl", "report ID in the file names (letters, digits, _ and -; others become _)")
 	fs.StringVar(&o.split, "split", "", "also split the reports per `asn` or country, into the subdirectory by-asn or by-country")
 	fs.BoolVar(&o.neutralize, "neutralize-formulas", false, "prefix ' to values a spreadsheet would run as formulas in the main reports too (the -split files have it unless -split-raw)")

@@ -31,9 +31,13 @@ func (c *countWriter) Write(p []byte) (int, error) {
 
 // outFile is an output file whose complete part is known: good is its
 // size after the last successful flush, which ends with a whole row or
-// line, so a failed write (a full disk) can be cut back to it.
+// line, so a failed write (a full disk) can be cut back to it. It is
+// written under a hidden temporary name (.NAME.part) and gets its name
+// when it is closed, whole: a crash never leaves a half file that looks
+// like a report.
 type outFile struct {
-	path string
+	path string // the final name
+	tmp  string
 	f    *os.File
 	cw   *countWriter
 	good int64
@@ -41,24 +45,36 @@ type outFile struct {
 
 func (s *scan) createFile(name string) (*outFile, error) {
 	path := filepath.Join(s.dir, name)
+	tmp := filepath.Join(s.dir, "."+name+".part")
 	create := s.create
 	if create == nil {
 		create = os.Create
 	}
-	f, err := create(path)
+	f, err := create(tmp)
 	if err != nil {
 		return nil, err
 	}
-	return &outFile{path: path, f: f, cw: &countWriter{w: f}}, nil
+	return &outFile{path: path, tmp: tmp, f: f, cw: &countWriter{w: f}}, nil
 }
 
 // flushed records a successful flush.
 func (f *outFile) flushed() { f.good = f.cw.n }
 
-// cut truncates the file to its last complete flush and closes it.
+// close syncs and closes the file and gives it its name.
+func (f *outFile) close() error {
+	err := errors.Join(f.f.Sync(), f.f.Close())
+	if err == nil {
+		err = os.Rename(f.tmp, f.path)
+	}
+	return err
+}
+
+// cut truncates the file to its last complete flush, closes it and gives
+// it its name: what it holds is whole.
 func (f *outFile) cut() {
 	_ = f.f.Truncate(f.good)
 	_ = f.f.Close()
+	_ = os.Rename(f.tmp, f.path)
 }
 
 // csvFile is one report file being written.
@@ -110,7 +126,11 @@ func (c *csvFile[T]) close() error {
 	if c == nil {
 		return nil
 	}
-	return errors.Join(c.flush(), c.f.Sync(), c.f.Close())
+	if err := c.flush(); err != nil {
+		_ = c.f.Close()
+		return err
+	}
+	return c.outFile.close()
 }
 
 func (c *csvFile[T]) abandon() {
@@ -266,7 +286,7 @@ func (o *outputs) finish(interrupted bool) error {
 		o.files = append(o.files, files...)
 		errs = append(errs, err)
 	}
-	errs = append(errs, o.jsonBuf.Flush(), o.jsonFile.f.Sync(), o.jsonFile.f.Close())
+	errs = append(errs, o.jsonBuf.Flush(), o.jsonFile.close())
 	o.files = append(o.files, o.jsonFile.path)
 	errs = append(errs, o.writeStats(interrupted))
 	return errors.Join(errs...)
@@ -312,7 +332,7 @@ func (o *outputs) writeStats(interrupted bool) error {
 	if err == nil {
 		_, err = jf.f.Write(report.EscapeJSON(buf.Bytes())) // daemon banners are server text
 	}
-	err = errors.Join(err, jf.f.Close())
+	err = errors.Join(err, jf.close())
 	if err != nil {
 		return err
 	}
@@ -344,5 +364,9 @@ func (o *outputs) writeStats(interrupted bool) error {
 		}
 	}
 	o.files = append(o.files, jf.path, tf.path)
-	return errors.Join(w.Flush(), tf.f.Close())
+	if err := w.Flush(); err != nil {
+		_ = tf.f.Close()
+		return err
+	}
+	return tf.close()
 }

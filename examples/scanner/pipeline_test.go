@@ -101,7 +101,7 @@ func TestWriterFailure(t *testing.T) {
 	// 600 hosts at 100 requests/s: the scan would take 6 s.
 	s, dir, _, _ := labScan(t, "-rate", "100", "-lab-hosts", "600")
 	s.create = func(name string) (*os.File, error) {
-		if strings.HasSuffix(name, ".jsonl") {
+		if strings.Contains(name, ".jsonl") {
 			return os.OpenFile("/dev/full", os.O_WRONLY, 0)
 		}
 		return os.Create(name)
@@ -392,13 +392,13 @@ func TestFlagsAfterTargets(t *testing.T) {
 }
 
 // TestUnwritableOut: an output directory that cannot be made is one line
-// and exit 1, before anything is sent.
+// and exit 2 (what the user asked for), before anything is sent.
 func TestUnwritableOut(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "file")
 	require.NoError(t, os.WriteFile(file, nil, 0o644))
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"-out", filepath.Join(file, "sub"), "-progress", "none"}, &stdout, &stderr, nil)
-	assert.Equal(t, exitError, code)
+	assert.Equal(t, exitUsage, code)
 	assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "%q", stderr.String())
 	assert.True(t, strings.HasPrefix(stderr.String(), "scanner: "))
 }
@@ -624,4 +624,38 @@ func TestEverySendFails(t *testing.T) {
 	assert.Less(t, took, 3*time.Second)
 	assert.Contains(t, stderr.String(), "send errors")
 	checkValid(t, dir) // the files are whole
+}
+
+// TestReusedOut: a second scan into the same directory is refused (it
+// would leave the first one's files beside its own); -force replaces this
+// scan's files, by name, and leaves everything else.
+func TestReusedOut(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"-out", dir, "-id", "x", "-progress", "none", "-lab-hosts", "32", "-split", "asn"}
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, exitOK, run(context.Background(), args, &stdout, &stderr, nil), stderr.String())
+	first := files(t, dir)
+	require.Len(t, first, 7)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644))
+	stale := filepath.Join(dir, "by-asn", filepath.Base(first["-scan6_ntp-x.csv"][:len(first["-scan6_ntp-x.csv"])-4])+"-as4242.csv")
+	require.NoError(t, os.WriteFile(stale, []byte("old"), 0o644))
+
+	stderr.Reset()
+	assert.Equal(t, exitUsage, run(context.Background(), args, &stdout, &stderr, nil))
+	assert.Contains(t, stderr.String(), "not empty")
+	assert.Equal(t, 1, strings.Count(stderr.String(), "\n"))
+
+	stderr.Reset()
+	require.Equal(t, exitOK, run(context.Background(), append(args, "-force", "-probes", "monitor"), &stdout, &stderr, nil),
+		stderr.String())
+	now := files(t, dir)
+	assert.NotContains(t, now, "-scan6_ntp-x.csv", "the first scan's version report is gone, not left beside")
+	assert.Contains(t, now, "-scan6_ntpmonitor-x.csv")
+	b, err := os.ReadFile(filepath.Join(dir, "notes.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, "mine", string(b), "nothing but this scan's files is touched")
+	_, err = os.Stat(stale)
+	assert.ErrorIs(t, err, os.ErrNotExist, "this scan's split files of the day are replaced")
+	parts, _ := filepath.Glob(filepath.Join(dir, ".*.part"))
+	assert.Empty(t, parts, "no temporary file left")
 }

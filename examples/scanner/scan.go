@@ -10,12 +10,15 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ntpctl/ntpctl"
 	"github.com/ntpctl/ntpctl/enrich"
+	"github.com/ntpctl/ntpctl/report"
 )
 
 // scan is one run of the scanner: its targets, prober settings,
@@ -140,7 +143,7 @@ func (s *scan) prepare() error {
 			s.dir = "ntpctl-scan-" + s.started.UTC().Format("20060102-150405")
 		}
 	}
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+	if err := s.prepareDir(); err != nil {
 		return err
 	}
 	if o.monitor() {
@@ -156,6 +159,56 @@ func (s *scan) prepare() error {
 			return err
 		}
 		s.probes = append(s.probes, p)
+	}
+	return nil
+}
+
+// prepareDir makes the output directory, which must be empty: a second
+// scan into a reused directory would leave the first one's files (its
+// scan6_ reports, its splits) beside its own, and a CERT would mail
+// stale rows. With -force, the files this scan would write, by name,
+// are removed, and nothing else. Errors are the user's: exit status 2.
+func (s *scan) prepareDir() error {
+	if s.dir == "-" {
+		return usagef("-out -: the scanner writes several files (the reports, the JSON lines, the statistics): give a directory")
+	}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return usagef("-out %s: %v", s.dir, errors.Unwrap(err))
+	}
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return usagef("-out %s: %v", s.dir, err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if !s.opts.force {
+		return usagef("-out %s is not empty: a reused directory would mix two scans' files; give a new one, or -force to replace this scan's files in it", s.dir)
+	}
+	var names []string
+	for _, t := range []report.Type{report.ScanNTPMonitor, report.Scan6NTPMonitor, report.ScanNTP, report.Scan6NTP} {
+		names = append(names, report.FileName(s.date, t, s.opts.id))
+	}
+	base := s.baseName()
+	names = append(names, base+".jsonl", base+"-stats.json", base+"-stats.txt")
+	for _, n := range names {
+		for _, p := range []string{filepath.Join(s.dir, n), filepath.Join(s.dir, "."+n+".part")} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("-force: %w", err)
+			}
+		}
+	}
+	for _, sub := range []string{"by-asn", "by-country"} {
+		// The split files of this date and ID: DATE-TYPE-ID-KEY.csv.
+		for _, t := range []report.Type{report.ScanNTPMonitor, report.Scan6NTPMonitor, report.ScanNTP, report.Scan6NTP} {
+			prefix := strings.TrimSuffix(report.FileName(s.date, t, s.opts.id+"-x"), "x.csv")
+			matches, _ := filepath.Glob(filepath.Join(s.dir, sub, prefix+"*.csv"))
+			for _, m := range matches {
+				if err := os.Remove(m); err != nil {
+					return fmt.Errorf("-force: %w", err)
+				}
+			}
+		}
 	}
 	return nil
 }
