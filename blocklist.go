@@ -87,6 +87,13 @@ type Blocklist struct {
 	NoBuiltin bool
 	// AllowLoopback allows 127.0.0.0/8 and ::1, for tests and the lab.
 	AllowLoopback bool
+	// AllowPrivate allows the private-use ranges, and those only (10/8,
+	// 172.16/12, 192.168/16 of RFC 1918, the shared address space
+	// 100.64/10 of RFC 6598, the unique local fc00::/7 of RFC 4193), for
+	// operators who audit their own internal networks; the other
+	// special-purpose ranges stay blocked, and loopback too unless
+	// AllowLoopback.
+	AllowPrivate bool
 
 	deny, allow TargetSet
 	allowSet    bool
@@ -114,8 +121,19 @@ func (b *Blocklist) ReadAllow(r io.Reader) error {
 	return err
 }
 
+// privateUse are the ranges AllowPrivate lifts.
+var privateUse = []string{"10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}
+
 var (
-	builtinSet  = setOf(specialPurpose)
+	builtinSet = setOf(specialPurpose)
+	privateSet = setOf(privateUse)
+	// builtinPublic is builtinSet without the private-use ranges.
+	builtinPublic = func() *TargetSet {
+		s := *setOf(specialPurpose)
+		s.ranges = slices.Clone(s.ranges)
+		s.subtract(privateSet)
+		return &s
+	}()
 	loopbackSet = setOf(loopback)
 	// builtin8 marks the IPv4 /8s that the built-in ranges or loopback
 	// touch; an address in any other /8 needs no search.
@@ -193,9 +211,10 @@ func (b *Blocklist) reason(a netip.Addr, allow bool) string {
 	switch {
 	case !b.AllowLoopback && loopbackSet.Contains(a):
 		return "loopback"
-	case !b.NoBuiltin && builtinSet.Contains(a):
+	case !b.NoBuiltin && builtinSet.Contains(a) && !(b.AllowPrivate && privateSet.Contains(a)):
 		return "IANA special-purpose range"
 	case !b.NoBuiltin && a.Is6() && !globalUnicast6.Contains(a) && !nat64.Contains(a) &&
+		!(b.AllowPrivate && privateSet.Contains(a)) &&
 		!(b.AllowLoopback && a == netip.IPv6Loopback()):
 		// Outside 2000::/3 IANA has allocated no global unicast space.
 		return "IANA special-purpose range"
@@ -234,8 +253,13 @@ func (b *Blocklist) Apply(s *TargetSet) TargetSet {
 		out.subtract(loopbackSet)
 	}
 	if !b.NoBuiltin {
-		out.subtract(builtinSet)
-		out.subtract(outside2000)
+		if b.AllowPrivate {
+			out.subtract(builtinPublic)
+			out.subtract(outside2000Public)
+		} else {
+			out.subtract(builtinSet)
+			out.subtract(outside2000)
+		}
 	}
 	out.subtract(&b.deny)
 	if b.allowSet {
@@ -268,6 +292,13 @@ var (
 			Range{netip.MustParseAddr("64:ff9b:0:0:0:1::"), netip.MustParseAddr("1fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")},
 			Range{netip.MustParseAddr("4000::"), netip.MustParseAddr("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")},
 		)
+		return &s
+	}()
+	// outside2000Public is outside2000 without the unique local range.
+	outside2000Public = func() *TargetSet {
+		s := *outside2000
+		s.ranges = slices.Clone(s.ranges)
+		s.subtract(privateSet)
 		return &s
 	}()
 )

@@ -269,7 +269,7 @@ func TestPermutedSets(t *testing.T) {
 // set that Reason allows (NAT64 apart, which only Reason judges).
 func TestBlocklistApply(t *testing.T) {
 	var set ntpctl.TargetSet
-	for _, spec := range []string{"0.0.0.0/6", "9.255.255.0-11.0.0.5", "126.255.255.250-128.0.0.3", "192.0.0.0/16",
+	for _, spec := range []string{"0.0.0.0/6", "9.255.255.0-11.0.0.5", "100.63.255.250-100.64.0.5", "fbff::/16", "fd00::/16", "126.255.255.250-128.0.0.3", "192.0.0.0/16",
 		"223.255.255.0/23", "255.255.255.250-255.255.255.255", "::/126", "fe7f::/16", "2001:db8::/31", "3fff::/21", "2600::/127"} {
 		require.NoError(t, set.AddString(spec))
 	}
@@ -279,6 +279,7 @@ func TestBlocklistApply(t *testing.T) {
 	require.NoError(t, allow.ReadAllow(strings.NewReader("1.0.0.0-3.0.0.0\n127.0.0.0/8\n2600::/16\n")))
 	for name, b := range map[string]*ntpctl.Blocklist{
 		"default": {}, "lab": {AllowLoopback: true}, "nobuiltin": {NoBuiltin: true}, "custom": &custom, "allow": &allow,
+		"private": {AllowPrivate: true},
 	} {
 		kept := b.Apply(&set)
 		// Walk a sample of every range's addresses: its ends and
@@ -391,5 +392,19 @@ func TestBlocklistIANARegistries(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestBlocklistAllowPrivate: the opt-in for one's own internal networks
+// lifts the private-use ranges and nothing else.
+func TestBlocklistAllowPrivate(t *testing.T) {
+	b := ntpctl.Blocklist{AllowPrivate: true}
+	for a, want := range map[string]string{
+		"10.1.2.3": "", "172.16.0.1": "", "192.168.1.1": "", "100.64.1.1": "", "fd00::1": "",
+		"127.0.0.1": "loopback", "169.254.1.1": "IANA special-purpose range", "224.0.0.1": "IANA special-purpose range",
+		"192.0.2.1": "IANA special-purpose range", "240.0.0.1": "IANA special-purpose range",
+		"fe80::1": "IANA special-purpose range", "ff02::1": "IANA special-purpose range", "8.8.8.8": "",
+	} {
+		assert.Equal(t, want, b.Reason(netip.MustParseAddr(a)), a)
 	}
 }

@@ -18,6 +18,7 @@ type options struct {
 	blockFiles     []string
 	allowFiles     []string
 	allowLoopback  bool
+	allowPrivate   bool
 	lab            bool
 	labHosts       int
 	labSeed        uint64
@@ -68,8 +69,9 @@ Usage:
 Targets: 192.0.2.1, 192.0.2.0/24, 192.0.2.1-192.0.2.9, 192.0.2.1-9,
 2001:db8::/64; files take one per line, '#' comments (IPv6 hitlists too).
 Flags may come before or after the targets. The IANA special-purpose
-ranges are never scanned; loopback only with -allow-loopback. Scan only
-networks you are allowed to scan.
+ranges are never scanned; loopback only with -allow-loopback, the
+private-use ranges only with -allow-private. Scan only networks you are
+allowed to scan.
 
 Output (in -out): YYYY-MM-DD-scan_ntpmonitor-ID.csv and
 YYYY-MM-DD-scan_ntp-ID.csv (scan6_ for IPv6) in Shadowserver's format,
@@ -97,6 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&blockFiles, "blocklist", "zmap-format blocklist `file` (repeatable)")
 	fs.Var(&allowFiles, "allowlist", "zmap-format allowlist `file` (repeatable): only these are scanned")
 	fs.BoolVar(&o.allowLoopback, "allow-loopback", false, "allow 127.0.0.0/8 and ::1 targets")
+	fs.BoolVar(&o.allowPrivate, "allow-private", false, "allow the private-use ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7), to audit your own internal networks")
 	fs.BoolVar(&o.lab, "lab", false, "run the lab of simulated servers (the default without targets)")
 	fs.IntVar(&o.labHosts, "lab-hosts", 0, "IPv4 hosts in the lab, 32 to 16384 (0: 300)")
 	fs.Uint64Var(&o.labSeed, "lab-seed", 0, "seed of the lab's mix (0: 1)")

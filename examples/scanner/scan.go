@@ -81,7 +81,10 @@ func newScan(ctx context.Context, o *options, stdout, stderr io.Writer) (*scan, 
 			return nil, usageError{err}
 		}
 	}
-	bl := &ntpctl.Blocklist{AllowLoopback: o.allowLoopback}
+	bl := &ntpctl.Blocklist{AllowLoopback: o.allowLoopback, AllowPrivate: o.allowPrivate}
+	if o.allowPrivate {
+		fmt.Fprintln(s.stderr, "scanner: -allow-private: the private-use ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) are scanned; make sure they are your own networks")
+	}
 	for _, name := range o.blockFiles {
 		if err := readFile(name, bl.ReadDeny); err != nil {
 			return nil, usageError{err}
@@ -214,7 +217,8 @@ func (s *scan) prepareDir() error {
 }
 
 // checkTargets refuses targets that are only loopback without
-// -allow-loopback, and takes the blocked space out of the targets, so it
+// -allow-loopback, says when only -allow-private would leave targets,
+// and takes the blocked space out of the targets, so it
 // is never iterated.
 func (s *scan) checkTargets(bl *ntpctl.Blocklist) error {
 	loop := ntpctl.Blocklist{NoBuiltin: true}
@@ -229,9 +233,17 @@ func (s *scan) checkTargets(bl *ntpctl.Blocklist) error {
 	}
 	s.blockedSet = bl.Removed(&s.set)
 	s.bl = bl
-	s.set = bl.Apply(&s.set)
+	all := s.set
+	s.set = bl.Apply(&all)
 	after := s.set.Len()
 	if after.Sign() == 0 {
+		if !bl.AllowPrivate {
+			private := *bl
+			private.AllowPrivate = true
+			if kept := private.Apply(&all); kept.Len().Sign() > 0 {
+				return usagef("every target is blocked: %s of them are private-use addresses, which need -allow-private (only for your own networks)", kept.Len())
+			}
+		}
 		return usagef("every target is blocked (IANA special-purpose ranges, loopback, -blocklist or -allowlist)")
 	}
 	if blocked := new(big.Int).Sub(before, after); blocked.Sign() > 0 {
