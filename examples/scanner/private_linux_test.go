@@ -87,4 +87,3 @@ func allowPrivateInNamespace(t *testing.T) {
 	require.Len(t, rows, 1)
 	assert.Equal(t, privateAddr, rows[0].IP)
 }
-
