@@ -10,7 +10,8 @@ import (
 // returns its result: the front door for checking one host, as ntpq and
 // ntpdc do. Its blocklist is cfg's (the zero Config refuses loopback and
 // the IANA special-purpose ranges: a tool that checks hosts named by its
-// user may want &Blocklist{NoBuiltin: true, AllowLoopback: true}).
+// user may want &Blocklist{NoBuiltin: true, AllowLoopback: true}). It
+// opens one socket unless cfg.Sockets says otherwise.
 //
 // When ctx is done before the reply is complete, Query returns at once
 // with ctx's error and what had come back (its Err wraps ErrAborted), or
@@ -18,6 +19,9 @@ import (
 // Query began).
 func Query[R any](ctx context.Context, cfg Config, probe Probe[R], target netip.AddrPort) (Result[R], error) {
 	var res Result[R]
+	if cfg.Sockets == 0 {
+		cfg.Sockets = 1 // one target: one source port is all it needs
+	}
 	pr, err := NewProber(cfg, probe)
 	if err != nil {
 		return res, err

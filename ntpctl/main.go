@@ -7,7 +7,8 @@
 //
 //	ntpctl monlist [flags] HOST[:PORT]       Mode 7 monlist, printed as ntpdc -n -c monlist does
 //	ntpctl rv [flags] HOST[:PORT] [NAME...]  Mode 6 READVAR, printed as ntpq -c rv does
-//	ntpctl check [flags] HOST[:PORT]         both queries and a verdict with remediation
+//	ntpctl check [flags] HOST[:PORT]...      both queries and a verdict with remediation
+//	ntpctl verify [flags] FILE.csv...        every row of received reports asked again
 //	ntpctl lab [flags]                       simulated servers on loopback until Ctrl-C
 //	ntpctl help [COMMAND]
 //
@@ -15,14 +16,18 @@
 // help COMMAND` describes the rest. --json prints one object, with the
 // time of the query, in the vocabulary of the scanner's JSON lines: the
 // JSON Schema report/schema/ntpctl.schema.json (report.Schema) documents
-// it ($defs ntpctl_monlist, ntpctl_rv, ntpctl_check, ntpctl_lab).
+// it ($defs ntpctl_monlist, ntpctl_rv, ntpctl_check, ntpctl_verify,
+// ntpctl_lab).
 //
 // Exit status: 0 answered (for monlist: the host is a monlist amplifier),
 // 1 error (bad usage, unresolvable or refused host, socket error), 2 no
 // answer, 3 refused (an error reply: monlist disabled, Mode 7 error 4
 // INFO_ERR_NODATA, or a Mode 6 error), 4 incomplete or malformed reply,
-// 130 interrupted. check has its own: 0 not an amplifier, 5 monlist
-// amplifier, 6 Mode 6 (READVAR) amplification only.
+// 7 no NTP service (ICMP: port closed, host unreachable, prohibited), 130
+// interrupted. check has its own: 0 not an amplifier, 5 monlist
+// amplifier, 6 Mode 6 (READVAR) amplification only (of several hosts, the
+// worst verdict). verify: 0 every row fixed, 5 some rows still open or
+// changed, 8 none open but some unverified.
 //
 // Install it with
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -180,4 +181,41 @@ func names(vs mode6.Vars) []string {
 		out[i] = v.Name
 	}
 	return out
+}
+
+// TestVerifyAgainstNTPsec: rows of Debian's ntpsec in a version report
+// and a monitor report, verified against the running server: READVAR is
+// open (the version the row names), monlist fixed (ntpsec has no Mode 7),
+// and a row naming another version is changed.
+func TestVerifyAgainstNTPsec(t *testing.T) {
+	d := realpeer.StartNTPsec(t)
+	e := ntpsecEnv(d)
+	out, _, code := runCmd(t, e, "rv", "--json", "127.0.0.1", "version")
+	require.Equal(t, exitOK, code, out)
+	var j report.JSONRecord
+	require.NoError(t, json.Unmarshal([]byte(out), &j))
+	require.NotNil(t, j.Variables)
+	require.Len(t, j.Variables.Vars, 1)
+	version := j.Variables.Vars[0].Value
+
+	dir := t.TempDir()
+	ver := filepath.Join(dir, "2026-11-30-scan_ntp-org.csv")
+	writeReport(t, ver, []report.VersionRow{
+		{Common: rowCommon(d.Addr), Version: version},
+		{Common: rowCommon(d.Addr6), Version: version},
+		{Common: rowCommon(d.Addr), Version: "ntpd 4.2.6p5@1.2349-o"},
+	})
+	mon := filepath.Join(dir, "2026-11-30-scan_ntpmonitor-org.csv")
+	writeReport(t, mon, []report.MonitorRow{{Common: rowCommon(d.Addr), Packets: "100", ResponseSize: "44000"}})
+	out, errOut, code := runCmd(t, e, "verify", "--json", "--timeout", "500ms", "--retries", "0", ver, mon)
+	require.Equal(t, exitAmplifier, code, "%s %s", out, errOut)
+	schematest.Validate(t, "ntpctl_verify", []byte(out))
+	var v report.JSONVerify
+	require.NoError(t, json.Unmarshal([]byte(out), &v))
+	require.Len(t, v.Rows, 4)
+	for i, want := range []string{report.VerifiedOpen, report.VerifiedOpen, report.VerifiedChanged, report.VerifiedFixed} {
+		assert.Equal(t, want, v.Rows[i].Verified, "row %d: %s", i, v.Rows[i].Detail)
+	}
+	assert.Equal(t, ntpctl.StatusNoAnswer, v.Rows[3].Record.Status)
+	assert.Equal(t, report.Scan6NTP, v.Rows[1].Report)
 }

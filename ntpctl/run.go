@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +62,16 @@ type env struct {
 	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 	// labReady, when set, receives the running lab (tests).
 	labReady func(addr []netip.AddrPort)
+	// stdin is what "-i -" reads; nil means os.Stdin.
+	stdin io.Reader
+}
+
+// stdinOr returns e.stdin, or os.Stdin.
+func (e env) stdinOr() io.Reader {
+	if e.stdin != nil {
+		return e.stdin
+	}
+	return os.Stdin
 }
 
 // run is the whole program: it parses args (without the program name),
@@ -81,6 +92,7 @@ func init() {
 		{"monlist", "ask for the Mode 7 monitor list, as ntpdc -n -c monlist does", env.monlist},
 		{"rv", "read variables with Mode 6 READVAR, as ntpq -c rv does", env.rv},
 		{"check", "run both queries and say whether the host is an amplifier", env.check},
+		{"verify", "ask again about every row of received reports", env.verify},
 		{"lab", "run simulated NTP servers on loopback until Ctrl-C", env.lab},
 		{"help", "describe the commands", env.help},
 	}
@@ -92,7 +104,10 @@ const mainUsage = `ntpctl verifies whether an NTP server can be abused for refle
 Usage:
   ntpctl monlist [flags] HOST[:PORT]        the monitor list, as ntpdc -n -c monlist prints it
   ntpctl rv [flags] HOST[:PORT] [NAME...]   system or peer variables, as ntpq -c rv prints them
-  ntpctl check [flags] HOST[:PORT]          both queries, a verdict and the remediation
+  ntpctl check [flags] HOST[:PORT]...       both queries, a verdict and the remediation
+                                            (several hosts, or -i FILE: one per line)
+  ntpctl verify [flags] FILE.csv...         ask again about every row of received reports:
+                                            open, changed, fixed or unverified
   ntpctl lab [flags]                        simulated servers on loopback to try it on
   ntpctl help [COMMAND]                     this text, or a command's flags and exit status
 
@@ -107,6 +122,7 @@ Examples:
   ntpctl check 192.0.2.10
   ntpctl monlist ntp.example.net
   ntpctl rv '[2001:db8::123]:123' version stratum
+  ntpctl verify 2026-11-30-scan_ntpmonitor-my-org.csv
   ntpctl lab        (then, in another terminal: ntpctl check 127.42.x.y)
 
 Only query hosts you are responsible for or allowed to test.
@@ -128,7 +144,7 @@ func (e env) run(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			return c.run(e, ctx, args[1:], stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "ntpctl: unknown command %q (commands: monlist, rv, check, lab, help)\n", name)
+	fmt.Fprintf(stderr, "ntpctl: unknown command %q (commands: monlist, rv, check, verify, lab, help)\n", name)
 	return exitError
 }
 
@@ -142,7 +158,7 @@ func (e env) help(_ context.Context, args []string, stdout, stderr io.Writer) in
 			return c.run(e, context.Background(), []string{"--help"}, stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "ntpctl help: unknown command %q (commands: monlist, rv, check, lab)\n", args[0])
+	fmt.Fprintf(stderr, "ntpctl help: unknown command %q (commands: monlist, rv, check, verify, lab)\n", args[0])
 	return exitError
 }
 
@@ -401,6 +417,17 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encoding JSON: %w", err)
+	}
+	_, err := w.Write(jsonSafe(b.Bytes()))
+	return err
+}
+
+// writeJSONLine prints v as one line of JSON (JSON lines), escaped as
+// writeJSON escapes.
+func writeJSONLine(w io.Writer, v any) error {
+	var b bytes.Buffer
+	if err := json.NewEncoder(&b).Encode(v); err != nil {
 		return fmt.Errorf("encoding JSON: %w", err)
 	}
 	_, err := w.Write(jsonSafe(b.Bytes()))

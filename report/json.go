@@ -563,3 +563,81 @@ type JSONCheck struct {
 	// (as `ntpctl rv --json` prints it).
 	Version JSONRecord `json:"version"`
 }
+
+// The states of a row `ntpctl verify` asked again about (JSONVerifyRow).
+const (
+	// VerifiedOpen: the host still answers as reported (monlist: the
+	// monitor list came back; version: READVAR answered, by the daemon
+	// version the report names, if it names one).
+	VerifiedOpen = "open"
+	// VerifiedChanged: the host still answers, larger than the request,
+	// but not as reported: monlist in part or malformed, READVAR from
+	// another daemon version. Not fixed.
+	VerifiedChanged = "changed"
+	// VerifiedFixed: the query is no longer answered with more than an
+	// error: an error reply (monlist disabled), no answer, or ICMP saying
+	// no service.
+	VerifiedFixed = "fixed"
+	// VerifiedUnverified: the row could not be checked: its address is
+	// refused, the request could not be sent, or forged replies were
+	// suspected.
+	VerifiedUnverified = "unverified"
+)
+
+// JSONVerify is the object of `ntpctl verify --json`: every row of the
+// reports given, asked again with the report's query.
+type JSONVerify struct {
+	// Time is when the first query was sent, UTC (zero when none was).
+	Time time.Time `json:"time"`
+	// Files are the reports read, in the order given.
+	Files []JSONVerifyFile `json:"files"`
+	// Counts counts the rows by state, and the rows skipped.
+	Counts JSONVerifyCounts `json:"counts"`
+	// Rows are the rows, file by file in file order.
+	Rows []JSONVerifyRow `json:"rows"`
+}
+
+// JSONVerifyFile is one report `ntpctl verify` read.
+type JSONVerifyFile struct {
+	// File is the path as given.
+	File string `json:"file"`
+	// Report is the report type the rows were taken for: scan_ntp or
+	// scan_ntpmonitor (scan6_… for an IPv6 file name).
+	Report Type `json:"report"`
+	// Rows counts the rows read; Skipped the malformed rows left out.
+	Rows    int `json:"rows"`
+	Skipped int `json:"skipped"`
+}
+
+// JSONVerifyCounts counts rows by state.
+type JSONVerifyCounts struct {
+	Open       int `json:"open"`
+	Changed    int `json:"changed"`
+	Fixed      int `json:"fixed"`
+	Unverified int `json:"unverified"`
+	// Skipped counts the malformed rows no state was given to.
+	Skipped int `json:"skipped"`
+}
+
+// JSONVerifyRow is one row of a report and what asking again found.
+type JSONVerifyRow struct {
+	// File and Line locate the row (the header is line 1).
+	File string `json:"file"`
+	Line int    `json:"line"`
+	// Report is the row's report type, after its address family.
+	Report Type `json:"report"`
+	// IP and Port are the row's, the target asked again.
+	IP   netip.Addr `json:"ip"`
+	Port uint16     `json:"port"`
+	// Reported is the row's timestamp, UTC; absent when the row has none.
+	Reported *time.Time `json:"reported,omitempty"`
+	// Verified is VerifiedOpen, VerifiedChanged, VerifiedFixed or
+	// VerifiedUnverified.
+	Verified string `json:"verified"`
+	// Detail says what came back, in words.
+	Detail string `json:"detail"`
+	// Record is today's query, as the scanner's JSON lines have it; null
+	// when the row was not asked (a refused address, or one whose request
+	// could not be sent).
+	Record *JSONRecord `json:"record"`
+}

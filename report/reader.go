@@ -84,9 +84,10 @@ type Reader[T Row] struct {
 	required [3]int // file columns of timestamp, ip, port (-1 if absent)
 	fields   []string
 	joined   []byte
-	scratch  []byte // unescaping quoted fields
-	cur      T      // the row being filled
-	err      error  // sticky: io.EOF or a fatal error
+	scratch  []byte   // unescaping quoted fields
+	cur      T        // the row being filled
+	last     []string // the fields of the row Next returned last
+	err      error    // sticky: io.EOF or a fatal error
 }
 
 // Values of Reader.colIdx other than a field index.
@@ -138,6 +139,7 @@ func (r *Reader[T]) Header() ([]string, error) {
 // column, a read error) is final.
 func (r *Reader[T]) Next() (T, error) {
 	var row T
+	r.last = nil
 	if r.header == nil && r.err == nil {
 		r.readHeader()
 	}
@@ -177,10 +179,17 @@ func (r *Reader[T]) Next() (T, error) {
 			}
 		}
 		*r.s.line(&r.cur) = no
+		r.last = fields
 		return r.cur, nil
 	}
 	return row, r.err
 }
+
+// Record returns the fields of the row Next returned last, as the file
+// has them (unquoted), one per column of Header; nil after an error. The
+// slice is valid until the next call to Next: it lets a program copy a
+// row through with columns of its own added.
+func (r *Reader[T]) Record() []string { return r.last }
 
 // All returns an iterator over the rows and row errors, ending at the
 // end of the input or after a final error (which it yields).

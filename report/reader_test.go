@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -355,4 +356,46 @@ func TestReadHostileBytes(t *testing.T) {
 	}
 	_, err = ReadAll[VersionRow](strings.NewReader("\uFEFF"), ReaderOptions{})
 	assert.ErrorIs(t, err, ErrNoHeader)
+}
+
+// TestRecordCopiesThrough: Record gives a row's fields as the file has
+// them, and AppendRecord writes them (with a column added) so that they
+// read back the same, in the quoting of real reports.
+func TestRecordCopiesThrough(t *testing.T) {
+	in := "\"timestamp\",\"ip\",\"port\",\"tag\",\"packets\",\"size\"\n" +
+		"\"2026-11-30 01:02:03\",\"192.0.2.1\",123,\"a,\"\"b\"\"\",100,44000\n" +
+		"bad row\n" +
+		"\"2026-11-30 01:02:04\",\"192.0.2.2\",123,\"=HYPERLINK(1)\",,\n"
+	r := NewReader[MonitorRow](strings.NewReader(in), ReaderOptions{})
+	h, err := r.Header()
+	require.NoError(t, err)
+	assert.Nil(t, r.Record(), "no row yet")
+	out := AppendRecord(nil, append(h, "verified"), false)
+	var recs [][]string
+	for {
+		_, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			assert.Nil(t, r.Record(), "no record for a bad row")
+			continue
+		}
+		rec := slices.Clone(r.Record())
+		recs = append(recs, rec)
+		out = AppendRecord(out, append(rec, "open"), false)
+	}
+	require.Len(t, recs, 2)
+	assert.Equal(t, []string{"2026-11-30 01:02:03", "192.0.2.1", "123", `a,"b"`, "100", "44000"}, recs[0])
+	assert.Equal(t, "\"timestamp\",\"ip\",\"port\",\"tag\",\"packets\",\"size\",\"verified\"\n"+
+		"\"2026-11-30 01:02:03\",\"192.0.2.1\",123,\"a,\"\"b\"\"\",100,44000,\"open\"\n"+
+		"\"2026-11-30 01:02:04\",\"192.0.2.2\",123,\"=HYPERLINK(1)\",,,\"open\"\n", string(out))
+	back := NewReader[MonitorRow](bytes.NewReader(out), ReaderOptions{})
+	for i := range recs {
+		_, err := back.Next()
+		require.NoError(t, err)
+		assert.Equal(t, append(recs[i], "open"), back.Record())
+	}
+	assert.Equal(t, "\"'=HYPERLINK(1)\",\"'-x\",\"-1.5\",\"a|b\"\n",
+		string(AppendRecord(nil, []string{"=HYPERLINK(1)", "-x", "-1.5", "a\nb"}, true)))
 }

@@ -229,6 +229,21 @@ func allDocs(t *testing.T) []schematest.Doc {
 		c.Time, c.IP, c.Port = c.Monitor.Time, c.Monitor.IP, c.Monitor.Port
 		docs = append(docs, schematest.Doc{Def: "ntpctl_check", JSON: schematest.Marshal(t, c)})
 	}
+	mon, ver := recs["monitor ok"], recs["version server_error"]
+	reported := schemaTime.UTC().Add(-24 * time.Hour)
+	v := report.JSONVerify{Time: mon.Time,
+		Files: []report.JSONVerifyFile{{File: "2026-11-30-scan_ntpmonitor-org.csv", Report: report.ScanNTPMonitor, Rows: 2, Skipped: 1},
+			{File: "old.csv", Report: report.ScanNTP, Rows: 1}},
+		Counts: report.JSONVerifyCounts{Open: 1, Fixed: 1, Unverified: 1, Skipped: 1},
+		Rows: []report.JSONVerifyRow{
+			{File: "2026-11-30-scan_ntpmonitor-org.csv", Line: 2, Report: mon.Report, IP: mon.IP, Port: mon.Port,
+				Reported: &reported, Verified: report.VerifiedOpen, Detail: "monlist answered", Record: &mon},
+			{File: "2026-11-30-scan_ntpmonitor-org.csv", Line: 4, Report: report.ScanNTPMonitor,
+				IP: netip.MustParseAddr("224.0.1.1"), Port: 123, Verified: report.VerifiedUnverified, Detail: "not asked: multicast"},
+			{File: "old.csv", Line: 2, Report: ver.Report, IP: ver.IP, Port: ver.Port, Verified: report.VerifiedFixed,
+				Detail: "READVAR refused", Record: &ver},
+		}}
+	docs = append(docs, schematest.Doc{Def: "ntpctl_verify", JSON: schematest.Marshal(t, v)})
 	return append(docs, schematest.Doc{Def: "ntpctl_lab", JSON: []byte(labDoc)})
 }
 
@@ -424,6 +439,8 @@ func TestSchemaEnums(t *testing.T) {
 		}))
 	assert.Equal(t, []string{report.VerdictMonlistAmplifier, report.VerdictMode6Amplifier, report.VerdictNotAmplifier, report.VerdictNoService},
 		enum("verdict"))
+	assert.Equal(t, []string{report.VerifiedOpen, report.VerifiedChanged, report.VerifiedFixed, report.VerifiedUnverified},
+		enum("verified"))
 }
 
 // TestSchemaCoverage: the documents of these tests exercise every $defs

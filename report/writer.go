@@ -236,3 +236,25 @@ var byteClass = func() (t [256]uint8) {
 	}
 	return t
 }()
+
+// AppendRecord appends one CSV line of any fields (LF included), quoted
+// and cleaned as the Writer writes a row: empty fields bare, digits bare,
+// everything else in quotes, characters that could break a row or a
+// terminal replaced. With neutralize, values a spreadsheet would run as
+// formulas are prefixed with '. It writes rows of other layouts, such as
+// a report's rows with columns of a program's own added.
+func AppendRecord(b []byte, fields []string, neutralize bool) []byte {
+	for j, v := range fields {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		if needsClean(v) {
+			v = clean(v)
+		}
+		if neutralize && isFormula(v) {
+			v = "'" + v
+		}
+		b = appendField(b, v)
+	}
+	return append(b, '\n')
+}
