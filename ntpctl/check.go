@@ -33,7 +33,8 @@ print them.
 Several hosts (as arguments, or one per line of -i FILE) are checked together, at
 --rate requests per second in all: each gets its report, then one line counts the
 verdicts; with --json, one object per host and line (JSON lines). A host that cannot
-be resolved or sent to is reported on stderr and the others go on. The exit status is
+be resolved or sent to is reported on stderr (and with --json as a line with "host" and
+"error") and the others go on. The exit status is
 that of the worst verdict: 5 before 6, then 1 if a host could not be checked, then 7
 when no host has an NTP service.
 `
@@ -97,6 +98,11 @@ func (e env) check(ctx context.Context, args []string, stdout, stderr io.Writer)
 			}
 			failed++
 			fmt.Fprintf(stderr, "ntpctl check: %v\n", r.err)
+			if c.json {
+				if err := writeJSONLine(stdout, &report.JSONError{Command: "check", Host: r.arg, Error: r.err.Error()}); err != nil {
+					return failure(stderr, "check", err)
+				}
+			}
 			continue
 		}
 		if !seen[r.target] {
@@ -136,6 +142,11 @@ func (e env) check(ctx context.Context, args []string, stdout, stderr io.Writer)
 			}
 			failed++
 			fmt.Fprintf(stderr, "ntpctl check: %s: %s\n", target, err)
+			if c.json {
+				if err := writeJSONLine(stdout, &report.JSONError{Command: "check", Host: target.String(), Error: err.Error()}); err != nil {
+					return failure(stderr, "check", err)
+				}
+			}
 			continue
 		}
 		j, exit := judgeCheck(&m, &v)

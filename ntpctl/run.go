@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/report"
 )
 
 // Exit statuses, the same for every command (check adds its verdicts).
@@ -113,7 +114,8 @@ Usage:
 
 Flags every command takes:
   --json            print one JSON object instead of text, in the vocabulary of the
-                    scanner's JSON lines (JSON Schema: report/schema/ntpctl.schema.json)
+                    scanner's JSON lines (JSON Schema: report/schema/ntpctl.schema.json);
+                    an error is then JSON on stdout too ({"command", "error", "exit_status"})
   --timeout 2s      how long to wait for a first reply to each request
   --retries 1       how many times to ask again when nothing came back
   --port 123        the UDP port, when HOST has none
@@ -141,7 +143,19 @@ func (e env) run(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	for _, c := range commands {
 		if c.name == name {
-			return c.run(e, ctx, args[1:], stdout, stderr)
+			if !wantsJSON(args[1:]) {
+				return c.run(e, ctx, args[1:], stdout, stderr)
+			}
+			// With --json, a command that ends in an error before it
+			// printed its object prints the error as JSON too.
+			out := &countingWriter{w: stdout}
+			errs := &lastLine{w: stderr}
+			code := c.run(e, ctx, args[1:], out, errs)
+			if out.n == 0 && code != exitOK {
+				msg := strings.TrimPrefix(errs.line(), "ntpctl "+name+": ")
+				_ = writeJSON(stdout, &report.JSONError{Command: name, Error: msg, ExitStatus: code})
+			}
+			return code
 		}
 	}
 	fmt.Fprintf(stderr, "ntpctl: unknown command %q (commands: monlist, rv, check, verify, lab, help)\n", name)
@@ -161,6 +175,58 @@ func (e env) help(_ context.Context, args []string, stdout, stderr io.Writer) in
 	fmt.Fprintf(stderr, "ntpctl help: unknown command %q (commands: monlist, rv, check, verify, lab)\n", args[0])
 	return exitError
 }
+
+// wantsJSON reports whether a command's arguments ask for --json, before
+// they are parsed (a usage error stops parsing).
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "json" {
+			continue
+		}
+		if !hasVal {
+			return true
+		}
+		b, err := strconv.ParseBool(val)
+		return err == nil && b
+	}
+	return false
+}
+
+// countingWriter counts what goes through it.
+type countingWriter struct {
+	w io.Writer
+	n int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += n
+	return n, err
+}
+
+// lastLine passes writes on and keeps the last line written (at most
+// 4 KiB of it).
+type lastLine struct {
+	w   io.Writer
+	buf []byte
+}
+
+func (l *lastLine) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	if i := bytes.LastIndexByte(bytes.TrimRight(l.buf, "\n"), '\n'); i >= 0 {
+		l.buf = append(l.buf[:0], l.buf[i+1:]...)
+	}
+	if len(l.buf) > 4096 {
+		l.buf = l.buf[len(l.buf)-4096:]
+	}
+	return l.w.Write(p)
+}
+
+func (l *lastLine) line() string { return strings.TrimSpace(string(l.buf)) }
 
 // common holds the flags every command takes.
 type common struct {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -236,9 +237,17 @@ func TestCheckMany(t *testing.T) {
 	out, _, code = runCmd(t, noLookup, "check", "--json", "--timeout", "500ms", "--retries", "0", amp.Addr.String(), "-i", file)
 	assert.Equal(t, exitAmplifier, code)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, lines, 3, out)
+	require.Len(t, lines, 4, out)
 	verdicts := map[netip.Addr]string{}
 	for _, l := range lines {
+		if strings.Contains(l, `"command":`) {
+			schematest.Validate(t, "ntpctl_error", []byte(l))
+			var je report.JSONError
+			require.NoError(t, json.Unmarshal([]byte(l), &je))
+			assert.Equal(t, report.JSONError{Command: "check", Host: "no-such-host.invalid",
+				Error: `cannot resolve "no-such-host.invalid": no such host`}, je)
+			continue
+		}
 		schematest.Validate(t, "ntpctl_check", []byte(l))
 		var j report.JSONCheck
 		require.NoError(t, json.Unmarshal([]byte(l), &j))
@@ -252,4 +261,39 @@ func TestCheckMany(t *testing.T) {
 	e.stdin = strings.NewReader("no-such-host.invalid\n")
 	_, _, code = runCmd(t, e, "check", "-i", "-")
 	assert.Equal(t, exitError, code)
+}
+
+// TestJSONErrors: with --json, a command that fails before it has
+// anything to print prints the error as JSON on stdout too, with the
+// same exit status and the same line on stderr.
+func TestJSONErrors(t *testing.T) {
+	noLookup := env{lookup: func(_ context.Context, host string) ([]netip.Addr, error) {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}}
+	for _, args := range [][]string{
+		{"monlist", "--json", "--bogus", "127.0.0.1"},
+		{"rv", "--json", "ntp.invalid"},
+		{"rv", "--json=true", "--port", "0", "127.0.0.1"},
+		{"check", "--json"},
+		{"check", "--json", "-i", "/nonexistent/hosts.txt"},
+		{"verify", "--json", "/nonexistent/2026-11-30-scan_ntp-x.csv"},
+		{"lab", "--json", "--hosts", "3"},
+	} {
+		_, plainErr, plainCode := runCmd(t, noLookup, slices.DeleteFunc(slices.Clone(args), func(a string) bool {
+			return strings.HasPrefix(a, "--json")
+		})...)
+		out, errOut, code := runCmd(t, noLookup, args...)
+		assert.Equal(t, plainCode, code, "%q", args)
+		assert.Equal(t, plainErr, errOut, "%q: stderr as without --json", args)
+		schematest.Validate(t, "ntpctl_error", []byte(out))
+		var je report.JSONError
+		require.NoError(t, json.Unmarshal([]byte(out), &je), "%q: %s", args, out)
+		assert.Equal(t, args[0], je.Command)
+		assert.Equal(t, code, je.ExitStatus)
+		assert.Contains(t, errOut, je.Error, "%q: the message of stderr", args)
+		assert.NotContains(t, je.Error, "ntpctl "+args[0]+":", "without the prefix")
+	}
+	// --json=false, and a --json after "--", ask for nothing.
+	out, _, _ := runCmd(t, noLookup, "rv", "--json=false", "ntp.invalid")
+	assert.Empty(t, out)
 }

@@ -641,3 +641,19 @@ type JSONVerifyRow struct {
 	// could not be sent).
 	Record *JSONRecord `json:"record"`
 }
+
+// JSONError is what `ntpctl COMMAND --json` prints when the command ends
+// in an error before it has anything else to print (bad usage, a host
+// that cannot be resolved, a file that cannot be read), and, as one of
+// its JSON lines, for each host `ntpctl check --json` could not check.
+type JSONError struct {
+	// Command is the command that failed, such as "check".
+	Command string `json:"command"`
+	// Host is the host argument the error is about, when it is about one.
+	Host string `json:"host,omitempty"`
+	// Error says what went wrong, as stderr says it.
+	Error string `json:"error"`
+	// ExitStatus is the command's exit status; absent on a host's line
+	// of several.
+	ExitStatus int `json:"exit_status,omitempty"`
+}

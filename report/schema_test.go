@@ -244,6 +244,10 @@ func allDocs(t *testing.T) []schematest.Doc {
 				Detail: "READVAR refused", Record: &ver},
 		}}
 	docs = append(docs, schematest.Doc{Def: "ntpctl_verify", JSON: schematest.Marshal(t, v)})
+	for _, e := range []report.JSONError{{Command: "check", Error: "want one or more HOST[:PORT]", ExitStatus: 1},
+		{Command: "check", Host: "ntp.invalid", Error: `cannot resolve "ntp.invalid": no such host`}} {
+		docs = append(docs, schematest.Doc{Def: "ntpctl_error", JSON: schematest.Marshal(t, e)})
+	}
 	return append(docs, schematest.Doc{Def: "ntpctl_lab", JSON: []byte(labDoc)})
 }
 
