@@ -124,8 +124,9 @@ func (e env) verify(ctx context.Context, args []string, stdout, stderr io.Writer
 
 	files := make([]verifyFile, len(pos))
 	var rows []verifyRow
+	kept := 0
 	for i, path := range pos {
-		f, got, err := readVerifyFile(path, i, o, len(rows), stderr)
+		f, got, err := readVerifyFile(path, i, o, len(rows), &kept, stderr)
 		if err != nil {
 			return failure(stderr, "verify", err)
 		}
@@ -252,7 +253,7 @@ func fileType(f verifyFile) report.Type {
 
 // readVerifyFile reads the rows of one report. have is the number of
 // rows read from the files before it, for --max-rows.
-func readVerifyFile(path string, index int, o verifyOptions, have int, stderr io.Writer) (verifyFile, []verifyRow, error) {
+func readVerifyFile(path string, index int, o verifyOptions, have int, kept *int, stderr io.Writer) (verifyFile, []verifyRow, error) {
 	vf := verifyFile{path: path}
 	fh, err := os.Open(path)
 	if err != nil {
@@ -286,9 +287,9 @@ func readVerifyFile(path string, index int, o verifyOptions, have int, stderr io
 	}
 	var rows []verifyRow
 	if vf.monitor {
-		rows, err = readVerifyRows[report.MonitorRow](fh, &vf, index, o.maxRows-have, stderr)
+		rows, err = readVerifyRows[report.MonitorRow](fh, &vf, index, o.maxRows-have, kept, stderr)
 	} else {
-		rows, err = readVerifyRows[report.VersionRow](fh, &vf, index, o.maxRows-have, stderr)
+		rows, err = readVerifyRows[report.VersionRow](fh, &vf, index, o.maxRows-have, kept, stderr)
 	}
 	return vf, rows, err
 }
@@ -298,7 +299,11 @@ type getter interface {
 	Get(name string) (string, bool)
 }
 
-func readVerifyRows[T report.Row](r io.Reader, vf *verifyFile, index, room int, stderr io.Writer) ([]verifyRow, error) {
+// maxVerifyBytes caps the bytes of the rows verify keeps until it writes
+// them: a line may be up to a mebibyte long.
+const maxVerifyBytes = 512 << 20
+
+func readVerifyRows[T report.Row](r io.Reader, vf *verifyFile, index, room int, kept *int, stderr io.Writer) ([]verifyRow, error) {
 	rd := report.NewReader[T](r, report.ReaderOptions{})
 	var rows []verifyRow
 	for {
@@ -345,6 +350,12 @@ func readVerifyRows[T report.Row](r io.Reader, vf *verifyFile, index, room int, 
 		}
 		if len(rows) == room {
 			return nil, fmt.Errorf("%s: more than --max-rows rows in all", vf.path)
+		}
+		for _, f := range vr.fields {
+			*kept += len(f) + 16
+		}
+		if *kept > maxVerifyBytes {
+			return nil, fmt.Errorf("%s: the rows come to more than %d MiB, more than verify keeps", vf.path, maxVerifyBytes>>20)
 		}
 		rows = append(rows, vr)
 		vf.rows++
