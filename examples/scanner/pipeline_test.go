@@ -627,3 +627,35 @@ func TestReusedOut(t *testing.T) {
 	parts, _ := filepath.Glob(filepath.Join(dir, ".*.part"))
 	assert.Empty(t, parts, "no temporary file left")
 }
+
+// TestBarLine: the bar is redrawn in place on one line (a carriage
+// return, blanks over a longer previous line), is cut to the terminal's
+// width so that it never wraps, and is cleared without a trace.
+func TestBarLine(t *testing.T) {
+	var buf bytes.Buffer
+	p := &progress{s: &scan{stderr: &buf}, start: time.Now(), total: 400, width: 200}
+	p.drawBar()
+	first := buf.String()
+	assert.True(t, strings.HasPrefix(first, "\rscanning   0% [------------------------] 0/400, 0 replied, 0 req/s ["), "%q", first)
+	assert.NotContains(t, first, "\n")
+	p.drawn += 10 // as if the previous line had been longer
+	buf.Reset()
+	p.drawBar()
+	again := buf.String()
+	assert.Equal(t, strings.Count(again, "\r"), 2, "blanks over the longer line, then back: %q", again)
+	assert.Contains(t, again, strings.Repeat(" ", 10))
+
+	p.width = 30
+	p.drawn = 0
+	buf.Reset()
+	p.drawBar()
+	assert.Len(t, strings.TrimPrefix(buf.String(), "\r"), 29, "cut to the width less one: %q", buf.String())
+
+	buf.Reset()
+	p.clearBar()
+	assert.Equal(t, "\r"+strings.Repeat(" ", 29)+"\r", buf.String())
+	assert.Zero(t, p.drawn)
+	buf.Reset()
+	p.clearBar()
+	assert.Empty(t, buf.String(), "nothing to clear")
+}

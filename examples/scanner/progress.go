@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"github.com/ntpctl/ntpctl/report"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
+	"github.com/ntpctl/ntpctl/report"
 	"golang.org/x/term"
 )
 
@@ -17,7 +17,8 @@ type progress struct {
 	s     *scan
 	start time.Time // of the scan proper, setup done
 	total int64
-	bar   *progressbar.ProgressBar
+	width int        // of the terminal; 0 when unknown
+	drawn int        // columns of the bar on the screen now; 0 when none
 	mu    sync.Mutex // serialises writes to stderr
 	quit  chan struct{}
 	done  sync.WaitGroup
@@ -34,16 +35,16 @@ func newProgress(s *scan) *progress {
 			mode = "bar"
 		}
 	}
+	if f, ok := s.stderr.(*os.File); ok && mode == "bar" {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil {
+			p.width = w
+		}
+	}
 	if p.total <= 0 {
 		mode = "none" // nothing to count (an empty shard)
 	}
 	switch mode {
 	case "bar":
-		p.bar = progressbar.NewOptions64(p.total, progressbar.OptionSetWriter(s.stderr),
-			progressbar.OptionSetDescription("scanning"), progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true), progressbar.OptionSetWidth(24),
-			progressbar.OptionClearOnFinish(),
-			progressbar.OptionShowDescriptionAtLineEnd())
 		p.loop(200*time.Millisecond, p.drawBar)
 	case "lines":
 		p.loop(s.opts.progressPeriod, p.line)
@@ -91,32 +92,61 @@ func sendErrText(n uint64) string {
 	return fmt.Sprintf(", %d send errors", n)
 }
 
-// drawBar updates the bar. Describe and Set64 both draw it, so the bar
-// has no throttle of its own (the loop's period is the throttle): with
-// one, the second draw is skipped and the count shown lags the
-// description.
-func (p *progress) drawBar() {
-	done, replied, sendErrs, rate := p.counts()
-	p.bar.Describe(fmt.Sprintf("%d replied%s, %.0f req/s", replied, sendErrText(sendErrs), rate))
-	_ = p.bar.Set64(int64(done))
-}
-
-func (p *progress) line() {
-	done, replied, sendErrs, rate := p.counts()
-	elapsed := time.Since(p.start)
-	// Time left at the pace so far; the total is an estimate for large
-	// sharded scans, so it can be passed.
-	left := "?"
+// pace returns the share done, in percent, and the time left at the
+// pace so far ("?" before the first result). The total is an estimate
+// for large sharded scans, so it can be passed.
+func (p *progress) pace(done uint64, elapsed time.Duration) (pct float64, left string) {
+	left = "?"
 	switch {
 	case int64(done) >= p.total:
 		left = "0s"
 	case done > 0:
 		left = (time.Duration(float64(elapsed) * float64(p.total-int64(done)) / float64(done))).Round(time.Second).String()
 	}
-	pct := 0.0
 	if p.total > 0 {
-		pct = 100 * float64(done) / float64(p.total)
+		pct = min(100, 100*float64(done)/float64(p.total))
 	}
+	return pct, left
+}
+
+// barWidth is the number of cells of the bar itself.
+const barWidth = 24
+
+// drawBar redraws the bar's line in place: carriage return, the line,
+// then blanks over what is left of a longer previous one. It holds only
+// numbers, so nothing in it needs escaping, and it is cut to the
+// terminal's width, since a line that wraps cannot be redrawn.
+func (p *progress) drawBar() {
+	done, replied, sendErrs, rate := p.counts()
+	elapsed := time.Since(p.start)
+	pct, left := p.pace(done, elapsed)
+	cells := int(pct / 100 * barWidth)
+	line := fmt.Sprintf("scanning %3.0f%% [%s%s] %d/%d, %d replied%s, %.0f req/s [%s<%s]",
+		pct, strings.Repeat("#", cells), strings.Repeat("-", barWidth-cells), done, p.total,
+		replied, sendErrText(sendErrs), rate, elapsed.Round(time.Second), left)
+	if p.width > 1 && len(line) > p.width-1 {
+		line = line[:p.width-1]
+	}
+	pad := max(0, p.drawn-len(line))
+	fmt.Fprintf(p.s.stderr, "\r%s%s", line, strings.Repeat(" ", pad))
+	if pad > 0 {
+		fmt.Fprintf(p.s.stderr, "\r%s", line)
+	}
+	p.drawn = len(line)
+}
+
+// clearBar blanks the bar's line and leaves the cursor at its start.
+func (p *progress) clearBar() {
+	if p.drawn > 0 {
+		fmt.Fprintf(p.s.stderr, "\r%s\r", strings.Repeat(" ", p.drawn))
+		p.drawn = 0
+	}
+}
+
+func (p *progress) line() {
+	done, replied, sendErrs, rate := p.counts()
+	elapsed := time.Since(p.start)
+	pct, left := p.pace(done, elapsed)
 	fmt.Fprintf(p.s.stderr, "scanner: %d/%d results (%.1f%%), %d replied%s, %.0f req/s, %s elapsed, about %s left\n",
 		done, p.total, pct, replied, sendErrText(sendErrs), rate, elapsed.Round(time.Second), left)
 }
@@ -125,9 +155,7 @@ func (p *progress) line() {
 func (p *progress) note(msg string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.bar != nil {
-		_ = p.bar.Clear()
-	}
+	p.clearBar()
 	fmt.Fprintln(p.s.stderr, "scanner:", report.TerminalSafe(msg)) // may quote a server or a file
 }
 
@@ -136,9 +164,8 @@ func (p *progress) stop() {
 	p.once.Do(func() {
 		close(p.quit)
 		p.done.Wait()
-		if p.bar != nil {
-			_ = p.bar.Finish()
-			_ = p.bar.Clear()
-		}
+		p.mu.Lock()
+		p.clearBar()
+		p.mu.Unlock()
 	})
 }
