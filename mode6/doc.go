@@ -34,6 +34,11 @@
 // data belongs in the whole. The READVAR data is text: name=value items
 // separated by ", " or ",\r\n", folded at 72 characters.
 //
+// docs/wire-spec.md in the module's repository (§2) describes the
+// opcodes, status and error words, fragmentation and padding, ntpq's
+// reassembly rules, the variable text and the system variables of each
+// server version in full.
+//
 // # Hostile input
 //
 // Lengths come from the buffer: a decoder never reads past count (ntpsec

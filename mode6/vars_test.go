@@ -98,7 +98,7 @@ func TestParseVarsJunkCapture(t *testing.T) {
 	assert.Contains(t, names(vs), "filtdisp")
 	assert.Equal(t, "ntscookies", vs[len(vs)-1].Name)
 
-	// R6-5, two fragments with junk, from the wire spec.
+	// R6-5, two fragments with junk, from docs/wire-spec.md §3.4.
 	v := vectors(t)
 	var r mode6.Reassembler
 	require.NoError(t, r.Add(v["R6-5.1"]))

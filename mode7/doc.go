@@ -40,8 +40,9 @@
 // v6_flag). REQ_MON_GETLIST answers with 48-octet items (24 for
 // implementation 2), and pre-2001 servers with 40-octet items (20); see
 // [MonitorEntry] for every layout. Facts come from ntpd's ntp_request.h
-// and ntp_request.c (4.2.6p5) and ntpdc's ntpdc_ops.c, as summarised in
-// the project's wire specification.
+// and ntp_request.c (4.2.6p5) and ntpdc's ntpdc_ops.c; docs/wire-spec.md
+// in the module's repository (§1) describes the header fields, request
+// and error codes, limits, packetisation and reassembly rules in full.
 //
 // # Hostile input
 //

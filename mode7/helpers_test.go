@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// vectors returns the wire-spec vectors of testdata/vectors.txt.
+// vectors returns the vectors of testdata/vectors.txt (docs/wire-spec.md §3.1-3.2).
 func vectors(t testing.TB) map[string][]byte {
 	t.Helper()
 	v, err := hexcap.LoadVectors(filepath.Join("testdata", "vectors.txt"))

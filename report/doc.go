@@ -10,10 +10,11 @@
 //     that answered a Mode 7 monlist request (`ntpdc -c monlist`), 17
 //     columns, MonitorRow.
 //
-// The column lists, their history and the quoting rules below come from
-// docs/report-schemas.md in the ntpctl repository, which cites
-// Shadowserver's report_schema repository and the sample files of IntelMQ
-// and n6.
+// The column lists, their history and the quoting rules below are
+// described in full in docs/report-schemas.md in the module's repository
+// (the section numbers cited in this package's comments are that file's),
+// which cites Shadowserver's report_schema repository, its report pages
+// and the sample files of IntelMQ and n6.
 //
 // # Layouts
 //

@@ -54,7 +54,7 @@ func (h *Host) mode6(req []byte, src netip.AddrPort, dst netip.Addr, out *outbox
 		return
 	}
 	// Dropped without a word: responses, errors, trains, offsets, bad
-	// versions (wire spec §2.4). A reply never gets a reply.
+	// versions (docs/wire-spec.md §2.4). A reply never gets a reply.
 	if hd.Response || hd.Error || hd.More || hd.Offset != 0 || hd.Version < 1 || hd.Version > 4 {
 		return
 	}

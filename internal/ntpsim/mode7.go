@@ -16,7 +16,7 @@ func (h *Host) mode7(req []byte, src netip.AddrPort, dst netip.Addr, out *outbox
 	if hd.UnmarshalBinary(req) != nil {
 		return
 	}
-	// Dropped without a word (wire spec §1.6): replies, trains, bad
+	// Dropped without a word (docs/wire-spec.md §1.6): replies, trains, bad
 	// versions, sequence, error or MBZ set. A reply to our own reply never
 	// goes out, so two servers cannot ping-pong (CVE-2009-3563).
 	if hd.Response || hd.More || hd.Version < 1 || hd.Version > 4 || hd.Seq != 0 || hd.Err != 0 || hd.MBZ != 0 {

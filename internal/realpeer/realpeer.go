@@ -95,8 +95,7 @@ func (ns *Namespace) ListenUDP(network, address string) (*net.UDPConn, error) {
 }
 
 // NTPd is an ntpsec ntpd running in its own namespace on 127.0.0.1:123
-// and [::1]:123, with the configuration of the project's real-peers notes:
-// loopback only, a local reference clock, the clock discipline off.
+// and [::1]:123, with the configuration [Config] returns: loopback only, a local reference clock, the clock discipline off.
 type NTPd struct {
 	NS      *Namespace
 	Addr    netip.AddrPort // 127.0.0.1:123
@@ -107,7 +106,7 @@ type NTPd struct {
 }
 
 // Config returns the ntpd configuration StartNTPsec writes, before the
-// caller's extra lines (the project's real-peers notes): loopback only, a
+// caller's extra lines: loopback only, a
 // local reference clock, the clock discipline off.
 func Config() []string {
 	return []string{
