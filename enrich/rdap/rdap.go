@@ -5,7 +5,9 @@
 // globally reachable addresses.
 //
 // It is a package of its own so that programs importing [enrich] do not
-// link net/http and crypto/tls unless they ask registries. Its errors wrap
+// link net/http, crypto/tls and crypto/x509 unless they ask registries.
+// Client was enrich.RDAP, with the same fields and behaviour, except that
+// the field for the HTTP client is HTTPClient (it was Client). The errors wrap
 // enrich's shared ones ([enrich.ErrNotFound], [enrich.ErrNotConfigured],
 // [enrich.ErrResponseTooLarge], [enrich.ErrMalformed]), so [errors.Is] and
 // [enrich.IgnoreNotFound] treat them like every other provider's.
@@ -88,14 +90,14 @@ type Client struct {
 	// Bootstrap, when set, names the servers for each address; see
 	// [ParseBootstrap].
 	Bootstrap Bootstrap
-	// HTTPClient sends the requests; nil means a client of the Client's own
-	// that connects only to addresses AllowDial allows, checked at dial
-	// time, after name resolution (so a name that resolves to an
+	// HTTPClient sends the requests; nil means a client of the Client's
+	// own that connects only to addresses AllowDial allows, checked at
+	// dial time, after name resolution (so a name that resolves to an
 	// internal address, or rebinds to one, is refused too), and verifies
-	// certificates with RootCAs. An HTTPClient set here is used as it is: its
-	// transport decides where it may connect. Either way only HTTPS URLs
-	// are asked and followed, and unless the client has its own
-	// CheckRedirect, redirects are bounded by MaxRedirects.
+	// certificates with RootCAs. An HTTPClient set here is used as it
+	// is: its transport decides where it may connect. Either way only
+	// HTTPS URLs are asked and followed, and unless the client has its
+	// own CheckRedirect, redirects are bounded by MaxRedirects.
 	HTTPClient *http.Client
 	// AllowDial decides which addresses the default client may connect
 	// to; nil means only globally reachable unicast addresses: no
