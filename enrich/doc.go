@@ -41,10 +41,15 @@
 //     github.com/oschwald/maxminddb-golang/v2: MaxMind GeoLite2/GeoIP2 ASN
 //     and City, DB-IP lite, IPinfo Lite; see [Layout].
 //   - [Cymru]: Team Cymru's IP-to-ASN mapping over DNS, IPv4 and IPv6.
-//   - [RDAP]: abuse contacts from the regional registries, with a
-//     configurable server list or an IANA [Bootstrap].
 //   - [Static]: a CSV table of prefixes, for labs, tests and operators'
 //     own inventories.
+//
+// Abuse contacts from the regional registries over RDAP, with a
+// configurable server list or an IANA bootstrap file, are in the
+// sub-package github.com/ntpctl/ntpctl/enrich/rdap: its Client implements
+// [AbuseLookup] and [Enricher] and returns this package's errors. It is
+// separate so that this package, and every program importing it, does not
+// link net/http, crypto/tls and crypto/x509; a test keeps it so.
 //
 // No provider sends anything anywhere until a caller makes one and asks
 // it: there is no default registry, and nothing happens at import time.

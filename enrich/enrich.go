@@ -19,11 +19,12 @@ var ErrNotFound = errors.New("enrich: not found")
 var ErrMalformed = errors.New("enrich: malformed data")
 
 // ErrResponseTooLarge reports an HTTP response body longer than the
-// configured cap (see [RDAP.MaxBody]).
+// configured cap (see the MaxBody field of package enrich/rdap's Client).
 var ErrResponseTooLarge = errors.New("enrich: response too large")
 
 // ErrNotConfigured reports a provider used without the configuration it
-// needs, such as an [RDAP] with no registry to ask.
+// needs, such as an RDAP client (package enrich/rdap) with no registry to
+// ask.
 var ErrNotConfigured = errors.New("enrich: provider not configured")
 
 // ParseError describes input that could not be parsed: a Team Cymru TXT

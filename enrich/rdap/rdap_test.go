@@ -1,4 +1,4 @@
-package enrich
+package rdap
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ntpctl/ntpctl/enrich"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -89,7 +90,7 @@ const noAbuse = `{"objectClassName": "ip network", "handle": "X", "entities": [
 ]}`
 
 // rdapServer starts an RDAP server for a test: HTTPS on loopback, which
-// trusted RDAPs reach.
+// trusted Clients reach.
 func rdapServer(t *testing.T, h http.HandlerFunc) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewTLSServer(h)
@@ -97,10 +98,10 @@ func rdapServer(t *testing.T, h http.HandlerFunc) *httptest.Server {
 	return srv
 }
 
-// trusted makes d a test's RDAP: the default client, trusting the test
+// trusted makes d a test's Client: the default client, trusting the test
 // servers' certificate, allowed to connect to loopback (and nothing
 // else).
-func trusted(d *RDAP) *RDAP {
+func trusted(d *Client) *Client {
 	d.RootCAs = testRoots()
 	d.AllowDial = func(ap netip.AddrPort) bool { return ap.Addr().IsLoopback() }
 	return d
@@ -135,22 +136,22 @@ func TestRDAPNestedAbuse(t *testing.T) {
 		gotPath.Store(r.URL.Path)
 		rdapJSON(w, arinStyle)
 	})
-	d := trusted(&RDAP{Servers: []string{srv.URL + "/registry/"}, UserAgent: "ntpctl-test"})
+	d := trusted(&Client{Servers: []string{srv.URL + "/registry/"}, UserAgent: "ntpctl-test"})
 	a, err := d.LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
 	require.NoError(t, err)
-	assert.Equal(t, Abuse{Email: "abuse@example.net", Handle: "ABUSE-EXAMPLE", Source: srv.URL + "/registry/ip/192.0.2.1"}, a)
+	assert.Equal(t, enrich.Abuse{Email: "abuse@example.net", Handle: "ABUSE-EXAMPLE", Source: srv.URL + "/registry/ip/192.0.2.1"}, a)
 	assert.Equal(t, "/registry/ip/192.0.2.1", gotPath.Load())
 	assert.Contains(t, gotAccept.Load(), "application/rdap+json")
 	assert.Equal(t, "ntpctl-test", gotUA.Load())
 
-	r, err := Lookup(t.Context(), d, netip.MustParseAddr("192.0.2.1"))
+	r, err := enrich.Lookup(t.Context(), d, netip.MustParseAddr("192.0.2.1"))
 	require.NoError(t, err)
 	assert.Equal(t, "abuse@example.net", r.Abuse.Email)
 }
 
 func TestRDAPShallowestAbuseWins(t *testing.T) {
 	srv := rdapServer(t, func(w http.ResponseWriter, r *http.Request) { rdapJSON(w, ripeStyle) })
-	a, err := trusted(&RDAP{Servers: []string{srv.URL}}).LookupAbuse(t.Context(), netip.MustParseAddr("2001:db8::1"))
+	a, err := trusted(&Client{Servers: []string{srv.URL}}).LookupAbuse(t.Context(), netip.MustParseAddr("2001:db8::1"))
 	require.NoError(t, err)
 	assert.Equal(t, "abuse@example.org", a.Email)
 	assert.Equal(t, "AR-EX", a.Handle)
@@ -166,7 +167,7 @@ func TestRDAPRedirect(t *testing.T) {
 		hops.Add(1)
 		http.Redirect(w, r, target.URL+"/rdap"+r.URL.Path, http.StatusMovedPermanently)
 	})
-	a, err := trusted(&RDAP{Servers: []string{first.URL}}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	a, err := trusted(&Client{Servers: []string{first.URL}}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
 	require.NoError(t, err)
 	assert.Equal(t, target.URL+"/rdap/ip/192.0.2.1", a.Source, "the source is the URL that answered")
 	assert.Equal(t, int32(1), hops.Load())
@@ -175,11 +176,11 @@ func TestRDAPRedirect(t *testing.T) {
 	loop = rdapServer(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, loop.URL+r.URL.Path, http.StatusFound)
 	})
-	_, err = trusted(&RDAP{Servers: []string{loop.URL}, MaxRedirects: 3}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	_, err = trusted(&Client{Servers: []string{loop.URL}, MaxRedirects: 3}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
 	assert.ErrorIs(t, err, ErrTooManyRedirects)
-	assert.NotErrorIs(t, err, ErrNotFound)
+	assert.NotErrorIs(t, err, enrich.ErrNotFound)
 
-	_, err = trusted(&RDAP{Servers: []string{first.URL}, MaxRedirects: -1}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	_, err = trusted(&Client{Servers: []string{first.URL}, MaxRedirects: -1}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
 	assert.ErrorIs(t, err, ErrTooManyRedirects)
 }
 
@@ -195,33 +196,33 @@ func TestRDAPServerOrderAndErrors(t *testing.T) {
 	addr := netip.MustParseAddr("192.0.2.1")
 	ctx := t.Context()
 
-	a, err := trusted(&RDAP{Servers: []string{notFoundSrv.URL, failing.URL, good.URL}}).LookupAbuse(ctx, addr)
+	a, err := trusted(&Client{Servers: []string{notFoundSrv.URL, failing.URL, good.URL}}).LookupAbuse(ctx, addr)
 	require.NoError(t, err)
 	assert.Equal(t, "abuse@example.net", a.Email)
 
-	_, err = trusted(&RDAP{Servers: []string{notFoundSrv.URL, notFoundSrv.URL + "/"}}).LookupAbuse(ctx, addr)
-	assert.ErrorIs(t, err, ErrNotFound)
-	assert.NoError(t, IgnoreNotFound(err))
+	_, err = trusted(&Client{Servers: []string{notFoundSrv.URL, notFoundSrv.URL + "/"}}).LookupAbuse(ctx, addr)
+	assert.ErrorIs(t, err, enrich.ErrNotFound)
+	assert.NoError(t, enrich.IgnoreNotFound(err))
 
-	_, err = trusted(&RDAP{Servers: []string{failing.URL}}).LookupAbuse(ctx, addr)
+	_, err = trusted(&Client{Servers: []string{failing.URL}}).LookupAbuse(ctx, addr)
 	var he *HTTPError
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, http.StatusInternalServerError, he.StatusCode)
-	assert.NotErrorIs(t, err, ErrNotFound)
+	assert.NotErrorIs(t, err, enrich.ErrNotFound)
 
-	_, err = trusted(&RDAP{Servers: []string{notFoundSrv.URL, failing.URL}}).LookupAbuse(ctx, addr)
-	assert.Error(t, IgnoreNotFound(err), "a failure among not-founds is a failure")
+	_, err = trusted(&Client{Servers: []string{notFoundSrv.URL, failing.URL}}).LookupAbuse(ctx, addr)
+	assert.Error(t, enrich.IgnoreNotFound(err), "a failure among not-founds is a failure")
 
-	_, err = trusted(&RDAP{Servers: []string{empty.URL, good.URL}}).LookupAbuse(ctx, addr)
-	assert.ErrorIs(t, err, ErrNotFound, "an answer without an abuse email ends the search")
+	_, err = trusted(&Client{Servers: []string{empty.URL, good.URL}}).LookupAbuse(ctx, addr)
+	assert.ErrorIs(t, err, enrich.ErrNotFound, "an answer without an abuse email ends the search")
 
-	_, err = trusted(&RDAP{Servers: []string{garbage.URL}}).LookupAbuse(ctx, addr)
-	assert.ErrorIs(t, err, ErrMalformed)
-	_, err = trusted(&RDAP{Servers: []string{domain.URL}}).LookupAbuse(ctx, addr)
-	assert.ErrorIs(t, err, ErrMalformed)
+	_, err = trusted(&Client{Servers: []string{garbage.URL}}).LookupAbuse(ctx, addr)
+	assert.ErrorIs(t, err, enrich.ErrMalformed)
+	_, err = trusted(&Client{Servers: []string{domain.URL}}).LookupAbuse(ctx, addr)
+	assert.ErrorIs(t, err, enrich.ErrMalformed)
 
-	_, err = trusted(&RDAP{}).LookupAbuse(ctx, addr)
-	assert.ErrorIs(t, err, ErrNotConfigured)
+	_, err = trusted(&Client{}).LookupAbuse(ctx, addr)
+	assert.ErrorIs(t, err, enrich.ErrNotConfigured)
 }
 
 func TestRDAPOversizedBody(t *testing.T) {
@@ -231,12 +232,12 @@ func TestRDAPOversizedBody(t *testing.T) {
 		fmt.Fprint(w, strings.Repeat("x", 2<<20))
 		fmt.Fprint(w, `"]}]}`)
 	})
-	_, err := trusted(&RDAP{Servers: []string{big.URL}}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
-	assert.ErrorIs(t, err, ErrResponseTooLarge)
+	_, err := trusted(&Client{Servers: []string{big.URL}}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	assert.ErrorIs(t, err, enrich.ErrResponseTooLarge)
 
 	small := rdapServer(t, func(w http.ResponseWriter, r *http.Request) { rdapJSON(w, arinStyle) })
-	_, err = trusted(&RDAP{Servers: []string{small.URL}, MaxBody: 100}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
-	assert.ErrorIs(t, err, ErrResponseTooLarge)
+	_, err = trusted(&Client{Servers: []string{small.URL}, MaxBody: 100}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	assert.ErrorIs(t, err, enrich.ErrResponseTooLarge)
 }
 
 // TestReadCappedBoundary: a body of exactly the cap is read, one byte more
@@ -247,19 +248,19 @@ func TestReadCappedBoundary(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "12345", string(b))
 	_, err = readCapped(strings.NewReader("123456"), 5)
-	assert.ErrorIs(t, err, ErrResponseTooLarge)
+	assert.ErrorIs(t, err, enrich.ErrResponseTooLarge)
 	b, err = readCapped(strings.NewReader("12345"), math.MaxInt64)
 	require.NoError(t, err)
 	assert.Equal(t, "12345", string(b))
 
 	srv := rdapServer(t, func(w http.ResponseWriter, r *http.Request) { rdapJSON(w, arinStyle) })
 	for _, max := range []int64{int64(len(arinStyle)), math.MaxInt64} {
-		a, err := trusted(&RDAP{Servers: []string{srv.URL}, MaxBody: max}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+		a, err := trusted(&Client{Servers: []string{srv.URL}, MaxBody: max}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
 		require.NoError(t, err, max)
 		assert.Equal(t, "abuse@example.net", a.Email)
 	}
-	_, err = trusted(&RDAP{Servers: []string{srv.URL}, MaxBody: int64(len(arinStyle)) - 1}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
-	assert.ErrorIs(t, err, ErrResponseTooLarge)
+	_, err = trusted(&Client{Servers: []string{srv.URL}, MaxBody: int64(len(arinStyle)) - 1}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	assert.ErrorIs(t, err, enrich.ErrResponseTooLarge)
 }
 
 // FuzzParseRDAPAbuse: any body is an abuse contact with an address, a
@@ -270,15 +271,15 @@ func FuzzParseRDAPAbuse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		a, err := parseRDAPAbuse(body, "fuzz")
+		a, err := parseAbuse(body, "fuzz")
 		switch {
 		case err == nil:
 			if !strings.Contains(a.Email, "@") || strings.TrimSpace(a.Email) != a.Email {
 				t.Fatalf("bad email %q", a.Email)
 			}
-		case errors.Is(err, ErrNotFound) == errors.Is(err, ErrMalformed):
+		case errors.Is(err, enrich.ErrNotFound) == errors.Is(err, enrich.ErrMalformed):
 			t.Fatalf("error %v is not exactly one of not-found and malformed", err)
-		case a != (Abuse{}):
+		case a != (enrich.Abuse{}):
 			t.Fatalf("partial result %+v with %v", a, err)
 		}
 	})
@@ -296,8 +297,8 @@ func FuzzParseBootstrap(f *testing.F) {
 	f.Fuzz(func(t *testing.T, doc string) {
 		b, err := ParseBootstrap(strings.NewReader(doc), nil)
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("error %v does not match ErrMalformed", err)
+			if !errors.Is(err, enrich.ErrMalformed) {
+				t.Fatalf("error %v does not match enrich.ErrMalformed", err)
 			}
 			return
 		}
@@ -340,7 +341,7 @@ func TestRDAPTimeout(t *testing.T) {
 	})
 	defer close(release)
 	start := time.Now()
-	_, err := trusted(&RDAP{Servers: []string{slow.URL}, Timeout: 100 * time.Millisecond}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
+	_, err := trusted(&Client{Servers: []string{slow.URL}, Timeout: 100 * time.Millisecond}).LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 2*time.Second)
 }
@@ -366,7 +367,7 @@ func TestRDAPBootstrap(t *testing.T) {
 	assert.Equal(t, []string{"https://unused.invalid/", "http://192.0.2.255:1/"}, b.Servers(netip.MustParseAddr("192.1.1.1")), "https first")
 	assert.Nil(t, b.Servers(netip.MustParseAddr("10.0.0.1")))
 
-	d := trusted(&RDAP{Bootstrap: b})
+	d := trusted(&Client{Bootstrap: b})
 	a, err := d.LookupAbuse(t.Context(), netip.MustParseAddr("192.0.2.1"))
 	require.NoError(t, err)
 	assert.Equal(t, "abuse@example.net", a.Email)
@@ -374,7 +375,7 @@ func TestRDAPBootstrap(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "abuse@example.org", a.Email)
 	_, err = d.LookupAbuse(t.Context(), netip.MustParseAddr("10.0.0.1"))
-	assert.ErrorIs(t, err, ErrNotConfigured)
+	assert.ErrorIs(t, err, enrich.ErrNotConfigured)
 
 	for _, bad := range []string{
 		`{`, `{"services": [[["192.0.2.0/24"]]]}`, `{"services": [[["192.0.2.0"], ["http://x/"]]]}`,
@@ -383,7 +384,7 @@ func TestRDAPBootstrap(t *testing.T) {
 		`{}`, `{"version": "1.0", "services": null}`, `{"version": "1.0", "service": []}`,
 	} {
 		_, err := ParseBootstrap(strings.NewReader(bad), nil)
-		assert.ErrorIs(t, err, ErrMalformed, bad)
+		assert.ErrorIs(t, err, enrich.ErrMalformed, bad)
 	}
 	// Regression: an IPv4-mapped prefix was kept as IPv6, where Servers,
 	// which unmaps addresses, never looked.
@@ -401,7 +402,7 @@ func TestRDAPBootstrap(t *testing.T) {
 	before := len(b)
 	_, err = ParseBootstrap(strings.NewReader(
 		`{"services": [[["203.0.113.0/24"], ["https://rdap.example/"]], [["not a prefix"], ["https://rdap.example/"]]]}`), b)
-	assert.ErrorIs(t, err, ErrMalformed)
+	assert.ErrorIs(t, err, enrich.ErrMalformed)
 	assert.Len(t, b, before)
 	assert.Nil(t, b.Servers(netip.MustParseAddr("203.0.113.1")))
 }
@@ -428,7 +429,7 @@ func TestRDAPRefusesInternalTargets(t *testing.T) {
 		http.Redirect(w, r, to+"/admin/ip/192.0.2.1", http.StatusFound)
 	})
 	regPort := netip.MustParseAddrPort(registry.Listener.Addr().String()).Port()
-	onlyRegistry := func(d *RDAP) *RDAP {
+	onlyRegistry := func(d *Client) *Client {
 		d.RootCAs = testRoots()
 		d.AllowDial = func(ap netip.AddrPort) bool { return ap.Addr().IsLoopback() && ap.Port() == regPort }
 		return d
@@ -436,19 +437,19 @@ func TestRDAPRefusesInternalTargets(t *testing.T) {
 	addr := netip.MustParseAddr("192.0.2.1")
 
 	to = internal.URL // 302 to http://127.0.0.1:PORT/admin/…
-	_, err := onlyRegistry(&RDAP{Servers: []string{registry.URL}}).LookupAbuse(t.Context(), addr)
+	_, err := onlyRegistry(&Client{Servers: []string{registry.URL}}).LookupAbuse(t.Context(), addr)
 	assert.ErrorIs(t, err, ErrInsecureURL)
 	to = internalTLS.URL // 302 to https://127.0.0.1:OTHER/admin/…
-	_, err = onlyRegistry(&RDAP{Servers: []string{registry.URL}}).LookupAbuse(t.Context(), addr)
+	_, err = onlyRegistry(&Client{Servers: []string{registry.URL}}).LookupAbuse(t.Context(), addr)
 	assert.ErrorIs(t, err, ErrForbiddenAddress)
 	assert.Zero(t, hits, "the internal servers were never asked")
 
 	// The default rule: only globally reachable addresses.
 	for _, base := range []string{internalTLS.URL, strings.Replace(internalTLS.URL, "127.0.0.1", "localhost", 1)} {
-		_, err = (&RDAP{Servers: []string{base}, RootCAs: testRoots()}).LookupAbuse(t.Context(), addr)
+		_, err = (&Client{Servers: []string{base}, RootCAs: testRoots()}).LookupAbuse(t.Context(), addr)
 		assert.ErrorIs(t, err, ErrForbiddenAddress, base)
 	}
-	_, err = trusted(&RDAP{Servers: []string{internal.URL}}).LookupAbuse(t.Context(), addr)
+	_, err = trusted(&Client{Servers: []string{internal.URL}}).LookupAbuse(t.Context(), addr)
 	assert.ErrorIs(t, err, ErrInsecureURL, "plain HTTP servers are not asked")
 	assert.Zero(t, hits)
 }

@@ -1,4 +1,20 @@
-package enrich
+// Package rdap looks up abuse contacts with the Registration Data Access
+// Protocol (RFC 7480, RFC 9082, RFC 9083): a [Client] implements
+// [enrich.AbuseLookup] and [enrich.Enricher], asking the servers of an IANA
+// [Bootstrap] (RFC 9224) or a configured list, over HTTPS only and only to
+// globally reachable addresses.
+//
+// It is a package of its own so that programs importing [enrich] do not
+// link net/http, crypto/tls and crypto/x509 unless they ask registries.
+// Client was enrich.RDAP, with the same fields and behaviour, except that
+// the field for the HTTP client is HTTPClient (it was Client). The errors wrap
+// enrich's shared ones ([enrich.ErrNotFound], [enrich.ErrNotConfigured],
+// [enrich.ErrResponseTooLarge], [enrich.ErrMalformed]), so [errors.Is] and
+// [enrich.IgnoreNotFound] treat them like every other provider's.
+//
+// A Client sends nothing until a caller asks it; nothing happens at import
+// time, and the package keeps no mutable globals.
+package rdap
 
 import (
 	"bytes"
@@ -18,22 +34,24 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ntpctl/ntpctl/enrich"
 )
 
 // Errors of RDAP queries.
 var (
 	// ErrTooManyRedirects reports an RDAP query redirected more often
-	// than [RDAP.MaxRedirects] allows.
-	ErrTooManyRedirects = errors.New("enrich: too many redirects")
+	// than [Client.MaxRedirects] allows.
+	ErrTooManyRedirects = errors.New("rdap: too many redirects")
 	// ErrInsecureURL reports a server URL or a redirect that is not
 	// HTTPS: RDAP answers decide where abuse reports go, so they are
 	// only taken over TLS (RFC 7481 §3.2).
-	ErrInsecureURL = errors.New("enrich: not an https URL")
+	ErrInsecureURL = errors.New("rdap: not an https URL")
 	// ErrForbiddenAddress reports a connection refused at dial time:
 	// the server's address (after name resolution) is loopback,
 	// private, link-local or another special-purpose address, or one
-	// RDAP.AllowDial refused.
-	ErrForbiddenAddress = errors.New("enrich: address not allowed")
+	// [Client.AllowDial] refused.
+	ErrForbiddenAddress = errors.New("rdap: address not allowed")
 )
 
 // HTTPError reports an HTTP answer with an unexpected status.
@@ -46,12 +64,12 @@ type HTTPError struct {
 
 // Error implements the error interface.
 func (e *HTTPError) Error() string {
-	return fmt.Sprintf("enrich: %s: HTTP %d %s", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
+	return fmt.Sprintf("rdap: %s: HTTP %d %s", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
 }
 
-// RDAP looks up abuse contacts with the Registration Data Access Protocol
-// (RFC 7480, RFC 9082, RFC 9083). It implements [AbuseLookup] and
-// [Enricher].
+// Client looks up abuse contacts with the Registration Data Access
+// Protocol (RFC 7480, RFC 9082, RFC 9083). It implements
+// [enrich.AbuseLookup] and [enrich.Enricher].
 //
 // For an address it asks {base}/ip/{addr} (RFC 9082 §3.1.1) of the
 // servers [Bootstrap] names for the address, then of Servers, in order,
@@ -60,27 +78,27 @@ func (e *HTTPError) Error() string {
 // network object of the answer it looks for the entity with the "abuse"
 // role, breadth first through nested entities (RFC 9083 §5.1, §5.4), and
 // takes the first email of its jCard (RFC 7095). A 404 from every server,
-// or an answer without an abuse email, is [ErrNotFound].
+// or an answer without an abuse email, is [enrich.ErrNotFound].
 //
-// An RDAP with no Servers and no Bootstrap is not configured, and sends
-// nothing: its lookups return [ErrNotConfigured]. The other fields' zero
-// values work. An RDAP is safe for concurrent use.
-type RDAP struct {
+// A Client with no Servers and no Bootstrap is not configured, and sends
+// nothing: its lookups return [enrich.ErrNotConfigured]. The other fields'
+// zero values work. A Client is safe for concurrent use.
+type Client struct {
 	// Servers are base URLs of RDAP services, such as
 	// "https://rdap.arin.net/registry", tried after Bootstrap's.
 	Servers []string
 	// Bootstrap, when set, names the servers for each address; see
 	// [ParseBootstrap].
 	Bootstrap Bootstrap
-	// Client sends the requests; nil means a client of the RDAP's own
-	// that connects only to addresses AllowDial allows, checked at dial
-	// time, after name resolution (so a name that resolves to an
+	// HTTPClient sends the requests; nil means a client of the Client's
+	// own that connects only to addresses AllowDial allows, checked at
+	// dial time, after name resolution (so a name that resolves to an
 	// internal address, or rebinds to one, is refused too), and verifies
-	// certificates with RootCAs. A Client set here is used as it is: its
-	// transport decides where it may connect. Either way only HTTPS URLs
-	// are asked and followed, and unless the client has its own
-	// CheckRedirect, redirects are bounded by MaxRedirects.
-	Client *http.Client
+	// certificates with RootCAs. An HTTPClient set here is used as it
+	// is: its transport decides where it may connect. Either way only
+	// HTTPS URLs are asked and followed, and unless the client has its
+	// own CheckRedirect, redirects are bounded by MaxRedirects.
+	HTTPClient *http.Client
 	// AllowDial decides which addresses the default client may connect
 	// to; nil means only globally reachable unicast addresses: no
 	// loopback, private, shared (CGNAT), link-local, documentation,
@@ -93,7 +111,7 @@ type RDAP struct {
 	// Timeout bounds each request; 0 means 10 seconds.
 	Timeout time.Duration
 	// MaxBody is the largest response body read, in bytes; a longer one
-	// is an error matching [ErrResponseTooLarge]. 0 means 1 MiB.
+	// is an error matching [enrich.ErrResponseTooLarge]. 0 means 1 MiB.
 	MaxBody int64
 	// MaxRedirects is how many redirects a request may follow; 0 means
 	// 5, a negative value follows none.
@@ -105,15 +123,15 @@ type RDAP struct {
 	own  *http.Client
 }
 
-// LookupAbuse implements [AbuseLookup].
-func (d *RDAP) LookupAbuse(ctx context.Context, addr netip.Addr) (Abuse, error) {
+// LookupAbuse implements [enrich.AbuseLookup].
+func (d *Client) LookupAbuse(ctx context.Context, addr netip.Addr) (enrich.Abuse, error) {
 	addr = addr.Unmap().WithZone("")
 	if !addr.IsValid() {
-		return Abuse{}, notFound("rdap", addr)
+		return enrich.Abuse{}, notFound("rdap", addr)
 	}
 	bases := slices.Concat(d.Bootstrap.Servers(addr), d.Servers)
 	if len(bases) == 0 {
-		return Abuse{}, fmt.Errorf("enrich: rdap: no server for %v: %w", addr, ErrNotConfigured)
+		return enrich.Abuse{}, fmt.Errorf("rdap: no server for %v: %w", addr, enrich.ErrNotConfigured)
 	}
 	client := d.client()
 	var errs []error
@@ -137,28 +155,28 @@ func (d *RDAP) LookupAbuse(ctx context.Context, addr netip.Addr) (Abuse, error) 
 			errs = append(errs, notFound("rdap "+he.URL, addr))
 			continue
 		}
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, enrich.ErrNotFound) {
 			// The registry answered, without a contact: asking
 			// others would not help.
-			return Abuse{}, err
+			return enrich.Abuse{}, err
 		}
 		if ctx.Err() != nil {
-			return Abuse{}, errors.Join(append(errs, err)...)
+			return enrich.Abuse{}, errors.Join(append(errs, err)...)
 		}
 		errs = append(errs, err)
 	}
-	if IgnoreNotFound(errors.Join(errs...)) == nil {
-		return Abuse{}, notFound("rdap", addr)
+	if enrich.IgnoreNotFound(errors.Join(errs...)) == nil {
+		return enrich.Abuse{}, notFound("rdap", addr)
 	}
-	return Abuse{}, errors.Join(errs...)
+	return enrich.Abuse{}, errors.Join(errs...)
 }
 
 func isHTTPS(u string) bool { return len(u) > 8 && strings.EqualFold(u[:8], "https://") }
 
-// client returns the client for a lookup: Client, or the RDAP's own
+// client returns the client for a lookup: HTTPClient, or the Client's own
 // (made once), with redirects bounded and HTTPS only.
-func (d *RDAP) client() *http.Client {
-	c := d.Client
+func (d *Client) client() *http.Client {
+	c := d.HTTPClient
 	if c == nil {
 		d.once.Do(func() { d.own = d.defaultClient() })
 		c = d.own
@@ -186,7 +204,7 @@ func (d *RDAP) client() *http.Client {
 // defaultClient is a client whose dialer refuses the addresses AllowDial
 // does not allow, after resolution: the check runs on the socket's
 // address, so DNS cannot point it elsewhere.
-func (d *RDAP) defaultClient() *http.Client {
+func (d *Client) defaultClient() *http.Client {
 	allow := d.AllowDial
 	if allow == nil {
 		allow = func(ap netip.AddrPort) bool { return globallyReachable(ap.Addr()) }
@@ -257,7 +275,7 @@ var (
 	}()
 )
 
-func (d *RDAP) query(ctx context.Context, client *http.Client, url string) (Abuse, error) {
+func (d *Client) query(ctx context.Context, client *http.Client, url string) (enrich.Abuse, error) {
 	timeout := d.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -266,7 +284,7 @@ func (d *RDAP) query(ctx context.Context, client *http.Client, url string) (Abus
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return Abuse{}, fmt.Errorf("enrich: rdap: %w", err)
+		return enrich.Abuse{}, fmt.Errorf("rdap: %w", err)
 	}
 	// RFC 7480 §4.2: the RDAP media type, JSON as a fallback.
 	req.Header.Set("Accept", "application/rdap+json, application/json;q=0.9")
@@ -275,33 +293,33 @@ func (d *RDAP) query(ctx context.Context, client *http.Client, url string) (Abus
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return Abuse{}, fmt.Errorf("enrich: rdap: %w", err)
+		return enrich.Abuse{}, fmt.Errorf("rdap: %w", err)
 	}
 	defer resp.Body.Close()
 	final := resp.Request.URL.String()
 	if resp.StatusCode != http.StatusOK {
 		// Drain a little so the connection can be reused.
 		io.CopyN(io.Discard, resp.Body, 4096)
-		return Abuse{}, &HTTPError{URL: final, StatusCode: resp.StatusCode}
+		return enrich.Abuse{}, &HTTPError{URL: final, StatusCode: resp.StatusCode}
 	}
 	body, err := readCapped(resp.Body, d.MaxBody)
 	if cerr := ctx.Err(); cerr != nil {
 		// The time ran out while the body came: what came is cut short
 		// (an HTTP/2 stream cancelled reads as an early end).
-		return Abuse{}, fmt.Errorf("enrich: rdap %s: %w", final, cerr)
+		return enrich.Abuse{}, fmt.Errorf("rdap %s: %w", final, cerr)
 	}
 	if err != nil {
-		return Abuse{}, fmt.Errorf("enrich: rdap %s: %w", final, err)
+		return enrich.Abuse{}, fmt.Errorf("rdap %s: %w", final, err)
 	}
-	a, err := parseRDAPAbuse(body, final)
+	a, err := parseAbuse(body, final)
 	if err != nil {
-		return Abuse{}, err
+		return enrich.Abuse{}, err
 	}
 	a.Source = final
 	return a, nil
 }
 
-// readCapped reads all of r, or fails with ErrResponseTooLarge once more
+// readCapped reads all of r, or fails with enrich.ErrResponseTooLarge once more
 // than max bytes (0: 1 MiB) arrive.
 func readCapped(r io.Reader, max int64) ([]byte, error) {
 	if max <= 0 {
@@ -317,49 +335,49 @@ func readCapped(r io.Reader, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if n > max {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrResponseTooLarge, max)
+		return nil, fmt.Errorf("%w: more than %d bytes", enrich.ErrResponseTooLarge, max)
 	}
 	return buf.Bytes(), nil
 }
 
-// rdapEntity is the part of an RDAP entity object (RFC 9083 §5.1) used
+// entity is the part of an RDAP entity object (RFC 9083 §5.1) used
 // here; an IP network object (§5.4) has the same "entities" member.
-type rdapEntity struct {
+type entity struct {
 	Handle     string            `json:"handle"`
 	Roles      []string          `json:"roles"`
 	VCardArray []json.RawMessage `json:"vcardArray"`
-	Entities   []rdapEntity      `json:"entities"`
+	Entities   []entity          `json:"entities"`
 }
 
-// parseRDAPAbuse finds the abuse contact in an RDAP IP network object.
-func parseRDAPAbuse(body []byte, source string) (Abuse, error) {
+// parseAbuse finds the abuse contact in an RDAP IP network object.
+func parseAbuse(body []byte, source string) (enrich.Abuse, error) {
 	var top struct {
-		ObjectClassName string       `json:"objectClassName"`
-		ErrorCode       int          `json:"errorCode"`
-		Entities        []rdapEntity `json:"entities"`
+		ObjectClassName string   `json:"objectClassName"`
+		ErrorCode       int      `json:"errorCode"`
+		Entities        []entity `json:"entities"`
 	}
 	if err := json.Unmarshal(body, &top); err != nil {
-		return Abuse{}, parseErr("rdap "+source, 0, "", "bad JSON", err)
+		return enrich.Abuse{}, parseErr("rdap "+source, 0, "", "bad JSON", err)
 	}
 	if top.ObjectClassName != "ip network" {
-		return Abuse{}, parseErr("rdap "+source, 0, top.ObjectClassName, "not an ip network object", nil)
+		return enrich.Abuse{}, parseErr("rdap "+source, 0, top.ObjectClassName, "not an ip network object", nil)
 	}
 	// Breadth first, so that the network's own abuse contact wins over
 	// one nested deeper (ARIN, for one, nests it under the registrant).
 	level := top.Entities
 	for depth := 0; len(level) > 0 && depth < 8; depth++ {
-		var next []rdapEntity
+		var next []entity
 		for _, e := range level {
 			if slices.ContainsFunc(e.Roles, func(r string) bool { return strings.EqualFold(r, "abuse") }) {
 				if email := vcardEmail(e.VCardArray); email != "" {
-					return Abuse{Email: email, Handle: e.Handle}, nil
+					return enrich.Abuse{Email: email, Handle: e.Handle}, nil
 				}
 			}
 			next = append(next, e.Entities...)
 		}
 		level = next
 	}
-	return Abuse{}, fmt.Errorf("%w: no abuse email in %s", ErrNotFound, source)
+	return enrich.Abuse{}, fmt.Errorf("%w: no abuse email in %s", enrich.ErrNotFound, source)
 }
 
 // vcardEmail returns the first email of a jCard (RFC 7095 §3.3:
@@ -391,9 +409,9 @@ func vcardEmail(card []json.RawMessage) string {
 	return ""
 }
 
-// Enrich implements [Enricher] by filling [Result.Abuse].
-func (d *RDAP) Enrich(ctx context.Context, addr netip.Addr, r *Result) error {
-	return FromAbuse(d).Enrich(ctx, addr, r)
+// Enrich implements [enrich.Enricher] by filling [enrich.Result.Abuse].
+func (d *Client) Enrich(ctx context.Context, addr netip.Addr, r *enrich.Result) error {
+	return enrich.FromAbuse(d).Enrich(ctx, addr, r)
 }
 
 // Bootstrap maps address prefixes to the base URLs of the RDAP services
@@ -409,7 +427,7 @@ type Bootstrap map[netip.Prefix][]string
 // HTTPS URLs are listed before others, as RFC 9224 §3 asks. Reading both
 // files into one Bootstrap (into) is allowed; into may be nil. A file
 // without a "services" member, or with any malformed entry, is a
-// [*ParseError] and leaves into unchanged.
+// [*enrich.ParseError] and leaves into unchanged.
 func ParseBootstrap(r io.Reader, into Bootstrap) (Bootstrap, error) {
 	var doc struct {
 		// A pointer, to tell a missing member from an empty list.
@@ -442,8 +460,11 @@ func ParseBootstrap(r io.Reader, into Bootstrap) (Bootstrap, error) {
 		for _, s := range svc[0] {
 			// An IPv4-mapped prefix becomes the IPv4 prefix, since
 			// Servers looks addresses up unmapped.
-			p, err := parsePrefixOrAddr(s)
-			if err != nil || !strings.Contains(s, "/") {
+			if !strings.Contains(s, "/") {
+				return nil, parseErr("rdap bootstrap", 0, s, "bad prefix", nil)
+			}
+			p, err := parsePrefix(s)
+			if err != nil {
 				return nil, parseErr("rdap bootstrap", 0, s, "bad prefix", err)
 			}
 			parsed[p] = urls
@@ -468,4 +489,35 @@ func (b Bootstrap) Servers(addr netip.Addr) []string {
 		}
 	}
 	return urls
+}
+
+// parsePrefix reads a prefix as enrich's tables do: masked, and an
+// IPv4-mapped prefix as the IPv4 prefix it maps.
+func parsePrefix(v string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("bad prefix %q", v)
+	}
+	if p.Addr().Is4In6() {
+		if p.Bits() < 96 {
+			return netip.Prefix{}, fmt.Errorf("bad prefix %q", v)
+		}
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
+}
+
+// parseErr is an [enrich.ParseError], its input shortened as that type
+// documents.
+func parseErr(source string, line int, input, reason string, err error) *enrich.ParseError {
+	const max = 128
+	if len(input) > max {
+		input = input[:max]
+	}
+	return &enrich.ParseError{Source: source, Line: line, Input: input, Reason: reason, Err: err}
+}
+
+// notFound wraps enrich.ErrNotFound with what was looked up and where.
+func notFound(what string, addr netip.Addr) error {
+	return fmt.Errorf("%w: %s %v", enrich.ErrNotFound, what, addr)
 }
