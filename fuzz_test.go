@@ -41,8 +41,8 @@ func FuzzParseRange(f *testing.F) {
 // merged, and contains each range's ends.
 func FuzzTargetFile(f *testing.F) {
 	f.Add([]byte("# targets\n192.0.2.0/30 198.51.100.1\n2001:db8::1-2001:db8::3 # hitlist\n"))
-	f.Add([]byte("\ufeff192.0.2.1\n[2001:db8::1]\n"))       // a byte order mark; an address in brackets
-	f.Add([]byte("\ufeff# comment\n[::1]:123\n"))            // a port: refused
+	f.Add([]byte("\ufeff192.0.2.1\n[2001:db8::1]\n"))           // a byte order mark; an address in brackets
+	f.Add([]byte("\ufeff# comment\n[::1]:123\n"))               // a port: refused
 	f.Add([]byte("192.0.2.1\n\ufeff192.0.2.2\nhost.example\n")) // a mark past line 1 is an error
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s ntpctl.TargetSet

@@ -81,7 +81,8 @@ one report per AS or country in by-asn/ or by-country/.
 
 Ctrl-C stops sending and collects the replies in flight; a second Ctrl-C
 finishes at once. The files are complete either way. Exit status: 0 done,
-1 the scan failed, 2 bad flags, targets or files, 130 interrupted.
+1 the scan failed, 2 bad flags, targets, files or -out directory (nothing
+is sent then), 130 interrupted.
 
 Flags:
 `
@@ -212,8 +213,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.port == 0 || o.port > 65535 {
 		return nil, usagef("-port %d: want 1..65535", o.port)
 	}
-	if o.rate < 0 || o.retries < 0 || o.concurrency < 0 || o.senders < 0 || o.timeout < 0 || o.quiet < 0 || o.enrichWorkers < 0 || o.enrichTimeout < 0 {
-		return nil, usagef("-rate, -retries, -concurrency, -senders, -timeout, -quiet, -enrich-workers and -enrich-timeout cannot be negative")
+	for _, name := range []string{"rate", "retries", "concurrency", "senders", "enrich-workers", "enrich-timeout"} {
+		if v := fs.Lookup(name).Value.String(); strings.HasPrefix(v, "-") {
+			return nil, usagef("-%s %s: cannot be negative", name, v)
+		}
+	}
+	// As in ntpctl: a wait of 0 would mean no wait, which the prober
+	// cannot do (its zero value is the default), so it is refused.
+	for _, name := range []string{"timeout", "quiet"} {
+		if d := fs.Lookup(name).Value.(flag.Getter).Get().(time.Duration); d <= 0 {
+			return nil, usagef("-%s %s: must be positive", name, d)
+		}
 	}
 	if o.labHosts != 0 && (o.labHosts < 32 || o.labHosts > 16384) {
 		return nil, usagef("-lab-hosts %d: want 32 to 16384", o.labHosts)

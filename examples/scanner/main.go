@@ -33,8 +33,9 @@
 // sending and collects the replies in flight; a second one finishes at
 // once; the files are complete either way (a third exits immediately).
 // The exit status is 0 after a complete scan, 1 when the scan failed
-// (files, sockets), 2 for bad flags, targets or files, and 130 after an
-// interrupt.
+// (writing the reports, sockets), 2 for bad flags, targets, input files
+// or an output directory it cannot use (nothing is sent then), and 130
+// after an interrupt.
 //
 // Run it with -h for every flag.
 //
@@ -80,7 +81,7 @@ func main() {
 const (
 	exitOK          = 0
 	exitError       = 1 // the scan failed (files, sockets, enrichment setup)
-	exitUsage       = 2 // bad flags or targets
+	exitUsage       = 2 // bad flags, targets, input files or output directory: nothing was sent
 	exitInterrupted = 130
 )
 
@@ -119,6 +120,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, interrupt
 	interrupted, err := s.run(ctx, interrupts)
 	if err != nil {
 		fmt.Fprintln(stderr, "scanner:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return exitUsage // the output directory, before anything was sent
+		}
 		return exitError
 	}
 	if interrupted {
@@ -133,5 +138,7 @@ var startLab func(ctx context.Context, o *options, stdout, stderr io.Writer) (*s
 
 // usageError is an error in what the user asked for.
 type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }

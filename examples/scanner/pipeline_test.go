@@ -435,6 +435,9 @@ func TestOutputsFail(t *testing.T) {
 	}
 	_, err, _ := runFor(t, s, nil, 10*time.Second)
 	assert.ErrorIs(t, err, syscall.EACCES)
+	var ue usageError
+	assert.ErrorAs(t, err, &ue, "the output directory's error, before anything is sent: exit status 2")
+	assert.Contains(t, err.Error(), "-out ")
 }
 
 // TestProbeRate: -rate is the scan's rate: one limiter, shared by the
