@@ -10,6 +10,7 @@
 //	ntpctl check [flags] HOST[:PORT]...      both queries and a verdict with remediation
 //	ntpctl verify [flags] FILE.csv...        every row of received reports asked again
 //	ntpctl lab [flags]                       simulated servers on loopback until Ctrl-C
+//	ntpctl version                           module version and VCS revision (also --version)
 //	ntpctl help [COMMAND]
 //
 // Every command takes --json, --timeout, --retries and --port; `ntpctl

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/internal/buildtest"
 	"github.com/ntpctl/ntpctl/internal/lab"
 	"github.com/ntpctl/ntpctl/internal/schematest"
 	"github.com/ntpctl/ntpctl/mode6"
@@ -619,4 +620,31 @@ func TestClosedPort(t *testing.T) {
 	assert.Equal(t, report.VerdictNoService, j.Verdict)
 	assert.Equal(t, ntpctl.StatusClosed, j.Monitor.Status)
 	schematest.Validate(t, "ntpctl_check", []byte(out))
+}
+
+// TestVersion: ntpctl --version and ntpctl version print the build; a
+// binary built from a git checkout carries its revision.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"version"}, {"-version"}} {
+		out, _, code := runCmd(t, env{}, args...)
+		assert.Equal(t, exitOK, code, "%v", args)
+		assert.Contains(t, out, "module   github.com/ntpctl/ntpctl\n", "%v", args)
+		assert.Contains(t, out, "\ngo       go1.", "%v", args)
+	}
+	_, errOut, code := runCmd(t, env{}, "version", "extra")
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, errOut, "takes no arguments")
+	buildtest.CheckBinaryVersion(t, ".", "ntpctl", "--version")
+}
+
+// TestHelpHelp: help describes itself and every command, version too.
+func TestHelpHelp(t *testing.T) {
+	for args, want := range map[[2]string]string{{"help", "help"}: "Usage: ntpctl help [COMMAND]",
+		{"help", "--help"}: "Usage: ntpctl help [COMMAND]", {"help", "version"}: "Usage: ntpctl version"} {
+		out, errOut, code := runCmd(t, env{}, args[:]...)
+		assert.Equal(t, exitOK, code, "%v: %s", args, errOut)
+		assert.Contains(t, out, want, "%v", args)
+	}
+	out, _, _ := runCmd(t, env{}, "help")
+	assert.Contains(t, out, "ntpctl version")
 }

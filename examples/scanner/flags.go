@@ -14,6 +14,7 @@ import (
 // options are the parsed flags.
 type options struct {
 	targets        []string // arguments: addresses, prefixes, ranges
+	showVersion    bool     // -version: print the build and stop
 	targetFiles    []string
 	blockFiles     []string
 	allowFiles     []string
@@ -65,6 +66,7 @@ Usage:
   scanner                        run the lab: simulated servers on loopback
   scanner [flags] TARGET...      scan addresses, prefixes and ranges
   scanner [flags] -i FILE        scan the targets of a file (one per line)
+  scanner -version               the module version and VCS revision of this build
 
 Targets: 192.0.2.1, 192.0.2.0/24, 192.0.2.1-192.0.2.9, 192.0.2.1-9,
 2001:db8::/64; files take one per line, '#' comments (IPv6 hitlists too).
@@ -96,6 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Usage = func() {}
 	var targetFiles, blockFiles, allowFiles, mmdb, static list
 	var shard string
+	fs.BoolVar(&o.showVersion, "version", false, "print the module version and VCS revision of this build, and exit")
 	fs.Var(&targetFiles, "i", "read targets from `file` (repeatable; - for stdin)")
 	fs.Var(&blockFiles, "blocklist", "zmap-format blocklist `file` (repeatable)")
 	fs.Var(&allowFiles, "allowlist", "zmap-format allowlist `file` (repeatable): only these are scanned")
@@ -151,6 +154,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 		o.targets = append(o.targets, rest[0])
 		rest = rest[1:]
+	}
+	if o.showVersion {
+		return o, nil // nothing else is looked at
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

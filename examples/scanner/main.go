@@ -37,7 +37,8 @@
 // or an output directory it cannot use (nothing is sent then), and 130
 // after an interrupt.
 //
-// Run it with -h for every flag.
+// Run it with -h for every flag; -version prints the module version and
+// VCS revision it was built from.
 //
 // The program is meant to be copied as a template: one generic code path
 // (probe.go) runs each probe's pipeline (prober, enrichment, reports), the
@@ -55,6 +56,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/ntpctl/ntpctl/internal/buildinfo"
 )
 
 func main() {
@@ -97,6 +100,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, interrupt
 	if err != nil {
 		fmt.Fprintln(stderr, "scanner:", err)
 		return exitUsage
+	}
+	if opts.showVersion {
+		fmt.Fprint(stdout, buildinfo.Text("scanner"))
+		return exitOK
 	}
 	var s *scan
 	if opts.lab {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/internal/buildtest"
 	"github.com/ntpctl/ntpctl/internal/lab"
 	"github.com/ntpctl/ntpctl/internal/schematest"
 	"github.com/ntpctl/ntpctl/report"
@@ -414,4 +415,15 @@ func TestOutDirErrors(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "%q", stderr.String())
 	assert.Contains(t, stderr.String(), "scanner: -out "+dir+" -force: cannot replace")
 	assert.Empty(t, stdout.String())
+}
+
+// TestVersion: -version prints the build and nothing else happens; a
+// binary built from a git checkout carries its revision.
+func TestVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, exitOK, run(context.Background(), []string{"-version", "-lab-hosts", "5"}, &stdout, &stderr, nil))
+	assert.Contains(t, stdout.String(), "scanner ")
+	assert.Contains(t, stdout.String(), "module   github.com/ntpctl/ntpctl\n")
+	assert.Empty(t, stderr.String())
+	buildtest.CheckBinaryVersion(t, ".", "scanner", "-version")
 }
