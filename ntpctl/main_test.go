@@ -648,3 +648,16 @@ func TestHelpHelp(t *testing.T) {
 	out, _, _ := runCmd(t, env{}, "help")
 	assert.Contains(t, out, "ntpctl version")
 }
+
+// TestPlaceholders: --rate takes requests (per second), --probe a query.
+func TestPlaceholders(t *testing.T) {
+	for cmd, wants := range map[string][]string{"check": {"--rate requests "}, "verify": {"--rate requests ", "--probe query "}} {
+		out, _, code := runCmd(t, env{}, cmd, "--help")
+		require.Equal(t, exitOK, code)
+		for _, want := range wants {
+			assert.Contains(t, out, want, cmd)
+		}
+		assert.NotContains(t, out, "--rate second", cmd)
+		assert.NotContains(t, out, "--probe monitor", cmd)
+	}
+}

@@ -111,16 +111,16 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Uint64Var(&o.seed, "seed", 0, "permutation seed: the same seed gives the same order (0: random; required with -shard)")
 	fs.StringVar(&shard, "shard", "0/1", "scan shard `i/n` of the permuted target space (every machine with the same -seed)")
 	fs.StringVar(&o.probes, "probes", "both", "which reports: monitor, version or both")
-	fs.IntVar(&o.rate, "rate", 10000, "requests per `second` in all, shared by the probes (0: no limit)")
+	fs.IntVar(&o.rate, "rate", 10000, "at most this many `requests` per second in all, shared by the probes (0: no limit)")
 	fs.IntVar(&o.retries, "retries", 1, "extra requests to a silent target (lab: 0)")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Second, "wait for a first reply (lab: 1s)")
 	fs.DurationVar(&o.quiet, "quiet", 500*time.Millisecond, "wait after the last datagram of a multi-packet reply (lab: 300ms)")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "targets in flight per probe (0: 4096)")
 	fs.IntVar(&o.senders, "senders", 1, "sending sockets and goroutines per probe and address family (about one per core helps)")
-	fs.StringVar(&o.out, "out", "", "output `directory` (default: ./ntpctl-scan-DATE-TIME, or a new temporary one for the lab)")
+	fs.StringVar(&o.out, "out", "", "output `directory` (default: ./ntpctl-scan-DATE-TIME, or a new temporary one for the lab; not -: the scan writes several files)")
 	fs.BoolVar(&o.force, "force", false, "use a non-empty -out directory, replacing the files this scan writes (by name) and nothing else")
-	fs.StringVar(&o.id, "id", "ntpctl", "report ID in the file names (letters, digits, _ and -; others become _)")
-	fs.StringVar(&o.split, "split", "", "also split the reports per `asn` or country, into the subdirectory by-asn or by-country")
+	fs.StringVar(&o.id, "id", "ntpctl", "report `ID` in the file names (letters, digits, _ and - are kept; other characters, / and \\ too, become _)")
+	fs.StringVar(&o.split, "split", "", "also split the reports per `key`, asn or country, into the subdirectory by-asn or by-country")
 	fs.BoolVar(&o.neutralize, "neutralize-formulas", false, "prefix ' to values a spreadsheet would run as formulas in the main reports too (the -split files have it unless -split-raw)")
 	fs.BoolVar(&o.splitRaw, "split-raw", false, "write the -split files byte for byte as Shadowserver does, formulas and all")
 	fs.BoolVar(&o.jsonAll, "json-all", false, "write every target to the JSON lines, silent and blocked ones too")
@@ -240,8 +240,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.rdnsServer != "" && !o.rdns && !o.cymru {
 		return nil, usagef("-rdns-server needs -rdns or -cymru")
 	}
-	if o.id == "" || strings.ContainsAny(o.id, `/\`) {
-		return nil, usagef("-id %q: want a non-empty name without slashes", o.id)
+	if o.id == "" {
+		// report.FileName makes every other ID safe in a file name.
+		return nil, usagef("-id \"\": want a non-empty name")
 	}
 	return o, nil
 }

@@ -427,3 +427,39 @@ func TestVersion(t *testing.T) {
 	assert.Empty(t, stderr.String())
 	buildtest.CheckBinaryVersion(t, ".", "scanner", "-version")
 }
+
+// TestHelpAndID: the flags' placeholders name what they take (-rate
+// requests, not "second"; -split key, not "asn"), -id takes any name as
+// its help says (a/b becomes a_b in the file names), and -out - is
+// refused without making a directory named "-".
+func TestHelpAndID(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, exitOK, run(context.Background(), []string{"-h"}, &stdout, &stderr, nil))
+	help := stderr.String()
+	for _, want := range []string{"\n  -rate requests\n", "\n  -split key\n", "\n  -id ID\n", "\n  -version\n"} {
+		assert.Contains(t, help, want)
+	}
+	for _, wrong := range []string{"-rate second", "-split asn"} {
+		assert.NotContains(t, help, wrong)
+	}
+
+	dir := t.TempDir()
+	stdout.Reset()
+	stderr.Reset()
+	require.Equal(t, exitOK, run(context.Background(), []string{"-out", dir, "-id", "a/b", "-progress", "none", "-lab-hosts", "32",
+		"-probes", "version"}, &stdout, &stderr, nil), stderr.String())
+	var names []string
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		names = append(names, e.Name()[len("2006-01-02"):])
+	}
+	assert.ElementsMatch(t, []string{"-scan_ntp-a_b.csv", "-scan6_ntp-a_b.csv", "-ntpctl-a_b.jsonl", "-ntpctl-a_b-stats.json", "-ntpctl-a_b-stats.txt"}, names)
+
+	t.Chdir(t.TempDir())
+	stderr.Reset()
+	assert.Equal(t, exitUsage, run(context.Background(), []string{"-out", "-", "-lab-hosts", "32"}, &stdout, &stderr, nil))
+	assert.Contains(t, stderr.String(), "scanner: -out -: the scanner writes several files")
+	_, err = os.Stat("-")
+	assert.ErrorIs(t, err, os.ErrNotExist, "no directory named -")
+}
