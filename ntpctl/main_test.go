@@ -661,3 +661,22 @@ func TestPlaceholders(t *testing.T) {
 		assert.NotContains(t, out, "--probe monitor", cmd)
 	}
 }
+
+// TestPortNeedsBrackets: "::1:123" is an address, but almost surely
+// meant as port 123 of ::1: ntpctl asks for brackets instead of guessing;
+// in brackets either reading is taken as written.
+func TestPortNeedsBrackets(t *testing.T) {
+	_, errOut, code := runCmd(t, env{}, "rv", "::1:123")
+	assert.Equal(t, exitError, code)
+	assert.Equal(t, "ntpctl rv: \"::1:123\": an IPv6 address with a port needs brackets: [::1]:123 (or [::1:123] for the address ::1:123)\n", errOut)
+	_, errOut, code = runCmd(t, env{}, "check", "--port", "4123", "2001:db8::1:4123")
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, errOut, "[2001:db8::1]:4123")
+	ctx := context.Background()
+	for arg, want := range map[string]string{"[::1]:123": "[::1]:123", "[::1:123]": "[::1:123]:123",
+		"2001:db8::5:1": "[2001:db8::5:1]:123", "::123": "[::123]:123"} {
+		got, err := env{}.target(ctx, arg, 123)
+		require.NoError(t, err, arg)
+		assert.Equal(t, want, got.String(), arg)
+	}
+}

@@ -402,6 +402,10 @@ func (e env) oneHost(ctx context.Context, name, usage, exitHelp string, args []s
 
 func (e env) target(ctx context.Context, arg string, defPort uint16) (netip.AddrPort, error) {
 	host, port := arg, defPort
+	if addr, p, ok := portWithoutBrackets(arg, defPort); ok {
+		return netip.AddrPort{}, fmt.Errorf("%q: an IPv6 address with a port needs brackets: [%s]:%s (or [%s] for the address %s)",
+			arg, addr, p, arg, arg)
+	}
 	if ap, err := netip.ParseAddrPort(arg); err == nil {
 		host, port = ap.Addr().String(), ap.Port()
 	} else if _, err := netip.ParseAddr(arg); err == nil {
@@ -435,6 +439,27 @@ func (e env) target(ctx context.Context, arg string, defPort uint16) (netip.Addr
 		return netip.AddrPort{}, fmt.Errorf("%s: %w", addr, err)
 	}
 	return netip.AddrPortFrom(addr, port), nil
+}
+
+// portWithoutBrackets reports whether arg reads as an IPv6 address
+// followed by ":PORT" without the brackets that tell them apart, such as
+// "::1:123": an address, but more likely [::1]:123. It is taken as that
+// when the last group is the NTP port or defPort written in decimal and
+// what comes before it is an address too.
+func portWithoutBrackets(arg string, defPort uint16) (addr, port string, ok bool) {
+	a, err := netip.ParseAddr(arg)
+	if err != nil || !a.Is6() || !strings.Contains(arg, "::") {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(arg, ':')
+	addr, port = arg[:i], arg[i+1:]
+	if port != "123" && port != strconv.Itoa(int(defPort)) {
+		return "", "", false
+	}
+	if _, err := netip.ParseAddr(addr); err != nil {
+		return "", "", false
+	}
+	return addr, port, true
 }
 
 func (e env) resolve(ctx context.Context, host string) (netip.Addr, error) {
