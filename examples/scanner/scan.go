@@ -258,7 +258,8 @@ func (s *scan) checkTargets(bl *ntpctl.Blocklist) error {
 			private := *bl
 			private.AllowPrivate = true
 			if kept := private.Apply(&all); kept.Len().Sign() > 0 {
-				return usagef("every target is blocked: %s of them are private-use addresses, which need -allow-private (only for your own networks)", kept.Len())
+				return usagef("every target is blocked: %s, which need -allow-private (only for your own networks)",
+					bigPlural(kept.Len(), "is a private-use address", "of them are private-use addresses"))
 			}
 		}
 		return usagef("every target is blocked (IANA special-purpose ranges, loopback, -blocklist or -allowlist)")
@@ -268,8 +269,12 @@ func (s *scan) checkTargets(bl *ntpctl.Blocklist) error {
 		if !blocked.IsUint64() {
 			s.blocked = ^uint64(0)
 		}
-		fmt.Fprintf(s.stderr, "scanner: %s of %s target addresses are blocked (IANA special-purpose ranges, loopback, -blocklist or -allowlist) and are not scanned\n",
-			blocked, before)
+		verb := "are"
+		if blocked.IsInt64() && blocked.Int64() == 1 {
+			verb = "is"
+		}
+		fmt.Fprintf(s.stderr, "scanner: %s of %s %s blocked (IANA special-purpose ranges, loopback, -blocklist or -allowlist) and not scanned\n",
+			blocked, bigPlural(before, "target address", "target addresses"), verb)
 	}
 	return nil
 }
