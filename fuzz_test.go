@@ -15,7 +15,8 @@ import (
 // ErrTarget.
 func FuzzParseRange(f *testing.F) {
 	for _, s := range []string{"192.0.2.1", "192.0.2.0/24", "192.0.2.1-20", "2001:db8::/64", "::ffff:1.2.3.4",
-		"1.2.3.4-1.2.3.3", "fe80::1%eth0", "0.0.0.0/0", "::/0", "1-2", "-", "/"} {
+		"1.2.3.4-1.2.3.3", "fe80::1%eth0", "0.0.0.0/0", "::/0", "1-2", "-", "/",
+		"[::1]", "[::1]:123", "192.0.2.1:123", "[2001:db8::1]/64", "ntp.example.net", "192.0.2.1/33", "[]", "[::1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -40,6 +41,9 @@ func FuzzParseRange(f *testing.F) {
 // merged, and contains each range's ends.
 func FuzzTargetFile(f *testing.F) {
 	f.Add([]byte("# targets\n192.0.2.0/30 198.51.100.1\n2001:db8::1-2001:db8::3 # hitlist\n"))
+	f.Add([]byte("\ufeff192.0.2.1\n[2001:db8::1]\n"))           // a byte order mark; an address in brackets
+	f.Add([]byte("\ufeff# comment\n[::1]:123\n"))               // a port: refused
+	f.Add([]byte("192.0.2.1\n\ufeff192.0.2.2\nhost.example\n")) // a mark past line 1 is an error
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s ntpctl.TargetSet
 		_, err := s.ReadFrom(bytes.NewReader(data))
@@ -67,6 +71,8 @@ func FuzzDenyForms(f *testing.F) {
 	f.Add([]byte{8, 8, 8, 8}, uint8(0), uint8(0), uint8(24))
 	f.Add([]byte{198, 51, 100, 7}, uint8(3), uint8(1), uint8(30))
 	f.Add([]byte{1, 2, 3, 4}, uint8(5), uint8(2), uint8(0))
+	f.Add([]byte{9, 9, 9, 9}, uint8(8), uint8(0), uint8(0))  // in brackets
+	f.Add([]byte{9, 9, 9, 10}, uint8(9), uint8(1), uint8(8)) // after a byte order mark
 	f.Fuzz(func(t *testing.T, raw []byte, form, targetForm, bits uint8) {
 		if len(raw) < 4 {
 			return
@@ -83,6 +89,8 @@ func FuzzDenyForms(f *testing.F) {
 			mapped.String() + "-::1:0:0:0",
 			"::/80",
 			"::fffe:0:0-" + mapped.String(),
+			"[" + mapped.String() + "]",
+			"\ufeff" + v4.String(),
 		}
 		entry := entries[int(form)%len(entries)]
 		var b ntpctl.Blocklist

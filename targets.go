@@ -13,8 +13,41 @@ import (
 	"strings"
 )
 
-// ErrTarget reports a target specification that cannot be parsed.
+// ErrTarget reports a target specification that cannot be parsed. Every
+// parse error of this package wraps it; errors.As with a *TargetError
+// gives the specification, its line and the reason.
 var ErrTarget = errors.New("ntpctl: invalid target")
+
+// TargetError is a target specification that cannot be parsed, with the
+// reason in a user's terms ("prefix length must be 0–32"). It wraps
+// ErrTarget. Its message has no package prefix: it is meant to be shown
+// as it is, after the name of the file or flag it came from.
+type TargetError struct {
+	Spec   string // the specification as written
+	Line   int    // its line in a file read by ReadFrom (1 is the first), or 0
+	Reason string // what is wrong with it
+}
+
+// Error returns "line N: SPEC: REASON" (without "line N: " when Line is
+// 0); SPEC is quoted when it holds spaces or characters a terminal would
+// act on.
+func (e *TargetError) Error() string {
+	spec := e.Spec
+	if q := strconv.Quote(spec); spec == "" || q[1:len(q)-1] != spec || strings.ContainsAny(spec, " \t") {
+		spec = q
+	}
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s: %s", e.Line, spec, e.Reason)
+	}
+	return spec + ": " + e.Reason
+}
+
+// Unwrap returns ErrTarget.
+func (e *TargetError) Unwrap() error { return ErrTarget }
+
+func targetErr(spec, format string, a ...any) error {
+	return &TargetError{Spec: spec, Reason: fmt.Sprintf(format, a...)}
+}
 
 // Range is an inclusive range of addresses of one family, First ≤ Last.
 type Range struct {
@@ -60,24 +93,40 @@ func addrAdd(a netip.Addr, n *big.Int) netip.Addr {
 }
 
 // ParseRange parses one target specification: an address ("192.0.2.1",
-// "2001:db8::1"), a prefix ("192.0.2.0/24"), or a range
-// ("192.0.2.1-192.0.2.20", or "192.0.2.1-20" for the last octet).
-// IPv4-mapped IPv6 addresses are taken as IPv4, and so is a range whose
-// ends are both IPv4-mapped; an IPv6 range may end inside the mapped
-// space (as ::/80 does). Zones are refused.
+// "2001:db8::1", or in brackets, "[2001:db8::1]"), a prefix
+// ("192.0.2.0/24"), or a range ("192.0.2.1-192.0.2.20", or "192.0.2.1-20"
+// for the last octet). IPv4-mapped IPv6 addresses are taken as IPv4, and
+// so is a range whose ends are both IPv4-mapped; an IPv6 range may end
+// inside the IPv4-mapped space (as ::/80 does). Zones, host names and
+// ports ("[2001:db8::1]:123", "192.0.2.1:123": a target set has one port
+// for all its addresses) are refused. Errors are *TargetError, wrapping
+// ErrTarget.
 func ParseRange(s string) (Range, error) {
-	s = strings.TrimSpace(s)
+	spec := strings.TrimSpace(s)
+	s = spec
 	if s == "" {
-		return Range{}, fmt.Errorf("%w: empty", ErrTarget)
+		return Range{}, targetErr(spec, "empty target")
 	}
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return Range{}, fmt.Errorf("%w: %q: %v", ErrTarget, s, err)
+	if why := portOrName(s); why != "" {
+		return Range{}, targetErr(spec, "%s", why)
+	}
+	if inner, ok := bracketed(s); ok {
+		s = inner
+	}
+	if addr, bits, ok := strings.Cut(s, "/"); ok {
+		a, why := addrReason(addr)
+		if why != "" {
+			return Range{}, targetErr(spec, "%s", why)
 		}
+		max := a.BitLen()
+		n, err := strconv.ParseUint(bits, 10, 8)
+		if err != nil || int(n) > max || bits == "" || bits[0] == '+' {
+			return Range{}, targetErr(spec, "prefix length must be 0–%d", max)
+		}
+		p := netip.PrefixFrom(a, int(n))
 		if p.Addr().Is4In6() {
 			if p.Bits() < 96 {
-				return Range{}, fmt.Errorf("%w: %q: mapped prefix shorter than /96", ErrTarget, s)
+				return Range{}, targetErr(spec, "an IPv4-mapped prefix must be /96 or longer")
 			}
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
@@ -86,9 +135,9 @@ func ParseRange(s string) (Range, error) {
 	if lo, hi, ok := strings.Cut(s, "-"); ok {
 		// The ends are unmapped only together: an IPv6 range may end
 		// (or start) inside the IPv4-mapped space, as ::/80 does.
-		first, err := parseAddrKeep(lo)
-		if err != nil {
-			return Range{}, fmt.Errorf("%w: %q: %v", ErrTarget, s, err)
+		first, why := addrReason(lo)
+		if why != "" {
+			return Range{}, targetErr(spec, "start of the range: %s", why)
 		}
 		var last netip.Addr
 		if n, err := strconv.ParseUint(strings.TrimSpace(hi), 10, 8); err == nil && first.Unmap().Is4() {
@@ -96,42 +145,80 @@ func ParseRange(s string) (Range, error) {
 			b := first.As4()
 			b[3] = byte(n)
 			last = netip.AddrFrom4(b)
-		} else if last, err = parseAddrKeep(hi); err != nil {
-			return Range{}, fmt.Errorf("%w: %q: %v", ErrTarget, s, err)
+		} else if last, why = addrReason(hi); why != "" {
+			return Range{}, targetErr(spec, "end of the range: %s", why)
 		}
 		if first.Is4In6() && last.Is4In6() {
 			first, last = first.Unmap(), last.Unmap()
 		} else if first.Is4In6() != last.Is4In6() && (first.Is4() || last.Is4()) {
 			first, last = first.Unmap(), last.Unmap() // one IPv4 end: the mapped one is IPv4 too
 		}
-		if first.BitLen() != last.BitLen() || last.Less(first) {
-			return Range{}, fmt.Errorf("%w: %q: not an ascending range of one family", ErrTarget, s)
+		if first.BitLen() != last.BitLen() {
+			return Range{}, targetErr(spec, "a range's ends must be of one family (both IPv4 or both IPv6)")
+		}
+		if last.Less(first) {
+			return Range{}, targetErr(spec, "a range must not end before it starts")
 		}
 		return Range{first, last}, nil
 	}
-	a, err := parseAddr(s)
-	if err != nil {
-		return Range{}, fmt.Errorf("%w: %q: %v", ErrTarget, s, err)
+	a, why := addrReason(s)
+	if why != "" {
+		return Range{}, targetErr(spec, "%s", why)
 	}
-	return Range{a, a}, nil
+	return Range{a.Unmap(), a.Unmap()}, nil
 }
 
-func parseAddr(s string) (netip.Addr, error) {
-	a, err := parseAddrKeep(s)
-	return a.Unmap(), err
+// bracketed returns the address inside "[ADDR]", as URLs and ntpctl
+// write IPv6 addresses.
+func bracketed(s string) (string, bool) {
+	if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
+		return s[1 : len(s)-1], true
+	}
+	return s, false
 }
 
-// parseAddrKeep parses an address, refusing zones, and keeps an
-// IPv4-mapped address as it is.
-func parseAddrKeep(s string) (netip.Addr, error) {
-	a, err := netip.ParseAddr(strings.TrimSpace(s))
-	if err != nil {
-		return a, err
+// portOrName says why s is a host name or an address with a port, or
+// returns "".
+func portOrName(s string) string {
+	if _, err := netip.ParseAddrPort(s); err == nil {
+		return "ports are not supported here: every target is probed on the same port"
 	}
-	if a.Zone() != "" {
-		return netip.Addr{}, errors.New("zoned addresses are not targets")
+	letter := false
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+			letter = true
+		case c >= '0' && c <= '9', c == '.', c == '-', c == '_':
+		default:
+			return ""
+		}
 	}
-	return a, nil
+	if letter {
+		return "host names are not supported here: give addresses, prefixes or ranges"
+	}
+	return ""
+}
+
+// addrReason parses an address (trimmed; zones refused), keeping an
+// IPv4-mapped address as it is, or says what is wrong with it.
+func addrReason(s string) (netip.Addr, string) {
+	s = strings.TrimSpace(s)
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err == nil && a.Zone() != "":
+		return netip.Addr{}, "zoned addresses are not targets"
+	case err == nil:
+		return a, ""
+	case s == "":
+		return a, "empty address"
+	case strings.Contains(s, "%"):
+		return a, "zoned addresses are not targets"
+	case strings.Contains(s, ":"):
+		return a, "not an IPv6 address"
+	case strings.Trim(s, "0123456789.") == "":
+		return a, "not an IPv4 address (four numbers 0–255 separated by dots)"
+	}
+	return a, "not an address"
 }
 
 // TargetSet is a set of addresses of both families, kept as sorted,
@@ -180,14 +267,20 @@ func (s *TargetSet) AddString(spec string) error {
 }
 
 // ReadFrom adds the targets of a file: one specification per line (an
-// address, prefix or range, so IPv6 hitlists too); blank lines and text
-// after '#' are ignored. An error names the line; the lines before it
-// stay added. It returns the number of
-// octets read.
+// address, prefix or range, so IPv6 hitlists too; several on a line,
+// separated by blanks, as zmap's files have them); blank lines and text
+// after '#' are ignored, and so is a UTF-8 byte order mark at the start.
+// An error is a *TargetError with the line; the lines before it stay
+// added. It returns the number of octets read.
 func (s *TargetSet) ReadFrom(r io.Reader) (int64, error) {
 	return readSpecs(r, func(line int, spec string) error {
 		rg, err := ParseRange(spec)
 		if err != nil {
+			var te *TargetError
+			if errors.As(err, &te) {
+				te.Line = line
+				return te
+			}
 			return fmt.Errorf("line %d: %w", line, err)
 		}
 		s.ranges = append(s.ranges, rg)
@@ -205,6 +298,9 @@ func readSpecs(r io.Reader, add func(line int, spec string) error, done func()) 
 	for sc.Scan() {
 		line++
 		text := sc.Text()
+		if line == 1 {
+			text = strings.TrimPrefix(text, "\ufeff") // a byte order mark, as editors on Windows write
+		}
 		if i := strings.IndexByte(text, '#'); i >= 0 {
 			text = text[:i]
 		}

@@ -408,3 +408,77 @@ func TestBlocklistAllowPrivate(t *testing.T) {
 		assert.Equal(t, want, b.Reason(netip.MustParseAddr(a)), a)
 	}
 }
+
+// TestTargetErrors: a refused specification says why in a user's terms,
+// without Go's parser names, and stays ErrTarget and *TargetError for
+// errors.Is and errors.As; a file's error names the line.
+func TestTargetErrors(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.42.0.1/33":         "127.42.0.1/33: prefix length must be 0–32",
+		"2001:db8::/129":        "2001:db8::/129: prefix length must be 0–128",
+		"192.0.2.0/x":           "192.0.2.0/x: prefix length must be 0–32",
+		"ntp.example.net":       "ntp.example.net: host names are not supported here: give addresses, prefixes or ranges",
+		"my-host":               "my-host: host names are not supported here: give addresses, prefixes or ranges",
+		"[::1]:123":             "[::1]:123: ports are not supported here: every target is probed on the same port",
+		"192.0.2.1:123":         "192.0.2.1:123: ports are not supported here: every target is probed on the same port",
+		"192.0.2.300":           "192.0.2.300: not an IPv4 address (four numbers 0–255 separated by dots)",
+		"2001:db8:::1":          "2001:db8:::1: not an IPv6 address",
+		"fe80::1%eth0":          "fe80::1%eth0: zoned addresses are not targets",
+		"192.0.2.9-192.0.2.1":   "192.0.2.9-192.0.2.1: a range must not end before it starts",
+		"192.0.2.1-2001:db8::1": "192.0.2.1-2001:db8::1: a range's ends must be of one family (both IPv4 or both IPv6)",
+		"::ffff:0:0/90":         "::ffff:0:0/90: an IPv4-mapped prefix must be /96 or longer",
+		"a\x1bb":                `"a\x1bb": not an address`,
+	} {
+		_, err := ntpctl.ParseRange(in)
+		require.Error(t, err, in)
+		assert.Equal(t, want, err.Error(), in)
+		assert.ErrorIs(t, err, ntpctl.ErrTarget, in)
+		var te *ntpctl.TargetError
+		require.ErrorAs(t, err, &te, in)
+		assert.Equal(t, in, te.Spec)
+		assert.NotContains(t, err.Error(), "ParseAddr")
+		assert.NotContains(t, err.Error(), "netip")
+	}
+
+	var s ntpctl.TargetSet
+	_, err := s.ReadFrom(strings.NewReader("192.0.2.1\n\n127.42.0.1/33\n"))
+	assert.EqualError(t, err, "line 3: 127.42.0.1/33: prefix length must be 0–32")
+	var te *ntpctl.TargetError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, 3, te.Line)
+	assert.ErrorIs(t, err, ntpctl.ErrTarget)
+}
+
+// TestTargetFileForms: a UTF-8 byte order mark on line 1 is dropped (as
+// enrich.LoadStatic drops it), in target files and in deny and allow
+// lists; an address may be written in brackets; a port is refused with
+// a message that says so.
+func TestTargetFileForms(t *testing.T) {
+	var s ntpctl.TargetSet
+	_, err := s.ReadFrom(strings.NewReader("\ufeff192.0.2.1\n[::1]\n[2001:db8::7] # bracketed\n"))
+	require.NoError(t, err)
+	assert.True(t, s.Contains(ip("192.0.2.1")))
+	assert.True(t, s.Contains(ip("::1")))
+	assert.True(t, s.Contains(ip("2001:db8::7")))
+
+	var bom ntpctl.TargetSet
+	_, err = bom.ReadFrom(strings.NewReader("\ufeff# a comment first\n192.0.2.2\n"))
+	require.NoError(t, err)
+	assert.True(t, bom.Contains(ip("192.0.2.2")))
+
+	_, err = s.ReadFrom(strings.NewReader("192.0.2.1\n\ufeff192.0.2.2\n"))
+	assert.ErrorIs(t, err, ntpctl.ErrTarget, "a mark is dropped on line 1 only")
+
+	_, err = s.ReadFrom(strings.NewReader("[::1]:123\n"))
+	assert.EqualError(t, err, "line 1: [::1]:123: ports are not supported here: every target is probed on the same port")
+
+	var b ntpctl.Blocklist
+	b.NoBuiltin = true
+	require.NoError(t, b.ReadDeny(strings.NewReader("\ufeff8.8.8.8\n[2600::1]\n")))
+	assert.False(t, b.Allowed(ip("8.8.8.8")))
+	assert.False(t, b.Allowed(ip("2600::1")))
+	var a ntpctl.Blocklist
+	require.NoError(t, a.ReadAllow(strings.NewReader("\ufeff1.1.1.0/24\n")))
+	assert.True(t, a.Allowed(ip("1.1.1.1")))
+	assert.False(t, a.Allowed(ip("1.0.0.1")))
+}

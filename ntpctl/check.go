@@ -60,7 +60,7 @@ func (e env) check(ctx context.Context, args []string, stdout, stderr io.Writer)
 	rate := 0
 	fs := newFlags("check", checkUsage, checkExitHelp, &c)
 	fs.Var(&files, "i", "read hosts from `file`, one HOST[:PORT] per line, # comments (repeatable; - for stdin)")
-	fs.IntVar(&rate, "rate", 100, "requests per `second` in all, when several hosts are checked (0: no limit)")
+	fs.IntVar(&rate, "rate", 100, "at most this many `requests` per second in all, when several hosts are checked (0: no limit)")
 	pos, code := parseArgs(fs, args, &c, stdout, stderr)
 	if code >= 0 {
 		return code

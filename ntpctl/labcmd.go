@@ -121,8 +121,8 @@ func (e env) lab(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	<-ctx.Done()
 	st := l.Stats()
 	if !c.json {
-		fmt.Fprintf(stdout, "\nntpctl lab: stopped after %d requests (%d answered with %d datagrams).\n",
-			st.Requests, st.Requests-st.Ignored, st.Replies)
+		fmt.Fprintf(stdout, "\nntpctl lab: stopped after %s (%d answered with %s).\n",
+			plural(int(st.Requests), "request"), st.Requests-st.Ignored, plural(int(st.Replies), "datagram"))
 	}
 	return exitOK
 }

@@ -10,7 +10,13 @@
 //	ntpctl check [flags] HOST[:PORT]...      both queries and a verdict with remediation
 //	ntpctl verify [flags] FILE.csv...        every row of received reports asked again
 //	ntpctl lab [flags]                       simulated servers on loopback until Ctrl-C
+//	ntpctl version                           module version and VCS revision (also --version)
 //	ntpctl help [COMMAND]
+//
+// HOST is an address or a name; an IPv6 address with a port goes in
+// brackets ([2001:db8::1]:123), and one that reads as an address followed
+// by the port without them (::1:123) is refused with the two ways to
+// write it.
 //
 // Every command takes --json, --timeout, --retries and --port; `ntpctl
 // help COMMAND` describes the rest. --json prints one object, with the

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/internal/buildtest"
 	"github.com/ntpctl/ntpctl/internal/lab"
 	"github.com/ntpctl/ntpctl/internal/schematest"
 	"github.com/ntpctl/ntpctl/mode6"
@@ -619,4 +620,63 @@ func TestClosedPort(t *testing.T) {
 	assert.Equal(t, report.VerdictNoService, j.Verdict)
 	assert.Equal(t, ntpctl.StatusClosed, j.Monitor.Status)
 	schematest.Validate(t, "ntpctl_check", []byte(out))
+}
+
+// TestVersion: ntpctl --version and ntpctl version print the build; a
+// binary built from a git checkout carries its revision.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"version"}, {"-version"}} {
+		out, _, code := runCmd(t, env{}, args...)
+		assert.Equal(t, exitOK, code, "%v", args)
+		assert.Contains(t, out, "module   github.com/ntpctl/ntpctl\n", "%v", args)
+		assert.Contains(t, out, "\ngo       go1.", "%v", args)
+	}
+	_, errOut, code := runCmd(t, env{}, "version", "extra")
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, errOut, "takes no arguments")
+	buildtest.CheckBinaryVersion(t, ".", "ntpctl", "--version")
+}
+
+// TestHelpHelp: help describes itself and every command, version too.
+func TestHelpHelp(t *testing.T) {
+	for args, want := range map[[2]string]string{{"help", "help"}: "Usage: ntpctl help [COMMAND]",
+		{"help", "--help"}: "Usage: ntpctl help [COMMAND]", {"help", "version"}: "Usage: ntpctl version"} {
+		out, errOut, code := runCmd(t, env{}, args[:]...)
+		assert.Equal(t, exitOK, code, "%v: %s", args, errOut)
+		assert.Contains(t, out, want, "%v", args)
+	}
+	out, _, _ := runCmd(t, env{}, "help")
+	assert.Contains(t, out, "ntpctl version")
+}
+
+// TestPlaceholders: --rate takes requests (per second), --probe a query.
+func TestPlaceholders(t *testing.T) {
+	for cmd, wants := range map[string][]string{"check": {"--rate requests "}, "verify": {"--rate requests ", "--probe query "}} {
+		out, _, code := runCmd(t, env{}, cmd, "--help")
+		require.Equal(t, exitOK, code)
+		for _, want := range wants {
+			assert.Contains(t, out, want, cmd)
+		}
+		assert.NotContains(t, out, "--rate second", cmd)
+		assert.NotContains(t, out, "--probe monitor", cmd)
+	}
+}
+
+// TestPortNeedsBrackets: "::1:123" is an address, but almost surely
+// meant as port 123 of ::1: ntpctl asks for brackets instead of guessing;
+// in brackets either reading is taken as written.
+func TestPortNeedsBrackets(t *testing.T) {
+	_, errOut, code := runCmd(t, env{}, "rv", "::1:123")
+	assert.Equal(t, exitError, code)
+	assert.Equal(t, "ntpctl rv: \"::1:123\": an IPv6 address with a port needs brackets: [::1]:123 (or [::1:123] for the address ::1:123)\n", errOut)
+	_, errOut, code = runCmd(t, env{}, "check", "--port", "4123", "2001:db8::1:4123")
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, errOut, "[2001:db8::1]:4123")
+	ctx := context.Background()
+	for arg, want := range map[string]string{"[::1]:123": "[::1]:123", "[::1:123]": "[::1:123]:123",
+		"2001:db8::5:1": "[2001:db8::5:1]:123", "::123": "[::123]:123"} {
+		got, err := env{}.target(ctx, arg, 123)
+		require.NoError(t, err, arg)
+		assert.Equal(t, want, got.String(), arg)
+	}
 }

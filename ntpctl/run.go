@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/internal/buildinfo"
 	"github.com/ntpctl/ntpctl/report"
 )
 
@@ -95,6 +96,7 @@ func init() {
 		{"check", "run both queries and say whether the host is an amplifier", env.check},
 		{"verify", "ask again about every row of received reports", env.verify},
 		{"lab", "run simulated NTP servers on loopback until Ctrl-C", env.lab},
+		{"version", "print the module version and VCS revision of this build", env.version},
 		{"help", "describe the commands", env.help},
 	}
 }
@@ -110,6 +112,7 @@ Usage:
   ntpctl verify [flags] FILE.csv...         ask again about every row of received reports:
                                             open, changed, fixed or unverified
   ntpctl lab [flags]                        simulated servers on loopback to try it on
+  ntpctl version                            the module version and VCS revision (also --version)
   ntpctl help [COMMAND]                     this text, or a command's flags and exit status
 
 Flags every command takes:
@@ -140,6 +143,8 @@ func (e env) run(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	case "-h", "-help", "--help":
 		fmt.Fprint(stdout, mainUsage)
 		return exitOK
+	case "-version", "--version":
+		name = "version"
 	}
 	for _, c := range commands {
 		if c.name == name {
@@ -158,22 +163,67 @@ func (e env) run(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			return code
 		}
 	}
-	fmt.Fprintf(stderr, "ntpctl: unknown command %q (commands: monlist, rv, check, verify, lab, help)\n", name)
+	fmt.Fprintf(stderr, "ntpctl: unknown command %q (commands: %s)\n", name, commandNames())
 	return exitError
 }
+
+// commandNames lists the commands, for an error.
+func commandNames() string {
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	return strings.Join(names, ", ")
+}
+
+const helpUsage = `Usage: ntpctl help [COMMAND]
+
+Without a COMMAND, describes every command and the flags they share; with one,
+that command's flags and exit status (as ntpctl COMMAND --help does).
+`
 
 func (e env) help(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stdout, mainUsage)
 		return exitOK
 	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, helpUsage)
+		return exitOK
+	}
+	if len(args) > 1 {
+		fmt.Fprintf(stderr, "ntpctl help: want one COMMAND, got %d arguments (see ntpctl help help)\n", len(args))
+		return exitError
+	}
 	for _, c := range commands {
-		if c.name == args[0] && c.name != "help" {
+		if c.name == args[0] {
 			return c.run(e, context.Background(), []string{"--help"}, stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "ntpctl help: unknown command %q (commands: monlist, rv, check, verify, lab)\n", args[0])
+	fmt.Fprintf(stderr, "ntpctl help: unknown command %q (commands: %s)\n", args[0], commandNames())
 	return exitError
+}
+
+const versionUsage = `Usage: ntpctl version
+
+Prints the module path and version ("(devel)" when built from a work tree), the
+VCS revision, its time and whether the tree was modified, and the Go version the
+program was built with (runtime/debug.ReadBuildInfo). ntpctl --version is the same.
+`
+
+func (e env) version(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			fmt.Fprint(stdout, versionUsage)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "ntpctl version: takes no arguments, got %q (see ntpctl help version)\n", args[0])
+		return exitError
+	}
+	fmt.Fprint(stdout, buildinfo.Text("ntpctl"))
+	return exitOK
 }
 
 // wantsJSON reports whether a command's arguments ask for --json, before
@@ -352,6 +402,10 @@ func (e env) oneHost(ctx context.Context, name, usage, exitHelp string, args []s
 
 func (e env) target(ctx context.Context, arg string, defPort uint16) (netip.AddrPort, error) {
 	host, port := arg, defPort
+	if addr, p, ok := portWithoutBrackets(arg, defPort); ok {
+		return netip.AddrPort{}, fmt.Errorf("%q: an IPv6 address with a port needs brackets: [%s]:%s (or [%s] for the address %s)",
+			arg, addr, p, arg, arg)
+	}
 	if ap, err := netip.ParseAddrPort(arg); err == nil {
 		host, port = ap.Addr().String(), ap.Port()
 	} else if _, err := netip.ParseAddr(arg); err == nil {
@@ -385,6 +439,27 @@ func (e env) target(ctx context.Context, arg string, defPort uint16) (netip.Addr
 		return netip.AddrPort{}, fmt.Errorf("%s: %w", addr, err)
 	}
 	return netip.AddrPortFrom(addr, port), nil
+}
+
+// portWithoutBrackets reports whether arg reads as an IPv6 address
+// followed by ":PORT" without the brackets that tell them apart, such as
+// "::1:123": an address, but more likely [::1]:123. It is taken as that
+// when the last group is the NTP port or defPort written in decimal and
+// what comes before it is an address too.
+func portWithoutBrackets(arg string, defPort uint16) (addr, port string, ok bool) {
+	a, err := netip.ParseAddr(arg)
+	if err != nil || !a.Is6() || !strings.Contains(arg, "::") {
+		return "", "", false
+	}
+	i := strings.LastIndexByte(arg, ':')
+	addr, port = arg[:i], arg[i+1:]
+	if port != "123" && port != strconv.Itoa(int(defPort)) {
+		return "", "", false
+	}
+	if _, err := netip.ParseAddr(addr); err != nil {
+		return "", "", false
+	}
+	return addr, port, true
 }
 
 func (e env) resolve(ctx context.Context, host string) (netip.Addr, error) {

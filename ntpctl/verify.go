@@ -97,8 +97,8 @@ func (e env) verify(ctx context.Context, args []string, stdout, stderr io.Writer
 	var c common
 	var o verifyOptions
 	fs := newFlags("verify", verifyUsage, verifyExitHelp, &c)
-	fs.IntVar(&o.rate, "rate", 100, "requests per `second` in all (0: no limit)")
-	fs.StringVar(&o.probe, "probe", "", "the query for files whose type neither name nor columns tell: `monitor` or version")
+	fs.IntVar(&o.rate, "rate", 100, "at most this many `requests` per second in all (0: no limit)")
+	fs.StringVar(&o.probe, "probe", "", "the `query` for files whose type neither name nor columns tell: monitor or version")
 	fs.StringVar(&o.csvDir, "csv", "", "write each report with verified columns into `dir`")
 	fs.BoolVar(&o.csvRaw, "csv-raw", false, "do not prefix ' to formula-like values in --csv files")
 	fs.IntVar(&o.maxRows, "max-rows", 100_000, "refuse more than `n` rows in all")

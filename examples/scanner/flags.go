@@ -14,6 +14,7 @@ import (
 // options are the parsed flags.
 type options struct {
 	targets        []string // arguments: addresses, prefixes, ranges
+	showVersion    bool     // -version: print the build and stop
 	targetFiles    []string
 	blockFiles     []string
 	allowFiles     []string
@@ -65,6 +66,7 @@ Usage:
   scanner                        run the lab: simulated servers on loopback
   scanner [flags] TARGET...      scan addresses, prefixes and ranges
   scanner [flags] -i FILE        scan the targets of a file (one per line)
+  scanner -version               the module version and VCS revision of this build
 
 Targets: 192.0.2.1, 192.0.2.0/24, 192.0.2.1-192.0.2.9, 192.0.2.1-9,
 2001:db8::/64; files take one per line, '#' comments (IPv6 hitlists too).
@@ -81,7 +83,8 @@ one report per AS or country in by-asn/ or by-country/.
 
 Ctrl-C stops sending and collects the replies in flight; a second Ctrl-C
 finishes at once. The files are complete either way. Exit status: 0 done,
-1 the scan failed, 2 bad flags, targets or files, 130 interrupted.
+1 the scan failed, 2 bad flags, targets, files or -out directory (nothing
+is sent then), 130 interrupted.
 
 Flags:
 `
@@ -95,6 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Usage = func() {}
 	var targetFiles, blockFiles, allowFiles, mmdb, static list
 	var shard string
+	fs.BoolVar(&o.showVersion, "version", false, "print the module version and VCS revision of this build, and exit")
 	fs.Var(&targetFiles, "i", "read targets from `file` (repeatable; - for stdin)")
 	fs.Var(&blockFiles, "blocklist", "zmap-format blocklist `file` (repeatable)")
 	fs.Var(&allowFiles, "allowlist", "zmap-format allowlist `file` (repeatable): only these are scanned")
@@ -107,16 +111,16 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Uint64Var(&o.seed, "seed", 0, "permutation seed: the same seed gives the same order (0: random; required with -shard)")
 	fs.StringVar(&shard, "shard", "0/1", "scan shard `i/n` of the permuted target space (every machine with the same -seed)")
 	fs.StringVar(&o.probes, "probes", "both", "which reports: monitor, version or both")
-	fs.IntVar(&o.rate, "rate", 10000, "requests per `second` in all, shared by the probes (0: no limit)")
+	fs.IntVar(&o.rate, "rate", 10000, "at most this many `requests` per second in all, shared by the probes (0: no limit)")
 	fs.IntVar(&o.retries, "retries", 1, "extra requests to a silent target (lab: 0)")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Second, "wait for a first reply (lab: 1s)")
 	fs.DurationVar(&o.quiet, "quiet", 500*time.Millisecond, "wait after the last datagram of a multi-packet reply (lab: 300ms)")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "targets in flight per probe (0: 4096)")
 	fs.IntVar(&o.senders, "senders", 1, "sending sockets and goroutines per probe and address family (about one per core helps)")
-	fs.StringVar(&o.out, "out", "", "output `directory` (default: ./ntpctl-scan-DATE-TIME, or a new temporary one for the lab)")
+	fs.StringVar(&o.out, "out", "", "output `directory` (default: ./ntpctl-scan-DATE-TIME, or a new temporary one for the lab; not -: the scan writes several files)")
 	fs.BoolVar(&o.force, "force", false, "use a non-empty -out directory, replacing the files this scan writes (by name) and nothing else")
-	fs.StringVar(&o.id, "id", "ntpctl", "report ID in the file names (letters, digits, _ and -; others become _)")
-	fs.StringVar(&o.split, "split", "", "also split the reports per `asn` or country, into the subdirectory by-asn or by-country")
+	fs.StringVar(&o.id, "id", "ntpctl", "report `ID` in the file names (letters, digits, _ and - are kept; other characters, / and \\ too, become _)")
+	fs.StringVar(&o.split, "split", "", "also split the reports per `key`, asn or country, into the subdirectory by-asn or by-country")
 	fs.BoolVar(&o.neutralize, "neutralize-formulas", false, "prefix ' to values a spreadsheet would run as formulas in the main reports too (the -split files have it unless -split-raw)")
 	fs.BoolVar(&o.splitRaw, "split-raw", false, "write the -split files byte for byte as Shadowserver does, formulas and all")
 	fs.BoolVar(&o.jsonAll, "json-all", false, "write every target to the JSON lines, silent and blocked ones too")
@@ -150,6 +154,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 		o.targets = append(o.targets, rest[0])
 		rest = rest[1:]
+	}
+	if o.showVersion {
+		return o, nil // nothing else is looked at
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -212,8 +219,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.port == 0 || o.port > 65535 {
 		return nil, usagef("-port %d: want 1..65535", o.port)
 	}
-	if o.rate < 0 || o.retries < 0 || o.concurrency < 0 || o.senders < 0 || o.timeout < 0 || o.quiet < 0 || o.enrichWorkers < 0 || o.enrichTimeout < 0 {
-		return nil, usagef("-rate, -retries, -concurrency, -senders, -timeout, -quiet, -enrich-workers and -enrich-timeout cannot be negative")
+	for _, name := range []string{"rate", "retries", "concurrency", "senders", "enrich-workers", "enrich-timeout"} {
+		if v := fs.Lookup(name).Value.String(); strings.HasPrefix(v, "-") {
+			return nil, usagef("-%s %s: cannot be negative", name, v)
+		}
+	}
+	// As in ntpctl: a wait of 0 would mean no wait, which the prober
+	// cannot do (its zero value is the default), so it is refused.
+	for _, name := range []string{"timeout", "quiet"} {
+		if d := fs.Lookup(name).Value.(flag.Getter).Get().(time.Duration); d <= 0 {
+			return nil, usagef("-%s %s: must be positive", name, d)
+		}
 	}
 	if o.labHosts != 0 && (o.labHosts < 32 || o.labHosts > 16384) {
 		return nil, usagef("-lab-hosts %d: want 32 to 16384", o.labHosts)
@@ -224,8 +240,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.rdnsServer != "" && !o.rdns && !o.cymru {
 		return nil, usagef("-rdns-server needs -rdns or -cymru")
 	}
-	if o.id == "" || strings.ContainsAny(o.id, `/\`) {
-		return nil, usagef("-id %q: want a non-empty name without slashes", o.id)
+	if o.id == "" {
+		// report.FileName makes every other ID safe in a file name.
+		return nil, usagef("-id \"\": want a non-empty name")
 	}
 	return o, nil
 }

@@ -136,12 +136,12 @@ func (lr *labRun) check(s *scan, w io.Writer, interrupted bool) {
 			extra += b2i(!ok && listed)
 		}
 		notScanned = max(notScanned, skipped)
-		parts = append(parts, fmt.Sprintf("%d answer %s", want, query))
+		parts = append(parts, plural(want, "answers "+query, "answer "+query))
 		if miss+extra > 0 {
 			problems = append(problems, fmt.Sprintf("the %s report misses %d of them and lists %d others", reportName, miss, extra))
 		}
 	}
-	fmt.Fprintf(w, "\nlab check: of the %d hosts scanned, %s; ", len(hosts)-notScanned, strings.Join(parts, " and "))
+	fmt.Fprintf(w, "\nlab check: of the %s, %s; ", plural(len(hosts)-notScanned, "host scanned", "hosts scanned"), strings.Join(parts, " and "))
 	if len(problems) == 0 {
 		fmt.Fprint(w, "the reports list exactly those")
 	} else {

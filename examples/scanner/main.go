@@ -33,10 +33,12 @@
 // sending and collects the replies in flight; a second one finishes at
 // once; the files are complete either way (a third exits immediately).
 // The exit status is 0 after a complete scan, 1 when the scan failed
-// (files, sockets), 2 for bad flags, targets or files, and 130 after an
-// interrupt.
+// (writing the reports, sockets), 2 for bad flags, targets, input files
+// or an output directory it cannot use (nothing is sent then), and 130
+// after an interrupt.
 //
-// Run it with -h for every flag.
+// Run it with -h for every flag; -version prints the module version and
+// VCS revision it was built from.
 //
 // The program is meant to be copied as a template: one generic code path
 // (probe.go) runs each probe's pipeline (prober, enrichment, reports), the
@@ -54,6 +56,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/ntpctl/ntpctl/internal/buildinfo"
 )
 
 func main() {
@@ -80,7 +84,7 @@ func main() {
 const (
 	exitOK          = 0
 	exitError       = 1 // the scan failed (files, sockets, enrichment setup)
-	exitUsage       = 2 // bad flags or targets
+	exitUsage       = 2 // bad flags, targets, input files or output directory: nothing was sent
 	exitInterrupted = 130
 )
 
@@ -96,6 +100,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, interrupt
 	if err != nil {
 		fmt.Fprintln(stderr, "scanner:", err)
 		return exitUsage
+	}
+	if opts.showVersion {
+		fmt.Fprint(stdout, buildinfo.Text("scanner"))
+		return exitOK
 	}
 	var s *scan
 	if opts.lab {
@@ -119,6 +127,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, interrupt
 	interrupted, err := s.run(ctx, interrupts)
 	if err != nil {
 		fmt.Fprintln(stderr, "scanner:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return exitUsage // the output directory, before anything was sent
+		}
 		return exitError
 	}
 	if interrupted {
@@ -133,5 +145,7 @@ var startLab func(ctx context.Context, o *options, stdout, stderr io.Writer) (*s
 
 // usageError is an error in what the user asked for.
 type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }

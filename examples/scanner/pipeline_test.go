@@ -435,6 +435,9 @@ func TestOutputsFail(t *testing.T) {
 	}
 	_, err, _ := runFor(t, s, nil, 10*time.Second)
 	assert.ErrorIs(t, err, syscall.EACCES)
+	var ue usageError
+	assert.ErrorAs(t, err, &ue, "the output directory's error, before anything is sent: exit status 2")
+	assert.Contains(t, err.Error(), "-out ")
 }
 
 // TestProbeRate: -rate is the scan's rate: one limiter, shared by the
@@ -658,4 +661,29 @@ func TestBarLine(t *testing.T) {
 	buf.Reset()
 	p.clearBar()
 	assert.Empty(t, buf.String(), "nothing to clear")
+}
+
+// TestOneTargetGrammar: a scan of one target that answers both queries
+// (and one blocked) speaks in the singular everywhere: the start line, the
+// summary, the file list and the statistics text.
+func TestOneTargetGrammar(t *testing.T) {
+	l, err := lab.Start(context.Background(), lab.Config{Hosts: 32, Seed: 3})
+	require.NoError(t, err)
+	defer l.Close()
+	out := filepath.Join(t.TempDir(), "out")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"::1", "2001:db8::1", "-allow-loopback", "-port", fmt.Sprint(l.Port()), "-out", out,
+		"-id", "x", "-progress", "none", "-timeout", "1s", "-quiet", "300ms", "-retries", "0"}, &stdout, &stderr, nil)
+	require.Equal(t, exitOK, code, stderr.String())
+	stats, err := os.ReadFile(files(t, out)["-ntpctl-x-stats.txt"])
+	require.NoError(t, err)
+	text := stderr.String() + stdout.String() + string(stats)
+	for _, want := range []string{"scanning 1 target (", "scanned 1 target in", "NTP Monitor (Mode 7 monlist): 1 amplifier,",
+		"NTP Version (Mode 6 READVAR): 1 server answers", "0 were silent", " 1 row\n", "ntpctl scan: 1 target,",
+		"scanner: 1 of 2 target addresses is blocked", "1 target address was blocked", "1 target address blocked"} {
+		assert.Contains(t, text, want)
+	}
+	for _, wrong := range []string{"1 targets", "1 rows", "1 amplifiers", "1 lines", "1 servers", "1 were"} {
+		assert.NotContains(t, text, wrong)
+	}
 }

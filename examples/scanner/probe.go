@@ -358,15 +358,15 @@ func (p *probeRun[R, T]) summary(w io.Writer) {
 		fmt.Fprintf(w, ", amplification median %.2f, max %.2f", a.Median, a.Max)
 	}
 	refused := int(st.Statuses.ServerError)
-	fmt.Fprintf(w, "\n  %d more answered with an error (%s), %d sent nothing usable, %d were silent\n",
-		refused, p.k.refused, max(0, p.replied-r.Rows-refused), st.Statuses.NoAnswer)
+	fmt.Fprintf(w, "\n  %d more answered with an error (%s), %d sent nothing usable, %s\n",
+		refused, p.k.refused, max(0, p.replied-r.Rows-refused), plural(int(st.Statuses.NoAnswer), "was silent", "were silent"))
 	if c := st.Statuses; c.Closed+c.Unreachable+c.Prohibited > 0 {
 		fmt.Fprintf(w, "  ICMP said: %d closed (port unreachable), %d unreachable, %d prohibited\n",
 			c.Closed, c.Unreachable, c.Prohibited)
 	}
 	if n := st.SendErrors; n > 0 {
-		fmt.Fprintf(w, "  %s could not be sent (%d targets ended with a send error)\n", plural(int(n), "request"),
-			st.Statuses.SendError)
+		fmt.Fprintf(w, "  %s could not be sent (%s with a send error)\n", plural(int(n), "request"),
+			plural(int(st.Statuses.SendError), "target ended", "targets ended"))
 	}
 	if n := st.Statuses.Spoofed; n > 0 {
 		fmt.Fprintf(w, "  %d drew forged replies (spoofing suspected: datagrams answering other requests or at other ports) and are not findings\n", n)

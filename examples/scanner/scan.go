@@ -183,7 +183,7 @@ func (s *scan) prepareDir() error {
 		return usagef("-out %s: %v", s.dir, err)
 	}
 	if len(entries) == 0 {
-		return nil
+		return s.checkWritable()
 	}
 	if !s.opts.force {
 		return usagef("-out %s is not empty: a reused directory would mix two scans' files; give a new one, or -force to replace this scan's files in it", s.dir)
@@ -197,7 +197,7 @@ func (s *scan) prepareDir() error {
 	for _, n := range names {
 		for _, p := range []string{filepath.Join(s.dir, n), filepath.Join(s.dir, "."+n+".part")} {
 			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("-force: %w", err)
+				return usageError{fmt.Errorf("-out %s -force: cannot replace %s: %w", s.dir, n, errors.Unwrap(err))}
 			}
 		}
 	}
@@ -208,10 +208,27 @@ func (s *scan) prepareDir() error {
 			matches, _ := filepath.Glob(filepath.Join(s.dir, sub, prefix+"*.csv"))
 			for _, m := range matches {
 				if err := os.Remove(m); err != nil {
-					return fmt.Errorf("-force: %w", err)
+					return usageError{fmt.Errorf("-out %s -force: cannot replace %s: %w", s.dir,
+						filepath.Join(sub, filepath.Base(m)), errors.Unwrap(err))}
 				}
 			}
 		}
+	}
+	return s.checkWritable()
+}
+
+// checkWritable makes and removes a file in the output directory, so
+// that a directory the scan cannot write to is refused before anything
+// is sent.
+func (s *scan) checkWritable() error {
+	f, err := os.CreateTemp(s.dir, ".ntpctl-write-test-*")
+	if err != nil {
+		return usagef("-out %s: cannot write there: %v", s.dir, errors.Unwrap(err))
+	}
+	name := f.Name()
+	err = errors.Join(f.Close(), os.Remove(name))
+	if err != nil {
+		return usagef("-out %s: %v", s.dir, err)
 	}
 	return nil
 }
@@ -229,7 +246,7 @@ func (s *scan) checkTargets(bl *ntpctl.Blocklist) error {
 	}
 	before := s.set.Len()
 	if before.Sign() == 0 {
-		return usagef("no targets")
+		return usagef("no targets: the files given hold none")
 	}
 	s.blockedSet = bl.Removed(&s.set)
 	s.bl = bl
@@ -241,7 +258,8 @@ func (s *scan) checkTargets(bl *ntpctl.Blocklist) error {
 			private := *bl
 			private.AllowPrivate = true
 			if kept := private.Apply(&all); kept.Len().Sign() > 0 {
-				return usagef("every target is blocked: %s of them are private-use addresses, which need -allow-private (only for your own networks)", kept.Len())
+				return usagef("every target is blocked: %s, which need -allow-private (only for your own networks)",
+					bigPlural(kept.Len(), "is a private-use address", "of them are private-use addresses"))
 			}
 		}
 		return usagef("every target is blocked (IANA special-purpose ranges, loopback, -blocklist or -allowlist)")
@@ -251,8 +269,12 @@ func (s *scan) checkTargets(bl *ntpctl.Blocklist) error {
 		if !blocked.IsUint64() {
 			s.blocked = ^uint64(0)
 		}
-		fmt.Fprintf(s.stderr, "scanner: %s of %s target addresses are blocked (IANA special-purpose ranges, loopback, -blocklist or -allowlist) and are not scanned\n",
-			blocked, before)
+		verb := "are"
+		if blocked.IsInt64() && blocked.Int64() == 1 {
+			verb = "is"
+		}
+		fmt.Fprintf(s.stderr, "scanner: %s of %s %s blocked (IANA special-purpose ranges, loopback, -blocklist or -allowlist) and not scanned\n",
+			blocked, bigPlural(before, "target address", "target addresses"), verb)
 	}
 	return nil
 }
@@ -382,7 +404,8 @@ func (s *scan) lookup(ctx context.Context, a netip.Addr) enrich.Result {
 func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted bool, err error) {
 	out, err := newOutputs(s)
 	if err != nil {
-		return false, err
+		// Nothing was sent: the output directory is what the user gave.
+		return false, usageError{fmt.Errorf("-out %s: %w", s.dir, err)}
 	}
 	scanCtx, stopSending := context.WithCancel(ctx)
 	defer stopSending()

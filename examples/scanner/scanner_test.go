@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/internal/buildtest"
 	"github.com/ntpctl/ntpctl/internal/lab"
 	"github.com/ntpctl/ntpctl/internal/schematest"
 	"github.com/ntpctl/ntpctl/report"
@@ -363,4 +364,102 @@ func TestUsageErrors(t *testing.T) {
 	assert.Equal(t, exitOK, run(context.Background(), []string{"-h"}, &stdout, &stderr, nil))
 	assert.Contains(t, stderr.String(), "Usage:")
 	assert.Contains(t, stderr.String(), "-shard i/n")
+}
+
+// TestErrorMessages: what the user got wrong is named in their terms,
+// with the file and line for a file, and exits 2.
+func TestErrorMessages(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.txt")
+	require.NoError(t, os.WriteFile(empty, nil, 0o644))
+	bad := filepath.Join(dir, "bad.txt")
+	require.NoError(t, os.WriteFile(bad, []byte("# mine\n127.42.0.1/32\n127.42.0.1/33\n"), 0o644))
+	out := filepath.Join(dir, "out")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-i", empty}, "scanner: no targets: the files given hold none"},
+		{[]string{"-allow-loopback", "127.42.0.1/33"}, "scanner: 127.42.0.1/33: prefix length must be 0–32"},
+		{[]string{"-allow-loopback", "-i", bad}, "scanner: " + bad + ": line 3: 127.42.0.1/33: prefix length must be 0–32"},
+		{[]string{"ntp.example.net"}, "scanner: ntp.example.net: host names are not supported here: give addresses, prefixes or ranges"},
+		{[]string{"[::1]:123"}, "scanner: [::1]:123: ports are not supported here: every target is probed on the same port"},
+		{[]string{"-rate", "-5", "198.51.100.1"}, "scanner: -rate -5: cannot be negative"},
+		{[]string{"-retries=-1", "198.51.100.1"}, "scanner: -retries -1: cannot be negative"},
+		{[]string{"-timeout", "0", "198.51.100.1"}, "scanner: -timeout 0s: must be positive"},
+		{[]string{"-quiet", "0s", "-lab-hosts", "32"}, "scanner: -quiet 0s: must be positive"},
+		{[]string{"-out", out, "-allow-loopback", "-i", empty, "127.0.0.1/33"}, "scanner: 127.0.0.1/33: prefix length must be 0–32"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), c.args, &stdout, &stderr, nil)
+		assert.Equal(t, exitUsage, code, "%v", c.args)
+		assert.Equal(t, c.want+"\n", stderr.String(), "%v", c.args)
+		assert.NotContains(t, stderr.String(), "ntpctl: invalid target", "%v: no package prefix", c.args)
+	}
+}
+
+// TestOutDirErrors: an output directory the scan cannot use exits 2, as
+// documented, whichever step finds it: here -force cannot replace a file
+// of this scan (a non-empty directory has its name).
+func TestOutDirErrors(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().UTC()
+	for _, day := range []time.Time{now, now.Add(time.Minute)} { // a scan started at midnight
+		part := filepath.Join(dir, "."+report.FileName(day, report.ScanNTPMonitor, "x")+".part")
+		require.NoError(t, os.MkdirAll(filepath.Join(part, "in-the-way"), 0o755))
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"-out", dir, "-force", "-id", "x", "-progress", "none", "-lab-hosts", "32"},
+		&stdout, &stderr, nil)
+	assert.Equal(t, exitUsage, code, stderr.String())
+	assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "%q", stderr.String())
+	assert.Contains(t, stderr.String(), "scanner: -out "+dir+" -force: cannot replace")
+	assert.Empty(t, stdout.String())
+}
+
+// TestVersion: -version prints the build and nothing else happens; a
+// binary built from a git checkout carries its revision.
+func TestVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, exitOK, run(context.Background(), []string{"-version", "-lab-hosts", "5"}, &stdout, &stderr, nil))
+	assert.Contains(t, stdout.String(), "scanner ")
+	assert.Contains(t, stdout.String(), "module   github.com/ntpctl/ntpctl\n")
+	assert.Empty(t, stderr.String())
+	buildtest.CheckBinaryVersion(t, ".", "scanner", "-version")
+}
+
+// TestHelpAndID: the flags' placeholders name what they take (-rate
+// requests, not "second"; -split key, not "asn"), -id takes any name as
+// its help says (a/b becomes a_b in the file names), and -out - is
+// refused without making a directory named "-".
+func TestHelpAndID(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, exitOK, run(context.Background(), []string{"-h"}, &stdout, &stderr, nil))
+	help := stderr.String()
+	for _, want := range []string{"\n  -rate requests\n", "\n  -split key\n", "\n  -id ID\n", "\n  -version\n"} {
+		assert.Contains(t, help, want)
+	}
+	for _, wrong := range []string{"-rate second", "-split asn"} {
+		assert.NotContains(t, help, wrong)
+	}
+
+	dir := t.TempDir()
+	stdout.Reset()
+	stderr.Reset()
+	require.Equal(t, exitOK, run(context.Background(), []string{"-out", dir, "-id", "a/b", "-progress", "none", "-lab-hosts", "32",
+		"-probes", "version"}, &stdout, &stderr, nil), stderr.String())
+	var names []string
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		names = append(names, e.Name()[len("2006-01-02"):])
+	}
+	assert.ElementsMatch(t, []string{"-scan_ntp-a_b.csv", "-scan6_ntp-a_b.csv", "-ntpctl-a_b.jsonl", "-ntpctl-a_b-stats.json", "-ntpctl-a_b-stats.txt"}, names)
+
+	t.Chdir(t.TempDir())
+	stderr.Reset()
+	assert.Equal(t, exitUsage, run(context.Background(), []string{"-out", "-", "-lab-hosts", "32"}, &stdout, &stderr, nil))
+	assert.Contains(t, stderr.String(), "scanner: -out -: the scanner writes several files")
+	_, err = os.Stat("-")
+	assert.ErrorIs(t, err, os.ErrNotExist, "no directory named -")
 }

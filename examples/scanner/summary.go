@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,7 +36,7 @@ func (s *scan) summary(o *outputs, interrupted bool) {
 		}
 	}
 	if n := s.enrichErrs.Load(); n > 0 {
-		fmt.Fprintf(w, "\nenrichment failed for %d lookups (the rows are written without it)\n", n)
+		fmt.Fprintf(w, "\nenrichment failed for %s (the rows are written without it)\n", plural(int(n), "lookup"))
 	}
 	if s.foot != nil {
 		s.foot(w, interrupted)
@@ -59,6 +60,15 @@ func (s *scan) summary(o *outputs, interrupted bool) {
 			fmt.Fprintf(w, "  (no rows to split by %s)\n", s.opts.split)
 		}
 	}
+}
+
+// bigPlural is plural for a count that may pass int: "1 target",
+// "4294967296 targets".
+func bigPlural(n *big.Int, one, many string) string {
+	if n.IsInt64() && n.Int64() == 1 {
+		return "1 " + one
+	}
+	return n.String() + " " + many
 }
 
 func joinComma(parts []string) string { return strings.Join(parts, ", ") }
