@@ -49,6 +49,7 @@ type options struct {
 	enrichTimeout  time.Duration
 	progress       string
 	progressPeriod time.Duration
+	habits         habits          // -dryrun, -max-targets, -source-ip, -interface, -bandwidth (habits.go)
 	set            map[string]bool // the flags given
 }
 
@@ -111,7 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.retries, "retries", 1, "extra requests to a silent target (lab: 0)")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Second, "wait for a first reply (lab: 1s)")
 	fs.DurationVar(&o.quiet, "quiet", 500*time.Millisecond, "wait after the last datagram of a multi-packet reply (lab: 300ms)")
-	fs.IntVar(&o.concurrency, "concurrency", 0, "targets in flight per probe (0: 4096)")
+	fs.IntVar(&o.concurrency, "concurrency", 0, "targets in flight per probe (0: sized from the rate, -rate × (-retries × -timeout + -timeout) × 1.25, within 4096..262144; 262144 with -rate 0); a lower value than that caps the rate, and the scanner warns")
 	fs.IntVar(&o.senders, "senders", 1, "sending sockets and goroutines per probe and address family (about one per core helps)")
 	fs.StringVar(&o.out, "out", "", "output `directory` (default: ./ntpctl-scan-DATE-TIME, or a new temporary one for the lab)")
 	fs.BoolVar(&o.force, "force", false, "use a non-empty -out directory, replacing the files this scan writes (by name) and nothing else")
@@ -130,6 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.enrichTimeout, "enrich-timeout", 3*time.Second, "time limit of one enrichment lookup (0: none)")
 	fs.StringVar(&o.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines or none")
 	fs.DurationVar(&o.progressPeriod, "progress-every", 5*time.Second, "period of plain progress lines")
+	o.habits.register(fs)
 
 	// Flags may come after the targets too, as with zmap: parse, take
 	// the first argument left as a target, and parse the rest again.
@@ -214,6 +216,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.rate < 0 || o.retries < 0 || o.concurrency < 0 || o.senders < 0 || o.timeout < 0 || o.quiet < 0 || o.enrichWorkers < 0 || o.enrichTimeout < 0 {
 		return nil, usagef("-rate, -retries, -concurrency, -senders, -timeout, -quiet, -enrich-workers and -enrich-timeout cannot be negative")
+	}
+	if err := o.habits.check(set); err != nil {
+		return nil, err
 	}
 	if o.labHosts != 0 && (o.labHosts < 32 || o.labHosts > 16384) {
 		return nil, usagef("-lab-hosts %d: want 32 to 16384", o.labHosts)

@@ -116,6 +116,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, interrupt
 		return exitError
 	}
 	defer s.close()
+	if opts.habits.dryrun {
+		if err := s.dryRun(stdout); err != nil {
+			fmt.Fprintln(stderr, "scanner:", err)
+			return exitError
+		}
+		return exitOK
+	}
 	interrupted, err := s.run(ctx, interrupts)
 	if err != nil {
 		fmt.Fprintln(stderr, "scanner:", err)

@@ -139,6 +139,13 @@ func (s *scan) prepare() error {
 	for _, r := range s.set.Ranges() {
 		s.has6 = s.has6 || r.First.Is6()
 	}
+	s.limitTargets()
+	if s.cfg, err = s.proberConfig(s.cfg); err != nil {
+		return err
+	}
+	if o.habits.dryrun {
+		return nil // no directory, no prober: dryRun only lists the targets
+	}
 	s.date = s.started.UTC()
 	if s.dir == "" {
 		s.dir = o.out
