@@ -112,7 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.retries, "retries", 1, "extra requests to a silent target (lab: 0)")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Second, "wait for a first reply (lab: 1s)")
 	fs.DurationVar(&o.quiet, "quiet", 500*time.Millisecond, "wait after the last datagram of a multi-packet reply (lab: 300ms)")
-	fs.IntVar(&o.concurrency, "concurrency", 0, "targets in flight per probe (0: sized from the rate, -rate × (-retries × -timeout + -timeout) × 1.25, within 4096..262144; 262144 with -rate 0); a lower value than that caps the rate, and the scanner warns")
+	fs.IntVar(&o.concurrency, "concurrency", 0, "targets in flight per probe (0: sized from the rate, -rate × (-retries × -timeout + -timeout) × 1.25, within 4096..262144, about 1.3 KiB each; 65536 with -rate 0); a lower value caps the rate, and the scanner warns")
 	fs.IntVar(&o.senders, "senders", 1, "sending sockets and goroutines per probe and address family (about one per core helps)")
 	fs.StringVar(&o.out, "out", "", "output `directory` (default: ./ntpctl-scan-DATE-TIME, or a new temporary one for the lab)")
 	fs.BoolVar(&o.force, "force", false, "use a non-empty -out directory, replacing the files this scan writes (by name) and nothing else")

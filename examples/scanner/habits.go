@@ -201,13 +201,15 @@ func bandwidthRate(bps float64, wireSize int) int {
 }
 
 // The bounds of the derived -concurrency, per probe. A silent target in
-// flight costs the prober a few hundred octets (its flight, timer
-// entries, its place in the flight map), so the upper bound is some tens
-// of MiB per probe; one that answers holds its reply, up to MaxBytes,
-// for a moment only.
+// flight costs the prober about 1.3 KiB (its flight, assembler, timer
+// entries and place in the flight map; measured with 65,536 and 262,144
+// in flight), so maxConcurrency is about 330 MiB per probe; one that
+// answers holds its reply, up to Config.MaxBytes, for a moment only.
+// Without a rate limit there is no rate to size from: unlimitedConcurrency.
 const (
-	minConcurrency = 4096
-	maxConcurrency = 1 << 18 // 262144
+	minConcurrency       = 4096
+	maxConcurrency       = 1 << 18 // 262144
+	unlimitedConcurrency = 1 << 16 // 65536
 )
 
 // neededConcurrency is the targets in flight per probe that a rate of
@@ -220,10 +222,10 @@ func neededConcurrency(rate int, retries int, interval, timeout time.Duration) f
 }
 
 // defaultConcurrency is neededConcurrency within [minConcurrency,
-// maxConcurrency]; without a rate limit, maxConcurrency.
+// maxConcurrency]; without a rate limit, unlimitedConcurrency.
 func defaultConcurrency(rate int, retries int, interval, timeout time.Duration) int {
 	if rate <= 0 {
-		return maxConcurrency
+		return unlimitedConcurrency
 	}
 	n := math.Ceil(neededConcurrency(rate, retries, interval, timeout))
 	return int(min(max(n, minConcurrency), maxConcurrency))
@@ -243,10 +245,16 @@ func (s *scan) proberConfig(cfg ntpctl.Config) (ntpctl.Config, error) {
 		interval = cfg.Timeout
 	}
 	cfg.Concurrency = o.concurrency
-	if cfg.Concurrency == 0 {
+	need := neededConcurrency(o.rate, cfg.Retries, interval, cfg.Timeout)
+	hold := time.Duration(cfg.Retries)*interval + cfg.Timeout
+	switch {
+	case cfg.Concurrency == 0:
 		cfg.Concurrency = defaultConcurrency(o.rate, cfg.Retries, interval, cfg.Timeout)
-	} else if o.rate > 0 && float64(cfg.Concurrency) < neededConcurrency(o.rate, cfg.Retries, interval, cfg.Timeout) {
-		hold := time.Duration(cfg.Retries)*interval + cfg.Timeout
+		if need > maxConcurrency {
+			fmt.Fprintf(s.stderr, "scanner: -rate %d needs about %.0f targets in flight per probe when they are silent; the default stops at %d (about %d MiB per probe), about %.0f requests/s: give -concurrency to go higher\n",
+				o.rate, need, maxConcurrency, maxConcurrency*13/10>>10, maxConcurrency/hold.Seconds())
+		}
+	case o.rate > 0 && float64(cfg.Concurrency) < need:
 		fmt.Fprintf(s.stderr, "scanner: -concurrency %d cannot reach -rate %d when targets are silent: each holds its place %s (-retries × -timeout + -timeout), so about %.0f requests/s; leave -concurrency out to size it from the rate\n",
 			cfg.Concurrency, o.rate, hold, float64(cfg.Concurrency)/hold.Seconds())
 	}

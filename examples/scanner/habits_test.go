@@ -308,7 +308,7 @@ func TestConcurrencyFromRate(t *testing.T) {
 		{100000, 1, 2 * time.Second, 2 * time.Second, 262144},
 		{1000, 0, time.Second, time.Second, 4096},
 		{5000, 0, time.Second, time.Second, 6250},
-		{0, 1, time.Second, time.Second, 262144},
+		{0, 1, time.Second, time.Second, 65536},
 	} {
 		assert.Equal(t, c.want, defaultConcurrency(c.rate, c.retries, c.interval, c.timeout), "%+v", c)
 	}
@@ -328,4 +328,7 @@ func TestConcurrencyFromRate(t *testing.T) {
 	assert.Contains(t, stderr.String(), "about 5000 requests/s")
 	_, _, _, stderr = labScan(t, "-rate", "20000", "-concurrency", "30000")
 	assert.NotContains(t, stderr.String(), "cannot reach")
+	s, _, _, stderr = labScan(t, "-rate", "300000")
+	assert.Equal(t, 262144, s.cfg.Concurrency, "the most by default")
+	assert.Contains(t, stderr.String(), "the default stops at 262144")
 }
