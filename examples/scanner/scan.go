@@ -98,8 +98,9 @@ func newScan(ctx context.Context, o *options, stdout, stderr io.Writer) (*scan, 
 	if err := s.checkTargets(bl); err != nil {
 		return nil, err
 	}
-	s.cfg = ntpctl.Config{Limiter: o.limiter(), Retries: o.retries, Timeout: o.timeout, Quiet: o.quiet,
-		Concurrency: o.concurrency, Senders: o.senders, Blocklist: bl, Port: s.port}
+	// The rate, concurrency and source addresses: prepare (proberConfig).
+	s.cfg = ntpctl.Config{Retries: o.retries, Timeout: o.timeout, Quiet: o.quiet,
+		Senders: o.senders, Blocklist: bl, Port: s.port}
 	e, closers, err := buildEnricher(o)
 	if err != nil {
 		for _, c := range closers {
