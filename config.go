@@ -21,7 +21,10 @@ type Config struct {
 	// 64.
 	BatchSize int
 	// Concurrency caps the targets in flight (sent, not yet finished); it
-	// bounds the prober's memory. 0 means 4096.
+	// bounds the prober's memory (about 1.3 KiB per silent target). A
+	// silent target holds its place for Retries × RetryInterval +
+	// Timeout, so a Rate of r requests a second needs about r × that in
+	// flight: 4096 with the default waits allows about 2000. 0 means 4096.
 	Concurrency int
 	// Timeout is how long to wait for a first reply after a request; 0
 	// means 2 s.

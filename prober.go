@@ -112,6 +112,7 @@ func (p *Prober[R]) Run(ctx context.Context, targets iter.Seq[netip.AddrPort], e
 	next, stop := iter.Pull(targets)
 	defer stop()
 
+	p.stats.started.Store(p.cfg.Now().UnixNano())
 	exhausted := false
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()

@@ -198,3 +198,31 @@ func TestClosedPort(t *testing.T) {
 		assert.Less(t, time.Since(start), time.Second, "%s: no waiting for the timeout", network)
 	}
 }
+
+// TestSendRateOverTheScan: Stats.SendRate is the rate over the whole
+// sending time, not the last second: after 1536 requests at up to 1000/s
+// and a second of waiting for silent targets it is the rate at which the
+// requests reached the server (the last-second meter said 0 by then),
+// while CurrentSendRate, the last second's, has fallen.
+func TestSendRateOverTheScan(t *testing.T) {
+	t.Parallel()
+	port, stop := rateSink(t)
+	var set ntpctl.TargetSet
+	set.AddPrefix(netip.MustParsePrefix("127.12.0.0/22")) // 1024 targets…
+	set.AddPrefix(netip.MustParsePrefix("127.12.4.0/23")) // …and 512: 1.5 s at 1000/s
+	cfg := fast()
+	cfg.Rate = 1000
+	cfg.Timeout = time.Second
+	p, err := ntpctl.NewProber(cfg, ntpctl.MonList())
+	require.NoError(t, err)
+	require.NoError(t, p.Run(context.Background(), set.All(port), func(ntpctl.Result[mode7.Reply]) error { return nil }))
+	times := stop()
+	st := p.Stats()
+	require.Equal(t, uint64(1536), st.Sent)
+	require.GreaterOrEqual(t, len(times), 1500, "loopback loses little")
+	seen := float64(len(times)-1) / times[len(times)-1].Sub(times[0]).Seconds()
+	t.Logf("send rate %.0f/s, %.0f/s as received, current %.0f/s", st.SendRate, seen, st.CurrentSendRate)
+	assert.InEpsilon(t, seen, st.SendRate, 0.1, "requests per second over the scan, as the server saw them")
+	assert.LessOrEqual(t, st.SendRate, 1000*1.05, "within the rate")
+	assert.Less(t, st.CurrentSendRate, st.SendRate/2, "the last second's rate, a second after the last request")
+}

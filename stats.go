@@ -3,6 +3,7 @@ package ntpctl
 import (
 	"math"
 	"sync/atomic"
+	"time"
 )
 
 // Stats are a Prober's counters; they may be read while it runs. The
@@ -30,7 +31,15 @@ type Stats struct {
 	InFlight    uint64       `json:"in_flight"`   // targets sent to and not yet finished
 	Finished    uint64       `json:"finished"`    // results: the sum of Statuses
 	Statuses    StatusCounts `json:"statuses"`    // results by status
-	SendRate    float64      `json:"send_rate"`   // requests per second over the last second or so
+	// SendRate is the requests per second over the scan's sending time,
+	// from the first request the kernel took to the last (while Run
+	// sends, to the latest one), retries included. After a scan at
+	// Config.Rate it is close to that rate, however long the scan then
+	// waited for replies.
+	SendRate float64 `json:"send_rate"`
+	// CurrentSendRate is the requests per second over the last second or
+	// so, for a progress display; it falls to 0 when sending stops.
+	CurrentSendRate float64 `json:"current_send_rate"`
 }
 
 // StatusCounts counts results by status; the JSON names are the
@@ -94,7 +103,42 @@ type counters struct {
 	targets, sent, sendErrors, retried, received, matched, accepted, duplicates, malformed, dropped,
 	mismatched, misdirected, icmp, unsolicited, late, recvErrors, overCap, inFlight atomic.Uint64
 	statuses [numStatus]atomic.Uint64
-	rate     atomic.Uint64 // float64 bits
+	rate     atomic.Uint64 // CurrentSendRate, float64 bits
+	// started is the UnixNano time of the start of Run; firstSent and
+	// lastSent those of the first and the latest batch the kernel took,
+	// firstN the requests of the first: SendRate's span.
+	started, firstSent, lastSent atomic.Int64
+	firstN                       atomic.Uint64
+}
+
+// markSent records a batch of n requests the kernel took at now (UnixNano).
+func (c *counters) markSent(n int, now int64) {
+	if n <= 0 {
+		return
+	}
+	if c.firstSent.Load() == 0 && c.firstSent.CompareAndSwap(0, now) {
+		c.firstN.Store(uint64(n))
+	}
+	c.lastSent.Store(now)
+}
+
+// sendRate is the rate of the sent requests from the first batch to the
+// last: the requests after the first batch over the time between them
+// (so that the socket setup before the first request does not count).
+// With one batch only, the span starts at the start of Run. 0 before
+// any request.
+func (c *counters) sendRate(sent uint64) float64 {
+	first, last := c.firstSent.Load(), c.lastSent.Load()
+	if sent == 0 || first == 0 {
+		return 0
+	}
+	if n := c.firstN.Load(); last > first && sent > n {
+		return float64(sent-n) / time.Duration(last-first).Seconds()
+	}
+	if start := c.started.Load(); start != 0 && last > start {
+		return float64(sent) / time.Duration(last-start).Seconds()
+	}
+	return 0
 }
 
 // finished counts one result of status s.
@@ -123,8 +167,9 @@ func (c *counters) snapshot() Stats {
 		Unsolicited: c.unsolicited.Load(),
 		Late:        c.late.Load(),
 		RecvErrors:  c.recvErrors.Load(), OverCap: c.overCap.Load(), InFlight: c.inFlight.Load(),
-		SendRate: math.Float64frombits(c.rate.Load()),
+		CurrentSendRate: math.Float64frombits(c.rate.Load()),
 	}
+	st.SendRate = c.sendRate(st.Sent)
 	for s := Status(1); s < numStatus; s++ {
 		n := c.statuses[s].Load()
 		*st.Statuses.field(s) = n

@@ -299,6 +299,7 @@ func (t *transport[R]) send(fam *family[R], s *sender[R]) {
 		b.failed = failed
 		b.at = t.cfg.Now()
 		t.stats.sent.Add(uint64(n))
+		t.stats.markSent(n, b.at.UnixNano())
 		for _, fl := range failed {
 			// A batch that meets the socket closed by Run's end was not
 			// refused by the kernel.

@@ -499,6 +499,12 @@ type JSONScanStats struct {
 	Seed uint64 `json:"seed"`
 	// Shard is "i/n".
 	Shard string `json:"shard"`
+	// Sent is the requests the probes sent together, retries included.
+	Sent uint64 `json:"sent,omitempty"`
+	// SendRate is the probes' requests per second together over the
+	// scan's sending time: the sum of their Prober.SendRate (they send
+	// the same targets at once, sharing one rate limit).
+	SendRate float64 `json:"send_rate,omitempty"`
 	// Monitor and Version are the statistics of each probe that ran.
 	Monitor *JSONProbeStats `json:"monitor,omitempty"`
 	Version *JSONProbeStats `json:"version,omitempty"`

@@ -50,6 +50,7 @@ type options struct {
 	enrichTimeout  time.Duration
 	progress       string
 	progressPeriod time.Duration
+	habits         habits          // -dryrun, -max-targets, -source-ip, -interface, -bandwidth (habits.go)
 	set            map[string]bool // the flags given
 }
 
@@ -115,7 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.retries, "retries", 1, "extra requests to a silent target (lab: 0)")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Second, "wait for a first reply (lab: 1s)")
 	fs.DurationVar(&o.quiet, "quiet", 500*time.Millisecond, "wait after the last datagram of a multi-packet reply (lab: 300ms)")
-	fs.IntVar(&o.concurrency, "concurrency", 0, "targets in flight per probe (0: 4096)")
+	fs.IntVar(&o.concurrency, "concurrency", 0, "targets in flight per probe (0: sized from the rate, -rate × (-retries × -timeout + -timeout) × 1.25, within 4096..262144, about 1.3 KiB each; 65536 with -rate 0); a lower value caps the rate, and the scanner warns")
 	fs.IntVar(&o.senders, "senders", 1, "sending sockets and goroutines per probe and address family (about one per core helps)")
 	fs.StringVar(&o.out, "out", "", "output `directory` (default: ./ntpctl-scan-DATE-TIME, or a new temporary one for the lab; not -: the scan writes several files)")
 	fs.BoolVar(&o.force, "force", false, "use a non-empty -out directory, replacing the files this scan writes (by name) and nothing else")
@@ -134,6 +135,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.enrichTimeout, "enrich-timeout", 3*time.Second, "time limit of one enrichment lookup (0: none)")
 	fs.StringVar(&o.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines or none")
 	fs.DurationVar(&o.progressPeriod, "progress-every", 5*time.Second, "period of plain progress lines")
+	o.habits.register(fs)
 
 	// Flags may come after the targets too, as with zmap: parse, take
 	// the first argument left as a target, and parse the rest again.
@@ -230,6 +232,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if d := fs.Lookup(name).Value.(flag.Getter).Get().(time.Duration); d <= 0 {
 			return nil, usagef("-%s %s: must be positive", name, d)
 		}
+	}
+	if err := o.habits.check(set); err != nil {
+		return nil, err
 	}
 	if o.labHosts != 0 && (o.labHosts < 32 || o.labHosts > 16384) {
 		return nil, usagef("-lab-hosts %d: want 32 to 16384", o.labHosts)

@@ -58,9 +58,10 @@ func newLabScan(ctx context.Context, o *options, stdout, stderr io.Writer) (*sca
 	if o.set["retries"] {
 		retries = o.retries
 	}
-	s.cfg = ntpctl.Config{Limiter: o.limiter(), Retries: retries, Timeout: timeout,
+	// The rate, concurrency and source addresses: prepare (proberConfig).
+	s.cfg = ntpctl.Config{Retries: retries, Timeout: timeout,
 		Quiet: quiet, MaxDuration: 2 * time.Second,
-		Concurrency: o.concurrency, Senders: o.senders, Blocklist: bl, Port: s.port}
+		Senders: o.senders, Blocklist: bl, Port: s.port}
 	static, err := enrich.ParseStatic(strings.NewReader(l.StaticCSV()))
 	if err != nil {
 		s.close()

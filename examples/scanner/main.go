@@ -21,7 +21,13 @@
 // special-purpose ranges and loopback are never scanned (loopback only
 // with -allow-loopback), and -blocklist and -allowlist take zmap-format
 // files. -seed fixes the permuted order; -shard i/n with the same -seed on
-// n machines splits a scan.
+// n machines splits a scan. As in zmap, -dryrun lists the targets in scan
+// order and sends nothing, -max-targets N (or N%) stops after the first N,
+// -source-ip and -interface pick the addresses to send from, and
+// -bandwidth 10M replaces -rate (bits per second over the requests' IP,
+// UDP and payload octets). Without -concurrency the targets in flight
+// follow the rate (rate × (retries × timeout + timeout) × 1.25, within
+// 4096..262144).
 //
 // The output directory (-out) holds YYYY-MM-DD-scan_ntpmonitor-ID.csv and
 // YYYY-MM-DD-scan_ntp-ID.csv (scan6_ for IPv6 targets) in Shadowserver's
@@ -124,6 +130,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, interrupt
 		return exitError
 	}
 	defer s.close()
+	if opts.habits.dryrun {
+		if err := s.dryRun(stdout); err != nil {
+			fmt.Fprintln(stderr, "scanner:", err)
+			return exitError
+		}
+		return exitOK
+	}
 	interrupted, err := s.run(ctx, interrupts)
 	if err != nil {
 		fmt.Fprintln(stderr, "scanner:", err)

@@ -307,6 +307,7 @@ func (o *outputs) stats(interrupted bool) report.JSONScanStats {
 			st.Version = p.stats()
 		}
 	}
+	st.Sent, st.SendRate = s.sendRate()
 	return st
 }
 
@@ -353,6 +354,9 @@ func (o *outputs) writeStats(interrupted bool) error {
 	if st.Blocked > 0 {
 		fmt.Fprintf(w, "%s blocked (special-purpose ranges, loopback, -blocklist, -allowlist): never sent to\n",
 			plural(int(st.Blocked), "target address", "target addresses"))
+	}
+	if st.Sent > 0 {
+		fmt.Fprintf(w, "%s sent, %.0f requests/s over the sending time\n", plural(int(st.Sent), "request"), st.SendRate)
 	}
 	for _, part := range []struct {
 		title string

@@ -80,7 +80,7 @@ func (p *progress) counts() (done, replied, sendErrs uint64, rate float64) {
 		done += st.Finished
 		replied += c.OK + c.Partial + c.ProtocolError + c.ServerError
 		sendErrs += st.SendErrors
-		rate += st.SendRate
+		rate += st.CurrentSendRate
 	}
 	return done, replied, sendErrs, rate
 }

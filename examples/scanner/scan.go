@@ -98,8 +98,9 @@ func newScan(ctx context.Context, o *options, stdout, stderr io.Writer) (*scan, 
 	if err := s.checkTargets(bl); err != nil {
 		return nil, err
 	}
-	s.cfg = ntpctl.Config{Limiter: o.limiter(), Retries: o.retries, Timeout: o.timeout, Quiet: o.quiet,
-		Concurrency: o.concurrency, Senders: o.senders, Blocklist: bl, Port: s.port}
+	// The rate, concurrency and source addresses: prepare (proberConfig).
+	s.cfg = ntpctl.Config{Retries: o.retries, Timeout: o.timeout, Quiet: o.quiet,
+		Senders: o.senders, Blocklist: bl, Port: s.port}
 	e, closers, err := buildEnricher(o)
 	if err != nil {
 		for _, c := range closers {
@@ -138,6 +139,13 @@ func (s *scan) prepare() error {
 	s.size, s.exact = shardSize(n, s.seed, o.shard, o.shards)
 	for _, r := range s.set.Ranges() {
 		s.has6 = s.has6 || r.First.Is6()
+	}
+	s.limitTargets()
+	if s.cfg, err = s.proberConfig(s.cfg); err != nil {
+		return err
+	}
+	if o.habits.dryrun {
+		return nil // no directory, no prober: dryRun only lists the targets
 	}
 	s.date = s.started.UTC()
 	if s.dir == "" {

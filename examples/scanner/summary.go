@@ -24,6 +24,9 @@ func (s *scan) summary(o *outputs, interrupted bool) {
 		what += " about"
 	}
 	fmt.Fprintf(w, "%s %s in %s (seed %d, shard %d/%d)\n", what, plural(int(s.size), "target"), took, s.seed, s.opts.shard, s.opts.shards)
+	if sent, rate := s.sendRate(); sent > 0 {
+		fmt.Fprintf(w, "%s sent, %.0f requests/s over the sending time\n", plural(int(sent), "request"), rate)
+	}
 	if s.blocked > 0 {
 		fmt.Fprintf(w, "%s blocked (special-purpose ranges, loopback, -blocklist, -allowlist) and not scanned\n",
 			plural(int(s.blocked), "target address was", "target addresses were"))
@@ -69,6 +72,17 @@ func bigPlural(n *big.Int, one, many string) string {
 		return "1 " + one
 	}
 	return n.String() + " " + many
+}
+
+// sendRate returns the requests the probes sent together and their rate
+// over the sending time (see ntpctl.Stats.SendRate).
+func (s *scan) sendRate() (sent uint64, rate float64) {
+	for _, p := range s.probes {
+		st := p.proberStats()
+		sent += st.Sent
+		rate += st.SendRate
+	}
+	return sent, rate
 }
 
 func joinComma(parts []string) string { return strings.Join(parts, ", ") }
