@@ -31,20 +31,21 @@ U+FFFD), with such characters as \u escapes, and the status word a number
 
 NAMEs (or NAME,NAME,...) ask for those variables only, as "ntpq -c 'rv 0 NAME,...'"
 (printed, as ntpq prints them, without the status line).
---assoc reads a peer association instead of the server's system variables; ntpq -c as
-lists the associations (their IDs are also in the system variable "peer").
+--assoc ID reads a peer association instead of the server's system variables; --assoc &N
+reads the N-th association of the list ntpctl peers (ntpq -c as) prints, as ntpq's
+"rv &N" does (ntpctl asks for the list first: it keeps none between runs).
 `
 
 // rvOptions are rv's own flags.
 type rvOptions struct {
-	assoc uint
+	assoc string
 }
 
 func (e env) rv(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c common
 	var o rvOptions
 	fs := newFlags("rv", rvUsage, exitStatusHelp, &c)
-	fs.UintVar(&o.assoc, "assoc", 0, "association `ID` to read (0: the server itself)")
+	fs.StringVar(&o.assoc, "assoc", "", "association `ID` to read (0: the server itself), or &N: the N-th of ntpctl peers")
 	pos, code := parseArgs(fs, args, &c, stdout, stderr)
 	if code >= 0 {
 		return code
@@ -52,8 +53,9 @@ func (e env) rv(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if len(pos) == 0 {
 		return usageError(stderr, fs, errors.New("want HOST[:PORT] [NAME...]"))
 	}
-	if o.assoc > 65535 {
-		return usageError(stderr, fs, fmt.Errorf("--assoc %d: want 0 to 65535", o.assoc))
+	assoc, err := parseAssoc(o.assoc)
+	if err != nil {
+		return usageError(stderr, fs, err)
 	}
 	var names []string
 	for _, a := range pos[1:] {
@@ -63,14 +65,18 @@ func (e env) rv(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			}
 		}
 	}
-	probe := &ntpctl.ReadVarProbe{AssocID: uint16(o.assoc), Names: names}
-	if err := (mode6.Request{Op: mode6.OpReadVar, AssocID: probe.AssocID, Names: names}).Validate(); err != nil {
+	if err := (mode6.Request{Op: mode6.OpReadVar, Names: names}).Validate(); err != nil {
 		return usageError(stderr, fs, fmt.Errorf("variable names %q: %s", names, errText(err)))
 	}
 	target, err := e.target(ctx, pos[0], uint16(c.port))
 	if err != nil {
 		return failure(stderr, "rv", err)
 	}
+	id, err := e.resolveAssoc(ctx, &c, target, assoc)
+	if err != nil {
+		return failure(stderr, "rv", err)
+	}
+	probe := &ntpctl.ReadVarProbe{AssocID: id, Names: names}
 	r, err := ntpctl.Query(ctx, e.config(&c), probe, target)
 	if err != nil {
 		return failure(stderr, "rv", err)

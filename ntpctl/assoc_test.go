@@ -1,0 +1,36 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/ntpctl/ntpctl/internal/lab"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestAssocFlagErrors: a bad --assoc is a usage error that names the flag
+// as it is written, --assoc (the flag package's own message said -assoc).
+func TestAssocFlagErrors(t *testing.T) {
+	for _, v := range []string{"x", "65536", "-1", "&0", "&x", "&"} {
+		_, errOut, code := runCmd(t, env{}, "rv", "--assoc", v, "127.0.0.1")
+		assert.Equal(t, exitError, code, v)
+		assert.Contains(t, errOut, "--assoc "+fmt.Sprintf("%q", v), v)
+		assert.NotContains(t, strings.ReplaceAll(errOut, "--assoc", ""), "-assoc", v)
+	}
+}
+
+// TestAssocIndex: --assoc &1 reads the first association of the list, as
+// ntpq's "rv &1"; &N past the list is an error naming --assoc.
+func TestAssocIndex(t *testing.T) {
+	h := hostWhere(t, func(h lab.Host) bool { return strings.HasPrefix(h.Daemon, "ntpd 4.2.8") })
+	out, errOut, code := runCmd(t, env{}, "rv", "--assoc", "&1", h.Addr.String())
+	require.Equal(t, exitOK, code, errOut)
+	first, _ := parseRV(t, out)
+	assert.True(t, strings.HasPrefix(first, fmt.Sprintf("associd=%d ", h.PeerAssoc)), first)
+
+	_, errOut, code = runCmd(t, env{}, "rv", "--assoc", fmt.Sprintf("&%d", len(h.Sim.Peers)+1), h.Addr.String())
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, errOut, fmt.Sprintf("--assoc &%d: %s lists %d association", len(h.Sim.Peers)+1, h.Addr, len(h.Sim.Peers)))
+}
