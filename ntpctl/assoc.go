@@ -27,13 +27,13 @@ func parseAssoc(s string) (assocArg, error) {
 	if rest, ok := strings.CutPrefix(s, "&"); ok {
 		n, err := strconv.Atoi(rest)
 		if err != nil || n < 1 || n > 65535 {
-			return assocArg{}, fmt.Errorf("--assoc %q: want &N with N from 1, the N-th association of ntpctl peers", s)
+			return assocArg{}, fmt.Errorf("--assoc %s: want &N with N from 1, the N-th association of ntpctl peers", termSafe(s))
 		}
 		return assocArg{index: n}, nil
 	}
 	n, err := strconv.ParseUint(s, 10, 16)
 	if err != nil {
-		return assocArg{}, fmt.Errorf("--assoc %q: want an association ID, 0 to 65535, or &N", s)
+		return assocArg{}, fmt.Errorf("--assoc %s: want an association ID, 0 to 65535, or &N", termSafe(s))
 	}
 	return assocArg{id: uint16(n)}, nil
 }
