@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/ntpctl/ntpctl/internal/lab"
+	"github.com/ntpctl/ntpctl/internal/schematest"
+	"github.com/ntpctl/ntpctl/report"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -33,4 +36,23 @@ func TestAssocIndex(t *testing.T) {
 	_, errOut, code = runCmd(t, env{}, "rv", "--assoc", fmt.Sprintf("&%d", len(h.Sim.Peers)+1), h.Addr.String())
 	assert.Equal(t, exitError, code)
 	assert.Contains(t, errOut, fmt.Sprintf("--assoc &%d: %s lists %d association", len(h.Sim.Peers)+1, h.Addr, len(h.Sim.Peers)))
+}
+
+// TestJunkNote: when parsing dropped junk octets from a reply, the text
+// says how many, and --json has the count in variables.parse.dropped.
+func TestJunkNote(t *testing.T) {
+	h := hostWhere(t, func(h lab.Host) bool { return h.Hostile == "junk-values" })
+	out, errOut, code := runCmd(t, env{}, "rv", h.Addr.String())
+	require.Equal(t, exitOK, code, errOut)
+	var j report.JSONRecord
+	js, _, _ := runCmd(t, env{}, "rv", "--json", h.Addr.String())
+	schematest.Validate(t, "ntpctl_rv", []byte(js))
+	require.NoError(t, json.Unmarshal([]byte(js), &j))
+	require.NotNil(t, j.Variables)
+	require.Positive(t, j.Variables.Parse.Dropped)
+	assert.Contains(t, out, fmt.Sprintf("\nnote: %d junk octets dropped from the reply", j.Variables.Parse.Dropped))
+
+	clean := hostWhere(t, func(h lab.Host) bool { return strings.HasPrefix(h.Daemon, "ntpd 4.2.8") })
+	out, _, _ = runCmd(t, env{}, "rv", clean.Addr.String())
+	assert.NotContains(t, out, "junk")
 }

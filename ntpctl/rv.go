@@ -100,6 +100,11 @@ func (e env) rv(ctx context.Context, args []string, stdout, stderr io.Writer) in
 func printRV(w io.Writer, r *ntpctl.Result[mode6.Reply], assoc uint16, named bool) {
 	if v := &r.Value; r.Status == ntpctl.StatusOK || r.Status == ntpctl.StatusPartial {
 		writeVars(w, v.AssocID, v.Status, v.Vars, report.StatusText(v.AssocID, v.Status), named)
+		if v.Parse.Dropped > 0 {
+			// ntpq drops them silently (its parser keeps octets 1 to 126 only)
+			fmt.Fprintf(w, "note: %s dropped from the reply (control characters, binary junk)\n",
+				plural(v.Parse.Dropped, "junk octet"))
+		}
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, rvSummary(r, assoc))
