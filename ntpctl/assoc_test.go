@@ -56,3 +56,27 @@ func TestJunkNote(t *testing.T) {
 	out, _, _ = runCmd(t, env{}, "rv", clean.Addr.String())
 	assert.NotContains(t, out, "junk")
 }
+
+// TestPeers: ntpctl peers (and as) lists the simulated associations as
+// ntpq -c as prints them, and --json validates against ntpctl_peers.
+func TestPeers(t *testing.T) {
+	h := hostWhere(t, func(h lab.Host) bool { return strings.HasPrefix(h.Daemon, "ntpd 4.2.8") })
+	for _, cmd := range []string{"peers", "as"} {
+		out, errOut, code := runCmd(t, env{}, cmd, h.Addr.String())
+		require.Equal(t, exitOK, code, errOut)
+		assert.True(t, strings.HasPrefix(out, "\nind assid status  conf reach auth condition  last_event cnt\n"+strings.Repeat("=", 59)+"\n"), out)
+		assert.Contains(t, out, fmt.Sprintf("\n  1 %5d  961a   yes   yes  none  sys.peer    sys_peer  1\n", h.PeerAssoc))
+		assert.Contains(t, out, "READSTAT answered: 1 packet")
+	}
+	js, _, code := runCmd(t, env{}, "peers", "--json", h.Addr.String())
+	require.Equal(t, exitOK, code)
+	schematest.Validate(t, "ntpctl_peers", []byte(js))
+	var j report.JSONPeers
+	require.NoError(t, json.Unmarshal([]byte(js), &j))
+	require.Len(t, j.Associations, len(h.Sim.Peers))
+	assert.Equal(t, report.JSONAssoc{Index: 1, AssocID: h.PeerAssoc, StatusWord: 0x961a, Conf: "yes", Reach: "yes",
+		Auth: "none", Condition: "sys.peer", LastEvent: "sys_peer", EventCount: 1}, j.Associations[0])
+	js, _, code = runCmd(t, env{}, append([]string{"peers", "--json"}, append(fastArgs, hostWhere(t, kind(lab.Silent)).Addr.String())...)...)
+	assert.Equal(t, exitNoAnswer, code)
+	schematest.Validate(t, "ntpctl_peers", []byte(js))
+}

@@ -258,3 +258,67 @@ func sameFormat(t *testing.T, ours, ntpq string) {
 	assert.Equal(t, b, a, "items as ntpq prints them")
 	assert.Equal(t, refRest, foldItems(refItems), "folding at ntpq's width")
 }
+
+// TestPeersAgainstNTPsec: ntpctl peers prints the association list of
+// ntpsec's ntpd exactly as its ntpq -c as does, and rv --assoc &1 reads
+// the association ntpq's "rv &1" reads, its variables printed as ntpq
+// prints them (reach=001, flash=00 ok or 1400 peer_dist peer_unreach; the changing ones by shape; filt*,
+// which carry ntpsec's binary junk, aside) with a note of the junk.
+func TestPeersAgainstNTPsec(t *testing.T) {
+	d := realpeer.StartNTPsec(t)
+	e := ntpsecEnv(d)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, errOut, code := runCmd(t, e, "as", "127.0.0.1")
+	require.Equal(t, exitOK, code, errOut)
+	ref, err := d.NTPQ(ctx, "127.0.0.1", "as")
+	require.NoError(t, err, ref)
+	table, _, _ := strings.Cut(out, "\n\n127.0.0.1:123:")
+	assert.Equal(t, ref, table+"\n")
+
+	out, errOut, code = runCmd(t, e, "rv", "--assoc", "&1", "127.0.0.1")
+	require.Equal(t, exitOK, code, errOut)
+	ref, err = d.NTPQ(ctx, "127.0.0.1", "rv &1")
+	require.NoError(t, err, ref)
+	t.Logf("ntpctl rv --assoc &1:\n%s\nntpq -c 'rv &1':\n%s", out, ref)
+	assert.Equal(t, strings.Fields(ref)[0], strings.Fields(out)[0], "associd")
+	assert.Regexp(t, `[ \n]reach=[0-7]{3},[ \n]`, out) // 000 at first, 001 once polled
+	assert.Regexp(t, `[ \n]flash=[0-9a-f]{2,}( ok| [a-z_]+)*,[ \n]`, out)
+	if strings.Contains(ref, "filtdelay =") && strings.Contains(out, "note:") { // the junk is ntpd's memory: it varies
+		assert.Regexp(t, `\nnote: \d+ junk octets? dropped from the reply`, out)
+	}
+	vars, _, _ := strings.Cut(out, "\n\n")
+	_, a := peerItems(vars)
+	_, b := peerItems(ref)
+	assert.Equal(t, b, a)
+}
+
+// peerItems are the items of rv text of a peer, filt* left out, the
+// timestamps and the time-varying values by their shape.
+func peerItems(text string) (items, masked []string) {
+	_, rest, _ := strings.Cut(text, "\n")
+	var kept []string
+	for _, l := range strings.Split(strings.TrimSuffix(rest, "\n"), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "filt") {
+			continue
+		}
+		if strings.HasPrefix(l, "note: ") {
+			continue
+		}
+		kept = append(kept, l)
+	}
+	joined := strings.ReplaceAll(strings.Join(kept, "\n"), ",\n", ", ")
+	hexes := regexp.MustCompile(`[0-9a-f]{8}\.[0-9a-f]{8} [0-9T:.Z-]+`)
+	for item := range strings.SplitSeq(strings.TrimSuffix(joined, ","), ", ") {
+		items = append(items, item)
+		name, val, _ := strings.Cut(item, "=")
+		switch name {
+		case "rec", "xmt", "org", "reftime":
+			val = hexes.ReplaceAllString(val, "TIMESTAMP")
+		case "offset", "delay", "jitter", "dispersion", "rootdisp", "headway", "unreach":
+			val = "number"
+		}
+		masked = append(masked, name+"="+val)
+	}
+	return items, masked
+}
