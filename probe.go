@@ -151,13 +151,24 @@ type ReadVarProbe struct {
 	Names []string
 	// Version is the request's version number; 0 means 2.
 	Version uint8
+	// Op is the request's opcode: 0 means [mode6.OpReadVar];
+	// [mode6.OpReadStat] of association 0 asks for the association list
+	// (ntpq -c as), whose binary data [mode6.AppendAssocStatuses] decodes.
+	Op mode6.Op
+}
+
+func (p *ReadVarProbe) op() mode6.Op {
+	if p.Op == 0 {
+		return mode6.OpReadVar
+	}
+	return p.Op
 }
 
 // ReadVar returns the probe for `ntpq -c rv`.
 func ReadVar() *ReadVarProbe { return &ReadVarProbe{} }
 
 func (p *ReadVarProbe) request(seq uint16) mode6.Request {
-	return mode6.Request{Op: mode6.OpReadVar, Seq: seq, AssocID: p.AssocID, Version: p.Version, Names: p.Names}
+	return mode6.Request{Op: p.op(), Seq: seq, AssocID: p.AssocID, Version: p.Version, Names: p.Names}
 }
 
 // AppendRequest implements Probe.
@@ -166,11 +177,14 @@ func (p *ReadVarProbe) AppendRequest(b []byte, _ netip.AddrPort, seq uint16) ([]
 }
 
 // NewAssembler implements Probe.
-func (p *ReadVarProbe) NewAssembler() Assembler[mode6.Reply] { return &varAssembler{} }
+func (p *ReadVarProbe) NewAssembler() Assembler[mode6.Reply] { return &varAssembler{op: p.op()} }
 
-type varAssembler struct{ r mode6.Reassembler }
+type varAssembler struct {
+	r  mode6.Reassembler
+	op mode6.Op
+}
 
-func (a *varAssembler) Reset(_ netip.AddrPort, seq uint16) { a.r.Reset(seq, mode6.OpReadVar) }
+func (a *varAssembler) Reset(_ netip.AddrPort, seq uint16) { a.r.Reset(seq, a.op) }
 
 func (a *varAssembler) Add(b []byte) (matched, done bool) {
 	before := a.r.Stats().Mismatched

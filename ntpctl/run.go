@@ -93,6 +93,8 @@ func init() {
 	commands = []command{
 		{"monlist", "ask for the Mode 7 monitor list, as ntpdc -n -c monlist does", env.monlist},
 		{"rv", "read variables with Mode 6 READVAR, as ntpq -c rv does", env.rv},
+		{"peers", "list the associations with Mode 6 READSTAT, as ntpq -c as does", env.peers},
+		{"as", "the same as peers", env.peers},
 		{"check", "run both queries and say whether the host is an amplifier", env.check},
 		{"verify", "ask again about every row of received reports", env.verify},
 		{"lab", "run simulated NTP servers on loopback until Ctrl-C", env.lab},
@@ -107,6 +109,9 @@ const mainUsage = `ntpctl verifies whether an NTP server can be abused for refle
 Usage:
   ntpctl monlist [flags] HOST[:PORT]        the monitor list, as ntpdc -n -c monlist prints it
   ntpctl rv [flags] HOST[:PORT] [NAME...]   system or peer variables, as ntpq -c rv prints them
+                                            (--assoc ID, or --assoc &N: the N-th of peers)
+  ntpctl peers [flags] HOST[:PORT]          the association IDs, as ntpq -c as prints them
+                                            (alias: ntpctl as)
   ntpctl check [flags] HOST[:PORT]...       both queries, a verdict and the remediation
                                             (several hosts, or -i FILE: one per line)
   ntpctl verify [flags] FILE.csv...         ask again about every row of received reports:

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/ntpctl/ntpctl"
 	"github.com/ntpctl/ntpctl/enrich"
@@ -17,10 +16,12 @@ import (
 const rvUsage = `Usage: ntpctl rv [flags] HOST[:PORT] [NAME...]
 
 Sends one Mode 6 READVAR request (ntpq -c rv; 12 bytes without names) and prints the
-variables as ntpq -c rv does: the association and its decoded status word, then the
-variables folded at 72 columns, leap in binary and timestamps with their date (the
-other values as the server sent them), followed by the packets and bytes that came
-back and the amplification (reply bytes divided by request bytes, UDP payloads).
+variables as ntpsec's ntpq -c rv does: the association and its decoded status word,
+then the variables folded at 78 columns, leap in binary, reach in octal (001), flash
+in hexadecimal with its bits named (00 ok), numbers as ntpq prints them (0.000 as 0.0),
+timestamps with their date and strings in quotes, followed by the packets and bytes
+that came back and the amplification (reply bytes divided by request bytes, UDP
+payloads).
 Control characters and octets outside ASCII in names and values are escaped as cat -v
 does ("^[" for ESC, "M-" before an octet with the high bit set): a server cannot send
 escape sequences to your terminal. --json prints the query's record, as the scanner's
@@ -28,23 +29,23 @@ JSON lines have it: the values under variables.vars as they came (invalid UTF-8 
 U+FFFD), with such characters as \u escapes, and the status word a number
 (variables.status_word, decoded in status_text).
 
-NAMEs (or NAME,NAME,...) ask for those variables only, as "ntpq -c 'rv 0 NAME,...'".
---assoc reads a peer association instead of the server's system variables; ntpq -c as
-lists the associations (their IDs are also in the system variable "peer").
+NAMEs (or NAME,NAME,...) ask for those variables only, as "ntpq -c 'rv 0 NAME,...'"
+(printed, as ntpq prints them, without the status line).
+--assoc ID reads a peer association instead of the server's system variables; --assoc &N
+reads the N-th association of the list ntpctl peers (ntpq -c as) prints, as ntpq's
+"rv &N" does (ntpctl asks for the list first: it keeps none between runs).
 `
-
-const maxOutLine = 72 // ntpq's MAXOUTLINE
 
 // rvOptions are rv's own flags.
 type rvOptions struct {
-	assoc uint
+	assoc string
 }
 
 func (e env) rv(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c common
 	var o rvOptions
 	fs := newFlags("rv", rvUsage, exitStatusHelp, &c)
-	fs.UintVar(&o.assoc, "assoc", 0, "association `ID` to read (0: the server itself)")
+	fs.StringVar(&o.assoc, "assoc", "", "association `ID` to read (0: the server itself), or &N: the N-th of ntpctl peers")
 	pos, code := parseArgs(fs, args, &c, stdout, stderr)
 	if code >= 0 {
 		return code
@@ -52,8 +53,9 @@ func (e env) rv(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if len(pos) == 0 {
 		return usageError(stderr, fs, errors.New("want HOST[:PORT] [NAME...]"))
 	}
-	if o.assoc > 65535 {
-		return usageError(stderr, fs, fmt.Errorf("--assoc %d: want 0 to 65535", o.assoc))
+	assoc, err := parseAssoc(o.assoc)
+	if err != nil {
+		return usageError(stderr, fs, err)
 	}
 	var names []string
 	for _, a := range pos[1:] {
@@ -63,14 +65,18 @@ func (e env) rv(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			}
 		}
 	}
-	probe := &ntpctl.ReadVarProbe{AssocID: uint16(o.assoc), Names: names}
-	if err := (mode6.Request{Op: mode6.OpReadVar, AssocID: probe.AssocID, Names: names}).Validate(); err != nil {
+	if err := (mode6.Request{Op: mode6.OpReadVar, Names: names}).Validate(); err != nil {
 		return usageError(stderr, fs, fmt.Errorf("variable names %q: %s", names, errText(err)))
 	}
 	target, err := e.target(ctx, pos[0], uint16(c.port))
 	if err != nil {
 		return failure(stderr, "rv", err)
 	}
+	id, err := e.resolveAssoc(ctx, &c, target, assoc)
+	if err != nil {
+		return failure(stderr, "rv", err)
+	}
+	probe := &ntpctl.ReadVarProbe{AssocID: id, Names: names}
 	r, err := ntpctl.Query(ctx, e.config(&c), probe, target)
 	if err != nil {
 		return failure(stderr, "rv", err)
@@ -84,15 +90,21 @@ func (e env) rv(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return failure(stderr, "rv", err)
 		}
 	} else {
-		printRV(stdout, &r, probe.AssocID)
+		printRV(stdout, &r, probe.AssocID, len(names) > 0)
 	}
 	return statusExit(r.Status)
 }
 
-// printRV prints a READVAR result as ntpq -c rv does, then the outcome.
-func printRV(w io.Writer, r *ntpctl.Result[mode6.Reply], assoc uint16) {
+// printRV prints a READVAR result as ntpq -c rv does (without the status
+// line when the request named variables, as ntpq), then the outcome.
+func printRV(w io.Writer, r *ntpctl.Result[mode6.Reply], assoc uint16, named bool) {
 	if v := &r.Value; r.Status == ntpctl.StatusOK || r.Status == ntpctl.StatusPartial {
-		writeVars(w, v.AssocID, v.Status, v.Vars)
+		writeVars(w, v.AssocID, v.Status, v.Vars, report.StatusText(v.AssocID, v.Status), named)
+		if v.Parse.Dropped > 0 {
+			// ntpq drops them silently (its parser keeps octets 1 to 126 only)
+			fmt.Fprintf(w, "note: %s dropped from the reply (control characters, binary junk)\n",
+				plural(v.Parse.Dropped, "junk octet"))
+		}
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, rvSummary(r, assoc))
@@ -119,74 +131,4 @@ func rvSummary(r *ntpctl.Result[mode6.Reply], assoc uint16) string {
 		return fmt.Sprintf("%s: %s answered in part (%s): %s.", t, what, errText(r.Err), ev)
 	}
 	return fmt.Sprintf("%s: unusable reply to %s (%s): %s.", t, what, errText(r.Err), ev)
-}
-
-// writeVars prints the association line and the variables the way ntpq
-// 4.2.8's printvars and output do: "associd=N status=XXXX decoded,", then
-// items separated by ", " and folded with ",\n" where a line would pass 72
-// characters.
-func writeVars(w io.Writer, assoc, status uint16, vs mode6.Vars) {
-	fmt.Fprintf(w, "associd=%d status=%04x %s,\n", assoc, status, report.StatusText(assoc, status))
-	var b strings.Builder
-	chars, line := 0, 0
-	for _, v := range vs {
-		item := cookVar(v)
-		if chars != 0 {
-			if line+len(item)+2 > maxOutLine {
-				b.WriteString(",\n")
-				line = 0
-			} else {
-				b.WriteString(", ")
-				line += 2
-			}
-		}
-		b.WriteString(item)
-		chars += len(item)
-		line += len(item)
-	}
-	if chars != 0 {
-		b.WriteString("\n")
-	}
-	io.WriteString(w, b.String())
-}
-
-// cookVar formats one variable as ntpq's cooked output does where both
-// ntpq generations agree: leap in two binary digits, NTP timestamps as
-// hexadecimal followed by the UTC date, quoted strings in quotes, other
-// values as the server printed them. Names and values come from the
-// network: what a terminal would act on is escaped as cat -v does
-// (termSafe), so "^[" stands for ESC.
-func cookVar(v mode6.Var) string {
-	name := termSafe(v.Name)
-	if v.Bare {
-		return name
-	}
-	val := strings.TrimSpace(v.Value)
-	switch {
-	case v.Quoted:
-		return name + `="` + termSafe(v.Value) + `"`
-	case v.Name == "leap" && len(val) == 1 && val[0] >= '0' && val[0] <= '3':
-		n := val[0] - '0'
-		return name + "=" + string([]byte{'0' + n>>1, '0' + n&1})
-	}
-	if strings.HasPrefix(val, "0x") && len(val) == 19 {
-		if ts, err := mode6.ParseTimestamp(val); err == nil {
-			return name + "=" + val[2:] + " " + ntpDate(ts)
-		}
-	}
-	return name + "=" + termSafe(val)
-}
-
-// ntpDate prints an NTP timestamp as a UTC date with milliseconds, taking
-// the era as RFC 4330 does (a zero timestamp is 2036-02-07T06:28:16Z, as
-// ntpsec's ntpq prints it).
-func ntpDate(ts mode6.Timestamp) string {
-	era := int64(0)
-	if ts.Seconds()&0x80000000 == 0 {
-		era = 1
-	}
-	const unixFromNTP = 2208988800 // seconds from 1900 to 1970
-	sec := int64(ts.Seconds()) + era<<32 - unixFromNTP
-	nsec := int64((uint64(ts.Fraction()) * uint64(time.Second)) >> 32)
-	return time.Unix(sec, nsec).UTC().Format("2006-01-02T15:04:05.000Z")
 }

@@ -663,3 +663,35 @@ type JSONError struct {
 	// of several.
 	ExitStatus int `json:"exit_status,omitempty"`
 }
+
+// JSONPeers is the output of `ntpctl peers --json` (schema ntpctl_peers):
+// the association list of one host, a Mode 6 READSTAT of association 0,
+// as ntpq -c as prints it.
+type JSONPeers struct {
+	Time          time.Time   `json:"time"`
+	IP            string      `json:"ip"`
+	Port          uint16      `json:"port"`
+	Status        string      `json:"status"`
+	StatusWord    uint16      `json:"status_word"` // the system status word of the reply
+	StatusText    string      `json:"status_text"`
+	Associations  []JSONAssoc `json:"associations"`
+	Packets       int         `json:"packets"`
+	Bytes         int         `json:"bytes"`
+	RequestBytes  int         `json:"request_bytes"`
+	Amplification float64     `json:"amplification"`
+	Error         string      `json:"error,omitempty"`
+}
+
+// JSONAssoc is one association of [JSONPeers], its peer status word
+// decoded as ntpq -c as decodes it.
+type JSONAssoc struct {
+	Index      int    `json:"ind"` // 1 for the first: ntpq's &1
+	AssocID    uint16 `json:"assoc_id"`
+	StatusWord uint16 `json:"status_word"`
+	Conf       string `json:"conf"`       // "yes" or "no"
+	Reach      string `json:"reach"`      // "yes", "no" or "none" (broadcast)
+	Auth       string `json:"auth"`       // "none", "ok" or "bad"
+	Condition  string `json:"condition"`  // "reject", "falsetick", … "sys.peer", "pps.peer"
+	LastEvent  string `json:"last_event"` // "reachable", "" for an unnamed event
+	EventCount int    `json:"count"`
+}

@@ -244,6 +244,14 @@ func allDocs(t *testing.T) []schematest.Doc {
 				Detail: "READVAR refused", Record: &ver},
 		}}
 	docs = append(docs, schematest.Doc{Def: "ntpctl_verify", JSON: schematest.Marshal(t, v)})
+	for _, p := range []report.JSONPeers{
+		{Time: mon.Time, IP: "127.0.0.1", Port: 123, Status: "ok", StatusWord: 0x0615, StatusText: "leap_none, sync_ntp, 1 event, clock_sync",
+			Associations: []report.JSONAssoc{{Index: 1, AssocID: 17767, StatusWord: 0x961a, Conf: "yes", Reach: "yes", Auth: "none",
+				Condition: "sys.peer", LastEvent: "sys_peer", EventCount: 1}}, Packets: 1, Bytes: 16, RequestBytes: 12, Amplification: 16.0 / 12},
+		{Time: mon.Time, IP: "::1", Port: 123, Status: "no_answer", Associations: []report.JSONAssoc{}, Error: "no reply"},
+	} {
+		docs = append(docs, schematest.Doc{Def: "ntpctl_peers", JSON: schematest.Marshal(t, p)})
+	}
 	for _, e := range []report.JSONError{{Command: "check", Error: "want one or more HOST[:PORT]", ExitStatus: 1},
 		{Command: "check", Host: "ntp.invalid", Error: `cannot resolve "ntp.invalid": no such host`}} {
 		docs = append(docs, schematest.Doc{Def: "ntpctl_error", JSON: schematest.Marshal(t, e)})
@@ -416,6 +424,7 @@ func TestSchemaMatchesGoTypes(t *testing.T) {
 		"enrichment_stats": report.JSONEnrichStats{}, "prober_stats": ntpctl.Stats{},
 		"status_counts": ntpctl.StatusCounts{}, "summary": report.Summary{}, "tally": report.Count{},
 		"distribution": report.Distribution{}, "bucket": report.Bucket{}, "ntpctl_check": report.JSONCheck{},
+		"ntpctl_peers": report.JSONPeers{},
 	} {
 		schematest.CheckType(t, def, v)
 	}
