@@ -128,6 +128,14 @@ Flags every command takes:
   --retries 1       how many times to ask again when nothing came back
   --port 123        the UDP port, when HOST has none
 
+A query answered by ICMP is reported as such, never as "not an amplifier":
+closed (port unreachable), unreachable (host or network) or prohibited
+(filtered); check then says "no NTP service" and exits 7, and verify counts
+such a row as fixed, saying which.
+ntpctl asks any address it is given, private and loopback ones included (the
+scanner refuses those unless told: -allow-private, -allow-loopback).
+"ntpctl help COMMAND" lists a command's flags and exit statuses.
+
 Examples:
   ntpctl check 192.0.2.10
   ntpctl monlist ntp.example.net
