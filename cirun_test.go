@@ -62,6 +62,8 @@ case "$*" in *-s*) printf 'Remv chrony [4.3-2]\nInst ntpsec (1.2.2)\n' ;; esac`,
 			"systemctl": `echo "systemctl $*" >>"$CALLS"`,
 			"sudo":      `"$@"`,
 			"id":        `echo 0`,
+			// a workstation's: not in a container
+			"systemd-detect-virt": `exit 1`,
 		}
 		for name, body := range stubs {
 			if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
@@ -95,8 +97,12 @@ case "$*" in *-s*) printf 'Remv chrony [4.3-2]\nInst ntpsec (1.2.2)\n' ;; esac`,
 
 	workstation := machine{pid1: "systemd"}
 	out, calls, code := run(t, workstation, nil)
-	if code != 2 || installs(calls) || !strings.Contains(out, "REMOVE: chrony") || !strings.Contains(out, "--yes") {
-		t.Errorf("workstation: exit %d, calls %q, output:\n%s\nwant exit 2, no install, chrony named, --yes offered", code, calls, out)
+	if code != 2 || installs(calls) || strings.Contains(calls, "update") || !strings.Contains(out, "REMOVE: chrony") || !strings.Contains(out, "--yes") {
+		t.Errorf("workstation: exit %d, calls %q, output:\n%s\nwant exit 2, no install or update, chrony named, --yes offered", code, calls, out)
+	}
+	_, calls, code = run(t, machine{pid1: "runit"}, nil)
+	if code != 2 || installs(calls) {
+		t.Errorf("workstation on runit: exit %d, calls %q, want it refused", code, calls)
 	}
 	for _, tc := range []struct {
 		name string

@@ -205,7 +205,6 @@ func TestClosedPort(t *testing.T) {
 // requests reached the server (the last-second meter said 0 by then),
 // while CurrentSendRate, the last second's, has fallen.
 func TestSendRateOverTheScan(t *testing.T) {
-	t.Parallel()
 	port, stop := rateSink(t)
 	var set ntpctl.TargetSet
 	set.AddPrefix(netip.MustParsePrefix("127.12.0.0/22")) // 1024 targets…
@@ -222,7 +221,10 @@ func TestSendRateOverTheScan(t *testing.T) {
 	require.GreaterOrEqual(t, len(times), 1500, "loopback loses little")
 	seen := float64(len(times)-1) / times[len(times)-1].Sub(times[0]).Seconds()
 	t.Logf("send rate %.0f/s, %.0f/s as received, current %.0f/s", st.SendRate, seen, st.CurrentSendRate)
-	assert.InEpsilon(t, seen, st.SendRate, 0.1, "requests per second over the scan, as the server saw them")
+	// A stall of a loaded machine at either end of the 1.5 s moves the two
+	// measures apart; the last second's rate would be far off (0 or ~200).
+	assert.InEpsilon(t, seen, st.SendRate, 0.25, "requests per second over the scan, as the server saw them")
+	assert.Greater(t, st.SendRate, 500.0, "the rate over the scan, not the last second's")
 	assert.LessOrEqual(t, st.SendRate, 1000*1.05, "within the rate")
 	assert.Less(t, st.CurrentSendRate, st.SendRate/2, "the last second's rate, a second after the last request")
 }

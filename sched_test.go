@@ -52,3 +52,21 @@ func TestPickRetryBehindNewTargets(t *testing.T) {
 	}
 	assert.LessOrEqual(t, p.retrying.len(), 4*1024+1)
 }
+
+// TestMarkSentOutOfOrder: senders stamp their batches concurrently, and
+// a stamp that arrives late must not shorten the span the send rate is
+// measured over (or lengthen it at the start).
+func TestMarkSentOutOfOrder(t *testing.T) {
+	var c counters
+	const sec = int64(time.Second)
+	c.markSent(10, 2*sec)
+	c.markSent(10, 1*sec) // an earlier batch, stamped after
+	c.markSent(10, 5*sec)
+	c.markSent(10, 3*sec) // a stamp from another sender, arriving late
+	if first, last := c.firstSent.Load(), c.lastSent.Load(); first != 1*sec || last != 5*sec {
+		t.Fatalf("span %d..%d, want %d..%d", first, last, 1*sec, 5*sec)
+	}
+	if got := c.sendRate(40); got != 30.0/4 {
+		t.Errorf("send rate %v, want 7.5 (30 requests after the first batch over 4 s)", got)
+	}
+}

@@ -116,10 +116,24 @@ func (c *counters) markSent(n int, now int64) {
 	if n <= 0 {
 		return
 	}
-	if c.firstSent.Load() == 0 && c.firstSent.CompareAndSwap(0, now) {
-		c.firstN.Store(uint64(n))
+	// Several senders stamp their batches: the span is from the earliest
+	// to the latest, whatever order the stamps arrive in.
+	for {
+		first := c.firstSent.Load()
+		if first != 0 && first <= now {
+			break
+		}
+		if c.firstSent.CompareAndSwap(first, now) {
+			c.firstN.Store(uint64(n))
+			break
+		}
 	}
-	c.lastSent.Store(now)
+	for {
+		last := c.lastSent.Load()
+		if last >= now || c.lastSent.CompareAndSwap(last, now) {
+			break
+		}
+	}
 }
 
 // sendRate is the rate of the sent requests from the first batch to the

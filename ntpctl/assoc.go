@@ -50,19 +50,21 @@ func (e env) readAssocs(ctx context.Context, c *common, target netip.AddrPort) (
 }
 
 // resolveAssoc turns "&N" into the N-th association ID of target's list.
-func (e env) resolveAssoc(ctx context.Context, c *common, target netip.AddrPort, a assocArg) (uint16, error) {
+// When the list query did not succeed, it returns that query's result,
+// for the caller to report with its status.
+func (e env) resolveAssoc(ctx context.Context, c *common, target netip.AddrPort, a assocArg) (uint16, *ntpctl.Result[mode6.Reply], error) {
 	if a.index == 0 {
-		return a.id, nil
+		return a.id, nil, nil
 	}
 	r, list, err := e.readAssocs(ctx, c, target)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if r.Status != ntpctl.StatusOK {
-		return 0, fmt.Errorf("--assoc &%d: the association list (READSTAT) of %s: %s", a.index, target, rvSummary(&r, 0))
+		return 0, &r, nil
 	}
 	if a.index > len(list) {
-		return 0, fmt.Errorf("--assoc &%d: %s lists %s", a.index, target, plural(len(list), "association"))
+		return 0, nil, fmt.Errorf("--assoc &%d: %s lists %s", a.index, target, plural(len(list), "association"))
 	}
-	return list[a.index-1].AssocID, nil
+	return list[a.index-1].AssocID, nil, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -36,6 +37,19 @@ func TestAssocIndex(t *testing.T) {
 	_, errOut, code = runCmd(t, env{}, "rv", "--assoc", fmt.Sprintf("&%d", len(h.Sim.Peers)+1), h.Addr.String())
 	assert.Equal(t, exitError, code)
 	assert.Contains(t, errOut, fmt.Sprintf("--assoc &%d: %s lists %d association", len(h.Sim.Peers)+1, h.Addr, len(h.Sim.Peers)))
+
+	// When the list does not come, that query's outcome is the answer,
+	// with its own exit status, as plain rv would give.
+	silent := hostWhere(t, kind(lab.Silent))
+	out, errOut, code = runCmd(t, env{}, append([]string{"rv", "--assoc", "&1"}, append(fastArgs, silent.Addr.String())...)...)
+	assert.Equal(t, exitNoAnswer, code, errOut)
+	assert.Equal(t, fmt.Sprintf("%s: no answer to READSTAT (the association list --assoc &1 needs) (1 request sent, no reply within the timeout).\n", silent.Addr), out)
+	js, _, code := runCmd(t, env{}, append([]string{"rv", "--json", "--assoc", "&1"}, append(fastArgs, silent.Addr.String())...)...)
+	assert.Equal(t, exitNoAnswer, code)
+	schematest.Validate(t, "ntpctl_rv", []byte(js))
+	closed := netip.AddrPortFrom(h.Addr.Addr(), 9) // nothing listens on the discard port of a lab address
+	_, _, code = runCmd(t, env{}, "rv", "--assoc", "&1", closed.String())
+	assert.Equal(t, exitNoService, code, "ICMP port unreachable")
 }
 
 // TestJunkNote: when parsing dropped junk octets from a reply, the text

@@ -284,7 +284,7 @@ func printCheck(w io.Writer, target netip.AddrPort, mon *ntpctl.Result[mode7.Rep
 	rvAmp := rv.Status != ntpctl.StatusServerError && rv.Bytes > rv.RequestBytes
 	fmt.Fprintf(w, "%s\n", target)
 	fmt.Fprintf(w, "  monlist (Mode 7):  %s\n", checkLine(monlistSummary(mon), target.String()))
-	rvLine := checkLine(rvSummary(rv, 0), target.String())
+	rvLine := checkLine(rvSummary(rv, "READVAR"), target.String())
 	if v, ok := rv.Value.Vars.Lookup("version"); ok {
 		rvLine += "\n                     version: " + termSafe(v)
 	}

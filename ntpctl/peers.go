@@ -94,7 +94,7 @@ func (e env) peers(ctx context.Context, args []string, stdout, stderr io.Writer)
 		io.WriteString(stdout, assocTable(j.Associations))
 		fmt.Fprintln(stdout)
 	}
-	fmt.Fprintln(stdout, strings.Replace(rvSummary(&r, 0), "READVAR", "READSTAT", 1))
+	fmt.Fprintln(stdout, rvSummary(&r, "READSTAT"))
 	return statusExit(r.Status)
 }
 

@@ -72,9 +72,25 @@ func (e env) rv(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return failure(stderr, "rv", err)
 	}
-	id, err := e.resolveAssoc(ctx, &c, target, assoc)
+	id, list, err := e.resolveAssoc(ctx, &c, target, assoc)
 	if err != nil {
 		return failure(stderr, "rv", err)
+	}
+	if list != nil {
+		// The association list did not come: that query's outcome is
+		// the answer, with its exit status (no answer, ICMP, refused).
+		if list.Status == ntpctl.StatusSendError || list.Status == ntpctl.StatusBlocked {
+			return failure(stderr, "rv", fmt.Errorf("%s: %s", target, errText(list.Err)))
+		}
+		if c.json {
+			rec := report.NewRecord(list, enrich.Result{})
+			if err := writeJSON(stdout, &rec); err != nil {
+				return failure(stderr, "rv", err)
+			}
+		} else {
+			fmt.Fprintln(stdout, rvSummary(list, fmt.Sprintf("READSTAT (the association list --assoc &%d needs)", assoc.index)))
+		}
+		return statusExit(list.Status)
 	}
 	probe := &ntpctl.ReadVarProbe{AssocID: id, Names: names}
 	r, err := ntpctl.Query(ctx, e.config(&c), probe, target)
@@ -107,15 +123,21 @@ func printRV(w io.Writer, r *ntpctl.Result[mode6.Reply], assoc uint16, named boo
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w, rvSummary(r, assoc))
+	fmt.Fprintln(w, rvSummary(r, readVarWhat(assoc)))
 }
 
-func rvSummary(r *ntpctl.Result[mode6.Reply], assoc uint16) string {
-	t := r.Target.String()
-	what := "READVAR"
+// readVarWhat names a READVAR query in a summary.
+func readVarWhat(assoc uint16) string {
 	if assoc != 0 {
-		what = fmt.Sprintf("READVAR of association %d", assoc)
+		return fmt.Sprintf("READVAR of association %d", assoc)
 	}
+	return "READVAR"
+}
+
+// rvSummary says in one line how a Mode 6 query (what: its name, such as
+// "READVAR" or "READSTAT") ended.
+func rvSummary(r *ntpctl.Result[mode6.Reply], what string) string {
+	t := r.Target.String()
 	ev := evidence(r.Packets, r.Bytes, r.RequestBytes, r.Amplification())
 	switch r.Status {
 	case ntpctl.StatusOK:

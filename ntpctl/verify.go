@@ -421,7 +421,7 @@ func judgeVersion(r *verifyRow, res *ntpctl.Result[mode6.Reply]) {
 	}
 	rec := report.NewRecord(res, enrich.Result{})
 	r.rec = &rec
-	r.detail = checkLine(rvSummary(res, 0), res.Target.String())
+	r.detail = checkLine(rvSummary(res, "READVAR"), res.Target.String())
 	now, _ := res.Value.Vars.Lookup("version")
 	switch res.Status {
 	case ntpctl.StatusOK, ntpctl.StatusPartial, ntpctl.StatusProtocolError:

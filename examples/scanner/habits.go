@@ -94,8 +94,8 @@ func parseBandwidth(s string) (float64, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || !(v > 0) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("want bits per second above 0, like 500K, 10M or 1G")
+	if err != nil || !(v > 0) || !(v*mult <= maxBandwidth) {
+		return 0, fmt.Errorf("want bits per second above 0 and at most 1000G, like 500K, 10M or 1G")
 	}
 	return v * mult, nil
 }
@@ -197,8 +197,16 @@ func (s *scan) wireSize() int {
 
 // bandwidthRate converts -bandwidth to requests per second (at least 1).
 func bandwidthRate(bps float64, wireSize int) int {
-	return max(1, int(bps/float64(8*wireSize)))
+	r := bps / float64(8*wireSize)
+	if !(r < math.MaxInt32) { // a float too large for an int converts to anything
+		return math.MaxInt32
+	}
+	return max(1, int(r))
 }
+
+// maxBandwidth is the largest -bandwidth taken, in bits per second:
+// 1000G, beyond any interface a scanner sends from.
+const maxBandwidth = 1e12
 
 // The bounds of the derived -concurrency, per probe. A silent target in
 // flight costs the prober about 1.3 KiB (its flight, assembler, timer
@@ -263,10 +271,16 @@ func (s *scan) proberConfig(cfg ntpctl.Config) (ntpctl.Config, error) {
 	return cfg, err
 }
 
-// limitTargets applies -max-targets to the shard's sequence.
+// limitTargets applies -max-targets to the shard's sequence. A
+// percentage is of the shard's size, which for a large sharded scan is
+// an estimate: 100% is then no limit at all, so that no target is lost
+// to the estimate.
 func (s *scan) limitTargets() {
 	h := &s.opts.habits
 	limit := h.maxN
+	if h.maxPct >= 100 {
+		return
+	}
 	if h.maxPct > 0 {
 		limit = max(1, uint64(float64(s.size)*h.maxPct/100))
 	}

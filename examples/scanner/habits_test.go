@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -68,7 +69,8 @@ func TestSendRateInStats(t *testing.T) {
 	require.GreaterOrEqual(t, st.Sent, uint64(1500))
 	seen := float64(sent) / last.Sub(first).Seconds()
 	t.Logf("send rate %.0f/s, %.0f/s as watched", st.SendRate, seen)
-	assert.InEpsilon(t, seen, st.SendRate, 0.1, "the scan's requests per second")
+	assert.InEpsilon(t, seen, st.SendRate, 0.25, "the scan's requests per second (loose: a loaded machine stalls)")
+	assert.Greater(t, st.SendRate, 500.0, "the rate over the scan, not the last second's")
 	assert.LessOrEqual(t, st.SendRate, 1000*1.05, "within -rate")
 	assert.Equal(t, st.SendRate, st.Monitor.Prober.SendRate, "one probe: the prober's")
 	assert.Contains(t, stdout.String(), fmt.Sprintf("%d requests sent, %.0f requests/s over the sending time", st.Sent, st.SendRate))
@@ -261,11 +263,16 @@ func TestBandwidth(t *testing.T) {
 		require.NoError(t, err, in)
 		assert.Equal(t, want, got, in)
 	}
-	for _, bad := range []string{"", "M", "-1M", "0", "10T", "fast"} {
+	for _, bad := range []string{"", "M", "-1M", "0", "10T", "fast", "1e16G", "1e300G", "NaN", "Inf"} {
 		_, err := parseBandwidth(bad)
 		assert.Error(t, err, bad)
 	}
-	_, err := parseFlags([]string{"-bandwidth", "10M", "-rate", "100"}, &bytes.Buffer{})
+	got, err := parseBandwidth("1000G")
+	require.NoError(t, err)
+	assert.Equal(t, math.Floor(1e12/8/76), float64(bandwidthRate(got, 76)), "the largest bandwidth converts without overflow")
+	assert.Equal(t, math.MaxInt32, bandwidthRate(1e300, 40), "a rate too large for an int is clamped, not 1")
+	assert.Equal(t, 1, bandwidthRate(1, 40), "at least one request per second")
+	_, err = parseFlags([]string{"-bandwidth", "10M", "-rate", "100"}, &bytes.Buffer{})
 	assert.ErrorContains(t, err, "-bandwidth")
 	assert.ErrorContains(t, err, "-rate")
 
