@@ -34,7 +34,7 @@ type habits struct {
 }
 
 func (h *habits) register(fs *flag.FlagSet) {
-	fs.BoolVar(&h.dryrun, "dryrun", false, "print the targets that would be probed, in scan order, one per line with the probes, and exit: no socket is opened, nothing is sent")
+	fs.BoolVar(&h.dryrun, "dryrun", false, "print the targets that would be probed, in scan order, one per line with the probes, and exit: no probing socket is opened, nothing is sent (without targets the lab still starts its simulated servers, to list them)")
 	fs.StringVar(&h.maxTargets, "max-targets", "", "stop after `N` targets of the shard, in scan order (a scan with a larger N and the same -seed is a superset); N% is that share of the shard's targets")
 	fs.Var(&h.sourceIPs, "source-ip", "send from local `address` (one IPv4 and one IPv6 at most; repeatable or comma-separated)")
 	fs.StringVar(&h.iface, "interface", "", "send from the addresses of network interface `name` (its first IPv4 and global IPv6 address; -source-ip wins for its family)")
