@@ -367,3 +367,107 @@ func isSentinel(err error) bool {
 	}
 	return false
 }
+
+// FuzzMonitorList checks the lazy view against the eager decoder: for
+// every layout, each entry At yields and All yields equals the one
+// MonitorEntry.UnmarshalBinary decodes from the same item, AppendEntries
+// gives the same list, and a Clone does too after the input is
+// overwritten. Through a reassembler fed the input as packets, List,
+// Entries, AppendEntries and Reply agree.
+func FuzzMonitorList(f *testing.F) {
+	for _, b := range vectors(f) {
+		if len(b) > 8 {
+			f.Add(b[8:], uint8(0))
+		}
+	}
+	f.Add(bytes.Repeat([]byte{1, 0, 0, 0}, 200), uint8(3))
+	f.Fuzz(func(t *testing.T, data []byte, pick uint8) {
+		size := allSizes[int(pick)%len(allSizes)]
+		data = data[:len(data)/size*size]
+		var l mode7.MonitorList
+		if err := l.DecodeFromBytes(data, size); err != nil {
+			t.Fatal(err)
+		}
+		if l.Len() != len(data)/size || l.ItemSize() != size {
+			t.Fatalf("len %d size %d", l.Len(), l.ItemSize())
+		}
+		var want []mode7.MonitorEntry
+		for i := range l.Len() {
+			var e mode7.MonitorEntry
+			if err := e.UnmarshalBinary(data[i*size : (i+1)*size]); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, e)
+			if got := l.At(i); got != e {
+				t.Fatalf("At(%d) = %+v, want %+v", i, got, e)
+			}
+			var d mode7.MonitorEntry
+			l.DecodeAt(i, &d)
+			if d != e {
+				t.Fatalf("DecodeAt(%d) = %+v, want %+v", i, d, e)
+			}
+			if !bytes.Equal(l.Item(i), data[i*size:(i+1)*size]) {
+				t.Fatalf("Item(%d)", i)
+			}
+		}
+		if l.Item(-1) != nil || l.Item(l.Len()) != nil {
+			t.Fatal("Item out of range")
+		}
+		n := 0
+		for i, e := range l.All() {
+			if i != n || e != want[i] {
+				t.Fatalf("All at %d", i)
+			}
+			n++
+		}
+		if n != len(want) || !slices.Equal(l.AppendEntries(nil), want) {
+			t.Fatal("AppendEntries differs")
+		}
+		c := l.Clone()
+		for i := range data {
+			data[i] ^= 0xff
+		}
+		if !slices.Equal(c.AppendEntries(nil), want) {
+			t.Fatal("Clone shares its octets")
+		}
+		for i := range data {
+			data[i] ^= 0xff
+		}
+
+		// The same items as a reply to REQ_MON_GETLIST_1, packets in reverse
+		// order so that the reassembler reorders.
+		per := mode7.MaxDataLen / size
+		var pkts [][]byte
+		for s := 0; s*per < max(len(want), 1) && s < mode7.MaxPackets; s++ {
+			k := min(per, len(want)-s*per)
+			h := mode7.Header{Response: true, More: (s+1)*per < len(want), Version: 2, Seq: uint8(s),
+				Impl: mode7.ImplXNTPD, Code: mode7.ReqMonGetList1, NItems: uint16(k), ItemSize: uint16(size)}
+			p := mode7.Packet{Header: h, Data: data[s*per*size : (s*per+k)*size]}
+			b, err := p.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkts = append(pkts, b)
+		}
+		r := mode7.Reassembler{MaxEntries: mode7.MaxPackets * 25}
+		r.Reset(mode7.ImplXNTPD, mode7.ReqMonGetList1)
+		for i := len(pkts) - 1; i >= 0; i-- {
+			_ = r.Add(pkts[i])
+		}
+		kept := r.List().AppendEntries(nil)
+		if r.NumEntries() != len(kept) || r.List().Len() != len(kept) {
+			t.Fatalf("NumEntries %d, list %d", r.NumEntries(), len(kept))
+		}
+		if r.Complete() && !slices.Equal(kept, want) {
+			t.Fatal("a complete reply's list differs from its items")
+		}
+		if !slices.Equal(r.Entries(), kept) {
+			t.Fatal("Entries differs from List")
+		}
+		app, _ := r.AppendEntries(nil)
+		rep := r.Reply()
+		if !slices.Equal(app, kept) || !slices.Equal(rep.Entries, kept) {
+			t.Fatal("AppendEntries or Reply differs from List")
+		}
+	})
+}
