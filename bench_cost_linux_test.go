@@ -296,7 +296,8 @@ func (bed *costBed) stop() {
 // three ways, interleaved so that a shared machine's drift stays out of
 // the ratios, and takes each one's rusage (user + system) delta:
 //
-//   - prober: ntpctl.Prober with BenchmarkScan's Config (1024 sockets);
+//   - prober: ntpctl.Prober with BenchmarkScan's Config (1024 sockets),
+//     and again with Sockets 1 (prober-1sock), zmap's one port;
 //   - naive: a goroutine and a connected socket per target, 1024 at a time
 //     (BenchmarkNaive, zgrab2's design), decoding the reply the same way;
 //   - floor: one socket, a raw sendmmsg and recvmmsg loop over the same
@@ -335,10 +336,12 @@ func BenchmarkCost(b *testing.B) {
 	targets := targets16(bed.port)
 	for _, probe := range []string{"monlist-nodata", "readvar"} {
 		b.Run(probe, func(b *testing.B) {
-			var prober, naive, floor costRun
+			var prober, prober1, naive, floor costRun
 			for b.Loop() {
 				runtime.GC()
-				prober.add(costProber(b, probe, targets, bed.port))
+				prober.add(costProber(b, probe, targets, bed.port, 0))
+				runtime.GC()
+				prober1.add(costProber(b, probe, targets, bed.port, 1))
 				runtime.GC()
 				naive.add(costNaive(b, probe, targets, bed.port))
 				runtime.GC()
@@ -351,17 +354,23 @@ func BenchmarkCost(b *testing.B) {
 			b.ReportMetric(p, "prober-µs/target")
 			b.ReportMetric(nv, "naive-µs/target")
 			b.ReportMetric(f, "floor-µs/target")
+			b.ReportMetric(prober1.perTarget(), "prober-1sock-µs/target")
 			b.ReportMetric(nv/p, "x-naive")
 			b.ReportMetric(p/f, "x-floor")
-			b.ReportMetric(float64(prober.drops), "drops")
+			b.ReportMetric(float64(prober.drops+prober1.drops), "drops")
 			b.ReportMetric(float64(floor.drops), "floor-drops")
-			b.ReportMetric(float64(prober.bedDrops+naive.bedDrops+floor.bedDrops), "bed-drops")
+			b.ReportMetric(float64(prober.bedDrops+prober1.bedDrops+naive.bedDrops+floor.bedDrops), "bed-drops")
 			b.ReportMetric(prober.loss(), "prober-loss%")
 			b.ReportMetric(naive.loss(), "naive-loss%")
 			b.ReportMetric(floor.loss(), "floor-loss%")
 		})
 	}
 }
+
+// costWait is how long each path waits for a reply. The machine may be
+// shared and the helper process wait its turn for long; waiting costs
+// no CPU time, so the wait is long.
+const costWait = 2 * time.Second
 
 // costRun adds up the runs of one path.
 type costRun struct {
@@ -397,10 +406,10 @@ func measure(port uint16, f func() costRun) costRun {
 	return r
 }
 
-func costProber(b *testing.B, probe string, targets []netip.AddrPort, port uint16) costRun {
+func costProber(b *testing.B, probe string, targets []netip.AddrPort, port uint16, sockets int) costRun {
 	var w dropWatch
 	cfg := ntpctl.Config{Blocklist: &ntpctl.Blocklist{AllowLoopback: true}, Concurrency: 8192,
-		Timeout: 500 * time.Millisecond, Quiet: 50 * time.Millisecond, ListenUDP: w.listen}
+		Timeout: costWait, Quiet: 50 * time.Millisecond, Sockets: sockets, ListenUDP: w.listen}
 	r := measure(port, func() costRun {
 		var sent uint64
 		var answered uint64
@@ -451,7 +460,7 @@ func costNaive(b *testing.B, probe string, targets []netip.AddrPort, port uint16
 				defer c.Close()
 				seq := uint16(i) | 1
 				_, _ = c.Write(costRequest(probe, seq))
-				_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+				_ = c.SetReadDeadline(time.Now().Add(costWait))
 				buf := make([]byte, 600)
 				ok := false
 				if probe == "readvar" {
@@ -586,7 +595,7 @@ func costFloor(b *testing.B, probe string, targets []netip.AddrPort, port uint16
 				inflight += count
 			}
 			if now := time.Now(); now.Sub(armed) > 100*time.Millisecond {
-				_ = c.SetReadDeadline(now.Add(500 * time.Millisecond)) // 400 to 500 ms of silence ends the run
+				_ = c.SetReadDeadline(now.Add(costWait)) // costWait less up to 100 ms of silence ends the run
 				armed = now
 			}
 			n, err := rd.Read()
