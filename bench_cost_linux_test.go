@@ -43,7 +43,8 @@ func costHost() *ntpsim.Host {
 // TestHelperCostServers is the helper process of BenchmarkCost: pinned to
 // one CPU, it runs the simulated servers on the wildcard address (they
 // answer only what is sent to them, from loopback in the benchmark),
-// prints "port=N" and serves until its standard input closes.
+// prints "port=N" and serves until its standard input closes, printing
+// "stats requests replies failed-writes" for each line it reads.
 func TestHelperCostServers(t *testing.T) {
 	cpu, err := strconv.Atoi(os.Getenv(costServersEnv))
 	if err != nil {
@@ -57,10 +58,12 @@ func TestHelperCostServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Printf("port=%d\n", s.Port())
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	st := s.Stats()
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() { // each line asks for the counters
+		st := s.Stats()
+		fmt.Printf("stats %d %d %d\n", st.Requests, st.Replies, st.Errors)
+	}
 	s.Close()
-	fmt.Printf("requests=%d replies=%d\n", st.Requests, st.Replies)
 }
 
 // pinProcess restricts every thread of the process to cpu and sets
@@ -247,6 +250,22 @@ type costBed struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	port  uint16
+	out   *bufio.Scanner
+}
+
+// stats returns the servers' counters: requests received, replies sent,
+// replies the kernel refused.
+func (bed *costBed) stats(b *testing.B) (requests, replies, errs uint64) {
+	if _, err := io.WriteString(bed.stdin, "\n"); err != nil {
+		b.Fatal(err)
+	}
+	if !bed.out.Scan() {
+		b.Fatal("the helper process stopped")
+	}
+	if _, err := fmt.Sscanf(bed.out.Text(), "stats %d %d %d", &requests, &replies, &errs); err != nil {
+		b.Fatalf("helper: %q: %v", bed.out.Text(), err)
+	}
+	return
 }
 
 func startCostBed(b *testing.B, cpu int) *costBed {
@@ -267,6 +286,7 @@ func startCostBed(b *testing.B, cpu int) *costBed {
 	bed := &costBed{cmd: cmd, stdin: stdin}
 	b.Cleanup(bed.stop)
 	sc := bufio.NewScanner(stdout)
+	bed.out = sc
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "port="); ok {
 			p, _ := strconv.ParseUint(v, 10, 16)
@@ -277,7 +297,6 @@ func startCostBed(b *testing.B, cpu int) *costBed {
 	if bed.port == 0 {
 		b.Fatal("the helper process printed no port")
 	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
 	return bed
 }
 
@@ -339,13 +358,13 @@ func BenchmarkCost(b *testing.B) {
 			var prober, prober1, naive, floor costRun
 			for b.Loop() {
 				runtime.GC()
-				prober.add(costProber(b, probe, targets, bed.port, 0))
+				prober.add(costProber(b, probe, targets, bed, 0))
 				runtime.GC()
-				prober1.add(costProber(b, probe, targets, bed.port, 1))
+				prober1.add(costProber(b, probe, targets, bed, 1))
 				runtime.GC()
-				naive.add(costNaive(b, probe, targets, bed.port))
+				naive.add(costNaive(b, probe, targets, bed))
 				runtime.GC()
-				floor.add(costFloor(b, probe, targets, bed.port))
+				floor.add(costFloor(b, probe, targets, bed))
 			}
 			if n := unpinned(&mine); n > 0 {
 				b.Logf("%d threads were not pinned to CPU %d", n, cpus[0])
@@ -360,6 +379,15 @@ func BenchmarkCost(b *testing.B) {
 			b.ReportMetric(float64(prober.drops+prober1.drops), "drops")
 			b.ReportMetric(float64(floor.drops), "floor-drops")
 			b.ReportMetric(float64(prober.bedDrops+prober1.bedDrops+naive.bedDrops+floor.bedDrops), "bed-drops")
+			var bedErrors uint64
+			for i, r := range []*costRun{&prober, &prober1, &naive, &floor} {
+				bedErrors += r.bedErrors
+				if r.bedRequests != r.total {
+					b.Logf("%s: the servers received %d of its %d requests and sent %d replies",
+						[...]string{"prober", "prober-1sock", "naive", "floor"}[i], r.bedRequests, r.total, r.bedReplies)
+				}
+			}
+			b.ReportMetric(float64(bedErrors), "bed-write-errors")
 			b.ReportMetric(prober.loss(), "prober-loss%")
 			b.ReportMetric(naive.loss(), "naive-loss%")
 			b.ReportMetric(floor.loss(), "floor-loss%")
@@ -377,6 +405,9 @@ type costRun struct {
 	cpu             time.Duration
 	answered, total uint64
 	drops, bedDrops uint64
+	// what the servers counted: requests received, replies sent, replies
+	// the kernel refused
+	bedRequests, bedReplies, bedErrors uint64
 }
 
 func (r *costRun) add(o costRun) {
@@ -385,6 +416,9 @@ func (r *costRun) add(o costRun) {
 	r.total += o.total
 	r.drops += o.drops
 	r.bedDrops += o.bedDrops
+	r.bedRequests += o.bedRequests
+	r.bedReplies += o.bedReplies
+	r.bedErrors += o.bedErrors
 }
 
 func (r *costRun) perTarget() float64 {
@@ -397,20 +431,23 @@ func (r *costRun) loss() float64 {
 
 // measure runs f and fills in the CPU time it took and the servers'
 // drops meanwhile.
-func measure(port uint16, f func() costRun) costRun {
-	bed := udpDrops(port)
+func measure(b *testing.B, bed *costBed, f func() costRun) costRun {
+	drops := udpDrops(bed.port)
+	req, rep, errs := bed.stats(b)
 	start := cpuTime()
 	r := f()
 	r.cpu = cpuTime() - start
-	r.bedDrops = udpDrops(port) - bed
+	r.bedDrops = udpDrops(bed.port) - drops
+	req2, rep2, errs2 := bed.stats(b)
+	r.bedRequests, r.bedReplies, r.bedErrors = req2-req, rep2-rep, errs2-errs
 	return r
 }
 
-func costProber(b *testing.B, probe string, targets []netip.AddrPort, port uint16, sockets int) costRun {
+func costProber(b *testing.B, probe string, targets []netip.AddrPort, bed *costBed, sockets int) costRun {
 	var w dropWatch
 	cfg := ntpctl.Config{Blocklist: &ntpctl.Blocklist{AllowLoopback: true}, Concurrency: 8192,
 		Timeout: costWait, Quiet: 50 * time.Millisecond, Sockets: sockets, ListenUDP: w.listen}
-	r := measure(port, func() costRun {
+	r := measure(b, bed, func() costRun {
 		var sent uint64
 		var answered uint64
 		if probe == "readvar" {
@@ -442,8 +479,8 @@ func costRequest(probe string, seq uint16) []byte {
 // costNaive is BenchmarkNaive's path for either probe: a goroutine and a
 // connected socket per target, 1024 at a time, each reply reassembled and
 // decoded as the prober's assemblers do.
-func costNaive(b *testing.B, probe string, targets []netip.AddrPort, port uint16) costRun {
-	return measure(port, func() costRun {
+func costNaive(b *testing.B, probe string, targets []netip.AddrPort, bed *costBed) costRun {
+	return measure(b, bed, func() costRun {
 		var mu sync.Mutex
 		var answered uint64
 		sem := make(chan struct{}, 1024)
@@ -509,7 +546,7 @@ type mmsghdr struct {
 // costFloor is the kernel floor: one socket, raw sendmmsg calls of 64
 // datagrams and recvmmsg calls (batchconn's Reader) of up to 64, with at
 // most 8192 requests in flight, replies counted and not looked at.
-func costFloor(b *testing.B, probe string, targets []netip.AddrPort, port uint16) costRun {
+func costFloor(b *testing.B, probe string, targets []netip.AddrPort, bed *costBed) costRun {
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
 	if err != nil {
 		b.Fatal(err)
@@ -576,7 +613,7 @@ func costFloor(b *testing.B, probe string, targets []netip.AddrPort, port uint16
 		rd.Msgs()[i].Buf = make([]byte, 600)
 	}
 
-	r := measure(port, func() costRun {
+	r := measure(b, bed, func() costRun {
 		var answered uint64
 		next, inflight := 0, 0
 		var armed time.Time
