@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -328,7 +329,8 @@ func (bed *costBed) stop() {
 // is the sum of the prober's sockets' drop counters (sk_drops, the
 // SO_RXQ_OVFL counter) per run; floor-drops the floor socket's; bed-drops
 // the servers' socket's (/proc/net/udp), where a request that found the
-// servers' queue full is lost.
+// servers' queue full is lost. With -cpuprofile, `go tool pprof
+// -tagfocus 'path=prober$'` shows where the prober's time goes.
 func BenchmarkCost(b *testing.B) {
 	var all unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &all); err != nil {
@@ -376,7 +378,8 @@ func BenchmarkCost(b *testing.B) {
 			b.ReportMetric(prober1.perTarget(), "prober-1sock-µs/target")
 			b.ReportMetric(nv/p, "x-naive")
 			b.ReportMetric(p/f, "x-floor")
-			b.ReportMetric(float64(prober.drops+prober1.drops), "drops")
+			b.ReportMetric(float64(prober.drops), "drops")
+			b.ReportMetric(float64(prober1.drops), "1sock-drops")
 			b.ReportMetric(float64(floor.drops), "floor-drops")
 			b.ReportMetric(float64(prober.bedDrops+prober1.bedDrops+naive.bedDrops+floor.bedDrops), "bed-drops")
 			var bedErrors uint64
@@ -430,12 +433,15 @@ func (r *costRun) loss() float64 {
 }
 
 // measure runs f and fills in the CPU time it took and the servers'
-// drops meanwhile.
-func measure(b *testing.B, bed *costBed, f func() costRun) costRun {
+// counters meanwhile. f and the goroutines it starts carry the profiler
+// label path=path, so that with -cpuprofile `go tool pprof -tagfocus
+// path=prober` shows the prober's cost alone.
+func measure(b *testing.B, bed *costBed, path string, f func() costRun) costRun {
 	drops := udpDrops(bed.port)
 	req, rep, errs := bed.stats(b)
 	start := cpuTime()
-	r := f()
+	var r costRun
+	pprof.Do(context.Background(), pprof.Labels("path", path), func(context.Context) { r = f() })
 	r.cpu = cpuTime() - start
 	r.bedDrops = udpDrops(bed.port) - drops
 	req2, rep2, errs2 := bed.stats(b)
@@ -447,7 +453,11 @@ func costProber(b *testing.B, probe string, targets []netip.AddrPort, bed *costB
 	var w dropWatch
 	cfg := ntpctl.Config{Blocklist: &ntpctl.Blocklist{AllowLoopback: true}, Concurrency: 8192,
 		Timeout: costWait, Quiet: 50 * time.Millisecond, Sockets: sockets, ListenUDP: w.listen}
-	r := measure(b, bed, func() costRun {
+	name := "prober"
+	if sockets == 1 {
+		name = "prober-1sock"
+	}
+	r := measure(b, bed, name, func() costRun {
 		var sent uint64
 		var answered uint64
 		if probe == "readvar" {
@@ -480,7 +490,7 @@ func costRequest(probe string, seq uint16) []byte {
 // connected socket per target, 1024 at a time, each reply reassembled and
 // decoded as the prober's assemblers do.
 func costNaive(b *testing.B, probe string, targets []netip.AddrPort, bed *costBed) costRun {
-	return measure(b, bed, func() costRun {
+	return measure(b, bed, "naive", func() costRun {
 		var mu sync.Mutex
 		var answered uint64
 		sem := make(chan struct{}, 1024)
@@ -613,7 +623,7 @@ func costFloor(b *testing.B, probe string, targets []netip.AddrPort, bed *costBe
 		rd.Msgs()[i].Buf = make([]byte, 600)
 	}
 
-	r := measure(b, bed, func() costRun {
+	r := measure(b, bed, "floor", func() costRun {
 		var answered uint64
 		next, inflight := 0, 0
 		var armed time.Time
