@@ -313,7 +313,7 @@ func (bed *costBed) stop() {
 // with the simulated servers in a helper process (this test binary run
 // again) pinned to the second CPU, and this process pinned to the first,
 // GOMAXPROCS 1. Each iteration scans the 2^16 targets of 127.64.0.0/16
-// three ways, interleaved so that a shared machine's drift stays out of
+// four ways, interleaved so that a shared machine's drift stays out of
 // the ratios, and takes each one's rusage (user + system) delta:
 //
 //   - prober: ntpctl.Prober with BenchmarkScan's Config (1024 sockets),
@@ -325,9 +325,12 @@ func (bed *costBed) stop() {
 //
 // The kernel's loopback delivery of a datagram is charged to the
 // sender's CPU time, so each figure includes delivering its requests to
-// the servers' socket (and the helper's, delivering the replies). drops
-// is the sum of the prober's sockets' drop counters (sk_drops, the
-// SO_RXQ_OVFL counter) per run; floor-drops the floor socket's; bed-drops
+// the servers' socket (and the helper's, delivering the replies).
+// x-naive is naive/prober and x-floor prober/floor, both per answered
+// target. drops is the sum over all runs of the prober's sockets' drop
+// counters (sk_drops, the counter SO_RXQ_OVFL reports; set on each of
+// them through Config.ListenUDP), 1sock-drops the one-socket prober's,
+// floor-drops the floor socket's; bed-drops
 // the servers' socket's (/proc/net/udp), where a request that found the
 // servers' queue full is lost. With -cpuprofile, `go tool pprof
 // -tagfocus 'path=prober$'` shows where the prober's time goes.
