@@ -351,15 +351,23 @@ func (o Op) IsText(assoc uint16) bool {
 
 // Reply returns the reply collected so far, with the variables of a text
 // reply parsed (see Reply.Vars). Its slices are new: r may be reset and
-// reused afterwards.
+// reused afterwards. A complete text reply costs two allocations: one
+// buffer for Data and the text the names and values slice (Data cannot
+// grow into it), and Vars.
 func (r *Reassembler) Reply() Reply {
 	rep := r.reply()
-	if rep.Op.IsText(rep.AssocID) && len(rep.Data) > 0 {
-		rep.Vars, rep.Parse = ParseVars(rep.Data)
+	data := r.Data()
+	if !rep.Op.IsText(rep.AssocID) || len(data) == 0 {
+		rep.Data = slices.Clone(data)
+		return rep
 	}
+	buf := make([]byte, 2*len(data))
+	rep.Data = buf[:copy(buf, data):len(data)]
+	rep.Vars, rep.Parse = parseVars(data, buf[len(data):])
 	return rep
 }
 
+// reply returns the reply without its Data.
 func (r *Reassembler) reply() Reply {
 	return Reply{
 		ReassemblyStats: r.stats,
@@ -369,7 +377,6 @@ func (r *Reassembler) reply() Reply {
 		Leap:            r.leap,
 		Status:          r.status,
 		AssocID:         r.assoc,
-		Data:            slices.Clone(r.Data()),
 		Holes:           r.AppendHoles(nil),
 		Complete:        r.Complete(),
 		Err:             r.Err(),

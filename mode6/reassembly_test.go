@@ -263,3 +263,33 @@ func TestReassembleMaxDatagrams(t *testing.T) {
 	assert.ErrorIs(t, r.Err(), mode6.ErrTooManyDatagrams)
 	assert.Equal(t, 65, r.Stats().Packets)
 }
+
+// A complete READVAR reply costs two allocations, its Data and its text
+// in one buffer and Vars in the other, and neither is shared: writing
+// or appending to Data leaves Vars alone, and a reused Reassembler does
+// not touch an earlier Reply.
+func TestReplyAllocsAndOwnership(t *testing.T) {
+	_, frags := exchange(t, "ntpsec-rv-multifrag")
+	var r mode6.Reassembler // binds to the first fragment's sequence number
+	for _, b := range frags {
+		require.NoError(t, r.Add(b))
+	}
+	require.True(t, r.Complete())
+	var rep mode6.Reply
+	assert.LessOrEqual(t, testing.AllocsPerRun(100, func() { rep = r.Reply() }), 2.0, "Reply")
+
+	want, _ := mode6.ParseVars(rep.Data)
+	require.Equal(t, want, rep.Vars)
+	assert.Equal(t, len(rep.Data), cap(rep.Data), "Data is capped: appending cannot reach the text")
+	for i := range rep.Data {
+		rep.Data[i] = 'X'
+	}
+	_ = append(rep.Data, "overwrite"...)
+	seq := r.Seq()
+	r.Reset(seq, mode6.OpReadVar)
+	for _, b := range frags {
+		require.NoError(t, r.Add(b))
+	}
+	require.Equal(t, want, r.Reply().Vars)
+	assert.Equal(t, want, rep.Vars, "an earlier Reply's Vars are its own")
+}
