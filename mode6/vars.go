@@ -113,11 +113,13 @@ const maxPrealloc = 64
 // It never fails: what it repaired is in the returned stats. Names and
 // values slice one string holding the cleaned text, so a reply of up to
 // 64 variables costs two allocations.
-func ParseVars(data []byte) (Vars, ParseStats) { return parseVars(data, nil) }
+func ParseVars(data []byte) (Vars, ParseStats) { return parseVars(data, nil, nil) }
 
 // parseVars is ParseVars, with the text kept in into when nothing is
-// dropped and into has room for it (see ownText).
-func parseVars(data, into []byte) (Vars, ParseStats) {
+// dropped and into has room for it (see ownText), and the variables
+// appended to dst[:0] when dst is not nil (the result is still nil
+// without any).
+func parseVars(data, into []byte, dst Vars) (Vars, ParseStats) {
 	var st ParseStats
 	var items int
 	st.Dropped, items = clean(data, nil)
@@ -138,6 +140,9 @@ func parseVars(data, into []byte) (Vars, ParseStats) {
 		}
 		if pos >= len(text) {
 			break
+		}
+		if vs == nil {
+			vs = dst[:0]
 		}
 		if vs == nil {
 			vs = make(Vars, 0, min(items, maxPrealloc))
