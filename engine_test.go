@@ -461,6 +461,65 @@ func TestEngineAllocs(t *testing.T) {
 	assert.Equal(t, uint64(64*51), b.stats.snapshot().Statuses.ServerError-before, "every round finished its targets")
 }
 
+// TestEngineAllocsReadVar pins what a READVAR target costs in steady
+// state: one allocation per answering target, its Result's mode6.Reply
+// (Data, the text its Vars slice, and Vars, in one block the caller
+// owns); the engine, the assembler and the reassembly buffer add none.
+func TestEngineAllocsReadVar(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates; .ci/run runs this test without it")
+	}
+	b := newBed(t, Config{}, ReadVar())
+	targets := make([]netip.AddrPort, 64)
+	replies := make([][]byte, len(targets))
+	system := mode6.Vars{{Name: "version", Value: "ntpd ntpsec-1.2.2", Quoted: true}, {Name: "processor", Value: "x86_64", Quoted: true},
+		{Name: "system", Value: "Linux/6.1.0", Quoted: true}, {Name: "leap", Value: "0"}, {Name: "stratum", Value: "2"},
+		{Name: "precision", Value: "-24"}, {Name: "rootdelay", Value: "0.331"}, {Name: "rootdisp", Value: "1.225"},
+		{Name: "refid", Value: "192.0.2.1"}, {Name: "reftime", Value: "0xeb1ac2d9.1c8f3d10"},
+		{Name: "clock", Value: "0xeb1ac4b0.6e3f2a81"}, {Name: "peer", Value: "32471"}, {Name: "tc", Value: "10"},
+		{Name: "mintc", Value: "0"}, {Name: "offset", Value: "-0.017"}, {Name: "frequency", Value: "-5.421"},
+		{Name: "sys_jitter", Value: "0.053"}, {Name: "clk_jitter", Value: "0.021"}, {Name: "clk_wander", Value: "0.004"}}
+	var rb mode6.ReplyBuilder
+	for i := range targets {
+		targets[i] = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 1, 0, byte(i)}), 123)
+		rb.Reset(mode6.Header{Version: 2, Response: true, Op: mode6.OpReadVar, Seq: b.e.seq(targets[i])})
+		rb.PutVars(system)
+		pkts := rb.AppendPackets(nil, nil)
+		require.Len(t, pkts, 1)
+		replies[i] = pkts[0]
+	}
+	var results []Result[mode6.Reply]
+	round := func() {
+		for _, tg := range targets {
+			f, _ := b.admitTake(tg)
+			_, attempt, ok := b.e.request(f, b.buf[:0], b.now)
+			if !ok {
+				t.Fatal("request")
+			}
+			b.e.sent(f, attempt, b.now)
+		}
+		for i, tg := range targets {
+			b.e.deliver(false, b.e.slot(tg), tg, replies[i], len(replies[i]), b.now)
+		}
+		b.e.collect(b.now, false, false)
+		due := b.e.takeDue()
+		results = results[:0]
+		for _, f := range due {
+			results = append(results, b.e.result(f))
+		}
+		b.e.release(due)
+	}
+	round() // the first round allocates the flights, assemblers and buffers
+	round()
+	allocs := testing.AllocsPerRun(50, round)
+	assert.LessOrEqual(t, allocs, float64(len(targets)), "allocations per round of 64 answering targets")
+	require.Len(t, results, len(targets))
+	for _, r := range results {
+		require.Equal(t, StatusOK, r.Status, "%v", r.Err)
+		require.Equal(t, system, r.Value.Vars)
+	}
+}
+
 // BenchmarkBookkeeping measures the engine's work per target without
 // system calls: a new flight, its request, its timeout, its result.
 func BenchmarkBookkeeping(bm *testing.B) {

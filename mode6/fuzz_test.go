@@ -3,6 +3,7 @@ package mode6_test
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -123,6 +124,9 @@ func FuzzReassembler(f *testing.F) {
 			intact = intact && d
 		}
 		rep := r.Reply()
+		if vs, st := mode6.ParseVars(rep.Data); !slices.Equal(vs, rep.Vars) || st != rep.Parse {
+			t.Fatalf("Reply's Vars %+v, ParseVars of its Data %+v", rep.Vars, vs)
+		}
 		if rep.Packets != adds || rep.Mismatched != mismatched || rep.Bytes != octets || rep.Fragments > mode6.MaxFragments || len(rep.Data) > mode6.MaxReplyLen {
 			t.Fatalf("counts %+v", rep.ReassemblyStats)
 		}

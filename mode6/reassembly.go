@@ -1,6 +1,7 @@
 package mode6
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strconv"
@@ -351,15 +352,91 @@ func (o Op) IsText(assoc uint16) bool {
 
 // Reply returns the reply collected so far, with the variables of a text
 // reply parsed (see Reply.Vars). Its slices are new: r may be reset and
-// reused afterwards.
+// reused afterwards. A text reply of up to 1,024 octets and 64 variables
+// (the READVAR replies of ntpd and ntpsec) costs one allocation, which
+// holds Data, the text the names and values slice, and Vars, all kept
+// alive together; larger ones, and those with octets ParseVars drops,
+// cost two. They belong to the Reply alone:
+// Data is capped at its length, so appending to it cannot reach the
+// text.
 func (r *Reassembler) Reply() Reply {
 	rep := r.reply()
-	if rep.Op.IsText(rep.AssocID) && len(rep.Data) > 0 {
-		rep.Vars, rep.Parse = ParseVars(rep.Data)
+	data := r.Data()
+	if !rep.Op.IsText(rep.AssocID) || len(data) == 0 {
+		rep.Data = slices.Clone(data)
+		return rep
 	}
+	// Commas bound the items from above (parseVars counts those outside
+	// quotes); an item past the room given only makes Vars grow.
+	buf, dst := replyRoom(len(data), bytes.Count(data, comma)+1)
+	rep.Data = buf[:copy(buf, data):len(data)]
+	rep.Vars, rep.Parse = parseVars(data, buf[len(data):], dst)
 	return rep
 }
 
+var comma = []byte{','}
+
+// The rooms of a text Reply: Data, its text (as long as Data) and Vars
+// in one allocation, in a few sizes around what servers send (a system
+// READVAR reply of ntpd or ntpsec is 345–374 octets of 19 variables, a
+// peer's 500–700 octets of about 30), each a size class of the
+// allocator. The variables come first, so the collector scans the
+// pointers there and stops before the octets.
+type (
+	room10x192 struct {
+		vars [10]Var
+		text [2 * 192]byte
+	}
+	room20x384 struct {
+		vars [20]Var
+		text [2 * 384]byte
+	}
+	room32x512 struct {
+		vars [32]Var
+		text [2 * 512]byte
+	}
+	room32x768 struct {
+		vars [32]Var
+		text [2 * 768]byte
+	}
+	room40x1024 struct {
+		vars [40]Var
+		text [2 * 1024]byte
+	}
+	room64x1024 struct {
+		vars [64]Var
+		text [2 * 1024]byte
+	}
+)
+
+// replyRoom returns room for n octets of data, their text, and items
+// variables: the buffer for the first two, and dst for parseVars (nil
+// when the variables are allocated apart).
+func replyRoom(n, items int) ([]byte, Vars) {
+	switch {
+	case items <= 10 && n <= 192:
+		m := new(room10x192)
+		return m.text[:2*n], m.vars[:0]
+	case items <= 20 && n <= 384:
+		m := new(room20x384)
+		return m.text[:2*n], m.vars[:0]
+	case items <= 32 && n <= 512:
+		m := new(room32x512)
+		return m.text[:2*n], m.vars[:0]
+	case items <= 32 && n <= 768:
+		m := new(room32x768)
+		return m.text[:2*n], m.vars[:0]
+	case items <= 40 && n <= 1024:
+		m := new(room40x1024)
+		return m.text[:2*n], m.vars[:0]
+	case items <= 64 && n <= 1024:
+		m := new(room64x1024)
+		return m.text[:2*n], m.vars[:0]
+	}
+	return make([]byte, 2*n), nil
+}
+
+// reply returns the reply without its Data.
 func (r *Reassembler) reply() Reply {
 	return Reply{
 		ReassemblyStats: r.stats,
@@ -369,7 +446,6 @@ func (r *Reassembler) reply() Reply {
 		Leap:            r.leap,
 		Status:          r.status,
 		AssocID:         r.assoc,
-		Data:            slices.Clone(r.Data()),
 		Holes:           r.AppendHoles(nil),
 		Complete:        r.Complete(),
 		Err:             r.Err(),

@@ -263,3 +263,73 @@ func TestReassembleMaxDatagrams(t *testing.T) {
 	assert.ErrorIs(t, r.Err(), mode6.ErrTooManyDatagrams)
 	assert.Equal(t, 65, r.Stats().Packets)
 }
+
+// A READVAR reply of up to 1,024 octets and 64 variables with nothing to
+// drop costs one allocation (Data, the text and Vars together), and
+// nothing in it is
+// shared: writing or appending to Data or Vars leaves the names and
+// values alone, and a reused Reassembler does not touch an earlier Reply.
+func TestReplyAllocsAndOwnership(t *testing.T) {
+	for _, name := range []string{"ntpsec-rv-v4", "classic-rv-v4", "ntpsec-rv-multifrag", "ntpsec-rv-peer", "classic-rv-peer"} {
+		t.Run(name, func(t *testing.T) {
+			_, frags := exchange(t, name)
+			var r mode6.Reassembler // binds to the first fragment's sequence number
+			for _, b := range frags {
+				require.NoError(t, r.Add(b))
+			}
+			require.True(t, r.Complete())
+			var rep mode6.Reply
+			budget := 1.0
+			if r.Reply().Parse.Dropped > 0 {
+				budget = 2 // ntpsec 1.2.2's junk in filt*: the cleaned text is apart
+			}
+			assert.LessOrEqual(t, testing.AllocsPerRun(100, func() { rep = r.Reply() }), budget, "Reply")
+
+			want, _ := mode6.ParseVars(rep.Data)
+			require.NotEmpty(t, want)
+			require.Equal(t, want, rep.Vars)
+			assert.Equal(t, len(rep.Data), cap(rep.Data), "Data is capped: appending cannot reach the text")
+			for i := range rep.Data {
+				rep.Data[i] = 'X'
+			}
+			_ = append(rep.Data, "overwrite"...)
+			_ = append(rep.Vars, mode6.Var{Name: "x"}, mode6.Var{Name: "y"})
+			r.Reset(r.Seq(), mode6.OpReadVar)
+			for _, b := range frags {
+				require.NoError(t, r.Add(b))
+			}
+			require.Equal(t, want, r.Reply().Vars)
+			assert.Equal(t, want, rep.Vars, "an earlier Reply's Vars are its own")
+		})
+	}
+}
+
+// Reply's Vars are ParseVars of its Data for every size (within the
+// rooms and past them), separators without commas, junk and no items.
+func TestReplyVarsLikeParseVars(t *testing.T) {
+	item := func(i int) string { return "v" + strings.Repeat("x", i%7) + "=" + strings.Repeat("1", i%23) }
+	var texts []string
+	for _, n := range []int{1, 2, 9, 10, 11, 19, 20, 21, 31, 32, 33, 40, 41, 63, 64, 65, 100, 400} {
+		var items []string
+		for i := range n {
+			items = append(items, item(i))
+		}
+		texts = append(texts, strings.Join(items, ","), strings.Join(items, "\r\n"), strings.Join(items, ", x\x01y="))
+	}
+	texts = append(texts, "\r\n", ",,,", `a="x,y,z",b=2`, strings.Repeat("a=1\n", 60), strings.Repeat("k", 1000)+"=1")
+	for _, text := range texts {
+		var rb mode6.ReplyBuilder
+		rb.Reset(mode6.Header{Version: 2, Response: true, Op: mode6.OpReadVar, Seq: 9})
+		rb.PutBinary([]byte(text)) // the text as is, cut into fragments
+		var r mode6.Reassembler
+		for _, b := range rb.AppendPackets(nil, nil) {
+			require.NoError(t, r.Add(b))
+		}
+		rep := r.Reply()
+		require.Equal(t, text, string(rep.Data))
+		want, wst := mode6.ParseVars(rep.Data)
+		require.Equal(t, want, rep.Vars, "%.60q", text)
+		require.Equal(t, wst, rep.Parse, "%.60q", text)
+		require.Equal(t, len(rep.Data), cap(rep.Data))
+	}
+}

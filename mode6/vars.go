@@ -3,6 +3,7 @@ package mode6
 import (
 	"iter"
 	"strings"
+	"unsafe"
 )
 
 // Var is one item of a variable list, in wire order.
@@ -112,13 +113,19 @@ const maxPrealloc = 64
 // It never fails: what it repaired is in the returned stats. Names and
 // values slice one string holding the cleaned text, so a reply of up to
 // 64 variables costs two allocations.
-func ParseVars(data []byte) (Vars, ParseStats) {
+func ParseVars(data []byte) (Vars, ParseStats) { return parseVars(data, nil, nil) }
+
+// parseVars is ParseVars, with the text kept in into when nothing is
+// dropped and into has room for it (see ownText), and the variables
+// appended to dst[:0] when dst is not nil (the result is still nil
+// without any).
+func parseVars(data, into []byte, dst Vars) (Vars, ParseStats) {
 	var st ParseStats
 	var items int
 	st.Dropped, items = clean(data, nil)
 	var text string
 	if st.Dropped == 0 {
-		text = string(data)
+		text = ownText(data, into)
 	} else {
 		var sb strings.Builder
 		sb.Grow(len(data) - st.Dropped)
@@ -133,6 +140,9 @@ func ParseVars(data []byte) (Vars, ParseStats) {
 		}
 		if pos >= len(text) {
 			break
+		}
+		if vs == nil {
+			vs = dst[:0]
 		}
 		if vs == nil {
 			vs = make(Vars, 0, min(items, maxPrealloc))
@@ -285,6 +295,20 @@ func clean(data []byte, sb *strings.Builder) (dropped, items int) {
 		}
 	}
 	return dropped, items
+}
+
+// ownText returns data as a string. When into has room for it, the
+// octets are copied there and the string is made over them without
+// another allocation: the caller hands over into, and nothing may write
+// to it afterwards (Reassembler.Reply gives the spare half of the buffer
+// that also holds Reply.Data, capped so that appending to Data cannot
+// reach it).
+func ownText(data, into []byte) string {
+	if len(data) == 0 || len(into) < len(data) {
+		return string(data)
+	}
+	n := copy(into, data)
+	return unsafe.String(&into[0], n)
 }
 
 // trimBlanks removes trailing spaces and tabs.

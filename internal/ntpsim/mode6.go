@@ -143,8 +143,9 @@ func (h *Host) mode6(req []byte, src netip.AddrPort, dst netip.Addr, out *outbox
 		}
 		stale = h.stale
 	}
-	pkts := h.rb.AppendPackets(nil, stale)
+	pkts := h.rb.AppendPackets(out.scratch[:0], stale)
 	h.mu.Unlock()
+	out.scratch = pkts
 	h.emit(h.Hostile.mangle(pkts), src, dst, out)
 }
 

@@ -281,11 +281,15 @@ type outbox struct {
 	conn        *batchconn.Conn
 	tmpl        []byte // control message template
 	tmplAt      int    // where the source address sits in it
+	// scratch is reusable room for one reply's datagrams: send copies
+	// them, so a handler may build the next reply in it at once.
+	scratch [][]byte
 }
 
 // outMsg is one reusable outgoing message with its own buffers.
 type outMsg struct {
 	bufs [1][]byte
+	buf  []byte // the payload's copy
 	addr net.UDPAddr
 	ip   [16]byte
 	oob  []byte
@@ -320,15 +324,17 @@ func (o *outbox) srcOOB(m *outMsg, src netip.Addr) []byte {
 	return m.oob
 }
 
-// send queues payload to dst, leaving from src, from the server's port or
-// from its other port. It reuses the storage of earlier batches.
+// send queues a copy of payload to dst, leaving from src, from the
+// server's port or from its other port. It reuses the storage of earlier
+// batches.
 func (o *outbox) send(payload []byte, src netip.Addr, dst netip.AddrPort, otherPort bool) {
 	if o.used == len(o.pool) {
 		o.pool = append(o.pool, &outMsg{})
 	}
 	m := o.pool[o.used]
 	o.used++
-	m.bufs[0] = payload
+	m.buf = append(m.buf[:0], payload...)
+	m.bufs[0] = m.buf
 	d := dst.Addr()
 	if d.Is4() {
 		a := d.As4()
