@@ -58,15 +58,21 @@ type RefID struct {
 // ParseRefID types a refid as ntpd prints it.
 func ParseRefID(s string) RefID {
 	r := RefID{Raw: s}
-	switch a, err := netip.ParseAddr(s); {
-	case s == "":
-	case err == nil && a.Is4():
-		r.Kind, r.Addr = RefIDIPv4, a
-	case err == nil:
-		r.Kind, r.Addr = RefIDIPv6, a
-	default:
-		r.Kind, r.Code = RefIDCode, s
+	if s == "" {
+		return r
 	}
+	// Only a text with '.' or ':' can be an address: skip ParseAddr (and
+	// the error it allocates) for the codes.
+	if strings.ContainsAny(s, ".:") {
+		if a, err := netip.ParseAddr(s); err == nil {
+			r.Kind, r.Addr = RefIDIPv6, a
+			if a.Is4() {
+				r.Kind = RefIDIPv4
+			}
+			return r
+		}
+	}
+	r.Kind, r.Code = RefIDCode, s
 	return r
 }
 
@@ -200,19 +206,116 @@ var sysFields = [...]string{"version", "processor", "system", "release", "leap",
 	"leapsmearinterval", "leapsmearoffset"}
 
 func sysField(name string) int {
-	for i, n := range sysFields {
-		if n == name {
-			return i
-		}
+	switch name {
+	case "version":
+		return fVersion
+	case "processor":
+		return fProcessor
+	case "system":
+		return fSystem
+	case "release":
+		return fRelease
+	case "leap":
+		return fLeap
+	case "stratum":
+		return fStratum
+	case "precision":
+		return fPrecision
+	case "rootdelay":
+		return fRootdelay
+	case "rootdisp":
+		return fRootdisp
+	case "rootdispersion":
+		return fRootdispersion
+	case "rootdist":
+		return fRootdist
+	case "refid":
+		return fRefid
+	case "reftime":
+		return fReftime
+	case "clock":
+		return fClock
+	case "peer":
+		return fPeer
+	case "tc":
+		return fTc
+	case "poll":
+		return fPoll
+	case "mintc":
+		return fMintc
+	case "offset":
+		return fOffset
+	case "frequency":
+		return fFrequency
+	case "sys_jitter":
+		return fSysJitter
+	case "jitter":
+		return fJitter
+	case "clk_jitter":
+		return fClkJitter
+	case "noise":
+		return fNoise
+	case "clk_wander":
+		return fClkWander
+	case "stability":
+		return fStability
+	case "state":
+		return fState
+	case "tai":
+		return fTai
+	case "leapsec":
+		return fLeapsec
+	case "expire":
+		return fExpire
+	case "leapsmearinterval":
+		return fLeapsmearinterval
+	case "leapsmearoffset":
+		return fLeapsmearoffset
 	}
 	return -1
 }
 
+// The indices of sysFields.
+const (
+	fVersion = iota
+	fProcessor
+	fSystem
+	fRelease
+	fLeap
+	fStratum
+	fPrecision
+	fRootdelay
+	fRootdisp
+	fRootdispersion
+	fRootdist
+	fRefid
+	fReftime
+	fClock
+	fPeer
+	fTc
+	fPoll
+	fMintc
+	fOffset
+	fFrequency
+	fSysJitter
+	fJitter
+	fClkJitter
+	fNoise
+	fClkWander
+	fStability
+	fState
+	fTai
+	fLeapsec
+	fExpire
+	fLeapsmearinterval
+	fLeapsmearoffset
+)
+
 // sysGroup maps a field to the first of the names that fill the same
 // SystemVars field (rootdispersion to rootdisp, poll to tc, …).
 func sysGroup(i int) int {
-	switch sysFields[i] {
-	case "rootdispersion", "poll", "jitter", "noise", "stability":
+	switch i {
+	case fRootdispersion, fPoll, fJitter, fNoise, fStability:
 		return i - 1 // listed right after its newer name
 	}
 	return i
@@ -246,10 +349,11 @@ func (s *SystemVars) UnmarshalVars(vs Vars) error {
 	*s = SystemVars{Vars: vs}
 	var errs []error
 	var seen uint64
-	for _, v := range vs {
+	for i := range vs {
+		v := &vs[i]
 		f := sysField(v.Name)
 		if f < 0 {
-			s.Unknown = append(s.Unknown, v)
+			s.Unknown = append(s.Unknown, *v)
 			continue
 		}
 		g := sysGroup(f)
@@ -257,87 +361,103 @@ func (s *SystemVars) UnmarshalVars(vs Vars) error {
 			continue // the first of a name and its aliases wins
 		}
 		seen |= 1 << g
-		saved := *s
-		if err := s.set(v); err != nil {
-			*s = saved // leave the field zero, whatever strconv put there
+		if err := s.set(f, v); err != nil {
 			errs = append(errs, &FieldError{Name: v.Name, Value: v.Value, Err: err})
 			continue
 		}
 		s.has |= 1 << f
 	}
+	if errs == nil {
+		return nil
+	}
 	return errors.Join(errs...)
 }
 
 // set types one variable of sysFields.
-func (s *SystemVars) set(v Var) (err error) {
+func (s *SystemVars) set(f int, v *Var) (err error) {
 	val := v.Value
 	if !v.Quoted {
 		val = strings.TrimSpace(val)
 	}
-	switch v.Name {
-	case "version":
+	// Each case sets its field only when the value parses, so a malformed
+	// one leaves it zero (it is set once: the first in wire order wins).
+	switch f {
+	case fVersion:
 		s.Version, s.Banner = val, ParseBanner(val)
-	case "processor":
+	case fProcessor:
 		s.Processor = val
-	case "system":
+	case fSystem:
 		s.System = val
-	case "release":
+	case fRelease:
 		s.Release = val
-	case "leap":
-		s.Leap, err = parseLeap(val)
-	case "stratum":
-		s.Stratum, err = parseUint8(val)
-	case "precision":
+	case fLeap:
+		err = setOK(&s.Leap)(parseLeap(val))
+	case fStratum:
+		err = setOK(&s.Stratum)(parseUint8(val))
+	case fPrecision:
 		var n int64
-		n, err = strconv.ParseInt(val, 10, 8)
-		s.Precision = int8(n)
-	case "rootdelay":
-		s.RootDelay, err = parseFloat(val)
-	case "rootdisp", "rootdispersion":
-		s.RootDisp, err = parseFloat(val)
-	case "rootdist":
-		s.RootDist, err = parseFloat(val)
-	case "refid":
+		if n, err = strconv.ParseInt(val, 10, 8); err == nil {
+			s.Precision = int8(n)
+		}
+	case fRootdelay:
+		err = setOK(&s.RootDelay)(parseFloat(val))
+	case fRootdisp, fRootdispersion:
+		err = setOK(&s.RootDisp)(parseFloat(val))
+	case fRootdist:
+		err = setOK(&s.RootDist)(parseFloat(val))
+	case fRefid:
 		s.RefID = ParseRefID(val)
-	case "reftime":
-		s.RefTime, err = ParseTimestamp(val)
-	case "clock":
-		s.Clock, err = ParseTimestamp(val)
-	case "peer":
+	case fReftime:
+		err = setOK(&s.RefTime)(ParseTimestamp(val))
+	case fClock:
+		err = setOK(&s.Clock)(ParseTimestamp(val))
+	case fPeer:
 		var n uint64
-		n, err = strconv.ParseUint(val, 10, 16)
-		s.Peer = uint16(n)
-	case "tc", "poll":
-		s.TC, err = parseUint8(val)
-	case "mintc":
-		s.MinTC, err = parseUint8(val)
-	case "offset":
-		s.Offset, err = parseFloat(val)
-	case "frequency":
-		s.Frequency, err = parseFloat(val)
-	case "sys_jitter", "jitter":
-		s.SysJitter, err = parseFloat(val)
-	case "clk_jitter", "noise":
-		s.ClkJitter, err = parseFloat(val)
-	case "clk_wander", "stability":
-		s.ClkWander, err = parseFloat(val)
-	case "state":
-		s.State, err = parseUint8(val)
-	case "tai":
-		s.TAI, err = strconv.Atoi(val)
-	case "leapsec":
-		s.LeapSec, err = parseFileStamp(val)
-	case "expire":
-		s.Expire, err = parseFileStamp(val)
-	case "leapsmearinterval":
-		s.LeapSmearInterval, err = strconv.Atoi(val)
-	case "leapsmearoffset":
-		s.LeapSmearOffset, err = parseFloat(val)
+		if n, err = strconv.ParseUint(val, 10, 16); err == nil {
+			s.Peer = uint16(n)
+		}
+	case fTc, fPoll:
+		err = setOK(&s.TC)(parseUint8(val))
+	case fMintc:
+		err = setOK(&s.MinTC)(parseUint8(val))
+	case fOffset:
+		err = setOK(&s.Offset)(parseFloat(val))
+	case fFrequency:
+		err = setOK(&s.Frequency)(parseFloat(val))
+	case fSysJitter, fJitter:
+		err = setOK(&s.SysJitter)(parseFloat(val))
+	case fClkJitter, fNoise:
+		err = setOK(&s.ClkJitter)(parseFloat(val))
+	case fClkWander, fStability:
+		err = setOK(&s.ClkWander)(parseFloat(val))
+	case fState:
+		err = setOK(&s.State)(parseUint8(val))
+	case fTai:
+		err = setOK(&s.TAI)(strconv.Atoi(val))
+	case fLeapsec:
+		err = setOK(&s.LeapSec)(parseFileStamp(val))
+	case fExpire:
+		err = setOK(&s.Expire)(parseFileStamp(val))
+	case fLeapsmearinterval:
+		err = setOK(&s.LeapSmearInterval)(strconv.Atoi(val))
+	case fLeapsmearoffset:
+		err = setOK(&s.LeapSmearOffset)(parseFloat(val))
 	}
 	if err != nil && !errors.Is(err, ErrTimestamp) {
 		err = fmt.Errorf("%w: %w", ErrValue, unwrapNum(err))
 	}
 	return err
+}
+
+// setOK returns a function that stores a parsed value in *p unless
+// parsing failed, and returns the error.
+func setOK[T any](p *T) func(T, error) error {
+	return func(v T, err error) error {
+		if err == nil {
+			*p = v
+		}
+		return err
+	}
 }
 
 // unwrapNum strips strconv's wrapper, whose message repeats the input.
