@@ -1,6 +1,7 @@
 package mode6
 
 import (
+	"math"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -84,4 +85,34 @@ func TestSysFieldIndex(t *testing.T) {
 			t.Errorf("sysField(%q) found", n)
 		}
 	}
+}
+
+// FuzzNumbersRef: the number and timestamp parsers give what strconv
+// gives (values and whether they fail; float64s bit for bit).
+func FuzzNumbersRef(f *testing.F) {
+	for _, s := range []string{"0.000", "-0.000", "+1.5", "16", "255", "256", "007", "-24",
+		"0.123456789012345", "1234567890123456", "1e5", ".5", "5.", ".", "-", "", "inf", "NaN",
+		"0x1p-2", "1_000", "0xdfb39d2d.8598591b", "eeb2d8bb.4c50ec8d", "0X0.0", "0x.1", "0xg.0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		gf, gerr := parseFloat(s)
+		wf, werr := refParseFloat(s)
+		if (gerr == nil) != (werr == nil) || math.Float64bits(gf) != math.Float64bits(wf) {
+			t.Fatalf("parseFloat(%q) = %v, %v; want %v, %v", s, gf, gerr, wf, werr)
+		}
+		if gerr != nil && gerr.Error() != werr.Error() {
+			t.Fatalf("parseFloat(%q): %v, want %v", s, gerr, werr)
+		}
+		gu, gerr := parseUint8(s)
+		wu, werr := refParseUint8(s)
+		if gu != wu || (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {
+			t.Fatalf("parseUint8(%q) = %v, %v; want %v, %v", s, gu, gerr, wu, werr)
+		}
+		gt, gerr := ParseTimestamp(s)
+		wt, werr := refParseTimestamp(s)
+		if gt != wt || gerr != werr {
+			t.Fatalf("ParseTimestamp(%q) = %v, %v; want %v, %v", s, gt, gerr, wt, werr)
+		}
+	})
 }

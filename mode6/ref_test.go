@@ -177,43 +177,43 @@ func (s *SystemVars) refSet(v Var) (err error) {
 	case "leap":
 		s.Leap, err = parseLeap(val)
 	case "stratum":
-		s.Stratum, err = parseUint8(val)
+		s.Stratum, err = refParseUint8(val)
 	case "precision":
 		var n int64
 		n, err = strconv.ParseInt(val, 10, 8)
 		s.Precision = int8(n)
 	case "rootdelay":
-		s.RootDelay, err = parseFloat(val)
+		s.RootDelay, err = refParseFloat(val)
 	case "rootdisp", "rootdispersion":
-		s.RootDisp, err = parseFloat(val)
+		s.RootDisp, err = refParseFloat(val)
 	case "rootdist":
-		s.RootDist, err = parseFloat(val)
+		s.RootDist, err = refParseFloat(val)
 	case "refid":
 		s.RefID = refParseRefID(val)
 	case "reftime":
-		s.RefTime, err = ParseTimestamp(val)
+		s.RefTime, err = refParseTimestamp(val)
 	case "clock":
-		s.Clock, err = ParseTimestamp(val)
+		s.Clock, err = refParseTimestamp(val)
 	case "peer":
 		var n uint64
 		n, err = strconv.ParseUint(val, 10, 16)
 		s.Peer = uint16(n)
 	case "tc", "poll":
-		s.TC, err = parseUint8(val)
+		s.TC, err = refParseUint8(val)
 	case "mintc":
-		s.MinTC, err = parseUint8(val)
+		s.MinTC, err = refParseUint8(val)
 	case "offset":
-		s.Offset, err = parseFloat(val)
+		s.Offset, err = refParseFloat(val)
 	case "frequency":
-		s.Frequency, err = parseFloat(val)
+		s.Frequency, err = refParseFloat(val)
 	case "sys_jitter", "jitter":
-		s.SysJitter, err = parseFloat(val)
+		s.SysJitter, err = refParseFloat(val)
 	case "clk_jitter", "noise":
-		s.ClkJitter, err = parseFloat(val)
+		s.ClkJitter, err = refParseFloat(val)
 	case "clk_wander", "stability":
-		s.ClkWander, err = parseFloat(val)
+		s.ClkWander, err = refParseFloat(val)
 	case "state":
-		s.State, err = parseUint8(val)
+		s.State, err = refParseUint8(val)
 	case "tai":
 		s.TAI, err = strconv.Atoi(val)
 	case "leapsec":
@@ -223,10 +223,37 @@ func (s *SystemVars) refSet(v Var) (err error) {
 	case "leapsmearinterval":
 		s.LeapSmearInterval, err = strconv.Atoi(val)
 	case "leapsmearoffset":
-		s.LeapSmearOffset, err = parseFloat(val)
+		s.LeapSmearOffset, err = refParseFloat(val)
 	}
 	if err != nil && !errors.Is(err, ErrTimestamp) {
 		err = fmt.Errorf("%w: %w", ErrValue, unwrapNum(err))
 	}
 	return err
+}
+
+func refParseUint8(s string) (uint8, error) {
+	n, err := strconv.ParseUint(s, 10, 8)
+	return uint8(n), err
+}
+
+func refParseFloat(s string) (float64, error) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err == nil && (f != f || f > 1e300 || f < -1e300) { // NaN, Inf
+		return 0, errors.New("not a finite number")
+	}
+	return f, err
+}
+
+func refParseTimestamp(s string) (Timestamp, error) {
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+	secs, frac, ok := strings.Cut(s, ".")
+	if !ok || len(secs) == 0 || len(secs) > 8 || len(frac) == 0 || len(frac) > 8 {
+		return 0, ErrTimestamp
+	}
+	hi, err1 := strconv.ParseUint(secs, 16, 32)
+	lo, err2 := strconv.ParseUint(frac, 16, 32)
+	if err1 != nil || err2 != nil {
+		return 0, ErrTimestamp
+	}
+	return Timestamp(hi<<32 | lo), nil
 }

@@ -470,6 +470,22 @@ func unwrapNum(err error) error {
 }
 
 func parseUint8(s string) (uint8, error) {
+	// One to three digits, as ntpd prints them; strconv for the rest
+	// (and for its errors).
+	if n := len(s); n > 0 && n <= 3 {
+		v := 0
+		for i := 0; i < n; i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				v = -1
+				break
+			}
+			v = v*10 + int(c-'0')
+		}
+		if v >= 0 && v <= 255 {
+			return uint8(v), nil
+		}
+	}
 	n, err := strconv.ParseUint(s, 10, 8)
 	return uint8(n), err
 }
@@ -487,11 +503,54 @@ func parseLeap(s string) (uint8, error) {
 }
 
 func parseFloat(s string) (float64, error) {
+	if f, ok := parseDecimal(s); ok {
+		return f, nil
+	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err == nil && (f != f || f > 1e300 || f < -1e300) { // NaN, Inf
 		return 0, errors.New("not a finite number")
 	}
 	return f, err
+}
+
+// pow10 holds the powers of ten a float64 represents exactly.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// parseDecimal parses what ntpd prints with %f ("-0.123456"): an optional
+// sign, digits and an optional fraction, 15 digits at most, so that the
+// digits are an exact float64 and one division by an exact power of ten
+// rounds correctly (strconv's own exact case). It reports false for
+// anything else, which strconv.ParseFloat then takes.
+func parseDecimal(s string) (float64, bool) {
+	neg := false
+	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
+		neg, s = s[0] == '-', s[1:]
+	}
+	var mant uint64
+	digits, frac := 0, -1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			mant = mant*10 + uint64(c-'0')
+			digits++
+		case c == '.' && frac < 0:
+			frac = i
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 || digits > 15 {
+		return 0, false
+	}
+	f := float64(mant)
+	if frac >= 0 {
+		f /= pow10[len(s)-1-frac]
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
 }
 
 // parseFileStamp parses ntpd's yyyymmddhhmm file stamps.
