@@ -116,3 +116,21 @@ func FuzzNumbersRef(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBannerDateRef: the banner's date is what time.Parse makes of it.
+func FuzzBannerDateRef(f *testing.F) {
+	for _, s := range []string{"Thu Nov 26 14:04:21 UTC 2026", "Wed Sep 23 11:46:38 UTC 2020",
+		"Sun Feb 29 00:00:00 UTC 2024", "Sun Feb 29 00:00:00 UTC 2023", "Mon Apr 31 23:59:59 UTC 2021",
+		"Tue Jan  6 09:08:07 UTC 1999", "Tue Jan 06 24:08:07 UTC 1999", "Tue Jan 6 9:08:07 UTC 1999",
+		"tue jan 06 09:08:07 UTC 1999", "Fri Dec 31 23:59:60 UTC 2027", "Wed Sep 23 11:46:38 CEST 2020",
+		"Wed Sep 23 11:46:38 GMT 2020", "Xyz Sep 23 11:46:38 UTC 2020", "Wed Spe 23 11:46:38 UTC 2020",
+		"Wed Sep 00 11:46:38 UTC 2020", "Wed Sep 23 11:46:38 UTC 0000", "2020-09-23T11:46:38Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, want := bannerDate(s), refBannerDate(s)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: %v, want %v", s, got, want)
+		}
+	})
+}

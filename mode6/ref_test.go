@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The implementations these files had before the fast paths of issue 14,
@@ -256,4 +257,20 @@ func refParseTimestamp(s string) (Timestamp, error) {
 		return 0, ErrTimestamp
 	}
 	return Timestamp(hi<<32 | lo), nil
+}
+
+// refBannerDate is ParseBanner's date as it was: time.Parse, layout by
+// layout.
+func refBannerDate(s string) time.Time {
+	for _, layout := range bannerDateLayouts {
+		t, err := time.Parse(layout, s)
+		if err != nil {
+			continue
+		}
+		if zone, off := t.Zone(); off == 0 && zone != "UTC" && zone != "GMT" && zone != "" {
+			break
+		}
+		return t.UTC()
+	}
+	return time.Time{}
 }

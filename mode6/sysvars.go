@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrValue reports a variable whose value does not have the form its
@@ -114,6 +115,65 @@ var bannerDateLayouts = []string{
 	time.RFC3339,
 }
 
+// bannerDate parses the build date of a banner, or returns the zero time.
+func bannerDate(s string) time.Time {
+	if t, ok := utcDate(s); ok {
+		return t
+	}
+	for _, layout := range bannerDateLayouts {
+		t, err := time.Parse(layout, s)
+		if err != nil {
+			continue
+		}
+		// time.Parse gives an unknown zone abbreviation ("CEST") a
+		// zero offset; only UTC/GMT (or a numeric offset) is an instant.
+		if zone, off := t.Zone(); off == 0 && zone != "UTC" && zone != "GMT" && zone != "" {
+			break
+		}
+		return t.UTC()
+	}
+	return time.Time{}
+}
+
+// utcDate parses the date ntpd's banner carries, "Thu Nov 26 14:04:21 UTC
+// 2026" (day blank-padded), as time.Parse does with the first of
+// bannerDateLayouts, without its generality; it reports false for any
+// other text, which bannerDate then gives to time.Parse.
+func utcDate(s string) (time.Time, bool) {
+	if len(s) != 28 || s[3] != ' ' || s[7] != ' ' || s[10] != ' ' || s[13] != ':' || s[16] != ':' ||
+		s[19] != ' ' || s[20:24] != "UTC " || !strings.Contains("SunMonTueWedThuFriSat", s[:3]) {
+		return time.Time{}, false
+	}
+	const months = "JanFebMarAprMayJunJulAugSepOctNovDec"
+	m := strings.Index(months, s[4:7])
+	if m < 0 || m%3 != 0 {
+		return time.Time{}, false
+	}
+	month := time.Month(m/3 + 1)
+	num := func(s string) int {
+		v := 0
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return -1
+			}
+			v = v*10 + int(s[i]-'0')
+		}
+		return v
+	}
+	day := num(s[9:10])
+	if s[8] != ' ' {
+		day = num(s[8:10])
+	}
+	hour, minute, sec, year := num(s[11:13]), num(s[14:16]), num(s[17:19]), num(s[24:28])
+	if day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 || year < 0 {
+		return time.Time{}, false
+	}
+	if day > 28 && time.Date(year, month, day, 0, 0, 0, 0, time.UTC).Day() != day {
+		return time.Time{}, false // beyond the month's last day
+	}
+	return time.Date(year, month, day, hour, minute, sec, 0, time.UTC), true
+}
+
 // ParseBanner splits a daemon banner. It never fails: what it cannot
 // place stays in Raw (and DateText).
 func ParseBanner(s string) Banner {
@@ -137,19 +197,7 @@ func ParseBanner(s string) Banner {
 	b.Version, b.Build, _ = strings.Cut(b.Version, "@")
 	if tail != "" {
 		b.DateText = tail
-		for _, layout := range bannerDateLayouts {
-			t, err := time.Parse(layout, tail)
-			if err != nil {
-				continue
-			}
-			// time.Parse gives an unknown zone abbreviation ("CEST") a
-			// zero offset; only UTC/GMT (or a numeric offset) is an instant.
-			if zone, off := t.Zone(); off == 0 && zone != "UTC" && zone != "GMT" && zone != "" {
-				break
-			}
-			b.Date = t.UTC()
-			break
-		}
+		b.Date = bannerDate(tail)
 	}
 	return b
 }
@@ -376,7 +424,7 @@ func (s *SystemVars) UnmarshalVars(vs Vars) error {
 // set types one variable of sysFields.
 func (s *SystemVars) set(f int, v *Var) (err error) {
 	val := v.Value
-	if !v.Quoted {
+	if !v.Quoted && val != "" && (val[0] <= ' ' || val[len(val)-1] <= ' ' || val[0] >= utf8.RuneSelf || val[len(val)-1] >= utf8.RuneSelf) {
 		val = strings.TrimSpace(val)
 	}
 	// Each case sets its field only when the value parses, so a malformed
