@@ -2,6 +2,7 @@ package bench
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -45,38 +46,40 @@ func readVarData(tb testing.TB, file string) []byte {
 	return r.Reply().Data
 }
 
-// speedup times ref and f in turns, rounds of n calls each, and returns
-// ref's best round over f's: how many times faster f is. Taking turns
-// means both see the same load on a shared machine, and the best rounds
-// are the ones least disturbed by it.
+// speedup times ref and f in pairs of back-to-back rounds of n calls
+// each (which goes first alternates), and returns the median over the
+// pairs of ref's time over f's: how many times faster f is. A pair's two
+// rounds see the same load on a shared machine, and the median ignores
+// the pairs a burst of it split.
 func speedup(n int, ref, f func()) float64 {
-	round := func(g func()) time.Duration {
+	round := func(g func()) float64 {
 		start := time.Now()
 		for range n {
 			g()
 		}
-		return time.Since(start)
+		return float64(time.Since(start))
 	}
 	round(ref) // warm-up
 	round(f)
-	var bestRef, bestF time.Duration
-	for i := range 15 {
-		r, g := round(ref), round(f)
-		if i == 0 || r < bestRef {
-			bestRef = r
+	ratios := make([]float64, 41)
+	for i := range ratios {
+		var r, g float64
+		if i%2 == 0 {
+			r, g = round(ref), round(f)
+		} else {
+			g, r = round(f), round(ref)
 		}
-		if i == 0 || g < bestF {
-			bestF = g
-		}
+		ratios[i] = r / g
 	}
-	return float64(bestRef) / float64(bestF)
+	slices.Sort(ratios)
+	return ratios[len(ratios)/2]
 }
 
 // BenchmarkReadVar compares mode6.ParseVars and mode6.ParseSystemVars with
 // facebook/time's control.NormalizeData (a map of trimmed strings) on the
 // same real READVAR replies. Each ntpctl sub-benchmark reports
 // "x-facebook": how many times faster than NormalizeData it is, from the
-// two timed in turns in the same run (see speedup); its ns/op is the
+// two timed in alternating rounds in the same run (see speedup); its ns/op is the
 // usual benchmark average, which a loaded machine inflates.
 func BenchmarkReadVar(b *testing.B) {
 	for _, c := range readVarCaptures {
@@ -94,9 +97,9 @@ func BenchmarkReadVar(b *testing.B) {
 			sink += len(m)
 		}
 		ratio := func(b *testing.B, f func()) {
-			n := 1000
+			n := 300
 			if b.N == 1 { // -benchtime 1x: a smoke run
-				n = 10
+				n = 3
 			}
 			b.ReportMetric(speedup(n, fb, f), "x-facebook")
 		}

@@ -64,7 +64,7 @@ func ParseRefID(s string) RefID {
 	}
 	// Only a text with '.' or ':' can be an address: skip ParseAddr (and
 	// the error it allocates) for the codes.
-	if strings.ContainsAny(s, ".:") {
+	if strings.IndexByte(s, '.') >= 0 || strings.IndexByte(s, ':') >= 0 {
 		if a, err := netip.ParseAddr(s); err == nil {
 			r.Kind, r.Addr = RefIDIPv6, a
 			if a.Is4() {
@@ -141,15 +141,43 @@ func bannerDate(s string) time.Time {
 // other text, which bannerDate then gives to time.Parse.
 func utcDate(s string) (time.Time, bool) {
 	if len(s) != 28 || s[3] != ' ' || s[7] != ' ' || s[10] != ' ' || s[13] != ':' || s[16] != ':' ||
-		s[19] != ' ' || s[20:24] != "UTC " || !strings.Contains("SunMonTueWedThuFriSat", s[:3]) {
+		s[19] != ' ' || s[20:24] != "UTC " {
 		return time.Time{}, false
 	}
-	const months = "JanFebMarAprMayJunJulAugSepOctNovDec"
-	m := strings.Index(months, s[4:7])
-	if m < 0 || m%3 != 0 {
+	switch s[:3] {
+	case "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat":
+	default:
 		return time.Time{}, false
 	}
-	month := time.Month(m/3 + 1)
+	var month time.Month
+	switch s[4:7] {
+	case "Jan":
+		month = time.January
+	case "Feb":
+		month = time.February
+	case "Mar":
+		month = time.March
+	case "Apr":
+		month = time.April
+	case "May":
+		month = time.May
+	case "Jun":
+		month = time.June
+	case "Jul":
+		month = time.July
+	case "Aug":
+		month = time.August
+	case "Sep":
+		month = time.September
+	case "Oct":
+		month = time.October
+	case "Nov":
+		month = time.November
+	case "Dec":
+		month = time.December
+	default:
+		return time.Time{}, false
+	}
 	num := func(s string) int {
 		v := 0
 		for i := 0; i < len(s); i++ {
@@ -574,26 +602,29 @@ func parseDecimal(s string) (float64, bool) {
 	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
 		neg, s = s[0] == '-', s[1:]
 	}
-	var mant uint64
-	digits, frac := 0, -1
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			mant = mant*10 + uint64(c-'0')
-			digits++
-		case c == '.' && frac < 0:
-			frac = i
-		default:
-			return 0, false
-		}
+	if len(s) == 0 || len(s) > 16 {
+		return 0, false
 	}
-	if digits == 0 || digits > 15 {
+	var mant uint64
+	i := 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		mant = mant*10 + uint64(s[i]-'0')
+	}
+	digits, scale := i, 0
+	if i < len(s) && s[i] == '.' {
+		i++
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			mant = mant*10 + uint64(s[i]-'0')
+		}
+		scale = i - digits - 1
+		digits += scale
+	}
+	if i != len(s) || digits == 0 || digits > 15 {
 		return 0, false
 	}
 	f := float64(mant)
-	if frac >= 0 {
-		f /= pow10[len(s)-1-frac]
+	if scale > 0 {
+		f /= pow10[scale]
 	}
 	if neg {
 		f = -f
