@@ -134,3 +134,41 @@ func FuzzBannerDateRef(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPrintable: the eight-at-a-time test agrees with isJunk octet by
+// octet.
+func FuzzPrintable(f *testing.F) {
+	f.Add([]byte("leap=3, stratum=16,\r\n\tprecision=-24"))
+	f.Add([]byte("\x00\x08\x0b\x1f\x7f\x80\xff ~!"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want := true
+		for _, c := range data {
+			want = want && !isJunk(c)
+		}
+		for off := range min(len(data), 8) { // every alignment of the tail
+			w := true
+			for _, c := range data[off:] {
+				w = w && !isJunk(c)
+			}
+			if got := printable(data[off:]); got != w {
+				t.Fatalf("printable(%q) = %v", data[off:], got)
+			}
+		}
+		if printable(data) != want {
+			t.Fatalf("printable(%q) = %v", data, !want)
+		}
+	})
+}
+
+// TestPrintableOctets: each octet, alone and at each position of a word.
+func TestPrintableOctets(t *testing.T) {
+	for c := range 256 {
+		for pos := range 9 {
+			b := []byte("abcdefgh_")
+			b[pos] = byte(c)
+			if got, want := printable(b), !isJunk(byte(c)); got != want {
+				t.Fatalf("octet %#x at %d: %v, want %v", c, pos, got, want)
+			}
+		}
+	}
+}
