@@ -226,23 +226,21 @@ var class = func() (t [256]uint8) {
 }()
 
 // printable reports that data holds only printable ASCII, CR, LF and
-// tab: nothing that ParseVars drops. It tests eight octets at a time,
-// exactly (no carry or borrow crosses an octet: each sum is of 7-bit
-// halves), so that the CR LF every line ends with costs nothing extra.
+// tab: nothing that ParseVars drops. It looks at eight octets at a time.
 func printable(data []byte) bool {
-	const ones, low7, highs = 0x0101010101010101, 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
-	// eq has the high bit of every octet of x equal to c.
-	eq := func(x uint64, c byte) uint64 {
-		y := x ^ ones*uint64(c)
-		return ^((y&low7 + low7) | y) & highs
-	}
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	i := 0
 	for ; i+8 <= len(data); i += 8 {
 		x := binary.LittleEndian.Uint64(data[i:])
-		below := ^((x&low7 + ones*(0x80-' ')) | x) & highs // octets below ' '
-		above := ((x&low7 + ones) | x) & highs             // '~'+1 and up
-		if above|below&^(eq(x, '\r')|eq(x, '\n')|eq(x, '\t')) != 0 {
-			return false
+		// A high bit for an octet below ' ' (x - 0x20 borrows) or above
+		// '~' (x + 1 reaches 0x80, or it was set already); a borrow or
+		// carry may mark a neighbour too, which the slow check clears.
+		if ((x-ones*' ')&^x|(x+ones*1)|x)&highs != 0 {
+			for _, c := range data[i : i+8] {
+				if isJunk(c) {
+					return false
+				}
+			}
 		}
 	}
 	for _, c := range data[i:] {
