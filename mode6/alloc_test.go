@@ -77,11 +77,26 @@ func TestNoAllocs(t *testing.T) {
 	for name, f := range tests {
 		assert.Zero(t, testing.AllocsPerRun(100, f), name)
 	}
-	// A whole reply parses in two allocations: the text and the list.
-	data := reassemble(t, "ntpsec-rv-v4").Data
-	assert.LessOrEqual(t, testing.AllocsPerRun(100, func() {
+	// A whole reply parses in two allocations: the text and the list; the
+	// typed view adds none (issue 14: a refid code such as INIT cost one,
+	// the error netip.ParseAddr returned).
+	for _, name := range []string{"ntpsec-rv-v4", "ntpsec-rv-v6", "classic-rv-v4"} {
+		data := reassemble(t, name).Data
+		assert.LessOrEqual(t, testing.AllocsPerRun(100, func() {
+			vs, _ := mode6.ParseVars(data)
+			sink += len(vs)
+		}), 2.0, "ParseVars "+name)
+		assert.LessOrEqual(t, testing.AllocsPerRun(100, func() {
+			s, err := mode6.ParseSystemVars(data)
+			require.NoError(t, err)
+			sink += int(s.Stratum)
+		}), 2.0, "ParseSystemVars "+name)
 		vs, _ := mode6.ParseVars(data)
-		sink += len(vs)
-	}), 2.0, "ParseVars")
+		var s mode6.SystemVars
+		assert.Zero(t, testing.AllocsPerRun(100, func() {
+			_ = s.UnmarshalVars(vs)
+			sink += int(s.Stratum)
+		}), "UnmarshalVars "+name)
+	}
 	_ = sink
 }

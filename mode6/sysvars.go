@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrValue reports a variable whose value does not have the form its
@@ -58,15 +59,21 @@ type RefID struct {
 // ParseRefID types a refid as ntpd prints it.
 func ParseRefID(s string) RefID {
 	r := RefID{Raw: s}
-	switch a, err := netip.ParseAddr(s); {
-	case s == "":
-	case err == nil && a.Is4():
-		r.Kind, r.Addr = RefIDIPv4, a
-	case err == nil:
-		r.Kind, r.Addr = RefIDIPv6, a
-	default:
-		r.Kind, r.Code = RefIDCode, s
+	if s == "" {
+		return r
 	}
+	// Only a text with '.' or ':' can be an address: skip ParseAddr (and
+	// the error it allocates) for the codes.
+	if strings.IndexByte(s, '.') >= 0 || strings.IndexByte(s, ':') >= 0 {
+		if a, err := netip.ParseAddr(s); err == nil {
+			r.Kind, r.Addr = RefIDIPv6, a
+			if a.Is4() {
+				r.Kind = RefIDIPv4
+			}
+			return r
+		}
+	}
+	r.Kind, r.Code = RefIDCode, s
 	return r
 }
 
@@ -108,6 +115,93 @@ var bannerDateLayouts = []string{
 	time.RFC3339,
 }
 
+// bannerDate parses the build date of a banner, or returns the zero time.
+func bannerDate(s string) time.Time {
+	if t, ok := utcDate(s); ok {
+		return t
+	}
+	for _, layout := range bannerDateLayouts {
+		t, err := time.Parse(layout, s)
+		if err != nil {
+			continue
+		}
+		// time.Parse gives an unknown zone abbreviation ("CEST") a
+		// zero offset; only UTC/GMT (or a numeric offset) is an instant.
+		if zone, off := t.Zone(); off == 0 && zone != "UTC" && zone != "GMT" && zone != "" {
+			break
+		}
+		return t.UTC()
+	}
+	return time.Time{}
+}
+
+// utcDate parses the date ntpd's banner carries, "Thu Nov 26 14:04:21 UTC
+// 2026" (day blank-padded), as time.Parse does with the first of
+// bannerDateLayouts, without its generality; it reports false for any
+// other text, which bannerDate then gives to time.Parse.
+func utcDate(s string) (time.Time, bool) {
+	if len(s) != 28 || s[3] != ' ' || s[7] != ' ' || s[10] != ' ' || s[13] != ':' || s[16] != ':' ||
+		s[19] != ' ' || s[20:24] != "UTC " {
+		return time.Time{}, false
+	}
+	switch s[:3] {
+	case "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat":
+	default:
+		return time.Time{}, false
+	}
+	var month time.Month
+	switch s[4:7] {
+	case "Jan":
+		month = time.January
+	case "Feb":
+		month = time.February
+	case "Mar":
+		month = time.March
+	case "Apr":
+		month = time.April
+	case "May":
+		month = time.May
+	case "Jun":
+		month = time.June
+	case "Jul":
+		month = time.July
+	case "Aug":
+		month = time.August
+	case "Sep":
+		month = time.September
+	case "Oct":
+		month = time.October
+	case "Nov":
+		month = time.November
+	case "Dec":
+		month = time.December
+	default:
+		return time.Time{}, false
+	}
+	num := func(s string) int {
+		v := 0
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return -1
+			}
+			v = v*10 + int(s[i]-'0')
+		}
+		return v
+	}
+	day := num(s[9:10])
+	if s[8] != ' ' {
+		day = num(s[8:10])
+	}
+	hour, minute, sec, year := num(s[11:13]), num(s[14:16]), num(s[17:19]), num(s[24:28])
+	if day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 || year < 0 {
+		return time.Time{}, false
+	}
+	if day > 28 && time.Date(year, month, day, 0, 0, 0, 0, time.UTC).Day() != day {
+		return time.Time{}, false // beyond the month's last day
+	}
+	return time.Date(year, month, day, hour, minute, sec, 0, time.UTC), true
+}
+
 // ParseBanner splits a daemon banner. It never fails: what it cannot
 // place stays in Raw (and DateText).
 func ParseBanner(s string) Banner {
@@ -131,19 +225,7 @@ func ParseBanner(s string) Banner {
 	b.Version, b.Build, _ = strings.Cut(b.Version, "@")
 	if tail != "" {
 		b.DateText = tail
-		for _, layout := range bannerDateLayouts {
-			t, err := time.Parse(layout, tail)
-			if err != nil {
-				continue
-			}
-			// time.Parse gives an unknown zone abbreviation ("CEST") a
-			// zero offset; only UTC/GMT (or a numeric offset) is an instant.
-			if zone, off := t.Zone(); off == 0 && zone != "UTC" && zone != "GMT" && zone != "" {
-				break
-			}
-			b.Date = t.UTC()
-			break
-		}
+		b.Date = bannerDate(tail)
 	}
 	return b
 }
@@ -200,19 +282,116 @@ var sysFields = [...]string{"version", "processor", "system", "release", "leap",
 	"leapsmearinterval", "leapsmearoffset"}
 
 func sysField(name string) int {
-	for i, n := range sysFields {
-		if n == name {
-			return i
-		}
+	switch name {
+	case "version":
+		return fVersion
+	case "processor":
+		return fProcessor
+	case "system":
+		return fSystem
+	case "release":
+		return fRelease
+	case "leap":
+		return fLeap
+	case "stratum":
+		return fStratum
+	case "precision":
+		return fPrecision
+	case "rootdelay":
+		return fRootdelay
+	case "rootdisp":
+		return fRootdisp
+	case "rootdispersion":
+		return fRootdispersion
+	case "rootdist":
+		return fRootdist
+	case "refid":
+		return fRefid
+	case "reftime":
+		return fReftime
+	case "clock":
+		return fClock
+	case "peer":
+		return fPeer
+	case "tc":
+		return fTc
+	case "poll":
+		return fPoll
+	case "mintc":
+		return fMintc
+	case "offset":
+		return fOffset
+	case "frequency":
+		return fFrequency
+	case "sys_jitter":
+		return fSysJitter
+	case "jitter":
+		return fJitter
+	case "clk_jitter":
+		return fClkJitter
+	case "noise":
+		return fNoise
+	case "clk_wander":
+		return fClkWander
+	case "stability":
+		return fStability
+	case "state":
+		return fState
+	case "tai":
+		return fTai
+	case "leapsec":
+		return fLeapsec
+	case "expire":
+		return fExpire
+	case "leapsmearinterval":
+		return fLeapsmearinterval
+	case "leapsmearoffset":
+		return fLeapsmearoffset
 	}
 	return -1
 }
 
+// The indices of sysFields.
+const (
+	fVersion = iota
+	fProcessor
+	fSystem
+	fRelease
+	fLeap
+	fStratum
+	fPrecision
+	fRootdelay
+	fRootdisp
+	fRootdispersion
+	fRootdist
+	fRefid
+	fReftime
+	fClock
+	fPeer
+	fTc
+	fPoll
+	fMintc
+	fOffset
+	fFrequency
+	fSysJitter
+	fJitter
+	fClkJitter
+	fNoise
+	fClkWander
+	fStability
+	fState
+	fTai
+	fLeapsec
+	fExpire
+	fLeapsmearinterval
+	fLeapsmearoffset
+)
+
 // sysGroup maps a field to the first of the names that fill the same
 // SystemVars field (rootdispersion to rootdisp, poll to tc, …).
 func sysGroup(i int) int {
-	switch sysFields[i] {
-	case "rootdispersion", "poll", "jitter", "noise", "stability":
+	switch i {
+	case fRootdispersion, fPoll, fJitter, fNoise, fStability:
 		return i - 1 // listed right after its newer name
 	}
 	return i
@@ -227,7 +406,9 @@ func (s *SystemVars) Has(name string) bool {
 }
 
 // ParseSystemVars parses a READVAR reply's data and types it; see
-// [SystemVars.UnmarshalVars].
+// [SystemVars.UnmarshalVars]. It costs the two allocations of
+// [ParseVars]; typing adds none unless there are unknown variables or
+// malformed values.
 func ParseSystemVars(data []byte) (SystemVars, error) {
 	vs, _ := ParseVars(data)
 	var s SystemVars
@@ -246,10 +427,11 @@ func (s *SystemVars) UnmarshalVars(vs Vars) error {
 	*s = SystemVars{Vars: vs}
 	var errs []error
 	var seen uint64
-	for _, v := range vs {
+	for i := range vs {
+		v := &vs[i]
 		f := sysField(v.Name)
 		if f < 0 {
-			s.Unknown = append(s.Unknown, v)
+			s.Unknown = append(s.Unknown, *v)
 			continue
 		}
 		g := sysGroup(f)
@@ -257,87 +439,103 @@ func (s *SystemVars) UnmarshalVars(vs Vars) error {
 			continue // the first of a name and its aliases wins
 		}
 		seen |= 1 << g
-		saved := *s
-		if err := s.set(v); err != nil {
-			*s = saved // leave the field zero, whatever strconv put there
+		if err := s.set(f, v); err != nil {
 			errs = append(errs, &FieldError{Name: v.Name, Value: v.Value, Err: err})
 			continue
 		}
 		s.has |= 1 << f
 	}
+	if errs == nil {
+		return nil
+	}
 	return errors.Join(errs...)
 }
 
 // set types one variable of sysFields.
-func (s *SystemVars) set(v Var) (err error) {
+func (s *SystemVars) set(f int, v *Var) (err error) {
 	val := v.Value
-	if !v.Quoted {
+	if !v.Quoted && val != "" && (val[0] <= ' ' || val[len(val)-1] <= ' ' || val[0] >= utf8.RuneSelf || val[len(val)-1] >= utf8.RuneSelf) {
 		val = strings.TrimSpace(val)
 	}
-	switch v.Name {
-	case "version":
+	// Each case sets its field only when the value parses, so a malformed
+	// one leaves it zero (it is set once: the first in wire order wins).
+	switch f {
+	case fVersion:
 		s.Version, s.Banner = val, ParseBanner(val)
-	case "processor":
+	case fProcessor:
 		s.Processor = val
-	case "system":
+	case fSystem:
 		s.System = val
-	case "release":
+	case fRelease:
 		s.Release = val
-	case "leap":
-		s.Leap, err = parseLeap(val)
-	case "stratum":
-		s.Stratum, err = parseUint8(val)
-	case "precision":
+	case fLeap:
+		err = setOK(&s.Leap)(parseLeap(val))
+	case fStratum:
+		err = setOK(&s.Stratum)(parseUint8(val))
+	case fPrecision:
 		var n int64
-		n, err = strconv.ParseInt(val, 10, 8)
-		s.Precision = int8(n)
-	case "rootdelay":
-		s.RootDelay, err = parseFloat(val)
-	case "rootdisp", "rootdispersion":
-		s.RootDisp, err = parseFloat(val)
-	case "rootdist":
-		s.RootDist, err = parseFloat(val)
-	case "refid":
+		if n, err = strconv.ParseInt(val, 10, 8); err == nil {
+			s.Precision = int8(n)
+		}
+	case fRootdelay:
+		err = setOK(&s.RootDelay)(parseFloat(val))
+	case fRootdisp, fRootdispersion:
+		err = setOK(&s.RootDisp)(parseFloat(val))
+	case fRootdist:
+		err = setOK(&s.RootDist)(parseFloat(val))
+	case fRefid:
 		s.RefID = ParseRefID(val)
-	case "reftime":
-		s.RefTime, err = ParseTimestamp(val)
-	case "clock":
-		s.Clock, err = ParseTimestamp(val)
-	case "peer":
+	case fReftime:
+		err = setOK(&s.RefTime)(ParseTimestamp(val))
+	case fClock:
+		err = setOK(&s.Clock)(ParseTimestamp(val))
+	case fPeer:
 		var n uint64
-		n, err = strconv.ParseUint(val, 10, 16)
-		s.Peer = uint16(n)
-	case "tc", "poll":
-		s.TC, err = parseUint8(val)
-	case "mintc":
-		s.MinTC, err = parseUint8(val)
-	case "offset":
-		s.Offset, err = parseFloat(val)
-	case "frequency":
-		s.Frequency, err = parseFloat(val)
-	case "sys_jitter", "jitter":
-		s.SysJitter, err = parseFloat(val)
-	case "clk_jitter", "noise":
-		s.ClkJitter, err = parseFloat(val)
-	case "clk_wander", "stability":
-		s.ClkWander, err = parseFloat(val)
-	case "state":
-		s.State, err = parseUint8(val)
-	case "tai":
-		s.TAI, err = strconv.Atoi(val)
-	case "leapsec":
-		s.LeapSec, err = parseFileStamp(val)
-	case "expire":
-		s.Expire, err = parseFileStamp(val)
-	case "leapsmearinterval":
-		s.LeapSmearInterval, err = strconv.Atoi(val)
-	case "leapsmearoffset":
-		s.LeapSmearOffset, err = parseFloat(val)
+		if n, err = strconv.ParseUint(val, 10, 16); err == nil {
+			s.Peer = uint16(n)
+		}
+	case fTc, fPoll:
+		err = setOK(&s.TC)(parseUint8(val))
+	case fMintc:
+		err = setOK(&s.MinTC)(parseUint8(val))
+	case fOffset:
+		err = setOK(&s.Offset)(parseFloat(val))
+	case fFrequency:
+		err = setOK(&s.Frequency)(parseFloat(val))
+	case fSysJitter, fJitter:
+		err = setOK(&s.SysJitter)(parseFloat(val))
+	case fClkJitter, fNoise:
+		err = setOK(&s.ClkJitter)(parseFloat(val))
+	case fClkWander, fStability:
+		err = setOK(&s.ClkWander)(parseFloat(val))
+	case fState:
+		err = setOK(&s.State)(parseUint8(val))
+	case fTai:
+		err = setOK(&s.TAI)(strconv.Atoi(val))
+	case fLeapsec:
+		err = setOK(&s.LeapSec)(parseFileStamp(val))
+	case fExpire:
+		err = setOK(&s.Expire)(parseFileStamp(val))
+	case fLeapsmearinterval:
+		err = setOK(&s.LeapSmearInterval)(strconv.Atoi(val))
+	case fLeapsmearoffset:
+		err = setOK(&s.LeapSmearOffset)(parseFloat(val))
 	}
 	if err != nil && !errors.Is(err, ErrTimestamp) {
 		err = fmt.Errorf("%w: %w", ErrValue, unwrapNum(err))
 	}
 	return err
+}
+
+// setOK returns a function that stores a parsed value in *p unless
+// parsing failed, and returns the error.
+func setOK[T any](p *T) func(T, error) error {
+	return func(v T, err error) error {
+		if err == nil {
+			*p = v
+		}
+		return err
+	}
 }
 
 // unwrapNum strips strconv's wrapper, whose message repeats the input.
@@ -350,6 +548,22 @@ func unwrapNum(err error) error {
 }
 
 func parseUint8(s string) (uint8, error) {
+	// One to three digits, as ntpd prints them; strconv for the rest
+	// (and for its errors).
+	if n := len(s); n > 0 && n <= 3 {
+		v := 0
+		for i := 0; i < n; i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				v = -1
+				break
+			}
+			v = v*10 + int(c-'0')
+		}
+		if v >= 0 && v <= 255 {
+			return uint8(v), nil
+		}
+	}
 	n, err := strconv.ParseUint(s, 10, 8)
 	return uint8(n), err
 }
@@ -367,11 +581,57 @@ func parseLeap(s string) (uint8, error) {
 }
 
 func parseFloat(s string) (float64, error) {
+	if f, ok := parseDecimal(s); ok {
+		return f, nil
+	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err == nil && (f != f || f > 1e300 || f < -1e300) { // NaN, Inf
 		return 0, errors.New("not a finite number")
 	}
 	return f, err
+}
+
+// pow10 holds the powers of ten a float64 represents exactly.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// parseDecimal parses what ntpd prints with %f ("-0.123456"): an optional
+// sign, digits and an optional fraction, 15 digits at most, so that the
+// digits are an exact float64 and one division by an exact power of ten
+// rounds correctly (strconv's own exact case). It reports false for
+// anything else, which strconv.ParseFloat then takes.
+func parseDecimal(s string) (float64, bool) {
+	neg := false
+	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
+		neg, s = s[0] == '-', s[1:]
+	}
+	if len(s) == 0 || len(s) > 16 {
+		return 0, false
+	}
+	var mant uint64
+	i := 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		mant = mant*10 + uint64(s[i]-'0')
+	}
+	digits, scale := i, 0
+	if i < len(s) && s[i] == '.' {
+		i++
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			mant = mant*10 + uint64(s[i]-'0')
+		}
+		scale = i - digits - 1
+		digits += scale
+	}
+	if i != len(s) || digits == 0 || digits > 15 {
+		return 0, false
+	}
+	f := float64(mant)
+	if scale > 0 {
+		f /= pow10[scale]
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
 }
 
 // parseFileStamp parses ntpd's yyyymmddhhmm file stamps.

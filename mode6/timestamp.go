@@ -2,7 +2,6 @@ package mode6
 
 import (
 	"errors"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -26,12 +25,32 @@ func ParseTimestamp(s string) (Timestamp, error) {
 	if !ok || len(secs) == 0 || len(secs) > 8 || len(frac) == 0 || len(frac) > 8 {
 		return 0, ErrTimestamp
 	}
-	hi, err1 := strconv.ParseUint(secs, 16, 32)
-	lo, err2 := strconv.ParseUint(frac, 16, 32)
-	if err1 != nil || err2 != nil {
+	hi, ok1 := parseHex32(secs)
+	lo, ok2 := parseHex32(frac)
+	if !ok1 || !ok2 {
 		return 0, ErrTimestamp
 	}
-	return Timestamp(hi<<32 | lo), nil
+	return Timestamp(uint64(hi)<<32 | uint64(lo)), nil
+}
+
+// parseHex32 parses one to eight hexadecimal digits.
+func parseHex32(s string) (uint32, bool) {
+	var v uint32
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | uint32(c)
+	}
+	return v, true
 }
 
 // String returns t as ntpd prints it, "0xdfb39d2d.8598591b".

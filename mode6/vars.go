@@ -1,6 +1,7 @@
 package mode6
 
 import (
+	"encoding/binary"
 	"iter"
 	"strings"
 	"unsafe"
@@ -121,21 +122,28 @@ func ParseVars(data []byte) (Vars, ParseStats) { return parseVars(data, nil, nil
 // without any).
 func parseVars(data, into []byte, dst Vars) (Vars, ParseStats) {
 	var st ParseStats
-	var items int
-	st.Dropped, items = clean(data, nil)
 	var text string
-	if st.Dropped == 0 {
+	items := 0
+	if printable(data) {
+		// Nothing to drop (the common case): no need to follow the
+		// grammar to tell quoted octets from the others.
 		text = ownText(data, into)
+		items = strings.Count(text, ",") + 1
 	} else {
-		var sb strings.Builder
-		sb.Grow(len(data) - st.Dropped)
-		clean(data, &sb)
-		text = sb.String()
+		st.Dropped, items = clean(data, nil)
+		if st.Dropped == 0 {
+			text = ownText(data, into)
+		} else {
+			var sb strings.Builder
+			sb.Grow(len(data) - st.Dropped)
+			clean(data, &sb)
+			text = sb.String()
+		}
 	}
 	vs := Vars(nil)
 	pos := 0
 	for {
-		for pos < len(text) && (text[pos] == ',' || isBlank(text[pos]) || text[pos] == '\r' || text[pos] == '\n') {
+		for pos < len(text) && class[text[pos]]&(cSep|cBlank) != 0 {
 			pos++
 		}
 		if pos >= len(text) {
@@ -148,13 +156,13 @@ func parseVars(data, into []byte, dst Vars) (Vars, ParseStats) {
 			vs = make(Vars, 0, min(items, maxPrealloc))
 		}
 		start := pos
-		for pos < len(text) && text[pos] != ',' && text[pos] != '=' && text[pos] != '\r' && text[pos] != '\n' {
+		for pos < len(text) && class[text[pos]]&(cSep|cEq) == 0 {
 			pos++
 		}
 		name := trimBlanks(text[start:pos])
 		if name == "" {
 			st.Skipped++
-			for pos < len(text) && text[pos] != ',' && text[pos] != '\r' && text[pos] != '\n' {
+			for pos < len(text) && class[text[pos]]&cSep == 0 {
 				pos++
 			}
 			continue
@@ -165,7 +173,7 @@ func parseVars(data, into []byte, dst Vars) (Vars, ParseStats) {
 		}
 		pos++ // '='
 		q := pos
-		for q < len(text) && isBlank(text[q]) {
+		for q < len(text) && class[text[q]]&cBlank != 0 {
 			q++
 		}
 		if q < len(text) && text[q] == '"' {
@@ -177,17 +185,21 @@ func parseVars(data, into []byte, dst Vars) (Vars, ParseStats) {
 			}
 			vs = append(vs, Var{Name: name, Value: text[q+1 : q+1+end], Quoted: true})
 			pos = q + end + 2
-			for pos < len(text) && isBlank(text[pos]) {
+			for pos < len(text) && class[text[pos]]&cBlank != 0 {
 				pos++
 			}
-			if pos < len(text) && text[pos] != ',' && text[pos] != '\r' && text[pos] != '\n' {
+			if pos < len(text) && class[text[pos]]&cSep == 0 {
 				st.Repaired++ // the next item follows the closing quote
 			}
 			continue
 		}
 		start = pos
-		for pos < len(text) && text[pos] != ',' && text[pos] != '\r' && text[pos] != '\n' {
-			if text[pos] == '=' {
+		for pos < len(text) {
+			k := class[text[pos]]
+			if k&(cSep|cEq) != 0 {
+				if k&cSep != 0 {
+					break
+				}
 				if n := nameBefore(text, start, pos); n > start {
 					// The comma before the next item is missing.
 					st.Repaired++
@@ -200,6 +212,53 @@ func parseVars(data, into []byte, dst Vars) (Vars, ParseStats) {
 		vs = append(vs, Var{Name: name, Value: trimBlanks(text[start:pos])})
 	}
 	return vs, st
+}
+
+// Octet classes for ParseVars, one bit each.
+const (
+	cSep   = 1 << iota // ',', CR, LF: between items
+	cBlank             // ' ', tab
+	cEq                // '='
+	cName              // what a glued name is made of (isNameTail)
+)
+
+// class maps each octet to its classes. It is never written after
+// package initialisation.
+var class = func() (t [256]uint8) {
+	t[','], t['\r'], t['\n'] = cSep, cSep, cSep
+	t[' '], t['\t'] = cBlank, cBlank
+	t['='] = cEq
+	t['_'] = cName
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = cName
+	}
+	return t
+}()
+
+// printable reports that data holds only printable ASCII, CR, LF and
+// tab: nothing that ParseVars drops. It looks at eight octets at a time.
+func printable(data []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(data); i += 8 {
+		x := binary.LittleEndian.Uint64(data[i:])
+		// A high bit for an octet below ' ' (x - 0x20 borrows) or above
+		// '~' (x + 1 reaches 0x80, or it was set already); a borrow or
+		// carry may mark a neighbour too, which the slow check clears.
+		if ((x-ones*' ')&^x|(x+ones*1)|x)&highs != 0 {
+			for _, c := range data[i : i+8] {
+				if isJunk(c) {
+					return false
+				}
+			}
+		}
+	}
+	for _, c := range data[i:] {
+		if isJunk(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // Where clean is in the grammar ParseVars reads.
