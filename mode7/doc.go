@@ -5,9 +5,7 @@
 // The package performs no I/O. It builds requests ([Request]), decodes
 // reply datagrams ([Packet]), decodes and encodes every monitor-list item
 // layout ntpd ever sent ([MonitorEntry]), reassembles multi-packet replies
-// by sequence number ([Reassembler]), keeping their items raw and
-// decoding them on demand, all at once or through a lazy view
-// ([MonitorList]), and packetises replies the way ntpd
+// by sequence number ([Reassembler]) and packetises replies the way ntpd
 // 4.2.6 does ([AppendMonitorReply]), so that tests and simulated servers
 // are built from the same code that decodes.
 //
