@@ -93,29 +93,6 @@ func TestNoAllocs(t *testing.T) {
 			entries, _ = r.AppendEntries(entries[:0])
 			sink += len(entries)
 		},
-		"Reassembler 600 entries, lazy List": func() {
-			r.ResetFor(req)
-			for _, p := range reply600 {
-				_ = r.Add(p)
-			}
-			l := r.List()
-			var e mode7.MonitorEntry
-			for i := range l.Len() {
-				l.DecodeAt(i, &e)
-				sink += int(e.Port)
-			}
-			for _, e := range l.All() {
-				sink += int(e.Count)
-			}
-			sink += int(l.At(599).Port)
-		},
-		"Reassembler 600 entries out of order, Entries": func() {
-			r.ResetFor(req)
-			for i := range reply600 {
-				_ = r.Add(reply600[len(reply600)-1-i])
-			}
-			sink += len(r.Entries()) + r.List().Len()
-		},
 		"Reassembler duplicates and garbage": func() {
 			_ = r.Add(reply600[3])
 			_ = r.Add(full[:5])

@@ -96,61 +96,6 @@ func BenchmarkFullReply(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/copyNs, "x-copy")
 		b.ReportMetric(float64(b.N)*600/b.Elapsed().Seconds(), "entries/s")
 	})
-	// Reassembly and the lazy view alone: the raw items kept in order,
-	// nothing decoded yet.
-	b.Run("reassemble+list", func(b *testing.B) {
-		b.SetBytes(int64(total))
-		b.ReportAllocs()
-		req := mode7.NewRequest(42)
-		var r mode7.Reassembler
-		var l mode7.MonitorList
-		for b.Loop() {
-			r.ResetFor(req)
-			for _, p := range pkts {
-				if err := r.Add(p); err != nil {
-					b.Fatal(err)
-				}
-			}
-			l = r.List()
-		}
-		if l.Len() != 600 {
-			b.Fatalf("%d entries", l.Len())
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/copyNs, "x-copy")
-	})
-	// The lazy view: reassemble the raw items, then visit every entry
-	// through the list, reading its client address, port, mode, version and
-	// count (what a report row needs), each decoded on the stack.
-	b.Run("reassemble+view", func(b *testing.B) {
-		b.SetBytes(int64(total))
-		b.ReportAllocs()
-		req := mode7.NewRequest(42)
-		var r mode7.Reassembler
-		n, sink := 0, uint64(0)
-		for b.Loop() {
-			r.ResetFor(req)
-			for _, p := range pkts {
-				if err := r.Add(p); err != nil {
-					b.Fatal(err)
-				}
-			}
-			l := r.List()
-			n = l.Len()
-			var e mode7.MonitorEntry
-			for i := range n {
-				l.DecodeAt(i, &e)
-				if e.Addr.Is4() {
-					sink++
-				}
-				sink += uint64(e.Count) + uint64(e.Port) + uint64(e.Mode) + uint64(e.Version)
-			}
-		}
-		if n != 600 || sink == 0 {
-			b.Fatalf("%d entries", n)
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/copyNs, "x-copy")
-		b.ReportMetric(float64(b.N)*600/b.Elapsed().Seconds(), "entries/s")
-	})
 }
 
 // BenchmarkAppendMonitorReply encodes a full 600-entry reply into reused

@@ -2,6 +2,7 @@ package mode7
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -13,8 +14,7 @@ const DefaultMaxBytes = MaxPackets * MaxDataLen
 // DefaultMaxEntries is the default cap on the monitor entries a
 // [Reassembler] keeps: 128 full packets of 72-octet items. ntpd never
 // sends more than 600; the cap bounds what a hostile server sending small
-// items can make a client hold (each decoded entry takes 80 octets; the
-// reassembler itself keeps the raw items and decodes only when asked).
+// items can make a client hold (each decoded entry takes 80 octets).
 const DefaultMaxEntries = MaxPackets * (MaxDataLen / ItemSizeMonitor1)
 
 // ReassemblyStats counts what a [Reassembler] was given. Packets and Bytes
@@ -39,10 +39,8 @@ type ReassemblyStats struct {
 // arrived. Duplicates are counted and ignored, packets for another
 // implementation or request code are rejected, an error code on any packet
 // ends the reply, and at most [MaxPackets] packets, MaxBytes item octets
-// and MaxEntries monitor entries are kept. Monitor-list items are kept
-// raw, in r's own buffer, and decoded only when asked for: all at once by
-// Entries, AppendEntries and Reply, or one at a time through the lazy view
-// that List returns.
+// and MaxEntries monitor entries are kept. Monitor-list items are decoded
+// as they arrive.
 //
 // A Reassembler copies what it keeps, so the datagram buffers passed to
 // Add may be reused at once. Reset prepares it for another reply and keeps
@@ -69,17 +67,15 @@ type Reassembler struct {
 	maxSeq  int // highest sequence number kept, or -1
 	unorder bool
 	capped  bool
-	// Packet s holds the item octets buf[start[s]:start[s]+cnt[s]]. At
-	// most 128 distinct sequence numbers of at most 500 octets each are
-	// ever appended to buf between resets, so uint16 offsets suffice.
-	start   [MaxPackets]uint16
-	cnt     [MaxPackets]uint16
-	buf     []byte
-	spare   []byte         // reordering space
-	ents    []MonitorEntry // the monitor entries, decoded by Entries
-	decoded bool           // ents holds the entries of the packets kept
-	octets  int            // item octets kept
-	nents   int            // monitor entries kept
+	// For a monitor list, packet s holds ents[start[s]:start[s]+cnt[s]],
+	// decoded as it arrived; for other codes buf[start[s]:start[s]+cnt[s]].
+	start  [MaxPackets]uint16
+	cnt    [MaxPackets]uint16
+	ents   []MonitorEntry
+	spare  []MonitorEntry // reordering space
+	buf    []byte
+	octets int // item octets kept
+	nents  int // monitor entries kept
 
 	stats    ReassemblyStats
 	err      error // terminal: an InfoErr or ErrNoEnd
@@ -98,16 +94,16 @@ func (r *Reassembler) Reset(impl Impl, code ReqCode) {
 func (r *Reassembler) ResetFor(req Request) { r.Reset(req.Impl, req.Code) }
 
 func (r *Reassembler) reset() {
-	ents := r.ents[:0]
+	ents, spare := r.ents[:0], r.spare[:0]
 	if cap(ents) > 2*DefaultMaxEntries { // do not keep what a hostile reply grew
-		ents = nil
+		ents, spare = nil, nil
 	}
 	// Field by field: start and cnt (512 octets) are read only for the
 	// sequence numbers marked in seen, so they need no clearing.
 	r.bound, r.impl, r.code, r.version, r.itemSize, r.sized = false, 0, 0, 0, 0, false
 	r.seen = [2]uint64{}
 	r.last, r.maxSeq, r.unorder, r.capped = -1, -1, false, false
-	r.ents, r.spare, r.buf, r.decoded = ents, r.spare[:0], r.buf[:0], false
+	r.ents, r.spare, r.buf = ents, spare, r.buf[:0]
 	r.octets, r.nents = 0, 0
 	r.stats, r.err, r.lastDrop, r.inited = ReassemblyStats{}, nil, nil, true
 }
@@ -193,11 +189,15 @@ func (r *Reassembler) Add(datagram []byte) error {
 	}
 	r.octets += n
 	if r.code.IsMonitorList() {
-		r.nents += int(p.NItems)
-		r.decoded = false
+		k, at := int(p.NItems), len(r.ents)
+		r.ents = slices.Grow(r.ents, k)[:at+k]
+		decodeItems(r.ents[at:], p.Data, int(p.ItemSize))
+		r.start[s], r.cnt[s] = uint16(at), uint16(k)
+		r.nents += k
+	} else {
+		r.start[s], r.cnt[s] = uint16(len(r.buf)), uint16(n)
+		r.buf = append(r.buf, p.Data...)
 	}
-	r.start[s], r.cnt[s] = uint16(len(r.buf)), uint16(n)
-	r.buf = append(r.buf, p.Data...)
 	r.unorder = r.unorder || int(s) < r.maxSeq
 	r.seen[s>>6] |= 1 << (s & 63)
 	r.stats.Accepted++
@@ -224,11 +224,12 @@ func (r *Reassembler) evictAbove(s uint8) {
 			continue
 		}
 		r.seen[q>>6] &^= 1 << (q & 63)
-		if r.code.IsMonitorList() && r.itemSize > 0 {
-			r.nents -= int(r.cnt[q]) / int(r.itemSize)
+		if r.code.IsMonitorList() {
+			r.nents -= int(r.cnt[q])
+			r.octets -= int(r.cnt[q]) * int(r.itemSize)
+		} else {
+			r.octets -= int(r.cnt[q])
 		}
-		r.octets -= int(r.cnt[q])
-		r.decoded = false
 		r.stats.Accepted--
 		r.stats.Conflicting++
 	}
@@ -239,7 +240,7 @@ func (r *Reassembler) evictAbove(s uint8) {
 			break
 		}
 	}
-	r.unorder = true // items rebuilds from the packets still kept
+	r.unorder = true // Entries rebuilds from the packets still kept
 }
 
 func (r *Reassembler) maxBytes() int {
@@ -306,59 +307,39 @@ func (r *Reassembler) AppendMissing(dst []uint8) []uint8 {
 
 // AppendData appends the item octets of the packets kept, in sequence
 // order, for replies to codes other than the monitor lists (whose items
-// are read through [Reassembler.List] or [Reassembler.Entries]).
+// are decoded as they arrive; see [Reassembler.Entries]).
 func (r *Reassembler) AppendData(dst []byte) []byte {
 	if r.code.IsMonitorList() {
 		return dst
 	}
-	return append(dst, r.items()...)
-}
-
-// items returns the item octets of the packets kept, in sequence order,
-// putting buf in that order first when packets arrived out of order or
-// were evicted.
-func (r *Reassembler) items() []byte {
-	if r.unorder {
-		r.spare = r.spare[:0]
-		for s := 0; s <= r.maxSeq; s++ {
-			if r.has(uint8(s)) {
-				at := len(r.spare)
-				r.spare = append(r.spare, r.buf[r.start[s]:int(r.start[s])+int(r.cnt[s])]...)
-				r.start[s] = uint16(at)
-			}
+	for s := 0; s <= r.maxSeq; s++ {
+		if r.has(uint8(s)) {
+			dst = append(dst, r.buf[r.start[s]:int(r.start[s])+int(r.cnt[s])]...)
 		}
-		r.buf, r.spare = r.spare, r.buf
-		r.unorder = false
 	}
-	return r.buf
-}
-
-// List returns a lazy view of the monitor entries kept, in sequence order,
-// including those of a partial reply: it decodes nothing until an entry is
-// asked for. The view borrows r's buffer and is valid until the next Add
-// or Reset; Clone it to keep it. List allocates nothing once r has
-// reordered a reply of the same size before. It returns an empty list when
-// the reply is not to a monitor-list request.
-func (r *Reassembler) List() MonitorList {
-	if !r.code.IsMonitorList() || r.nents == 0 {
-		return MonitorList{size: int(r.itemSize)}
-	}
-	return MonitorList{data: r.items(), size: int(r.itemSize)}
+	return dst
 }
 
 // NumEntries returns the number of monitor entries kept.
 func (r *Reassembler) NumEntries() int { return r.nents }
 
-// Entries returns the monitor entries kept, decoded, in sequence order,
-// including those of a partial reply. The slice belongs to r and is valid
-// until the next Add or Reset; copy it (or use [Reassembler.AppendEntries]
-// or [Reassembler.Reply]) to keep it. Entries allocates nothing once r has
-// decoded a reply of the same size before. [Reassembler.List] is the
-// cheaper way when not every entry is needed as a value.
+// Entries returns the monitor entries kept, in sequence order, including
+// those of a partial reply. The slice belongs to r and is valid until the
+// next Add or Reset; copy it (or use [Reassembler.AppendEntries] or
+// [Reassembler.Reply]) to keep it. Entries allocates nothing once r has
+// reordered a reply of the same size before.
 func (r *Reassembler) Entries() []MonitorEntry {
-	if !r.decoded {
-		r.ents = r.List().AppendEntries(r.ents[:0])
-		r.decoded = true
+	if r.unorder {
+		r.spare = r.spare[:0]
+		for s := 0; s <= r.maxSeq; s++ {
+			if r.has(uint8(s)) {
+				at := len(r.spare)
+				r.spare = append(r.spare, r.ents[r.start[s]:int(r.start[s])+int(r.cnt[s])]...)
+				r.start[s] = uint16(at)
+			}
+		}
+		r.ents, r.spare = r.spare, r.ents
+		r.unorder = false
 	}
 	return r.ents
 }
@@ -370,10 +351,7 @@ func (r *Reassembler) AppendEntries(dst []MonitorEntry) ([]MonitorEntry, error) 
 	if !r.code.IsMonitorList() {
 		return dst, ErrMismatch
 	}
-	if r.decoded {
-		return append(dst, r.ents...), nil
-	}
-	return r.List().AppendEntries(dst), nil
+	return append(dst, r.Entries()...), nil
 }
 
 // Err returns the outcome so far: nil for a complete reply, the [InfoErr]
@@ -454,7 +432,7 @@ func (r *Reassembler) Reply() Reply {
 		Err:             r.Err(),
 	}
 	if r.nents > 0 {
-		rep.Entries = r.List().AppendEntries(make([]MonitorEntry, 0, r.nents))
+		rep.Entries = slices.Clone(r.Entries())
 	}
 	return rep
 }
