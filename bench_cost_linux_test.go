@@ -512,31 +512,32 @@ func costNaive(b *testing.B, probe string, targets []netip.AddrPort, bed *costBe
 				_, _ = c.Write(costRequest(probe, seq))
 				_ = c.SetReadDeadline(time.Now().Add(costWait))
 				buf := make([]byte, 600)
-				ok := false
+				var r interface {
+					Add([]byte) error
+					Done() bool
+				}
+				var six mode6.Reassembler
+				var seven mode7.Reassembler
 				if probe == "readvar" {
-					var r mode6.Reassembler
-					r.Reset(seq, mode6.OpReadVar)
-					for !r.Done() {
-						n, err := c.Read(buf)
-						if err != nil {
-							break
-						}
-						_ = r.Add(buf[:n])
-						ok = true
-					}
-					_ = r.Reply()
+					six.Reset(seq, mode6.OpReadVar)
+					r = &six
 				} else {
-					var r mode7.Reassembler
-					r.ResetFor(mode7.NewRequest(mode7.ReqMonGetList1))
-					for !r.Done() {
-						n, err := c.Read(buf)
-						if err != nil {
-							break
-						}
-						_ = r.Add(buf[:n])
-						ok = true
+					seven.ResetFor(mode7.NewRequest(mode7.ReqMonGetList1))
+					r = &seven
+				}
+				ok := false
+				for !r.Done() {
+					n, err := c.Read(buf)
+					if err != nil {
+						break
 					}
-					_ = r.Reply()
+					_ = r.Add(buf[:n])
+					ok = true
+				}
+				if probe == "readvar" {
+					_ = six.Reply()
+				} else {
+					_ = seven.Reply()
 				}
 				if ok {
 					mu.Lock()

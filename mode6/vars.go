@@ -128,7 +128,9 @@ func parseVars(data, into []byte, dst Vars) (Vars, ParseStats) {
 		// Nothing to drop (the common case): no need to follow the
 		// grammar to tell quoted octets from the others.
 		text = ownText(data, into)
-		items = strings.Count(text, ",") + 1
+		if dst == nil { // the count only sizes a new slice
+			items = strings.Count(text, ",") + 1
+		}
 	} else {
 		st.Dropped, items = clean(data, nil)
 		if st.Dropped == 0 {
