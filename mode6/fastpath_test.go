@@ -4,7 +4,9 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/ntpctl/ntpctl/internal/hexcap"
 )
@@ -92,7 +94,9 @@ func TestSysFieldIndex(t *testing.T) {
 func FuzzNumbersRef(f *testing.F) {
 	for _, s := range []string{"0.000", "-0.000", "+1.5", "16", "255", "256", "007", "-24",
 		"0.123456789012345", "1234567890123456", "1e5", ".5", "5.", ".", "-", "", "inf", "NaN",
-		"0x1p-2", "1_000", "0xdfb39d2d.8598591b", "eeb2d8bb.4c50ec8d", "0X0.0", "0x.1", "0xg.0"} {
+		"0x1p-2", "1_000", "0xdfb39d2d.8598591b", "eeb2d8bb.4c50ec8d", "0X0.0", "0x.1", "0xg.0",
+		"-128", "-129", "127", "128", "-0", "+5", "--5", "-+5", "201701010000", "202602290000", "202402290000",
+		"190002290000", "200002292359", "202512312400", "202512310060", "000001010000", "202513010000", "20250101000"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -108,6 +112,16 @@ func FuzzNumbersRef(f *testing.F) {
 		wu, werr := refParseUint8(s)
 		if gu != wu || (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {
 			t.Fatalf("parseUint8(%q) = %v, %v; want %v, %v", s, gu, gerr, wu, werr)
+		}
+		gi, gerr := parseInt8(s)
+		wi, werr := strconv.ParseInt(s, 10, 8)
+		if (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) || (gerr == nil && int64(gi) != wi) {
+			t.Fatalf("parseInt8(%q) = %v, %v; want %v, %v", s, gi, gerr, wi, werr)
+		}
+		gs, gerr := parseFileStamp(s)
+		ws, werr := time.Parse("200601021504", s)
+		if !reflect.DeepEqual(gs, ws) || (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {
+			t.Fatalf("parseFileStamp(%q) = %v, %v; want %v, %v", s, gs, gerr, ws, werr)
 		}
 		gt, gerr := ParseTimestamp(s)
 		wt, werr := refParseTimestamp(s)

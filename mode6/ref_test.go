@@ -218,9 +218,9 @@ func (s *SystemVars) refSet(v Var) (err error) {
 	case "tai":
 		s.TAI, err = strconv.Atoi(val)
 	case "leapsec":
-		s.LeapSec, err = parseFileStamp(val)
+		s.LeapSec, err = time.Parse("200601021504", val)
 	case "expire":
-		s.Expire, err = parseFileStamp(val)
+		s.Expire, err = time.Parse("200601021504", val)
 	case "leapsmearinterval":
 		s.LeapSmearInterval, err = strconv.Atoi(val)
 	case "leapsmearoffset":

@@ -473,10 +473,7 @@ func (s *SystemVars) set(f int, v *Var) (err error) {
 	case fStratum:
 		err = setOK(&s.Stratum)(parseUint8(val))
 	case fPrecision:
-		var n int64
-		if n, err = strconv.ParseInt(val, 10, 8); err == nil {
-			s.Precision = int8(n)
-		}
+		err = setOK(&s.Precision)(parseInt8(val))
 	case fRootdelay:
 		err = setOK(&s.RootDelay)(parseFloat(val))
 	case fRootdisp, fRootdispersion:
@@ -545,6 +542,20 @@ func unwrapNum(err error) error {
 		return ne.Err
 	}
 	return err
+}
+
+// parseInt8 parses a precision ("-24"): a sign and one to three digits
+// here, strconv for the rest (and for its errors).
+func parseInt8(s string) (int8, error) {
+	if len(s) > 1 && len(s) <= 4 && s[0] == '-' {
+		if u, err := parseUint8(s[1:]); err == nil && u <= 128 && s[1] != '+' && s[1] != '-' {
+			return int8(-int(u)), nil
+		}
+	} else if u, err := parseUint8(s); err == nil && u <= 127 && len(s) <= 3 {
+		return int8(u), nil
+	}
+	n, err := strconv.ParseInt(s, 10, 8)
+	return int8(n), err
 }
 
 func parseUint8(s string) (uint8, error) {
@@ -634,7 +645,44 @@ func parseDecimal(s string) (float64, bool) {
 	return f, true
 }
 
-// parseFileStamp parses ntpd's yyyymmddhhmm file stamps.
+// parseFileStamp parses ntpd's yyyymmddhhmm file stamps: twelve digits
+// of a valid date and time here, time.Parse for anything else (and for its
+// errors).
 func parseFileStamp(s string) (time.Time, error) {
+	if len(s) == 12 {
+		var d [12]int
+		ok := true
+		for i := range 12 {
+			c := s[i]
+			if c < '0' || c > '9' {
+				ok = false
+				break
+			}
+			d[i] = int(c - '0')
+		}
+		if ok {
+			year := d[0]*1000 + d[1]*100 + d[2]*10 + d[3]
+			month, day := d[4]*10+d[5], d[6]*10+d[7]
+			hour, minute := d[8]*10+d[9], d[10]*10+d[11]
+			if month >= 1 && month <= 12 && day >= 1 && day <= daysIn(month, year) && hour < 24 && minute < 60 {
+				return time.Date(year, time.Month(month), day, hour, minute, 0, 0, time.UTC), nil
+			}
+		}
+	}
 	return time.Parse("200601021504", s)
+}
+
+// daysIn returns the number of days of a month of the proleptic
+// Gregorian calendar.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
