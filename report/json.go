@@ -491,6 +491,15 @@ type JSONScanStats struct {
 	TargetsEstimated bool `json:"targets_estimated,omitempty"`
 	// Interrupted reports a scan cut short (Ctrl-C).
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Space is the target space the scan covered completely, as ranges
+	// ("192.0.2.0/24", "198.51.100.7-198.51.100.9"), blocked addresses
+	// taken out: every address in it was sent the probes. It is empty for
+	// a shard of a scan, or a scan limited to some of its targets, which
+	// covered only part of their ranges. The report store calls a finding
+	// fixed only where a complete scan covered it.
+	Space []string `json:"space,omitempty"`
+	// Scanner names the program that scanned and its version.
+	Scanner string `json:"scanner,omitempty"`
 	// Failed is the error that stopped the scan (a file could not be
 	// written); the files and these statistics then hold the results up
 	// to the last complete flush.

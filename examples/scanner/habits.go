@@ -290,6 +290,7 @@ func (s *scan) limitTargets() {
 	if limit < s.size {
 		s.size = limit
 	}
+	s.limited = true
 	seq := s.seq
 	s.seq = func(yield func(netip.AddrPort) bool) {
 		n := uint64(0)

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ntpctl/ntpctl/internal/buildinfo"
 	"github.com/ntpctl/ntpctl/report"
 )
 
@@ -308,6 +309,12 @@ func (o *outputs) stats(interrupted bool) report.JSONScanStats {
 		}
 	}
 	st.Sent, st.SendRate = s.sendRate()
+	st.Scanner = buildinfo.Line("ntpctl-scanner")
+	if s.opts.shards <= 1 && !s.limited {
+		for _, r := range s.set.Ranges() {
+			st.Space = append(st.Space, r.String())
+		}
+	}
 	return st
 }
 

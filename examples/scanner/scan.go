@@ -59,7 +59,10 @@ type scan struct {
 
 	// blocked counts the target addresses the blocklists took out before
 	// the scan; blockedSet holds them (for -json-all), bl judged them.
-	blocked    uint64
+	blocked uint64
+	// limited is set when -max-targets cut the targets short: the scan
+	// covers only part of its ranges.
+	limited    bool
 	blockedSet ntpctl.TargetSet
 	bl         *ntpctl.Blocklist
 

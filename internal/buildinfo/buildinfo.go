@@ -54,3 +54,29 @@ func Format(program string, bi *debug.BuildInfo) string {
 	fmt.Fprintf(&b, "go       %s\n", bi.GoVersion)
 	return b.String()
 }
+
+// Line returns the running program's build on one line, "program
+// version" followed by the first 12 digits of the VCS revision when
+// known, for records that name what made them (a scan's statistics).
+func Line(program string) string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return program
+	}
+	return FormatLine(program, bi)
+}
+
+// FormatLine describes bi as Line does.
+func FormatLine(program string, bi *debug.BuildInfo) string {
+	version := bi.Main.Version
+	if version == "" {
+		version = "(devel)"
+	}
+	s := program + " " + version
+	for _, st := range bi.Settings {
+		if st.Key == "vcs.revision" && st.Value != "" {
+			s += " " + st.Value[:min(12, len(st.Value))]
+		}
+	}
+	return s
+}

@@ -33,3 +33,10 @@ go       go1.26.0
 func TestText(t *testing.T) {
 	assert.Contains(t, Text("x"), "go       go1.")
 }
+
+func TestFormatLine(t *testing.T) {
+	bi := &debug.BuildInfo{Main: debug.Module{Path: "github.com/ntpctl/ntpctl"},
+		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef"}}}
+	assert.Equal(t, "scanner (devel) 0123456789ab", FormatLine("scanner", bi))
+	assert.Equal(t, "scanner v1.2.3", FormatLine("scanner", &debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}))
+}
