@@ -1,0 +1,163 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ntpctl/ntpctl"
+	"github.com/ntpctl/ntpctl/report"
+)
+
+// Run is one scan imported into the store.
+type Run struct {
+	// ID is the store's number of the run (set by the store).
+	ID int64
+	// UID identifies the run's content: importing the same content again
+	// finds this run and changes nothing. Import derives it from the
+	// rows and Stats when empty.
+	UID string
+	// Source says where the run came from: a directory, a file name, "scanner".
+	Source string
+	// Started and Finished bound the scan. The day of a run is Started's
+	// UTC date, and runs are ordered by Started.
+	Started, Finished time.Time
+	// Types are the report types the run scanned for (scan_ntp and
+	// scan6_ntp for the READVAR probe, …), rows or not: only these can
+	// make its findings absent.
+	Types []report.Type
+	// Complete is false for an interrupted or failed scan, whose
+	// absences prove nothing.
+	Complete bool
+	// Interrupted reports a scan cut short.
+	Interrupted bool
+	// Space is the target space the run covered completely; a finding
+	// outside it is never called fixed by this run.
+	Space []ntpctl.Range
+	// Scanner names the program and its version.
+	Scanner string
+	// Stats is the scan's statistics object (…-stats.json), if any.
+	Stats json.RawMessage
+	// Rows is the number of rows stored for the run.
+	Rows int64
+}
+
+// Day returns the run's UTC date, YYYY-MM-DD.
+func (r *Run) Day() string { return r.Started.UTC().Format(time.DateOnly) }
+
+// Row is one report row as the store keeps it: the CSV record in the
+// current layout (as the scanner writes it), and what is looked up in it.
+type Row struct {
+	Type     report.Type
+	Key      report.Key // ip, asn and geo
+	IP       string     // the ip column as written
+	Port     int
+	Protocol string
+	// Daemon is the daemon version of an NTP Version row ("ntpd 4.2.8p15").
+	Daemon        string
+	Amplification float64
+	Timestamp     string
+	// Line is the CSV record, without its line end, in the current
+	// layout of Type's report.
+	Line string
+	// Hash identifies the row's values other than its timestamp and port,
+	// for Shadowserver's delta mode.
+	Hash [16]byte
+}
+
+// VersionRowOf makes a Row of an NTP Version row; t is scan_ntp or
+// scan6_ntp.
+func VersionRowOf(t report.Type, r *report.VersionRow) Row {
+	row := rowOf(t, r.Values(), report.VersionColumns(report.LayoutCurrent), report.KeyOf(r))
+	row.Daemon = report.DaemonVersion(r.Version)
+	return row
+}
+
+// MonitorRowOf makes a Row of an NTP Monitor row; t is scan_ntpmonitor or
+// scan6_ntpmonitor.
+func MonitorRowOf(t report.Type, r *report.MonitorRow) Row {
+	return rowOf(t, r.Values(), report.MonitorColumns(report.LayoutCurrent), report.KeyOf(r))
+}
+
+func rowOf(t report.Type, values, names []string, k report.Key) Row {
+	row := Row{Type: t, Key: k}
+	h := sha256.New()
+	for i, v := range values {
+		switch names[i] {
+		case "timestamp":
+			row.Timestamp = v
+			continue
+		case "port":
+			row.Port, _ = strconv.Atoi(v)
+			continue
+		case "ip":
+			row.IP = v
+		case "protocol":
+			row.Protocol = v
+		case "amplification":
+			row.Amplification, _ = strconv.ParseFloat(v, 64)
+		}
+		h.Write([]byte(names[i]))
+		h.Write([]byte{0})
+		h.Write([]byte(v))
+		h.Write([]byte{0})
+	}
+	copy(row.Hash[:], h.Sum(nil))
+	row.Line = strings.TrimSuffix(string(report.AppendRecord(nil, values, false)), "\n")
+	return row
+}
+
+// ipBin is the 16-octet form of an address (IPv4 mapped), whose order is
+// the address order; the zero address for an invalid one.
+func ipBin(a netip.Addr) []byte {
+	b := a.Unmap().As16()
+	if !a.IsValid() {
+		b = [16]byte{}
+	}
+	return b[:]
+}
+
+// rangeBins returns the ends of r as ipBin does.
+func rangeBins(r ntpctl.Range) (first, last []byte) {
+	return ipBin(r.First), ipBin(r.Last)
+}
+
+// TypesOf returns the report types of the probes named in a scan's
+// statistics: "monitor" and "version".
+func TypesOf(probes ...string) []report.Type {
+	var ts []report.Type
+	for _, p := range probes {
+		switch p {
+		case "monitor":
+			ts = append(ts, report.ScanNTPMonitor, report.Scan6NTPMonitor)
+		case "version":
+			ts = append(ts, report.ScanNTP, report.Scan6NTP)
+		}
+	}
+	return ts
+}
+
+// contentUID hashes the parts that make up a run's content.
+func contentUID(parts ...[]byte) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(strconv.Itoa(len(p))))
+		h.Write([]byte{':'})
+		h.Write(p)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func typeNames(ts []report.Type) string {
+	s := make([]string, len(ts))
+	for i, t := range ts {
+		s[i] = string(t)
+	}
+	slices.Sort(s)
+	return strings.Join(slices.Compact(s), ",")
+}

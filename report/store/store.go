@@ -1,0 +1,268 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver
+)
+
+// Engine names a database engine.
+type Engine string
+
+// The engines a Store runs on.
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// Errors of the store.
+var (
+	// ErrDSN: a data source name that names no engine.
+	ErrDSN = errors.New("store: unknown data source name")
+	// ErrSchema: the database holds a schema newer than this package.
+	ErrSchema = errors.New("store: database schema is newer than this program")
+	// ErrNotFound: no such run.
+	ErrNotFound = errors.New("store: not found")
+)
+
+// Store is the history of scans: runs, the rows of each, which
+// constituencies each row belonged to when it was imported, and the life
+// of each finding. It is safe for concurrent use.
+type Store struct {
+	db     *sql.DB
+	engine Engine
+}
+
+// Open opens (creating it if needed) the store named by dsn and applies
+// the schema migrations it lacks:
+//
+//   - "postgres://…" or "postgresql://…" (or "postgres:" followed by
+//     pgx's key=value form): PostgreSQL through jackc/pgx;
+//   - "sqlite:PATH", "file:PATH…", or a plain path: an SQLite file, opened
+//     in WAL mode with foreign keys on.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	engine, driver, src, err := parseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open(driver, src)
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	s := &Store{db: db, engine: engine}
+	if engine == SQLite {
+		// One writer at a time is SQLite's model; one connection keeps
+		// transactions from waiting on each other's locks.
+		db.SetMaxOpenConns(1)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func parseDSN(dsn string) (engine Engine, driver, src string, err error) {
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return Postgres, "pgx", dsn, nil
+	case strings.HasPrefix(dsn, "postgres:"):
+		return Postgres, "pgx", strings.TrimPrefix(dsn, "postgres:"), nil
+	case strings.HasPrefix(dsn, "sqlite:"):
+		dsn = strings.TrimPrefix(dsn, "sqlite:")
+	case strings.Contains(dsn, "://"), dsn == "":
+		return "", "", "", fmt.Errorf("%w: %q", ErrDSN, dsn)
+	}
+	path, query, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
+	if path == "" {
+		return "", "", "", fmt.Errorf("%w: %q", ErrDSN, dsn)
+	}
+	params := []string{"_pragma=foreign_keys(1)", "_pragma=journal_mode(WAL)", "_pragma=busy_timeout(10000)", "_pragma=synchronous(NORMAL)", "_txlock=immediate"}
+	if query != "" {
+		params = append(params, query)
+	}
+	return SQLite, "sqlite", "file:" + path + "?" + strings.Join(params, "&"), nil
+}
+
+// Engine returns the engine the store runs on.
+func (s *Store) Engine() Engine { return s.engine }
+
+// DB returns the database handle, for queries of one's own.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// q adapts a query written with ? placeholders and the type words BLOB,
+// BIGINT, REAL and SERIAL to the engine.
+func (s *Store) q(query string) string { return adapt(s.engine, query) }
+
+func adapt(e Engine, query string) string {
+	if e != Postgres {
+		query = strings.ReplaceAll(query, "SERIAL PRIMARY KEY", "INTEGER PRIMARY KEY")
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	out := b.String()
+	for _, r := range [][2]string{{"BLOB", "BYTEA"}, {"REAL", "DOUBLE PRECISION"}, {"SERIAL PRIMARY KEY", "BIGSERIAL PRIMARY KEY"}} {
+		out = strings.ReplaceAll(out, r[0], r[1])
+	}
+	return out
+}
+
+// migrations are the schema's versions, applied in order, each once.
+// Times are Unix microseconds (UTC); addresses are kept as text (as in
+// the report) and as 16 octets (IPv4 mapped) so ranges compare.
+var migrations = []string{
+	// 1: runs, their target space, rows, memberships, findings.
+	`CREATE TABLE runs (
+		id SERIAL PRIMARY KEY,
+		uid TEXT NOT NULL UNIQUE,
+		source TEXT NOT NULL,
+		day TEXT NOT NULL,
+		started BIGINT NOT NULL,
+		finished BIGINT NOT NULL,
+		probes TEXT NOT NULL,
+		complete INTEGER NOT NULL,
+		interrupted INTEGER NOT NULL,
+		scanner TEXT NOT NULL,
+		stats TEXT NOT NULL,
+		rows_total BIGINT NOT NULL
+	);
+	CREATE TABLE run_space (
+		run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		first BLOB NOT NULL,
+		last BLOB NOT NULL
+	);
+	CREATE INDEX run_space_run ON run_space(run_id);
+	CREATE TABLE run_types (
+		run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		type TEXT NOT NULL,
+		PRIMARY KEY (run_id, type)
+	);
+	CREATE TABLE rows (
+		run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		row_no BIGINT NOT NULL,
+		type TEXT NOT NULL,
+		ip TEXT NOT NULL,
+		ip_bin BLOB NOT NULL,
+		port INTEGER NOT NULL,
+		protocol TEXT NOT NULL,
+		asn BIGINT NOT NULL,
+		geo TEXT NOT NULL,
+		daemon TEXT NOT NULL,
+		amplification REAL NOT NULL,
+		ts TEXT NOT NULL,
+		hash BLOB NOT NULL,
+		line TEXT NOT NULL,
+		PRIMARY KEY (run_id, row_no)
+	);
+	CREATE INDEX rows_key ON rows(type, ip, port, protocol);
+	CREATE TABLE row_members (
+		run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		constituency TEXT NOT NULL,
+		row_no BIGINT NOT NULL,
+		PRIMARY KEY (run_id, constituency, row_no)
+	);
+	CREATE TABLE findings (
+		type TEXT NOT NULL,
+		ip TEXT NOT NULL,
+		port INTEGER NOT NULL,
+		protocol TEXT NOT NULL,
+		ip_bin BLOB NOT NULL,
+		first_seen BIGINT NOT NULL,
+		last_seen BIGINT NOT NULL,
+		open_since BIGINT NOT NULL,
+		fixed_at BIGINT,
+		misses INTEGER NOT NULL,
+		PRIMARY KEY (type, ip, port, protocol)
+	);
+	CREATE INDEX findings_open ON findings(type, fixed_at);
+	CREATE TABLE fixes (
+		type TEXT NOT NULL,
+		ip TEXT NOT NULL,
+		port INTEGER NOT NULL,
+		protocol TEXT NOT NULL,
+		run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		fixed_at BIGINT NOT NULL,
+		PRIMARY KEY (type, ip, port, protocol, run_id)
+	);
+	CREATE TABLE row_open (
+		run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		row_no BIGINT NOT NULL,
+		open_since BIGINT NOT NULL,
+		PRIMARY KEY (run_id, row_no)
+	)`,
+}
+
+// migrate applies the migrations the database lacks, in one transaction.
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	defer tx.Rollback()
+	if s.engine == Postgres {
+		// Two programs opening a new database at once: one migrates.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7236051)`); err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	var v int
+	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("%w: version %d, this program knows %d", ErrSchema, v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		for _, stmt := range strings.Split(migrations[i], ";") {
+			if strings.TrimSpace(stmt) == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, s.q(stmt)); err != nil {
+				return fmt.Errorf("store: migration %d: %w", i+1, err)
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE schema_version SET version = ?`), len(migrations)); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	return tx.Commit()
+}
+
+// SchemaVersion returns the schema version of the database.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+	return v, err
+}
