@@ -379,3 +379,5 @@ func TestConcurrentImports(t *testing.T) {
 		checkLab(t, st, ids)
 	})
 }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

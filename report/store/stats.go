@@ -1,0 +1,104 @@
+package store
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/ntpctl/ntpctl/report"
+)
+
+// Count is one value of a breakdown and its number of rows.
+type Count struct {
+	Key   string `json:"key"`
+	Count int64  `json:"count"`
+}
+
+// RunStats is a run's daily statistics for one constituency, as
+// Shadowserver's scan pages break them down.
+type RunStats struct {
+	RunID int64  `json:"run_id"`
+	Day   string `json:"day"`
+	// Rows counts the rows per report type.
+	Rows []Count `json:"rows"`
+	// Countries, ASNs and Daemons break the rows down; Amplification
+	// by decade (0-1, 1-10, 10-100, …).
+	Countries     []Count `json:"countries"`
+	ASNs          []Count `json:"asns"`
+	Daemons       []Count `json:"daemons"`
+	Amplification []Count `json:"amplification"`
+}
+
+// Stats returns a run's statistics for a constituency ("" for all rows).
+func (s *Store) Stats(ctx context.Context, runID int64, constituency string) (RunStats, error) {
+	run, err := s.Run(ctx, runID)
+	if err != nil {
+		return RunStats{}, err
+	}
+	st := RunStats{RunID: runID, Day: run.Day()}
+	from := ` FROM rows r`
+	args := []any{}
+	if constituency != "" {
+		from += ` JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no AND m.constituency = ?`
+		args = append(args, constituency)
+	}
+	from += ` WHERE r.run_id = ?`
+	args = append(args, runID)
+	bucket := `CASE WHEN r.amplification < 1 THEN 0 WHEN r.amplification < 10 THEN 1 WHEN r.amplification < 100 THEN 2
+		WHEN r.amplification < 1000 THEN 3 ELSE 4 END`
+	for _, b := range []struct {
+		dst  *[]Count
+		expr string
+		cond string
+	}{
+		{&st.Rows, `r.type`, ``},
+		{&st.Countries, `r.geo`, ``},
+		{&st.ASNs, `r.asn`, ``},
+		{&st.Daemons, `r.daemon`, ` AND r.type IN ('` + string(report.ScanNTP) + `', '` + string(report.Scan6NTP) + `')`},
+		{&st.Amplification, bucket, ``},
+	} {
+		q := `SELECT ` + b.expr + `, COUNT(*)` + from + b.cond + ` GROUP BY ` + b.expr + ` ORDER BY COUNT(*) DESC, ` + b.expr
+		rows, err := s.db.QueryContext(ctx, s.q(q), args...)
+		if err != nil {
+			return st, err
+		}
+		for rows.Next() {
+			var key any
+			var c Count
+			if err := rows.Scan(&key, &c.Count); err != nil {
+				rows.Close()
+				return st, err
+			}
+			c.Key = keyString(key)
+			*b.dst = append(*b.dst, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return st, err
+		}
+	}
+	names := []string{"0-1", "1-10", "10-100", "100-1000", "1000+"}
+	for i := range st.Amplification {
+		if n, err := strconv.Atoi(st.Amplification[i].Key); err == nil && n >= 0 && n < len(names) {
+			st.Amplification[i].Key = names[n]
+		}
+	}
+	return st, nil
+}
+
+func keyString(v any) string {
+	switch k := v.(type) {
+	case string:
+		return k
+	case []byte:
+		return string(k)
+	case int64:
+		return strconv.FormatInt(k, 10)
+	case int32:
+		return strconv.FormatInt(int64(k), 10)
+	case int:
+		return strconv.Itoa(k)
+	case nil:
+		return ""
+	}
+	return ""
+}
