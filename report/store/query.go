@@ -317,6 +317,12 @@ func (s *Store) fixedBetween(ctx context.Context, from, to Run, constituency str
 			AND ru.started < fx.fixed_at AND m.constituency = ?)`
 		args = append(args, constituency)
 	}
+	return s.queryFindings(ctx, q, args)
+}
+
+// queryFindings runs a query of (type, ip, port, protocol, open_since)
+// and returns its findings by key.
+func (s *Store) queryFindings(ctx context.Context, q string, args []any) (map[findingKey]Finding, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, err
@@ -390,26 +396,7 @@ func (s *Store) findingsOf(ctx context.Context, runID int64, constituency string
 	}
 	q += ` WHERE r.run_id = ?`
 	args = append(args, runID)
-	rows, err := s.db.QueryContext(ctx, s.q(q), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[findingKey]Finding{}
-	for rows.Next() {
-		var f Finding
-		var t string
-		var open sql.NullInt64
-		if err := rows.Scan(&t, &f.IP, &f.Port, &f.Protocol, &open); err != nil {
-			return nil, err
-		}
-		f.Type = report.Type(t)
-		if open.Valid {
-			f.OpenSince = time.UnixMicro(open.Int64).UTC()
-		}
-		out[findingKey{f.Type, f.IP, f.Protocol, f.Port}] = f
-	}
-	return out, rows.Err()
+	return s.queryFindings(ctx, q, args)
 }
 
 // State is a finding's life as the store knows it now.
