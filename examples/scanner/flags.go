@@ -23,6 +23,9 @@ type options struct {
 	lab            bool
 	labHosts       int
 	labSeed        uint64
+	labDay         int
+	db             string // -db: the report store to import the run into
+	constituencies string // -constituencies: for -db
 	port           uint
 	seed           uint64
 	shard, shards  int
@@ -108,7 +111,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.lab, "lab", false, "run the lab of simulated servers (the default without targets)")
 	fs.IntVar(&o.labHosts, "lab-hosts", 0, "IPv4 hosts in the lab, 32 to 16384 (0: 300)")
 	fs.Uint64Var(&o.labSeed, "lab-seed", 0, "seed of the lab's mix (0: 1)")
-	fs.UintVar(&o.port, "port", 123, "UDP `port` to probe")
+	fs.IntVar(&o.labDay, "lab-day", 0, "the lab as on day N of a week of changes: servers fixed, appearing, flapping, answering on odd days (0: no changes)")
+	fs.UintVar(&o.port, "port", 123, "UDP `port` to probe (lab: the port its servers answer on; default a free one)")
 	fs.Uint64Var(&o.seed, "seed", 0, "permutation seed: the same seed gives the same order (0: random; required with -shard)")
 	fs.StringVar(&shard, "shard", "0/1", "scan shard `i/n` of the permuted target space (every machine with the same -seed)")
 	fs.StringVar(&o.probes, "probes", "both", "which reports: monitor, version or both")
@@ -119,6 +123,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.concurrency, "concurrency", 0, "targets in flight per probe (0: sized from the rate, -rate × (-retries × -timeout + -timeout) × 1.25, within 4096..262144, about 1.3 KiB each; 65536 with -rate 0); a lower value caps the rate, and the scanner warns")
 	fs.IntVar(&o.senders, "senders", 1, "sending sockets and goroutines per probe and address family (about one per core helps)")
 	fs.StringVar(&o.out, "out", "", "output `directory` (default: ./ntpctl-scan-DATE-TIME, or a new temporary one for the lab; not -: the scan writes several files)")
+	fs.StringVar(&o.db, "db", "", "also import the run into the report store `DSN` (an SQLite path or postgres://…; needs a build with -tags store)")
+	fs.StringVar(&o.constituencies, "constituencies", "", "constituency `file` (YAML) that maps the rows -db imports")
 	fs.BoolVar(&o.force, "force", false, "use a non-empty -out directory, replacing the files this scan writes (by name) and nothing else")
 	fs.StringVar(&o.id, "id", "ntpctl", "report `ID` in the file names (letters, digits, _ and - are kept; other characters, / and \\ too, become _)")
 	fs.StringVar(&o.split, "split", "", "also split the reports per `key`, asn or country, into the subdirectory by-asn or by-country")
@@ -168,18 +174,18 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		o.lab = true
 	}
 	if o.lab {
-		if len(o.targets) > 0 || len(o.targetFiles) > 0 {
-			return nil, usagef("-lab takes no targets")
+		if len(o.targetFiles) > 0 {
+			return nil, usagef("-lab takes no target files; addresses, prefixes or ranges after -lab scan the part of the lab inside them")
 		}
 		// The lab has its own targets and enrichment: refuse what it
 		// would silently ignore (and what would leave loopback).
-		for _, name := range []string{"allowlist", "blocklist", "port", "rdns", "rdns-server", "cymru", "cymru-server", "mmdb", "static"} {
+		for _, name := range []string{"allowlist", "blocklist", "rdns", "rdns-server", "cymru", "cymru-server", "mmdb", "static"} {
 			if set[name] {
 				return nil, usagef("-%s needs targets (addresses, prefixes, ranges or -i FILE); without them the scanner runs the lab, which has its own", name)
 			}
 		}
 	} else {
-		for _, name := range []string{"lab-hosts", "lab-seed"} {
+		for _, name := range []string{"lab-hosts", "lab-seed", "lab-day"} {
 			if set[name] {
 				return nil, usagef("-%s is for the lab, which runs without targets", name)
 			}
@@ -235,6 +241,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if err := o.habits.check(set); err != nil {
 		return nil, err
+	}
+	if o.constituencies != "" && o.db == "" {
+		return nil, usagef("-constituencies is for -db")
+	}
+	if o.db != "" && importRun == nil {
+		return nil, usagef("-db: this scanner was built without the report store; build it with -tags store (go run -tags store ./examples/scanner …), or import its output directory with reportd import")
+	}
+	if o.labDay < 0 || o.labDay > 1000 {
+		return nil, usagef("-lab-day %d: want 0 to 1000", o.labDay)
 	}
 	if o.labHosts != 0 && (o.labHosts < 32 || o.labHosts > 16384) {
 		return nil, usagef("-lab-hosts %d: want 32 to 16384", o.labHosts)

@@ -36,14 +36,32 @@ type labRun struct {
 
 // newLabScan starts the lab and prepares a scan of it.
 func newLabScan(ctx context.Context, o *options, stdout, stderr io.Writer) (*scan, error) {
-	l, err := lab.Start(ctx, lab.Config{Hosts: o.labHosts, Seed: o.labSeed})
+	// Targets after -lab restrict the scan to the part of the lab
+	// inside them.
+	var only ntpctl.TargetSet
+	for _, spec := range o.targets {
+		if err := only.AddString(spec); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	cfg := lab.Config{Hosts: o.labHosts, Seed: o.labSeed, Day: o.labDay}
+	if o.set["port"] {
+		cfg.Port = uint16(o.port) // a fixed port: one host keeps its findings' key from run to run
+	}
+	l, err := lab.Start(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	s := &scan{opts: o, stdout: stdout, stderr: stderr, port: l.Port(), started: time.Now()}
 	s.closers = append(s.closers, l)
 	for _, t := range l.Targets() {
-		s.set.Add(ntpctl.Range{First: t.Addr(), Last: t.Addr()})
+		if len(o.targets) == 0 || only.Contains(t.Addr()) {
+			s.set.Add(ntpctl.Range{First: t.Addr(), Last: t.Addr()})
+		}
+	}
+	if len(s.set.Ranges()) == 0 {
+		s.close()
+		return nil, usagef("no host of the lab is inside %s", strings.Join(o.targets, " "))
 	}
 	bl := &ntpctl.Blocklist{AllowLoopback: true}
 	// The lab answers at once: short waits keep the run to a few seconds,
@@ -150,7 +168,11 @@ func (lr *labRun) check(s *scan, w io.Writer, interrupted bool) {
 	}
 	if notScanned > 0 {
 		why := "interrupted"
-		if !interrupted {
+		switch {
+		case interrupted:
+		case len(s.opts.targets) > 0:
+			why = "outside " + strings.Join(s.opts.targets, " ")
+		default:
 			why = fmt.Sprintf("shard %d/%d", s.opts.shard, s.opts.shards)
 		}
 		fmt.Fprintf(w, " (%d of the lab's %d hosts not scanned: %s)", notScanned, len(hosts), why)

@@ -146,11 +146,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, interrupt
 		}
 		return exitError
 	}
+	if opts.db != "" {
+		// The files are whole (interrupted or not): the run goes into the
+		// store as they hold it, marked incomplete if it was cut short.
+		msg, err := importRun(ctx, opts.db, opts.constituencies, s.dir)
+		if err != nil {
+			fmt.Fprintln(stderr, "scanner: -db:", err)
+			return exitError
+		}
+		fmt.Fprintln(stdout, msg)
+	}
 	if interrupted {
 		return exitInterrupted
 	}
 	return exitOK
 }
+
+// importRun imports a finished scan's directory into the report store
+// named by dsn (store.go, in a build with -tags store); nil in a build
+// without the store, which keeps the scanner's dependencies lean.
+var importRun func(ctx context.Context, dsn, constituencies, dir string) (string, error)
 
 // startLab starts the lab of simulated servers and prepares a scan of it
 // (lab.go); nil in a build without the lab.

@@ -347,7 +347,10 @@ func TestUsageErrors(t *testing.T) {
 		{"-out", dir, "-cymru-server", "127.0.0.1:53", "8.8.8.8"},
 		{"-out", dir, "-progress-every", "0", "8.8.8.8"},
 		{"-out", dir, "-enrich-timeout", "-1s", "8.8.8.8"},
-		{"-lab", "8.8.8.8"},
+		{"-lab", "8.8.8.8"},                 // no host of the lab in it
+		{"-db", filepath.Join(dir, "s.db")}, // a build without -tags store
+		{"-constituencies", filepath.Join(dir, "c.yaml")},
+		{"-lab-day", "-1"},
 		{"-lab-hosts", "5"},
 		{"-lab-seed", "2", "8.8.8.8"},
 		{"-blocklist", filepath.Join(dir, "x")}, // no targets: the lab, which has its own

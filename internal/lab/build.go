@@ -151,6 +151,21 @@ func build(cfg Config, now time.Time) *Lab {
 			Monlist: Expect{Status: ntpctl.StatusNoAnswer}, ReadVar: Expect{Status: ntpctl.StatusNoAnswer}})
 	}
 	slices.SortFunc(hosts, func(x, y Host) int { return x.Addr.Addr().Compare(y.Addr.Addr()) })
+	if cfg.Day > 0 {
+		n := 0
+		for i := range hosts {
+			h := &hosts[i]
+			if h.Kind == Silent || h.Kind == Hostile {
+				continue
+			}
+			h.Role = DayRole(n)
+			n++
+			if !h.Role.Answers(cfg.Day) {
+				*h = Host{Addr: h.Addr, Kind: Silent, Role: h.Role, Daemon: "",
+					Monlist: Expect{Status: ntpctl.StatusNoAnswer}, ReadVar: Expect{Status: ntpctl.StatusNoAnswer}}
+			}
+		}
+	}
 	if !cfg.NoIPv6 {
 		hosts = append(hosts, b.hostAt(netip.IPv6Loopback(), Amplifier, ntpd426[0], 42))
 	}

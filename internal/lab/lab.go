@@ -90,6 +90,10 @@ type Host struct {
 	// PeerAssoc is the association ID of the host's one peer, for
 	// `ntpctl rv --assoc`; 0 when it has none.
 	PeerAssoc uint16
+	// Role is how the server behaves from day to day in a lab with
+	// Config.Day set (a server silent on the day is Silent, with its
+	// Role kept); Steady otherwise.
+	Role Role
 	// Sim is the simulated host; it must not be changed.
 	Sim *ntpsim.Host
 }
@@ -110,6 +114,58 @@ type Config struct {
 	Port uint16
 	// NoIPv6 leaves out the host on [::1].
 	NoIPv6 bool
+	// Day, from 1, changes the lab as a week of daily scans finds it
+	// (see DayRole): some servers get fixed, some appear, one flaps, some
+	// answer only on odd days. 0 is the lab without changes, as on day 1.
+	Day int
+}
+
+// Role is how a server of a multi-day lab behaves from day to day.
+type Role uint8
+
+// The roles of DayRole.
+const (
+	Steady  Role = iota // answers every day
+	Fixed               // answers on days 1 and 2, silent from day 3 on
+	Appears             // silent on day 1, answers from day 2 on
+	Flaps               // silent on days 2 and 5 only: one miss at a time, never fixed
+	OddDays             // answers on odd days only
+)
+
+// DayRole returns the role of the i-th answering server (hostile ones
+// and the IPv6 host are always Steady) in address order.
+func DayRole(i int) Role {
+	switch i % 10 {
+	case 1:
+		return Fixed
+	case 2:
+		return Appears
+	case 3:
+		return Flaps
+	case 4:
+		return OddDays
+	}
+	return Steady
+}
+
+// Answers reports whether a server of role r answers on day (from 1).
+func (r Role) Answers(day int) bool {
+	switch r {
+	case Fixed:
+		return day <= 2
+	case Appears:
+		return day >= 2
+	case Flaps:
+		return day != 2 && day != 5
+	case OddDays:
+		return day%2 == 1
+	}
+	return true
+}
+
+// String names the role.
+func (r Role) String() string {
+	return [...]string{"steady", "fixed", "appears", "flaps", "odd-days"}[r]
 }
 
 // Lab is a running laboratory.
