@@ -21,6 +21,7 @@ import (
 	"github.com/ntpctl/ntpctl/mode6"
 	"github.com/ntpctl/ntpctl/mode7"
 	"github.com/ntpctl/ntpctl/report"
+	"github.com/ntpctl/ntpctl/report/store"
 )
 
 // schemaTime is a probe time outside UTC: records must carry it in UTC.
@@ -218,6 +219,14 @@ func allDocs(t *testing.T) []schematest.Doc {
 	var empty report.JSONScanStats
 	empty.Started, empty.Finished, empty.Shard = schemaTime.UTC(), schemaTime.UTC(), "2/3"
 	docs = append(docs, schematest.Doc{Def: "scan_stats", JSON: schematest.Marshal(t, empty)})
+	one := []store.Count{{Key: "scan_ntp", Count: 3}}
+	docs = append(docs,
+		schematest.Doc{Def: "store_run_stats", JSON: schematest.Marshal(t, store.RunStats{RunID: 1, Day: "2026-11-30", Rows: one,
+			Countries: []store.Count{{Key: "NL", Count: 3}}, ASNs: []store.Count{{Key: "0", Count: 3}}, Daemons: []store.Count{{Key: "", Count: 3}},
+			Amplification: []store.Count{{Key: "10-100", Count: 3}}})},
+		schematest.Doc{Def: "store_run_stats", JSON: schematest.Marshal(t, store.RunStats{RunID: 2, Day: "2026-12-01"})},
+		schematest.Doc{Def: "store_point", JSON: schematest.Marshal(t, store.Point{RunID: 1, Day: "2026-11-30", Complete: true, Rows: one, New: 1, Fixed: 2})},
+		schematest.Doc{Def: "store_count", JSON: schematest.Marshal(t, one[0])})
 	for _, c := range []report.JSONCheck{
 		{Verdict: report.VerdictMonlistAmplifier, Amplification: 520.0 / 48, Remediation: []string{"Upgrade.", "disable monitor"},
 			Monitor: recs["monitor ok"], Version: recs["version ok"]},
@@ -424,7 +433,8 @@ func TestSchemaMatchesGoTypes(t *testing.T) {
 		"enrichment_stats": report.JSONEnrichStats{}, "prober_stats": ntpctl.Stats{},
 		"status_counts": ntpctl.StatusCounts{}, "summary": report.Summary{}, "tally": report.Count{},
 		"distribution": report.Distribution{}, "bucket": report.Bucket{}, "ntpctl_check": report.JSONCheck{},
-		"ntpctl_peers": report.JSONPeers{},
+		"ntpctl_peers": report.JSONPeers{}, "store_count": store.Count{}, "store_run_stats": store.RunStats{},
+		"store_point": store.Point{},
 	} {
 		schematest.CheckType(t, def, v)
 	}

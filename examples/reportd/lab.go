@@ -107,6 +107,7 @@ func lab(ctx context.Context, w io.Writer) error {
 		{"diff", "-db", db, "-from", "6", "-to", "7", "-constituency", "as64496"},
 		{"diff", "-db", db, "-from", "6", "-to", "7"},
 		{"history", "-db", db, "127.42.0.2"},
+		{"series", "-db", db, "-constituency", "lab_hi", "-since", "2026-11-06"},
 	}
 	for _, s := range steps {
 		fmt.Fprintf(w, "$ reportd %s\n", shortArgs(s, root))

@@ -3,9 +3,10 @@
 //
 //	reportd import -db DSN [-constituencies FILE] DIR|FILE.csv…
 //	reportd runs    -db DSN
-//	reportd report  -db DSN -day YYYY-MM-DD -type scan_ntp [-constituency NAME] [-delta]
+//	reportd report  -db DSN -day YYYY-MM-DD -type scan_ntp [-constituency NAME [-constituencies FILE]] [-delta]
 //	reportd diff    -db DSN -from RUN -to RUN [-constituency NAME]
 //	reportd stats   -db DSN -run RUN [-constituency NAME]
+//	reportd series  -db DSN [-constituency NAME] [-since DAY] [-until DAY]
 //	reportd history -db DSN IP
 //
 // DSN is an SQLite path (the default engine) or a postgres:// URL. With no
@@ -50,7 +51,7 @@ type usageError struct{ error }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
-const usage = `usage: reportd [import|runs|report|diff|stats|history] -db DSN …
+const usage = `usage: reportd [import|runs|report|diff|stats|series|history] -db DSN …
        reportd            (a week of lab scans in a temporary store)
        reportd --version`
 
@@ -62,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reportd "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dsn := fs.String("db", "", "the store: an SQLite path or a postgres:// URL")
-	csFile := fs.String("constituencies", "", "constituency file (YAML), for import")
+	csFile := fs.String("constituencies", "", "constituency file (YAML): for import, and for report, whose delivery options choose delta mode")
 	day := fs.String("day", "", "day of the report, YYYY-MM-DD (UTC)")
 	typ := fs.String("type", string(report.ScanNTP), "report type: scan_ntp, scan6_ntp, scan_ntpmonitor, scan6_ntpmonitor")
 	cons := fs.String("constituency", "", "only the rows of this constituency")
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	from := fs.Int64("from", 0, "run to diff from")
 	to := fs.Int64("to", 0, "run to diff to")
 	runID := fs.Int64("run", 0, "run")
+	since := fs.String("since", "", "series: first day, YYYY-MM-DD")
+	until := fs.String("until", "", "series: last day, YYYY-MM-DD")
 	space := fs.String("space", "", "for a CSV import: the target space the scan covered, comma-separated (e.g. 0.0.0.0/0)")
 	switch cmd {
 	case "--version", "-version", "version":
@@ -78,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
-	case "import", "runs", "report", "diff", "stats", "history":
+	case "import", "runs", "report", "diff", "stats", "series", "history":
 	default:
 		return usagef("unknown command %q\n%s", cmd, usage)
 	}
@@ -139,7 +142,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("no %s run on %s: %w", t, *day, err)
 		}
-		_, err = st.WriteReport(ctx, stdout, store.ReportQuery{RunID: r.ID, Type: t, Constituency: *cons, Delta: *delta})
+		d := *delta
+		if *csFile != "" && *cons != "" && !d {
+			// The constituency's delivery options decide: in delta mode,
+			// a full report on its weekday, the changes on the others.
+			cs, err := store.LoadConstituencies(*csFile)
+			if err != nil {
+				return err
+			}
+			c, ok := cs.ByName(*cons)
+			if !ok {
+				return usagef("report: no constituency %q in %s", *cons, *csFile)
+			}
+			d = c.DeltaOn(r.Started)
+		}
+		_, err = st.WriteReport(ctx, stdout, store.ReportQuery{RunID: r.ID, Type: t, Constituency: *cons, Delta: d})
 		return err
 	case "diff":
 		if *from == 0 || *to == 0 {
@@ -162,6 +179,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(s)
+	case "series":
+		ps, err := st.Series(ctx, *cons, *since, *until)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(ps)
 	case "history":
 		if fs.NArg() != 1 {
 			return usagef("history: name one address")

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ntpctl/ntpctl/internal/schematest"
 )
 
 // TestLab: the no-argument lab runs the whole cycle and shows what the
@@ -62,4 +65,30 @@ func TestImportScannerOutput(t *testing.T) {
 	buf.Reset()
 	require.NoError(t, run(context.Background(), []string{"runs", "-db", db}, &buf, &buf))
 	assert.Contains(t, buf.String(), " yes ")
+}
+
+// TestJSONOutputs: stats and series print documents of the project's
+// JSON Schema.
+func TestJSONOutputs(t *testing.T) {
+	root := t.TempDir()
+	db := filepath.Join(root, "s.db")
+	var dirs []string
+	for day := 1; day <= 3; day++ {
+		dir, err := writeLabDay(root, day)
+		require.NoError(t, err)
+		dirs = append(dirs, dir)
+	}
+	var buf bytes.Buffer
+	require.NoError(t, run(context.Background(), append([]string{"import", "-db", db}, dirs...), &buf, &buf))
+	buf.Reset()
+	require.NoError(t, run(context.Background(), []string{"stats", "-db", db, "-run", "3"}, &buf, &buf))
+	schematest.Validate(t, "store_run_stats", buf.Bytes())
+	buf.Reset()
+	require.NoError(t, run(context.Background(), []string{"series", "-db", db}, &buf, &buf))
+	var points []json.RawMessage
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &points))
+	require.Len(t, points, 3)
+	for _, p := range points {
+		schematest.Validate(t, "store_point", p)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -503,4 +504,18 @@ func (k APIKey) SecretBytes() ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSpace(b), nil
+}
+
+// DeltaOn reports whether the constituency's report of day is a delta
+// (only the rows that changed): in delta mode, every day but the full
+// report's weekday (Monday unless FullWeekday says otherwise).
+func (c *Constituency) DeltaOn(day time.Time) bool {
+	if !c.Delivery.Delta {
+		return false
+	}
+	full := time.Monday
+	if w := weekday(c.Delivery.FullWeekday); w >= 0 {
+		full = time.Weekday(w)
+	}
+	return day.Weekday() != full
 }

@@ -102,3 +102,73 @@ func keyString(v any) string {
 	}
 	return ""
 }
+
+// Point is one run in a time series of a constituency's statistics.
+type Point struct {
+	RunID    int64  `json:"run_id"`
+	Day      string `json:"day"`
+	Complete bool   `json:"complete"`
+	// Rows counts the run's rows per report type.
+	Rows []Count `json:"rows"`
+	// New counts the rows whose finding opened with this run (first seen,
+	// or reopened); Fixed the findings this run confirmed fixed.
+	New   int64 `json:"new"`
+	Fixed int64 `json:"fixed"`
+}
+
+// Series returns a constituency's statistics ("" for all rows) run by
+// run, oldest first, for the runs started on the days from … to
+// (YYYY-MM-DD, inclusive; "" for no bound).
+func (s *Store) Series(ctx context.Context, constituency, from, to string) ([]Point, error) {
+	runs, err := s.Runs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	member, margs := ``, []any{}
+	if constituency != "" {
+		member = ` JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no AND m.constituency = ?`
+		margs = []any{constituency}
+	}
+	var out []Point
+	for _, run := range runs {
+		if (from != "" && run.Day() < from) || (to != "" && run.Day() > to) {
+			continue
+		}
+		p := Point{RunID: run.ID, Day: run.Day(), Complete: run.Complete}
+		args := append(append([]any{}, margs...), run.ID)
+		rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.type, COUNT(*) FROM rows r`+member+` WHERE r.run_id = ? GROUP BY r.type ORDER BY r.type`), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var c Count
+			if err := rows.Scan(&c.Key, &c.Count); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			p.Rows = append(p.Rows, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		err = s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM rows r`+member+`
+			JOIN row_open o ON o.run_id = r.run_id AND o.row_no = r.row_no
+			WHERE r.run_id = ? AND o.open_since = ?`), append(args, run.Started.UnixMicro())...).Scan(&p.New)
+		if err != nil {
+			return nil, err
+		}
+		fq := `SELECT COUNT(*) FROM fixes fx WHERE fx.run_id = ?`
+		fargs := []any{run.ID}
+		if constituency != "" {
+			fq += ` AND EXISTS (SELECT 1 FROM rows r JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no
+				WHERE r.type = fx.type AND r.ip = fx.ip AND r.port = fx.port AND r.protocol = fx.protocol AND m.constituency = ?)`
+			fargs = append(fargs, constituency)
+		}
+		if err := s.db.QueryRowContext(ctx, s.q(fq), fargs...).Scan(&p.Fixed); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

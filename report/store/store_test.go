@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -190,4 +191,44 @@ func TestStats(t *testing.T) {
 		assert.Equal(t, []store.Count{{Key: "ntpd 4.2.8p15", Count: 3}}, s.Daemons)
 		assert.Equal(t, []store.Count{{Key: "10-100", Count: 3}, {Key: "1000+", Count: 1}}, s.Amplification)
 	})
+}
+
+// TestSeries: the lab's week as a time series.
+func TestSeries(t *testing.T) {
+	engines(t, func(t *testing.T, st *store.Store) {
+		importLab(t, st, []int{1, 2, 3, 4, 5, 6, 7, 8})
+		ps, err := st.Series(context.Background(), "", "2026-11-02", "2026-11-08")
+		require.NoError(t, err)
+		require.Len(t, ps, 7)
+		var got []string
+		for _, p := range ps {
+			got = append(got, fmt.Sprintf("%s %v new %d fixed %d", p.Day[8:], p.Rows, p.New, p.Fixed))
+		}
+		// New: rows whose finding opened that day (the monitor row of A
+		// only on day 1); Fixed: as in labDiffs.
+		assert.Equal(t, []string{
+			"02 [{scan_ntp 4} {scan_ntpmonitor 1}] new 1 fixed 0",
+			"03 [{scan_ntp 5} {scan_ntpmonitor 1}] new 0 fixed 0",
+			"04 [{scan_ntp 1} {scan_ntpmonitor 1}] new 0 fixed 0",
+			"05 [{scan_ntp 2} {scan_ntpmonitor 1}] new 0 fixed 0",
+			"06 [{scan_ntp 3} {scan_ntpmonitor 1}] new 0 fixed 1",
+			"07 [{scan_ntp 3} {scan_ntpmonitor 1}] new 0 fixed 1",
+			"08 [{scan_ntp 4} {scan_ntpmonitor 1}] new 1 fixed 1",
+		}, got)
+		ps, err = st.Series(context.Background(), "nl", "", "2026-11-01")
+		require.NoError(t, err)
+		require.Len(t, ps, 1)
+		assert.EqualValues(t, 4, ps[0].New) // A, B, F and A's monitor row
+	})
+}
+
+func TestDeltaOn(t *testing.T) {
+	cs, err := store.ParseConstituencies([]byte("constituencies:\n  - name: a\n    asns: [1]\n    delivery: {delta: true, full_weekday: wednesday}\n  - name: b\n    asns: [2]\n    delivery: {delta: true}\n  - name: c\n    asns: [3]\n"))
+	require.NoError(t, err)
+	wed, mon := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	assert.False(t, cs.List[0].DeltaOn(wed))
+	assert.True(t, cs.List[0].DeltaOn(mon))
+	assert.True(t, cs.List[1].DeltaOn(wed))
+	assert.False(t, cs.List[1].DeltaOn(mon))
+	assert.False(t, cs.List[2].DeltaOn(wed))
 }
