@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ntpctl/ntpctl"
 	"github.com/ntpctl/ntpctl/report"
 	"github.com/ntpctl/ntpctl/report/store"
 )
@@ -125,4 +127,92 @@ func BenchmarkImport(b *testing.B) {
 		b.ReportMetric(float64(n)*float64(b.N)/ours.Seconds(), "rows/s")
 		b.ReportMetric(ours.Seconds()/theirs.Seconds(), "x-psql")
 	})
+}
+
+// writeBenchRun writes an NTP Version report of n rows for a day, the
+// addresses shifted by shift (so that two days overlap in n-shift rows).
+func writeBenchRun(b *testing.B, day, n, shift int) string {
+	path := filepath.Join(b.TempDir(), fmt.Sprintf("2026-11-%02d-scan_ntp-bench.csv", day))
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := report.NewWriter[report.VersionRow](f, report.WriterOptions{})
+	for i := range n {
+		j := i + shift
+		r := labRow("A", day)
+		r.IP = fmt.Sprintf("10.%d.%d.%d", j>>16&255, j>>8&255, j&255)
+		r.ASN = strconv.Itoa(64496 + j%50)
+		if err := w.Write(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// BenchmarkDiff imports two days of NTPCTL_BENCH_ROWS rows each (a tenth
+// of the second day's addresses new) and diffs them for all rows and for
+// each of the lab's constituencies: "x-import" is the time of those diffs
+// together over the second import's (the goal is under 10).
+func BenchmarkDiff(b *testing.B) {
+	n := benchRows()
+	day1, day2 := writeBenchRun(b, 1, n, 0), writeBenchRun(b, 2, n, n/10)
+	ctx := context.Background()
+	for _, engine := range []string{"sqlite", "postgres"} {
+		b.Run(engine, func(b *testing.B) {
+			var imp, diff time.Duration
+			for range b.N {
+				dsn := "sqlite:" + filepath.Join(b.TempDir(), "d.db")
+				if engine == "postgres" {
+					if _, err := exec.LookPath("psql"); err != nil {
+						b.Skip("no PostgreSQL")
+					}
+					dsn = pgDSN(b)
+				}
+				st, err := store.Open(ctx, dsn)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cs := labCS(b)
+				var ids []int64
+				for i, path := range []string{day1, day2} {
+					f, err := os.Open(path)
+					if err != nil {
+						b.Fatal(err)
+					}
+					start := time.Now()
+					res, err := st.ImportCSV(ctx, f, filepath.Base(path), store.CSVOptions{ImportOptions: store.ImportOptions{Constituencies: cs},
+						Space: []ntpctl.Range{ntpctl.RangeOf(netip.MustParsePrefix("10.0.0.0/8"))}})
+					f.Close()
+					if err != nil {
+						b.Fatal(err)
+					}
+					if i == 1 {
+						imp += time.Since(start)
+					}
+					ids = append(ids, res.Run.ID)
+				}
+				start := time.Now()
+				for _, c := range append([]string{""}, "as64496", "nl", "lab_hi") {
+					d, err := st.Diff(ctx, ids[0], ids[1], c)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if c == "" && (len(d.New) != n/10 || len(d.Persisting) != n-n/10 || len(d.Absent) != n/10) {
+						b.Fatalf("diff: %d new, %d persisting, %d absent", len(d.New), len(d.Persisting), len(d.Absent))
+					}
+				}
+				diff += time.Since(start)
+				st.Close()
+			}
+			b.ReportMetric(diff.Seconds()/imp.Seconds(), "x-import")
+			b.ReportMetric(float64(n)*float64(b.N)/imp.Seconds(), "import-rows/s")
+		})
+	}
 }
