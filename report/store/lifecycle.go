@@ -28,9 +28,10 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, runID int64) error {
 		if_   bool
 	}{
 		{"sightings", `INSERT INTO findings (type, ip, port, protocol, ip_bin, first_seen, last_seen, open_since, fixed_at, misses)
-			SELECT type, ip, port, protocol, ip_bin, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(NULL AS BIGINT), 0 FROM rows WHERE run_id = ?
-			GROUP BY type, ip, port, protocol, ip_bin
-			ON CONFLICT (type, ip, port, protocol) DO UPDATE SET
+			SELECT type, MIN(ip), port, protocol, ip_bin, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(NULL AS BIGINT), 0 FROM rows WHERE run_id = ?
+			GROUP BY ip_bin, type, port, protocol
+			ON CONFLICT (ip_bin, type, port, protocol) DO UPDATE SET
+				ip = excluded.ip,
 				last_seen = excluded.last_seen,
 				misses = 0,
 				open_since = CASE WHEN findings.fixed_at IS NULL THEN findings.open_since ELSE excluded.open_since END,
@@ -43,13 +44,13 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, runID int64) error {
 				AND type IN (SELECT type FROM run_types WHERE run_id = ?)
 				AND EXISTS (SELECT 1 FROM run_space sp WHERE sp.run_id = ? AND findings.ip_bin >= sp.first AND findings.ip_bin <= sp.last)`,
 			[]any{FixAfter, started, started, runID, runID}, complete != 0},
-		{"fixes", `INSERT INTO fixes (type, ip, port, protocol, run_id, fixed_at)
-			SELECT type, ip, port, protocol, CAST(? AS BIGINT), fixed_at FROM findings
+		{"fixes", `INSERT INTO fixes (type, ip, ip_bin, port, protocol, run_id, fixed_at)
+			SELECT type, ip, ip_bin, port, protocol, CAST(? AS BIGINT), fixed_at FROM findings
 			WHERE fixed_at = ? AND misses = ? AND type IN (SELECT type FROM run_types WHERE run_id = ?)`,
 			[]any{runID, started, FixAfter, runID}, complete != 0},
 		{"open since", `INSERT INTO row_open (run_id, row_no, open_since)
 			SELECT r.run_id, r.row_no, f.open_since FROM rows r
-			JOIN findings f ON f.type = r.type AND f.ip = r.ip AND f.port = r.port AND f.protocol = r.protocol
+			JOIN findings f ON f.type = r.type AND f.ip_bin = r.ip_bin AND f.port = r.port AND f.protocol = r.protocol
 			WHERE r.run_id = ?`,
 			[]any{runID}, true},
 	}

@@ -198,7 +198,7 @@ func (s *Store) eachLine(ctx context.Context, rq ReportQuery, f func(string) err
 		case err != nil:
 			return err
 		default:
-			where += ` AND NOT EXISTS (SELECT 1 FROM rows p WHERE p.run_id = ? AND p.type = r.type AND p.ip = r.ip AND p.protocol = r.protocol AND p.hash = r.hash)`
+			where += ` AND NOT EXISTS (SELECT 1 FROM rows p WHERE p.run_id = ? AND p.type = r.type AND p.ip_bin = r.ip_bin AND p.protocol = r.protocol AND p.hash = r.hash)`
 			args = append(args, prev.ID)
 		}
 	}
@@ -306,14 +306,14 @@ func (s *Store) fixedBetween(ctx context.Context, from, to Run, constituency str
 	q := `SELECT fx.type, fx.ip, fx.port, fx.protocol,
 			(SELECT MAX(o.open_since) FROM rows r JOIN row_open o ON o.run_id = r.run_id AND o.row_no = r.row_no
 				JOIN runs ru ON ru.id = r.run_id
-				WHERE r.type = fx.type AND r.ip = fx.ip AND r.port = fx.port AND r.protocol = fx.protocol AND ru.started < fx.fixed_at)
+				WHERE r.type = fx.type AND r.ip_bin = fx.ip_bin AND r.port = fx.port AND r.protocol = fx.protocol AND ru.started < fx.fixed_at)
 		FROM fixes fx JOIN runs u ON u.id = fx.run_id
 		WHERE (u.started > ? OR (u.started = ? AND u.id > ?)) AND (u.started < ? OR (u.started = ? AND u.id <= ?))`
 	args := []any{from.Started.UnixMicro(), from.Started.UnixMicro(), from.ID, to.Started.UnixMicro(), to.Started.UnixMicro(), to.ID}
 	if constituency != "" {
 		q += ` AND EXISTS (SELECT 1 FROM rows r JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no
 			JOIN runs ru ON ru.id = r.run_id
-			WHERE r.type = fx.type AND r.ip = fx.ip AND r.port = fx.port AND r.protocol = fx.protocol
+			WHERE r.type = fx.type AND r.ip_bin = fx.ip_bin AND r.port = fx.port AND r.protocol = fx.protocol
 			AND ru.started < fx.fixed_at AND m.constituency = ?)`
 		args = append(args, constituency)
 	}
@@ -337,6 +337,9 @@ func (s *Store) queryFindings(ctx context.Context, q string, args []any) (map[fi
 			return nil, err
 		}
 		f.Type = report.Type(t)
+		if a, err := netip.ParseAddr(f.IP); err == nil {
+			f.IP = a.Unmap().String() // one key per address, however written
+		}
 		if open.Valid {
 			f.OpenSince = time.UnixMicro(open.Int64).UTC()
 		}
@@ -485,7 +488,7 @@ func (s *Store) OpenFindings(ctx context.Context, constituency string) ([]State,
 	if constituency != "" {
 		q += ` AND EXISTS (SELECT 1 FROM rows r JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no
 			JOIN runs u ON u.id = r.run_id
-			WHERE r.type = f.type AND r.ip = f.ip AND r.port = f.port AND r.protocol = f.protocol
+			WHERE r.type = f.type AND r.ip_bin = f.ip_bin AND r.port = f.port AND r.protocol = f.protocol
 			AND u.started = f.last_seen AND m.constituency = ?)`
 		args = append(args, constituency)
 	}

@@ -70,10 +70,17 @@ type Row struct {
 	Hash [16]byte
 }
 
+// The column names of the current layouts, never written after package
+// initialisation.
+var (
+	versionNames = report.VersionColumns(report.LayoutCurrent)
+	monitorNames = report.MonitorColumns(report.LayoutCurrent)
+)
+
 // VersionRowOf makes a Row of an NTP Version row; t is scan_ntp or
 // scan6_ntp.
 func VersionRowOf(t report.Type, r *report.VersionRow) Row {
-	row := rowOf(t, r.Values(), report.VersionColumns(report.LayoutCurrent), report.KeyOf(r))
+	row := rowOf(t, r.Values(), versionNames, report.KeyOf(r))
 	row.Daemon = report.DaemonVersion(r.Version)
 	return row
 }
@@ -81,12 +88,13 @@ func VersionRowOf(t report.Type, r *report.VersionRow) Row {
 // MonitorRowOf makes a Row of an NTP Monitor row; t is scan_ntpmonitor or
 // scan6_ntpmonitor.
 func MonitorRowOf(t report.Type, r *report.MonitorRow) Row {
-	return rowOf(t, r.Values(), report.MonitorColumns(report.LayoutCurrent), report.KeyOf(r))
+	return rowOf(t, r.Values(), monitorNames, report.KeyOf(r))
 }
 
 func rowOf(t report.Type, values, names []string, k report.Key) Row {
 	row := Row{Type: t, Key: k}
-	h := sha256.New()
+	var scratch [1024]byte
+	buf := scratch[:0]
 	for i, v := range values {
 		switch names[i] {
 		case "timestamp":
@@ -102,12 +110,13 @@ func rowOf(t report.Type, values, names []string, k report.Key) Row {
 		case "amplification":
 			row.Amplification, _ = strconv.ParseFloat(v, 64)
 		}
-		h.Write([]byte(names[i]))
-		h.Write([]byte{0})
-		h.Write([]byte(v))
-		h.Write([]byte{0})
+		buf = append(buf, names[i]...)
+		buf = append(buf, 0)
+		buf = append(buf, v...)
+		buf = append(buf, 0)
 	}
-	copy(row.Hash[:], h.Sum(nil))
+	sum := sha256.Sum256(buf)
+	copy(row.Hash[:], sum[:])
 	row.Line = strings.TrimSuffix(string(report.AppendRecord(nil, values, false)), "\n")
 	return row
 }

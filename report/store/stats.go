@@ -162,7 +162,7 @@ func (s *Store) Series(ctx context.Context, constituency, from, to string) ([]Po
 		fargs := []any{run.ID}
 		if constituency != "" {
 			fq += ` AND EXISTS (SELECT 1 FROM rows r JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no
-				WHERE r.type = fx.type AND r.ip = fx.ip AND r.port = fx.port AND r.protocol = fx.protocol AND m.constituency = ?)`
+				WHERE r.type = fx.type AND r.ip_bin = fx.ip_bin AND r.port = fx.port AND r.protocol = fx.protocol AND m.constituency = ?)`
 			fargs = append(fargs, constituency)
 		}
 		if err := s.db.QueryRowContext(ctx, s.q(fq), fargs...).Scan(&p.Fixed); err != nil {

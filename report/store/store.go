@@ -177,7 +177,7 @@ var migrations = []string{
 		line TEXT NOT NULL,
 		PRIMARY KEY (run_id, row_no)
 	);
-	CREATE INDEX rows_key ON rows(type, ip, port, protocol);
+	CREATE INDEX rows_addr ON rows(ip_bin, type, port, protocol);
 	CREATE TABLE row_members (
 		run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
 		constituency TEXT NOT NULL,
@@ -195,18 +195,20 @@ var migrations = []string{
 		open_since BIGINT NOT NULL,
 		fixed_at BIGINT,
 		misses INTEGER NOT NULL,
-		PRIMARY KEY (type, ip, port, protocol)
+		PRIMARY KEY (ip_bin, type, port, protocol)
 	);
 	CREATE INDEX findings_open ON findings(type, fixed_at);
 	CREATE TABLE fixes (
 		type TEXT NOT NULL,
 		ip TEXT NOT NULL,
+		ip_bin BLOB NOT NULL,
 		port INTEGER NOT NULL,
 		protocol TEXT NOT NULL,
 		run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
 		fixed_at BIGINT NOT NULL,
-		PRIMARY KEY (type, ip, port, protocol, run_id)
+		PRIMARY KEY (ip_bin, type, port, protocol, run_id)
 	);
+	CREATE INDEX fixes_run ON fixes(run_id);
 	CREATE TABLE row_open (
 		run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
 		row_no BIGINT NOT NULL,

@@ -232,3 +232,23 @@ func TestDeltaOn(t *testing.T) {
 	assert.False(t, cs.List[1].DeltaOn(mon))
 	assert.False(t, cs.List[2].DeltaOn(wed))
 }
+
+// TestOneFindingPerAddress: an address written two ways (IPv4-mapped and
+// not) is one finding.
+func TestOneFindingPerAddress(t *testing.T) {
+	engines(t, func(t *testing.T, st *store.Store) {
+		run, _ := labRun(t, 1)
+		a, b := labRow("A", 1), labRow("A", 1)
+		b.IP = "::ffff:" + a.IP
+		rows := []store.Row{store.VersionRowOf(report.ScanNTP, &a), store.VersionRowOf(report.ScanNTP, &b)}
+		_, err := st.Import(context.Background(), run, seq(rows), store.ImportOptions{})
+		require.NoError(t, err)
+		open, err := st.OpenFindings(context.Background(), "")
+		require.NoError(t, err)
+		require.Len(t, open, 1)
+		h, err := st.History(context.Background(), mustAddr(a.IP))
+		require.NoError(t, err)
+		assert.Len(t, h.Findings, 1)
+		assert.Len(t, h.Sightings, 2)
+	})
+}
