@@ -235,17 +235,17 @@ func contains[T comparable](s []T, v T) bool {
 }
 
 // rowColumns are the columns of the rows table an import fills.
-var rowColumns = []string{"run_id", "row_no", "type", "ip", "ip_bin", "port", "protocol", "asn", "geo", "daemon", "amplification", "ts", "hash", "line"}
+var rowColumns = []string{"run_id", "row_no", "type", "ip", "ip_bin", "port", "protocol", "asn", "geo", "daemon", "amplification", "ts", "hash", "line", "extra"}
 
 func rowValues(runID, no int64, r *Row) []any {
 	return []any{runID, no, string(r.Type), r.IP, ipBin(r.Key.IP), r.Port, r.Protocol, int64(r.Key.ASN),
-		r.Key.Country, r.Daemon, r.Amplification, r.Timestamp, r.Hash[:], r.Line}
+		r.Key.Country, r.Daemon, r.Amplification, r.Timestamp, r.Hash[:], r.Line, r.Extra}
 }
 
 // insertRows is SQLite's bulk path: prepared statements in the import's
 // transaction, several rows per statement.
 func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, runID int64, rows iter.Seq[Row], members *[]member) error {
-	const batch = 32 // 32 × 14 parameters, well under SQLite's limit
+	const batch = 32 // 32 × 15 parameters, well under SQLite's limit
 	one := "(" + placeholders(len(rowColumns)) + ")"
 	stmtFor := map[int]*sql.Stmt{}
 	defer func() {

@@ -424,6 +424,9 @@ type Sighting struct {
 	Port      int
 	Timestamp string
 	Line      string
+	// Extra is the row's columns that the current layout lacks, as its
+	// report had them (JSON object), or "".
+	Extra string
 }
 
 // History is everything the store holds about one address.
@@ -462,7 +465,7 @@ func (s *Store) History(ctx context.Context, ip netip.Addr) (History, error) {
 	if err := rows.Err(); err != nil {
 		return h, err
 	}
-	rows, err = s.db.QueryContext(ctx, s.q(`SELECT r.run_id, u.day, r.type, r.port, r.ts, r.line FROM rows r
+	rows, err = s.db.QueryContext(ctx, s.q(`SELECT r.run_id, u.day, r.type, r.port, r.ts, r.line, r.extra FROM rows r
 		JOIN runs u ON u.id = r.run_id WHERE r.ip_bin = ? ORDER BY u.started, u.id, r.row_no`), bin)
 	if err != nil {
 		return h, err
@@ -471,7 +474,7 @@ func (s *Store) History(ctx context.Context, ip netip.Addr) (History, error) {
 	for rows.Next() {
 		var sg Sighting
 		var t string
-		if err := rows.Scan(&sg.RunID, &sg.Day, &t, &sg.Port, &sg.Timestamp, &sg.Line); err != nil {
+		if err := rows.Scan(&sg.RunID, &sg.Day, &t, &sg.Port, &sg.Timestamp, &sg.Line, &sg.Extra); err != nil {
 			return h, err
 		}
 		sg.Type = report.Type(t)

@@ -68,6 +68,10 @@ type Row struct {
 	// Hash identifies the row's values other than its timestamp and port,
 	// for Shadowserver's delta mode.
 	Hash [16]byte
+	// Extra holds the columns of an older layout that the current one
+	// lacks (sic, size, …), as the row's report had them, JSON-encoded;
+	// "" when there are none.
+	Extra string
 }
 
 // The column names of the current layouts, never written after package
@@ -82,13 +86,28 @@ var (
 func VersionRowOf(t report.Type, r *report.VersionRow) Row {
 	row := rowOf(t, r.Values(), versionNames, report.KeyOf(r))
 	row.Daemon = report.DaemonVersion(r.Version)
+	row.Extra = extraJSON(r.Extra)
 	return row
 }
 
 // MonitorRowOf makes a Row of an NTP Monitor row; t is scan_ntpmonitor or
 // scan6_ntpmonitor.
 func MonitorRowOf(t report.Type, r *report.MonitorRow) Row {
-	return rowOf(t, r.Values(), monitorNames, report.KeyOf(r))
+	row := rowOf(t, r.Values(), monitorNames, report.KeyOf(r))
+	row.Extra = extraJSON(r.Extra)
+	return row
+}
+
+// extraJSON encodes a row's extra columns, "" for none.
+func extraJSON(m map[string]string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(m) // sorted keys; invalid UTF-8 becomes U+FFFD
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 func rowOf(t report.Type, values, names []string, k report.Key) Row {

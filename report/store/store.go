@@ -175,6 +175,7 @@ var migrations = []string{
 		ts TEXT NOT NULL,
 		hash BLOB NOT NULL,
 		line TEXT NOT NULL,
+		extra TEXT NOT NULL,
 		PRIMARY KEY (run_id, row_no)
 	);
 	CREATE INDEX rows_addr ON rows(ip_bin, type, port, protocol);

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -80,6 +81,8 @@ func TestLayoutsImport(t *testing.T) {
 	require.NotEmpty(t, files)
 	engines(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
+		sawExtra := false
+		defer func() { assert.True(t, sawExtra, "no layout has extra columns") }()
 		for i, f := range files {
 			data, err := os.ReadFile(f)
 			require.NoError(t, err)
@@ -95,6 +98,20 @@ func TestLayoutsImport(t *testing.T) {
 				rows, err := report.ReadAll[report.VersionRow](bytes.NewReader(data), report.ReaderOptions{})
 				require.NoError(t, err)
 				require.NoError(t, report.WriteAll(&want, rows, report.WriterOptions{}))
+				// The old layout's own columns are kept with the row.
+				if len(rows[0].Extra) > 0 {
+					h, err := st.History(ctx, report.KeyOf(&rows[0]).IP)
+					require.NoError(t, err)
+					var found bool
+					for _, sg := range h.Sightings {
+						var extra map[string]string
+						if sg.RunID == res.Run.ID && json.Unmarshal([]byte(sg.Extra), &extra) == nil {
+							found = assert.Equal(t, rows[0].Extra, extra, f)
+						}
+					}
+					assert.True(t, found, "%s: extra columns kept", f)
+					sawExtra = true
+				}
 			} else {
 				rows, err := report.ReadAll[report.MonitorRow](bytes.NewReader(data), report.ReaderOptions{})
 				require.NoError(t, err)
