@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"iter"
 	"time"
 
@@ -122,52 +123,22 @@ func (s *Store) importTx(ctx context.Context, conn *sql.Conn, tx *sql.Tx, run Ru
 		}
 	}
 
-	// The rows, through a filter that counts the bad ones, hashes the
-	// good ones for the UID and maps them to constituencies.
+	// The rows: read, checked, hashed for the UID and mapped to
+	// constituencies on one goroutine (read), written on this one, a
+	// batch at a time.
 	h := sha256.New()
 	h.Write([]byte(run.Started.UTC().Format(time.RFC3339Nano) + " " + typeNames(run.Types) + "\n"))
 	h.Write(run.Stats)
-	var members []member
-	var idx []int
-	var n int64
-	var abort error
-	good := func(yield func(Row) bool) {
-		for row, err := range rows {
-			if err != nil {
-				var re *report.RowError
-				if !errors.As(err, &re) {
-					abort = err
-					return
-				}
-				res.Skipped++
-				if len(res.RowErrors) < MaxRowErrors {
-					res.RowErrors = append(res.RowErrors, err)
-				}
-				continue
-			}
-			h.Write([]byte(row.Type))
-			h.Write([]byte{'\n'})
-			h.Write([]byte(row.Line))
-			h.Write([]byte{'\n'})
-			if opt.Constituencies != nil {
-				idx = opt.Constituencies.Match(idx[:0], row.Key)
-				for _, i := range idx {
-					members = append(members, member{opt.Constituencies.List[i].Name, n})
-				}
-			}
-			n++
-			if !yield(row) {
-				return
-			}
-		}
-	}
+	rd := &reader{rows: rows, cs: opt.Constituencies, h: h, res: &res}
+	batches, stop := rd.start(ctx)
 	if s.engine == Postgres {
-		err = s.copyRows(ctx, conn, run.ID, good, &members)
+		err = s.copyRows(ctx, conn, run.ID, batches)
 	} else {
-		err = s.insertRows(ctx, tx, run.ID, good, &members)
+		err = s.insertRows(ctx, tx, run.ID, batches)
 	}
+	stop() // and wait: the reader's counts are final after it
 	if err == nil {
-		err = abort
+		err = rd.abort
 	}
 	if err == nil {
 		err = ctx.Err()
@@ -175,6 +146,7 @@ func (s *Store) importTx(ctx context.Context, conn *sql.Conn, tx *sql.Tx, run Ru
 	if err != nil {
 		return res, fmt.Errorf("store: import: %w", err)
 	}
+	n := rd.n
 	if run.UID == "" {
 		run.UID = hex.EncodeToString(h.Sum(nil))
 	}
@@ -237,67 +209,148 @@ func contains[T comparable](s []T, v T) bool {
 // rowColumns are the columns of the rows table an import fills.
 var rowColumns = []string{"run_id", "row_no", "type", "ip", "ip_bin", "port", "protocol", "asn", "geo", "daemon", "amplification", "ts", "hash", "line", "extra"}
 
-func rowValues(runID, no int64, r *Row) []any {
-	return []any{runID, no, string(r.Type), r.IP, ipBin(r.Key.IP), r.Port, r.Protocol, int64(r.Key.ASN),
-		r.Key.Country, r.Daemon, r.Amplification, r.Timestamp, r.Hash[:], r.Line, r.Extra}
+func appendRowValues(dst []any, runID, no int64, r *Row) []any {
+	return append(dst, runID, no, string(r.Type), r.IP, ipBin(r.Key.IP), r.Port, r.Protocol, int64(r.Key.ASN),
+		r.Key.Country, r.Daemon, r.Amplification, r.Timestamp, r.Hash[:], r.Line, r.Extra)
+}
+
+// batchSize is the number of rows the reader hands over at a time.
+const batchSize = 512
+
+// batch is a run of rows and the memberships of those rows.
+type batch struct {
+	rows    []Row
+	first   int64 // the row number of rows[0]
+	members []member
+}
+
+// reader reads an import's rows on a goroutine of its own: it skips and
+// counts the malformed ones, hashes the others for the run's UID, maps
+// them to constituencies and hands them over in batches.
+type reader struct {
+	rows  iter.Seq2[Row, error]
+	cs    *Constituencies
+	h     hash.Hash
+	res   *ImportResult
+	n     int64 // rows read
+	abort error // what stopped the rows, other than a malformed row
+}
+
+// start starts the reader. next returns the batches in order until the
+// rows end; stop ends the reader early if need be and waits for it.
+func (rd *reader) start(ctx context.Context) (next func() (*batch, bool), stop func()) {
+	out := make(chan *batch, 4)
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(out)
+		var idx []int
+		b := &batch{}
+		send := func() bool {
+			select {
+			case out <- b:
+				b = &batch{first: rd.n}
+				return true
+			case <-quit:
+				return false
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for row, err := range rd.rows {
+			if err != nil {
+				var re *report.RowError
+				if !errors.As(err, &re) {
+					rd.abort = err
+					return
+				}
+				rd.res.Skipped++
+				if len(rd.res.RowErrors) < MaxRowErrors {
+					rd.res.RowErrors = append(rd.res.RowErrors, err)
+				}
+				continue
+			}
+			rd.h.Write([]byte(row.Type))
+			rd.h.Write([]byte{'\n'})
+			rd.h.Write([]byte(row.Line))
+			rd.h.Write([]byte{'\n'})
+			if rd.cs != nil {
+				idx = rd.cs.Match(idx[:0], row.Key)
+				for _, i := range idx {
+					b.members = append(b.members, member{rd.cs.List[i].Name, rd.n})
+				}
+			}
+			b.rows = append(b.rows, row)
+			rd.n++
+			if len(b.rows) == batchSize && !send() {
+				return
+			}
+		}
+		if len(b.rows) > 0 {
+			send()
+		}
+	}()
+	next = func() (*batch, bool) {
+		b, ok := <-out
+		return b, ok
+	}
+	stop = func() {
+		close(quit)
+		<-done
+	}
+	return next, stop
 }
 
 // insertRows is SQLite's bulk path: prepared statements in the import's
 // transaction, several rows per statement.
-func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, runID int64, rows iter.Seq[Row], members *[]member) error {
-	const batch = 32 // 32 × 15 parameters, well under SQLite's limit
+func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, runID int64, next func() (*batch, bool)) error {
+	const per = 32 // rows per statement: 32 × 15 parameters, well under SQLite's limit
 	one := "(" + placeholders(len(rowColumns)) + ")"
-	stmtFor := map[int]*sql.Stmt{}
+	stmts := map[int]*sql.Stmt{}
 	defer func() {
-		for _, st := range stmtFor {
+		for _, st := range stmts {
 			st.Close()
 		}
 	}()
 	prepare := func(k int) (*sql.Stmt, error) {
-		if st, ok := stmtFor[k]; ok {
+		if st, ok := stmts[k]; ok {
 			return st, nil
 		}
-		q := "INSERT INTO rows (" + join(rowColumns) + ") VALUES " + repeat(one, k)
-		st, err := tx.PrepareContext(ctx, q)
+		st, err := tx.PrepareContext(ctx, "INSERT INTO rows ("+join(rowColumns)+") VALUES "+repeat(one, k))
 		if err == nil {
-			stmtFor[k] = st
+			stmts[k] = st
 		}
 		return st, err
 	}
-	args := make([]any, 0, batch*len(rowColumns))
-	k := 0
-	flush := func() error {
-		if k == 0 {
+	args := make([]any, 0, per*len(rowColumns))
+	for {
+		b, ok := next()
+		if !ok {
 			return nil
 		}
-		st, err := prepare(k)
-		if err != nil {
-			return err
-		}
-		_, err = st.ExecContext(ctx, args...)
-		args, k = args[:0], 0
-		if err != nil {
-			return err
-		}
-		return s.flushMembers(ctx, tx, runID, members)
-	}
-	var no int64
-	for r := range rows {
-		args = append(args, rowValues(runID, no, &r)...)
-		no++
-		k++
-		if k == batch {
-			if err := flush(); err != nil {
+		for i := 0; i < len(b.rows); i += per {
+			part := b.rows[i:min(i+per, len(b.rows))]
+			st, err := prepare(len(part))
+			if err != nil {
+				return err
+			}
+			args = args[:0]
+			for j := range part {
+				args = appendRowValues(args, runID, b.first+int64(i+j), &part[j])
+			}
+			if _, err := st.ExecContext(ctx, args...); err != nil {
 				return err
 			}
 		}
+		if err := s.insertMembers(ctx, tx, runID, b.members); err != nil {
+			return err
+		}
 	}
-	return flush()
 }
 
-// flushMembers inserts the memberships gathered so far.
-func (s *Store) flushMembers(ctx context.Context, tx *sql.Tx, runID int64, members *[]member) error {
-	ms := *members
+// insertMembers inserts memberships, 100 to a statement.
+func (s *Store) insertMembers(ctx context.Context, tx *sql.Tx, runID int64, ms []member) error {
 	for len(ms) > 0 {
 		k := min(len(ms), 100)
 		args := make([]any, 0, 3*k)
@@ -310,25 +363,22 @@ func (s *Store) flushMembers(ctx context.Context, tx *sql.Tx, runID int64, membe
 		}
 		ms = ms[k:]
 	}
-	*members = (*members)[:0]
 	return nil
 }
 
 // copyRows is PostgreSQL's bulk path: COPY, inside the import's
-// transaction (the same connection), in chunks so that the memberships
-// gathered for a chunk are written after it and memory stays flat.
-func (s *Store) copyRows(ctx context.Context, conn *sql.Conn, runID int64, rows iter.Seq[Row], members *[]member) error {
+// transaction (the same connection), one COPY of rows and one of
+// memberships per copyChunk rows, so that memory stays flat.
+func (s *Store) copyRows(ctx context.Context, conn *sql.Conn, runID int64, next func() (*batch, bool)) error {
 	return conn.Raw(func(dc any) error {
 		pc := dc.(*stdlib.Conn).Conn()
-		next, stop := iter.Pull(rows)
-		defer stop()
 		src := &rowSource{next: next, runID: runID}
 		for !src.done {
 			src.left = copyChunk
 			if _, err := pc.CopyFrom(ctx, pgx.Identifier{"rows"}, rowColumns, src); err != nil {
 				return err
 			}
-			ms := *members
+			ms := src.members
 			if len(ms) > 0 {
 				_, err := pc.CopyFrom(ctx, pgx.Identifier{"row_members"}, []string{"run_id", "constituency", "row_no"},
 					pgx.CopyFromSlice(len(ms), func(i int) ([]any, error) { return []any{runID, ms[i].name, ms[i].rowNo}, nil }))
@@ -336,43 +386,50 @@ func (s *Store) copyRows(ctx context.Context, conn *sql.Conn, runID int64, rows 
 					return err
 				}
 			}
-			*members = ms[:0]
+			src.members = src.members[:0]
 		}
 		return nil
 	})
 }
 
-// copyChunk is the number of rows per COPY.
+// copyChunk is about the number of rows per COPY (whole batches).
 const copyChunk = 50000
 
-// rowSource feeds COPY from a pull iterator, left rows at a time.
+// rowSource feeds COPY from the reader's batches, about left rows at a
+// time, gathering their memberships.
 type rowSource struct {
-	next  func() (Row, bool)
-	runID int64
-	no    int64
-	left  int
-	done  bool
-	cur   Row
+	next    func() (*batch, bool)
+	runID   int64
+	left    int
+	done    bool
+	cur     *batch
+	i       int
+	members []member
+	vals    []any
 }
 
 func (r *rowSource) Next() bool {
-	if r.left == 0 || r.done {
+	if r.cur != nil && r.i+1 < len(r.cur.rows) {
+		r.i++
+		return true
+	}
+	if r.left <= 0 || r.done {
 		return false
 	}
-	row, ok := r.next()
+	b, ok := r.next()
 	if !ok {
 		r.done = true
 		return false
 	}
-	r.cur = row
-	r.left--
-	return true
+	r.cur, r.i = b, 0
+	r.left -= len(b.rows)
+	r.members = append(r.members, b.members...)
+	return len(b.rows) > 0 || r.Next()
 }
 
 func (r *rowSource) Values() ([]any, error) {
-	v := rowValues(r.runID, r.no, &r.cur)
-	r.no++
-	return v, nil
+	r.vals = appendRowValues(r.vals[:0], r.runID, r.cur.first+int64(r.i), &r.cur.rows[r.i])
+	return r.vals, nil
 }
 
 func (r *rowSource) Err() error { return nil }
