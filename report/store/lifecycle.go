@@ -10,11 +10,18 @@ import (
 // miss it before it is called fixed: a single lost reply is not a fix.
 const FixAfter = 2
 
+// A finding's life is kept as episodes: each runs from the run that saw
+// it first (opened_at, the run's start) to the run that confirmed it
+// fixed (fixed_at and fixed_run), or is still open. A finding has at most
+// one open episode; one seen again after a fix opens a new one.
+
+// key joins an episode (e) to a row (r): the same finding.
+const keyJoin = `e.ip_bin = r.ip_bin AND e.type = r.type AND e.port = r.port AND e.protocol = r.protocol`
+
 // apply updates the findings with one run, the newest in the store: each
-// of its rows opens a finding or keeps it open (reopening a fixed one);
-// when the run is complete, each open finding of its report types that it
-// covered and did not see counts a miss, and the FixAfter-th miss fixes
-// it. Then each of the run's rows records the open-since of its finding.
+// finding it saw keeps its open episode or opens one; when the run is
+// complete, each open episode of its report types that it covered and
+// did not see counts a miss, and the FixAfter-th miss fixes it.
 func (s *Store) apply(ctx context.Context, tx *sql.Tx, runID int64) error {
 	var started int64
 	var complete int
@@ -27,32 +34,23 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, runID int64) error {
 		args  []any
 		if_   bool
 	}{
-		{"sightings", `INSERT INTO findings (type, ip, port, protocol, ip_bin, first_seen, last_seen, open_since, fixed_at, misses)
-			SELECT type, MIN(ip), port, protocol, ip_bin, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(NULL AS BIGINT), 0 FROM rows WHERE run_id = ?
-			GROUP BY ip_bin, type, port, protocol
-			ON CONFLICT (ip_bin, type, port, protocol) DO UPDATE SET
-				ip = excluded.ip,
-				last_seen = excluded.last_seen,
-				misses = 0,
-				open_since = CASE WHEN findings.fixed_at IS NULL THEN findings.open_since ELSE excluded.open_since END,
-				fixed_at = NULL`,
-			[]any{started, started, started, runID}, true},
-		{"absences", `UPDATE findings SET
+		{"seen", `UPDATE episodes SET last_seen = CAST(? AS BIGINT), misses = 0
+			WHERE fixed_at IS NULL AND EXISTS (SELECT 1 FROM rows r WHERE r.run_id = ? AND r.ip_bin = episodes.ip_bin
+				AND r.type = episodes.type AND r.port = episodes.port AND r.protocol = episodes.protocol)`,
+			[]any{started, runID}, true},
+		{"opened", `INSERT INTO episodes (ip_bin, type, port, protocol, opened_at, ip, last_seen, misses, fixed_at, fixed_run)
+			SELECT r.ip_bin, r.type, r.port, r.protocol, CAST(? AS BIGINT), MIN(r.ip), CAST(? AS BIGINT), 0, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT)
+			FROM rows r WHERE r.run_id = ? AND NOT EXISTS (SELECT 1 FROM episodes e WHERE ` + keyJoin + ` AND e.fixed_at IS NULL)
+			GROUP BY r.ip_bin, r.type, r.port, r.protocol`,
+			[]any{started, started, runID}, true},
+		{"missed", `UPDATE episodes SET
 				misses = misses + 1,
-				fixed_at = CASE WHEN misses + 1 >= CAST(? AS INTEGER) THEN CAST(? AS BIGINT) ELSE NULL END
+				fixed_at = CASE WHEN misses + 1 >= CAST(? AS INTEGER) THEN CAST(? AS BIGINT) ELSE NULL END,
+				fixed_run = CASE WHEN misses + 1 >= CAST(? AS INTEGER) THEN CAST(? AS BIGINT) ELSE NULL END
 			WHERE fixed_at IS NULL AND last_seen < ?
 				AND type IN (SELECT type FROM run_types WHERE run_id = ?)
-				AND EXISTS (SELECT 1 FROM run_space sp WHERE sp.run_id = ? AND findings.ip_bin >= sp.first AND findings.ip_bin <= sp.last)`,
-			[]any{FixAfter, started, started, runID, runID}, complete != 0},
-		{"fixes", `INSERT INTO fixes (type, ip, ip_bin, port, protocol, run_id, fixed_at)
-			SELECT type, ip, ip_bin, port, protocol, CAST(? AS BIGINT), fixed_at FROM findings
-			WHERE fixed_at = ? AND misses = ? AND type IN (SELECT type FROM run_types WHERE run_id = ?)`,
-			[]any{runID, started, FixAfter, runID}, complete != 0},
-		{"open since", `INSERT INTO row_open (run_id, row_no, open_since)
-			SELECT r.run_id, r.row_no, f.open_since FROM rows r
-			JOIN findings f ON f.type = r.type AND f.ip_bin = r.ip_bin AND f.port = r.port AND f.protocol = r.protocol
-			WHERE r.run_id = ?`,
-			[]any{runID}, true},
+				AND EXISTS (SELECT 1 FROM run_space sp WHERE sp.run_id = ? AND episodes.ip_bin >= sp.first AND episodes.ip_bin <= sp.last)`,
+			[]any{FixAfter, started, FixAfter, runID, started, runID, runID}, complete != 0},
 	}
 	for _, st := range steps {
 		if !st.if_ {
@@ -68,10 +66,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, runID int64) error {
 // rebuild recomputes every finding by applying every run in time order,
 // after a run older than the newest was imported.
 func (s *Store) rebuild(ctx context.Context, tx *sql.Tx) error {
-	for _, q := range []string{`DELETE FROM findings`, `DELETE FROM row_open`, `DELETE FROM fixes`} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return err
-		}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM episodes`); err != nil {
+		return err
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT id FROM runs ORDER BY started, id`)
 	if err != nil {

@@ -303,18 +303,13 @@ func (s *Store) Diff(ctx context.Context, fromID, toID int64, constituency strin
 // fixedBetween returns the findings of a constituency fixed by a run
 // after from, up to to, with the open-since of their last row.
 func (s *Store) fixedBetween(ctx context.Context, from, to Run, constituency string) (map[findingKey]Finding, error) {
-	q := `SELECT fx.type, fx.ip, fx.port, fx.protocol,
-			(SELECT MAX(o.open_since) FROM rows r JOIN row_open o ON o.run_id = r.run_id AND o.row_no = r.row_no
-				JOIN runs ru ON ru.id = r.run_id
-				WHERE r.type = fx.type AND r.ip_bin = fx.ip_bin AND r.port = fx.port AND r.protocol = fx.protocol AND ru.started < fx.fixed_at)
-		FROM fixes fx JOIN runs u ON u.id = fx.run_id
+	q := `SELECT e.type, e.ip, e.port, e.protocol, e.opened_at FROM episodes e JOIN runs u ON u.id = e.fixed_run
 		WHERE (u.started > ? OR (u.started = ? AND u.id > ?)) AND (u.started < ? OR (u.started = ? AND u.id <= ?))`
 	args := []any{from.Started.UnixMicro(), from.Started.UnixMicro(), from.ID, to.Started.UnixMicro(), to.Started.UnixMicro(), to.ID}
 	if constituency != "" {
 		q += ` AND EXISTS (SELECT 1 FROM rows r JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no
 			JOIN runs ru ON ru.id = r.run_id
-			WHERE r.type = fx.type AND r.ip_bin = fx.ip_bin AND r.port = fx.port AND r.protocol = fx.protocol
-			AND ru.started < fx.fixed_at AND m.constituency = ?)`
+			WHERE ` + keyJoin + ` AND ru.started >= e.opened_at AND ru.started < e.fixed_at AND m.constituency = ?)`
 		args = append(args, constituency)
 	}
 	return s.queryFindings(ctx, q, args)
@@ -390,8 +385,9 @@ type findingKey struct {
 // findingsOf returns a run's findings for a constituency, with their
 // open-since as of that run.
 func (s *Store) findingsOf(ctx context.Context, runID int64, constituency string) (map[findingKey]Finding, error) {
-	q := `SELECT r.type, r.ip, r.port, r.protocol, o.open_since FROM rows r
-		LEFT JOIN row_open o ON o.run_id = r.run_id AND o.row_no = r.row_no`
+	q := `SELECT r.type, r.ip, r.port, r.protocol,
+			(SELECT MAX(e.opened_at) FROM episodes e WHERE ` + keyJoin + ` AND e.opened_at <= u.started)
+		FROM rows r JOIN runs u ON u.id = r.run_id`
 	var args []any
 	if constituency != "" {
 		q += ` JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no AND m.constituency = ?`
@@ -402,15 +398,22 @@ func (s *Store) findingsOf(ctx context.Context, runID int64, constituency string
 	return s.queryFindings(ctx, q, args)
 }
 
-// State is a finding's life as the store knows it now.
+// State is a finding's life as the store knows it now: its current
+// episode (the last one), from OpenSince to Fixed or still open.
 type State struct {
 	Finding
+	// FirstSeen is when its first episode opened; LastSeen the last run
+	// that saw it.
 	FirstSeen, LastSeen time.Time
-	// Fixed is when it was fixed (the second covering run that missed
-	// it), zero while open.
+	// Fixed is when it was fixed (the run that confirmed it, the
+	// FixAfter-th covering run that missed it), zero while open.
 	Fixed time.Time
-	// Misses counts the complete covering runs since LastSeen.
+	// Misses counts the complete covering runs that missed it since
+	// LastSeen.
 	Misses int
+	// Episodes counts its episodes: more than one when it was fixed and
+	// came back.
+	Episodes int
 }
 
 // Open reports whether the finding is open.
@@ -440,32 +443,12 @@ type History struct {
 func (s *Store) History(ctx context.Context, ip netip.Addr) (History, error) {
 	h := History{IP: ip.Unmap().String()}
 	bin := ipBin(ip)
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT type, ip, port, protocol, first_seen, last_seen, open_since, fixed_at, misses
-		FROM findings WHERE ip_bin = ? ORDER BY type, port, protocol`), bin)
+	states, err := s.states(ctx, `WHERE e.ip_bin = ?`, []any{bin})
 	if err != nil {
 		return h, err
 	}
-	for rows.Next() {
-		var st State
-		var t string
-		var first, last, open int64
-		var fixed sql.NullInt64
-		if err := rows.Scan(&t, &st.IP, &st.Port, &st.Protocol, &first, &last, &open, &fixed, &st.Misses); err != nil {
-			rows.Close()
-			return h, err
-		}
-		st.Type = report.Type(t)
-		st.FirstSeen, st.LastSeen, st.OpenSince = time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC(), time.UnixMicro(open).UTC()
-		if fixed.Valid {
-			st.Fixed = time.UnixMicro(fixed.Int64).UTC()
-		}
-		h.Findings = append(h.Findings, st)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return h, err
-	}
-	rows, err = s.db.QueryContext(ctx, s.q(`SELECT r.run_id, u.day, r.type, r.port, r.ts, r.line, r.extra FROM rows r
+	h.Findings = states
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.run_id, u.day, r.type, r.port, r.ts, r.line, r.extra FROM rows r
 		JOIN runs u ON u.id = r.run_id WHERE r.ip_bin = ? ORDER BY u.started, u.id, r.row_no`), bin)
 	if err != nil {
 		return h, err
@@ -483,19 +466,14 @@ func (s *Store) History(ctx context.Context, ip netip.Addr) (History, error) {
 	return h, rows.Err()
 }
 
-// OpenFindings returns the findings open now, for one constituency (as of
-// the run that last saw each) or all ("").
-func (s *Store) OpenFindings(ctx context.Context, constituency string) ([]State, error) {
-	q := `SELECT f.type, f.ip, f.port, f.protocol, f.first_seen, f.last_seen, f.open_since, f.misses FROM findings f WHERE f.fixed_at IS NULL`
-	var args []any
-	if constituency != "" {
-		q += ` AND EXISTS (SELECT 1 FROM rows r JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no
-			JOIN runs u ON u.id = r.run_id
-			WHERE r.type = f.type AND r.ip_bin = f.ip_bin AND r.port = f.port AND r.protocol = f.protocol
-			AND u.started = f.last_seen AND m.constituency = ?)`
-		args = append(args, constituency)
-	}
-	rows, err := s.db.QueryContext(ctx, s.q(q), args...)
+// states returns the State of each finding whose episodes the condition
+// on e (an episode) selects, in finding order.
+func (s *Store) states(ctx context.Context, where string, args []any) ([]State, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT e.type, e.ip, e.port, e.protocol, e.opened_at, e.last_seen, e.fixed_at, e.misses,
+			(SELECT MIN(x.opened_at) FROM episodes x WHERE x.ip_bin = e.ip_bin AND x.type = e.type AND x.port = e.port AND x.protocol = e.protocol),
+			(SELECT COUNT(*) FROM episodes x WHERE x.ip_bin = e.ip_bin AND x.type = e.type AND x.port = e.port AND x.protocol = e.protocol)
+		FROM episodes e `+where+` AND e.opened_at = (SELECT MAX(x.opened_at) FROM episodes x
+			WHERE x.ip_bin = e.ip_bin AND x.type = e.type AND x.port = e.port AND x.protocol = e.protocol)`), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -504,14 +482,32 @@ func (s *Store) OpenFindings(ctx context.Context, constituency string) ([]State,
 	for rows.Next() {
 		var st State
 		var t string
-		var first, last, open int64
-		if err := rows.Scan(&t, &st.IP, &st.Port, &st.Protocol, &first, &last, &open, &st.Misses); err != nil {
+		var open, last, first int64
+		var fixed sql.NullInt64
+		if err := rows.Scan(&t, &st.IP, &st.Port, &st.Protocol, &open, &last, &fixed, &st.Misses, &first, &st.Episodes); err != nil {
 			return nil, err
 		}
 		st.Type = report.Type(t)
-		st.FirstSeen, st.LastSeen, st.OpenSince = time.UnixMicro(first).UTC(), time.UnixMicro(last).UTC(), time.UnixMicro(open).UTC()
+		st.OpenSince, st.LastSeen, st.FirstSeen = time.UnixMicro(open).UTC(), time.UnixMicro(last).UTC(), time.UnixMicro(first).UTC()
+		if fixed.Valid {
+			st.Fixed = time.UnixMicro(fixed.Int64).UTC()
+		}
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b State) int { return compareFindings(a.Finding, b.Finding) })
 	return out, rows.Err()
+}
+
+// OpenFindings returns the findings open now, for one constituency (as of
+// the run that last saw each) or all ("").
+func (s *Store) OpenFindings(ctx context.Context, constituency string) ([]State, error) {
+	where := `WHERE e.fixed_at IS NULL`
+	var args []any
+	if constituency != "" {
+		where += ` AND EXISTS (SELECT 1 FROM rows r JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no
+			JOIN runs u ON u.id = r.run_id
+			WHERE ` + keyJoin + ` AND u.started = e.last_seen AND m.constituency = ?)`
+		args = append(args, constituency)
+	}
+	return s.states(ctx, where, args)
 }

@@ -153,16 +153,16 @@ func (s *Store) Series(ctx context.Context, constituency, from, to string) ([]Po
 			return nil, err
 		}
 		err = s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM rows r`+member+`
-			JOIN row_open o ON o.run_id = r.run_id AND o.row_no = r.row_no
-			WHERE r.run_id = ? AND o.open_since = ?`), append(args, run.Started.UnixMicro())...).Scan(&p.New)
+			WHERE r.run_id = ? AND EXISTS (SELECT 1 FROM episodes e WHERE `+keyJoin+` AND e.opened_at = ?)`),
+			append(args, run.Started.UnixMicro())...).Scan(&p.New)
 		if err != nil {
 			return nil, err
 		}
-		fq := `SELECT COUNT(*) FROM fixes fx WHERE fx.run_id = ?`
+		fq := `SELECT COUNT(*) FROM episodes e WHERE e.fixed_run = ?`
 		fargs := []any{run.ID}
 		if constituency != "" {
 			fq += ` AND EXISTS (SELECT 1 FROM rows r JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no
-				WHERE r.type = fx.type AND r.ip_bin = fx.ip_bin AND r.port = fx.port AND r.protocol = fx.protocol AND m.constituency = ?)`
+				WHERE ` + keyJoin + ` AND m.constituency = ?)`
 			fargs = append(fargs, constituency)
 		}
 		if err := s.db.QueryRowContext(ctx, s.q(fq), fargs...).Scan(&p.Fixed); err != nil {

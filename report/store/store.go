@@ -181,44 +181,27 @@ var migrations = []string{
 		extra TEXT NOT NULL,
 		PRIMARY KEY (run_id, row_no)
 	);
-	CREATE INDEX rows_addr ON rows(ip_bin, type, port, protocol);
+	CREATE INDEX rows_addr ON rows(ip_bin, type, port, protocol, run_id);
 	CREATE TABLE row_members (
 		run_id BIGINT NOT NULL,
 		constituency TEXT NOT NULL,
 		row_no BIGINT NOT NULL,
 		PRIMARY KEY (run_id, constituency, row_no)
 	);
-	CREATE TABLE findings (
+	CREATE TABLE episodes (
+		ip_bin BLOB NOT NULL,
 		type TEXT NOT NULL,
-		ip TEXT NOT NULL,
 		port INTEGER NOT NULL,
 		protocol TEXT NOT NULL,
-		ip_bin BLOB NOT NULL,
-		first_seen BIGINT NOT NULL,
+		opened_at BIGINT NOT NULL,
+		ip TEXT NOT NULL,
 		last_seen BIGINT NOT NULL,
-		open_since BIGINT NOT NULL,
-		fixed_at BIGINT,
 		misses INTEGER NOT NULL,
-		PRIMARY KEY (ip_bin, type, port, protocol)
+		fixed_at BIGINT,
+		fixed_run BIGINT,
+		PRIMARY KEY (ip_bin, type, port, protocol, opened_at)
 	);
-	CREATE INDEX findings_open ON findings(type, fixed_at);
-	CREATE TABLE fixes (
-		type TEXT NOT NULL,
-		ip TEXT NOT NULL,
-		ip_bin BLOB NOT NULL,
-		port INTEGER NOT NULL,
-		protocol TEXT NOT NULL,
-		run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-		fixed_at BIGINT NOT NULL,
-		PRIMARY KEY (ip_bin, type, port, protocol, run_id)
-	);
-	CREATE INDEX fixes_run ON fixes(run_id);
-	CREATE TABLE row_open (
-		run_id BIGINT NOT NULL,
-		row_no BIGINT NOT NULL,
-		open_since BIGINT NOT NULL,
-		PRIMARY KEY (run_id, row_no)
-	)`,
+	CREATE INDEX episodes_fixed_run ON episodes(fixed_run)`,
 }
 
 // migrate applies the migrations the database lacks, in one transaction.
