@@ -305,7 +305,7 @@ func (rd *reader) start(ctx context.Context) (next func() (*batch, bool), stop f
 // insertRows is SQLite's bulk path: prepared statements in the import's
 // transaction, several rows per statement.
 func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, runID int64, next func() (*batch, bool)) error {
-	const per = 32 // rows per statement: 32 × 15 parameters, well under SQLite's limit
+	const per = 64 // rows per statement: 64 × 15 parameters, well under SQLite's limit (32,766)
 	one := "(" + placeholders(len(rowColumns)) + ")"
 	stmts := map[int]*sql.Stmt{}
 	defer func() {
@@ -323,7 +323,23 @@ func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, runID int64, next fu
 		}
 		return st, err
 	}
-	args := make([]any, 0, per*len(rowColumns))
+	mstmts := map[int]*sql.Stmt{}
+	defer func() {
+		for _, st := range mstmts {
+			st.Close()
+		}
+	}()
+	prepareMembers := func(k int) (*sql.Stmt, error) {
+		if st, ok := mstmts[k]; ok {
+			return st, nil
+		}
+		st, err := tx.PrepareContext(ctx, "INSERT INTO row_members (run_id, constituency, row_no) VALUES "+repeat("(?, ?, ?)", k))
+		if err == nil {
+			mstmts[k] = st
+		}
+		return st, err
+	}
+	args := make([]any, 0, max(per*len(rowColumns), 3*perMembers))
 	for {
 		b, ok := next()
 		if !ok {
@@ -343,28 +359,26 @@ func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, runID int64, next fu
 				return err
 			}
 		}
-		if err := s.insertMembers(ctx, tx, runID, b.members); err != nil {
-			return err
+		for ms := b.members; len(ms) > 0; {
+			k := min(len(ms), perMembers)
+			st, err := prepareMembers(k)
+			if err != nil {
+				return err
+			}
+			args = args[:0]
+			for _, m := range ms[:k] {
+				args = append(args, runID, m.name, m.rowNo)
+			}
+			if _, err := st.ExecContext(ctx, args...); err != nil {
+				return err
+			}
+			ms = ms[k:]
 		}
 	}
 }
 
-// insertMembers inserts memberships, 100 to a statement.
-func (s *Store) insertMembers(ctx context.Context, tx *sql.Tx, runID int64, ms []member) error {
-	for len(ms) > 0 {
-		k := min(len(ms), 100)
-		args := make([]any, 0, 3*k)
-		for _, m := range ms[:k] {
-			args = append(args, runID, m.name, m.rowNo)
-		}
-		q := "INSERT INTO row_members (run_id, constituency, row_no) VALUES " + repeat("(?, ?, ?)", k)
-		if _, err := tx.ExecContext(ctx, s.q(q), args...); err != nil {
-			return err
-		}
-		ms = ms[k:]
-	}
-	return nil
-}
+// perMembers is the number of memberships per statement.
+const perMembers = 128
 
 // copyRows is PostgreSQL's bulk path: COPY, inside the import's
 // transaction (the same connection), one COPY of rows and one of

@@ -38,10 +38,12 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, runID int64) error {
 			WHERE fixed_at IS NULL AND EXISTS (SELECT 1 FROM rows r WHERE r.run_id = ? AND r.ip_bin = episodes.ip_bin
 				AND r.type = episodes.type AND r.port = episodes.port AND r.protocol = episodes.protocol)`,
 			[]any{started, runID}, true},
+		// A finding twice in one run (an address written two ways, a
+		// repeated row) opens one episode: the others are ignored.
 		{"opened", `INSERT INTO episodes (ip_bin, type, port, protocol, opened_at, ip, last_seen, misses, fixed_at, fixed_run)
-			SELECT r.ip_bin, r.type, r.port, r.protocol, CAST(? AS BIGINT), MIN(r.ip), CAST(? AS BIGINT), 0, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT)
+			SELECT r.ip_bin, r.type, r.port, r.protocol, CAST(? AS BIGINT), r.ip, CAST(? AS BIGINT), 0, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT)
 			FROM rows r WHERE r.run_id = ? AND NOT EXISTS (SELECT 1 FROM episodes e WHERE ` + keyJoin + ` AND e.fixed_at IS NULL)
-			GROUP BY r.ip_bin, r.type, r.port, r.protocol`,
+			ON CONFLICT DO NOTHING`,
 			[]any{started, started, runID}, true},
 		{"missed", `UPDATE episodes SET
 				misses = misses + 1,
