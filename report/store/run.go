@@ -74,27 +74,91 @@ type Row struct {
 	Extra string
 }
 
-// The column names of the current layouts, never written after package
-// initialisation.
+// The column names of the current layouts, and where the columns a Row
+// looks at are; never written after package initialisation.
 var (
-	versionNames = report.VersionColumns(report.LayoutCurrent)
-	monitorNames = report.MonitorColumns(report.LayoutCurrent)
+	versionAt = columnsAt(report.VersionColumns(report.LayoutCurrent))
+	monitorAt = columnsAt(report.MonitorColumns(report.LayoutCurrent))
 )
+
+// at is where a layout has the columns a Row looks at.
+type at struct{ timestamp, port, ip, protocol, amplification int }
+
+func columnsAt(names []string) at {
+	return at{slices.Index(names, "timestamp"), slices.Index(names, "port"), slices.Index(names, "ip"),
+		slices.Index(names, "protocol"), slices.Index(names, "amplification")}
+}
 
 // VersionRowOf makes a Row of an NTP Version row; t is scan_ntp or
 // scan6_ntp.
 func VersionRowOf(t report.Type, r *report.VersionRow) Row {
-	row := rowOf(t, r.Values(), versionNames, report.KeyOf(r))
-	row.Daemon = report.DaemonVersion(r.Version)
-	row.Extra = extraJSON(r.Extra)
-	return row
+	var b rowBuilder
+	return b.version(t, r)
 }
 
 // MonitorRowOf makes a Row of an NTP Monitor row; t is scan_ntpmonitor or
 // scan6_ntpmonitor.
 func MonitorRowOf(t report.Type, r *report.MonitorRow) Row {
-	row := rowOf(t, r.Values(), monitorNames, report.KeyOf(r))
+	var b rowBuilder
+	return b.monitor(t, r)
+}
+
+// rowBuilder makes Rows with reused scratch space, and remembers the
+// daemon versions of the banners it has seen (a scan has a few hundred
+// distinct ones).
+type rowBuilder struct {
+	buf     []byte
+	daemons map[string]string
+}
+
+// maxDaemons bounds a rowBuilder's memory of banners.
+const maxDaemons = 4096
+
+func (b *rowBuilder) version(t report.Type, r *report.VersionRow) Row {
+	row := b.row(t, r.Values(), &versionAt, report.KeyOf(r))
+	d, ok := b.daemons[r.Version]
+	if !ok {
+		d = report.DaemonVersion(r.Version)
+		if b.daemons == nil {
+			b.daemons = map[string]string{}
+		}
+		if len(b.daemons) < maxDaemons {
+			b.daemons[r.Version] = d
+		}
+	}
+	row.Daemon = d
 	row.Extra = extraJSON(r.Extra)
+	return row
+}
+
+func (b *rowBuilder) monitor(t report.Type, r *report.MonitorRow) Row {
+	row := b.row(t, r.Values(), &monitorAt, report.KeyOf(r))
+	row.Extra = extraJSON(r.Extra)
+	return row
+}
+
+// row fills the fields a Row shares between the reports. Its Hash covers
+// the report type and every value but the timestamp and the port, each
+// ended by a NUL (which no value holds: the writer drops control
+// characters).
+func (b *rowBuilder) row(t report.Type, values []string, a *at, k report.Key) Row {
+	row := Row{Type: t, Key: k, Timestamp: values[a.timestamp], IP: values[a.ip], Protocol: values[a.protocol]}
+	row.Port, _ = strconv.Atoi(values[a.port])
+	row.Amplification, _ = strconv.ParseFloat(values[a.amplification], 64)
+	buf := append(b.buf[:0], t...)
+	buf = append(buf, 0)
+	for i, v := range values {
+		if i == a.timestamp || i == a.port {
+			continue
+		}
+		buf = append(buf, v...)
+		buf = append(buf, 0)
+	}
+	sum := sha256.Sum256(buf)
+	copy(row.Hash[:], sum[:])
+	buf = report.AppendRecord(buf[:0], values, false)
+	row.Line = string(buf[:len(buf)-1]) // without its line end
+	b.buf = buf
 	return row
 }
 
@@ -108,36 +172,6 @@ func extraJSON(m map[string]string) string {
 		return ""
 	}
 	return string(b)
-}
-
-func rowOf(t report.Type, values, names []string, k report.Key) Row {
-	row := Row{Type: t, Key: k}
-	var scratch [1024]byte
-	buf := scratch[:0]
-	for i, v := range values {
-		switch names[i] {
-		case "timestamp":
-			row.Timestamp = v
-			continue
-		case "port":
-			row.Port, _ = strconv.Atoi(v)
-			continue
-		case "ip":
-			row.IP = v
-		case "protocol":
-			row.Protocol = v
-		case "amplification":
-			row.Amplification, _ = strconv.ParseFloat(v, 64)
-		}
-		buf = append(buf, names[i]...)
-		buf = append(buf, 0)
-		buf = append(buf, v...)
-		buf = append(buf, 0)
-	}
-	sum := sha256.Sum256(buf)
-	copy(row.Hash[:], sum[:])
-	row.Line = strings.TrimSuffix(string(report.AppendRecord(nil, values, false)), "\n")
-	return row
 }
 
 // ipBin is the 16-octet form of an address (IPv4 mapped), whose order is

@@ -137,6 +137,7 @@ func filesRows(files map[report.Type]string) iter.Seq2[Row, error] {
 // row is yielded as its *report.RowError.
 func CSVRows(r io.Reader, t report.Type) iter.Seq2[Row, error] {
 	return func(yield func(Row, error) bool) {
+		var b rowBuilder
 		if t.IsVersion() {
 			for v, err := range report.NewReader[report.VersionRow](r, report.ReaderOptions{}).All() {
 				if err != nil {
@@ -145,7 +146,7 @@ func CSVRows(r io.Reader, t report.Type) iter.Seq2[Row, error] {
 					}
 					continue
 				}
-				if !yield(VersionRowOf(t, &v), nil) {
+				if !yield(b.version(t, &v), nil) {
 					return
 				}
 			}
@@ -158,7 +159,7 @@ func CSVRows(r io.Reader, t report.Type) iter.Seq2[Row, error] {
 				}
 				continue
 			}
-			if !yield(MonitorRowOf(t, &m), nil) {
+			if !yield(b.monitor(t, &m), nil) {
 				return
 			}
 		}
