@@ -18,6 +18,19 @@ const FixAfter = 2
 // key joins an episode (e) to a row (r): the same finding.
 const keyJoin = `e.ip_bin = r.ip_bin AND e.type = r.type AND e.port = r.port AND e.protocol = r.protocol`
 
+// opened are the statements that open an episode for each finding of a
+// run without an open one.
+var opened = map[Engine]string{
+	SQLite: `INSERT INTO episodes (ip_bin, type, port, protocol, opened_at, ip, last_seen, misses, fixed_at, fixed_run)
+		SELECT r.ip_bin, r.type, r.port, r.protocol, CAST(? AS BIGINT), r.ip, CAST(? AS BIGINT), 0, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT)
+		FROM rows r WHERE r.run_id = ? AND NOT EXISTS (SELECT 1 FROM episodes e WHERE ` + keyJoin + ` AND e.fixed_at IS NULL)
+		ON CONFLICT DO NOTHING`,
+	Postgres: `INSERT INTO episodes (ip_bin, type, port, protocol, opened_at, ip, last_seen, misses, fixed_at, fixed_run)
+		SELECT r.ip_bin, r.type, r.port, r.protocol, CAST(? AS BIGINT), MIN(r.ip), CAST(? AS BIGINT), 0, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT)
+		FROM rows r WHERE r.run_id = ? AND NOT EXISTS (SELECT 1 FROM episodes e WHERE ` + keyJoin + ` AND e.fixed_at IS NULL)
+		GROUP BY r.ip_bin, r.type, r.port, r.protocol`,
+}
+
 // apply updates the findings with one run, the newest in the store: each
 // finding it saw keeps its open episode or opens one; when the run is
 // complete, each open episode of its report types that it covered and
@@ -39,12 +52,10 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, runID int64) error {
 				AND r.type = episodes.type AND r.port = episodes.port AND r.protocol = episodes.protocol)`,
 			[]any{started, runID}, true},
 		// A finding twice in one run (an address written two ways, a
-		// repeated row) opens one episode: the others are ignored.
-		{"opened", `INSERT INTO episodes (ip_bin, type, port, protocol, opened_at, ip, last_seen, misses, fixed_at, fixed_run)
-			SELECT r.ip_bin, r.type, r.port, r.protocol, CAST(? AS BIGINT), r.ip, CAST(? AS BIGINT), 0, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT)
-			FROM rows r WHERE r.run_id = ? AND NOT EXISTS (SELECT 1 FROM episodes e WHERE ` + keyJoin + ` AND e.fixed_at IS NULL)
-			ON CONFLICT DO NOTHING`,
-			[]any{started, started, runID}, true},
+		// repeated row) opens one episode: SQLite ignores the second
+		// insert faster than it groups, PostgreSQL groups faster than its
+		// speculative inserts.
+		{"opened", opened[s.engine], []any{started, started, runID}, true},
 		{"missed", `UPDATE episodes SET
 				misses = misses + 1,
 				fixed_at = CASE WHEN misses + 1 >= CAST(? AS INTEGER) THEN CAST(? AS BIGINT) ELSE NULL END,
