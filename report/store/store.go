@@ -87,7 +87,7 @@ func parseDSN(dsn string) (engine Engine, driver, src string, err error) {
 	if path == "" {
 		return "", "", "", fmt.Errorf("%w: %q", ErrDSN, dsn)
 	}
-	params := []string{"_pragma=foreign_keys(1)", "_pragma=journal_mode(WAL)", "_pragma=busy_timeout(10000)", "_pragma=synchronous(NORMAL)", "_pragma=cache_size(-65536)", "_pragma=temp_store(MEMORY)", "_txlock=immediate"}
+	params := []string{"_pragma=foreign_keys(1)", "_pragma=journal_mode(WAL)", "_pragma=busy_timeout(10000)", "_pragma=synchronous(NORMAL)", "_pragma=cache_size(-65536)", "_txlock=immediate"}
 	if query != "" {
 		params = append(params, query)
 	}
