@@ -50,9 +50,7 @@ func BenchmarkImportMemory(b *testing.B) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		b.Run(engine, func(b *testing.B) {
 			if engine == "postgres" {
-				if _, err := exec.LookPath("psql"); err != nil {
-					b.Skip("no PostgreSQL")
-				}
+				needPsql(b)
 			}
 			var rss [2]int64
 			for range b.N {

@@ -27,29 +27,17 @@ func benchRows() int {
 	return 100000
 }
 
-// writeBenchCSV writes an NTP Version report of n distinct rows.
-func writeBenchCSV(b *testing.B, n int) string {
-	path := filepath.Join(b.TempDir(), "2026-11-01-scan_ntp-bench.csv")
-	f, err := os.Create(path)
+// needPsql returns psql's path; without it a benchmark skips, or fails
+// under NTPCTL_REAL_PEERS=1 (as CI runs).
+func needPsql(b *testing.B) string {
+	p, err := exec.LookPath("psql")
 	if err != nil {
-		b.Fatal(err)
-	}
-	w := report.NewWriter[report.VersionRow](f, report.WriterOptions{})
-	for i := range n {
-		r := labRow("A", 1)
-		r.IP = fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
-		r.ASN = strconv.Itoa(64496 + i%50)
-		if err := w.Write(r); err != nil {
-			b.Fatal(err)
+		if os.Getenv("NTPCTL_REAL_PEERS") == "1" {
+			b.Fatal("no psql (NTPCTL_REAL_PEERS=1 requires PostgreSQL)")
 		}
+		b.Skip("no psql")
 	}
-	if err := w.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		b.Fatal(err)
-	}
-	return path
+	return p
 }
 
 // BenchmarkImport imports an NTP Version report into a new SQLite store
@@ -60,7 +48,7 @@ func writeBenchCSV(b *testing.B, n int) string {
 // \copy ("x-psql").
 func BenchmarkImport(b *testing.B) {
 	n := benchRows()
-	path := writeBenchCSV(b, n)
+	path := writeBenchRun(b, 1, n, 0)
 	ctx := context.Background()
 	importStore := func(dsn string) time.Duration {
 		st, err := store.Open(ctx, dsn)
@@ -127,10 +115,7 @@ func BenchmarkImport(b *testing.B) {
 		}, "x-sqlite3")
 	})
 	b.Run("postgres", func(b *testing.B) {
-		psql, err := exec.LookPath("psql")
-		if err != nil {
-			b.Skip("no psql")
-		}
+		psql := needPsql(b)
 		measure(b, func(int) time.Duration { return importStore(pgDSN(b)) }, func(int) time.Duration {
 			conn := strings.TrimPrefix(pgDSN(b), "postgres:")
 			cols := report.VersionColumns(report.LayoutCurrent)
@@ -189,9 +174,7 @@ func BenchmarkDiff(b *testing.B) {
 			for range b.N {
 				dsn := "sqlite:" + filepath.Join(b.TempDir(), "d.db")
 				if engine == "postgres" {
-					if _, err := exec.LookPath("psql"); err != nil {
-						b.Skip("no PostgreSQL")
-					}
+					needPsql(b)
 					dsn = pgDSN(b)
 				}
 				st, err := store.Open(ctx, dsn)
