@@ -94,3 +94,22 @@ func TestSplitterWriteAllocs(t *testing.T) {
 		require.NoError(t, s.Close())
 	}
 }
+
+// AppendValues is Values into a buffer of one's own: the same fields
+// after what dst held, and no allocation once dst has room.
+func TestAppendValues(t *testing.T) {
+	v := versionRows()[0]
+	got := v.AppendValues([]string{"before"})
+	assert.Equal(t, append([]string{"before"}, v.Values()...), got)
+	m := MonitorRow{Common: v.Common, Packets: "100"}
+	assert.Equal(t, m.Values(), m.AppendValues(nil))
+	if raceEnabled {
+		return
+	}
+	buf := make([]string, 0, 64)
+	allocs := testing.AllocsPerRun(100, func() {
+		buf = v.AppendValues(buf[:0])
+		buf = m.AppendValues(buf[:0])
+	})
+	assert.Zero(t, allocs)
+}

@@ -286,11 +286,14 @@ func (s *schema[T]) col(name string) *column[T] {
 }
 
 func (s *schema[T]) values(r *T) []string {
-	out := make([]string, len(s.cols))
+	return s.appendValues(make([]string, 0, len(s.cols)), r)
+}
+
+func (s *schema[T]) appendValues(dst []string, r *T) []string {
 	for i := range s.cols {
-		out[i] = *s.cols[i].field(r)
+		dst = append(dst, *s.cols[i].field(r))
 	}
-	return out
+	return dst
 }
 
 func (s *schema[T]) get(r *T, name string) (string, bool) {

@@ -99,6 +99,14 @@ func (r *VersionRow) Values() []string { return versionSchema.values(r) }
 // Values returns the row's fields in the order of the current layout.
 func (r *MonitorRow) Values() []string { return monitorSchema.values(r) }
 
+// AppendValues appends the row's fields, in the order of the current
+// layout, to dst: Values without an allocation when dst has room.
+func (r *VersionRow) AppendValues(dst []string) []string { return versionSchema.appendValues(dst, r) }
+
+// AppendValues appends the row's fields, in the order of the current
+// layout, to dst: Values without an allocation when dst has room.
+func (r *MonitorRow) AppendValues(dst []string) []string { return monitorSchema.appendValues(dst, r) }
+
 // Get returns the value of the column called name: a current column, an
 // old name of one (size), or a column kept in Extra.
 func (r *VersionRow) Get(name string) (string, bool) { return versionSchema.get(r, name) }
