@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -77,6 +79,11 @@ func (s *Store) Import(ctx context.Context, run Run, rows iter.Seq2[Row, error],
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7236052)`); err != nil {
 			return ImportResult{}, fmt.Errorf("store: import: %w", err)
 		}
+		// Grouping a run's findings to open their episodes hashes them
+		// all: in memory, not in spilled batches.
+		if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
+			return ImportResult{}, fmt.Errorf("store: import: %w", err)
+		}
 	}
 	res, err := s.importTx(ctx, conn, tx, run, rows, opt)
 	if err != nil {
@@ -134,7 +141,7 @@ func (s *Store) importTx(ctx context.Context, conn *sql.Conn, tx *sql.Tx, run Ru
 	if s.engine == Postgres {
 		err = s.copyRows(ctx, conn, run.ID, batches)
 	} else {
-		err = s.insertRows(ctx, tx, run.ID, batches)
+		err = s.insertRows(ctx, conn, run.ID, batches)
 	}
 	stop() // and wait: the reader's counts are final after it
 	if err == nil {
@@ -175,9 +182,11 @@ func (s *Store) importTx(ctx context.Context, conn *sql.Conn, tx *sql.Tx, run Ru
 	return res, nil
 }
 
-type member struct {
-	name  string
-	rowNo int64
+// memberSet is a set of constituencies rows of a run belong to,
+// numbered from 1 in the order the run first meets them (0: none).
+type memberSet struct {
+	no    int64
+	names []string
 }
 
 func boolInt(b bool) int {
@@ -207,21 +216,23 @@ func contains[T comparable](s []T, v T) bool {
 }
 
 // rowColumns are the columns of the rows table an import fills.
-var rowColumns = []string{"run_id", "row_no", "type", "ip", "ip_bin", "port", "protocol", "asn", "geo", "daemon", "amplification", "ts", "hash", "line", "extra"}
+var rowColumns = []string{"run_id", "row_no", "type", "ip", "ip_bin", "port", "protocol", "asn", "geo", "daemon", "amplification", "ts", "hash", "line", "extra", "mset"}
 
-func appendRowValues(dst []any, runID, no int64, r *Row) []any {
-	return append(dst, runID, no, string(r.Type), r.IP, ipBin(r.Key.IP), r.Port, r.Protocol, int64(r.Key.ASN),
-		r.Key.Country, r.Daemon, r.Amplification, r.Timestamp, r.Hash[:], r.Line, r.Extra)
+func appendRowValues(dst []any, runID, no int64, r *Row, mset int64) []any {
+	return append(dst, runID, no, string(r.Type), r.IP, ipBin(r.Key.IP), int64(r.Port), r.Protocol, int64(r.Key.ASN),
+		r.Key.Country, r.Daemon, r.Amplification, r.Timestamp, r.Hash[:], r.Line, r.Extra, mset)
 }
 
 // batchSize is the number of rows the reader hands over at a time.
 const batchSize = 512
 
-// batch is a run of rows and the memberships of those rows.
+// batch is a run of rows, the constituency set of each, and the sets
+// first met in it.
 type batch struct {
-	rows    []Row
-	first   int64 // the row number of rows[0]
-	members []member
+	rows  []Row
+	msets []int64
+	first int64 // the row number of rows[0]
+	sets  []memberSet
 }
 
 // reader reads an import's rows on a goroutine of its own: it skips and
@@ -240,17 +251,32 @@ type reader struct {
 // rows end; stop ends the reader early if need be and waits for it.
 func (rd *reader) start(ctx context.Context) (next func() (*batch, bool), stop func()) {
 	out := make(chan *batch, 4)
+	// The writer is done with a batch when it asks for the next one: the
+	// reader fills it again.
+	free := make(chan *batch, cap(out)+2)
+	fresh := func(first int64) *batch {
+		select {
+		case b := <-free:
+			clear(b.sets)
+			b.rows, b.msets, b.sets, b.first = b.rows[:0], b.msets[:0], b.sets[:0], first
+			return b
+		default:
+			return &batch{rows: make([]Row, 0, batchSize), msets: make([]int64, 0, batchSize), first: first}
+		}
+	}
 	quit := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		defer close(out)
 		var idx []int
-		b := &batch{}
+		var key []byte
+		sets := map[string]int64{}
+		b := fresh(0)
 		send := func() bool {
 			select {
 			case out <- b:
-				b = &batch{first: rd.n}
+				b = fresh(rd.n)
 				return true
 			case <-quit:
 				return false
@@ -275,13 +301,26 @@ func (rd *reader) start(ctx context.Context) (next func() (*batch, bool), stop f
 			rd.h.Write([]byte{'\n'})
 			rd.h.Write([]byte(row.Line))
 			rd.h.Write([]byte{'\n'})
+			var mset int64
 			if rd.cs != nil {
-				idx = rd.cs.Match(idx[:0], row.Key)
-				for _, i := range idx {
-					b.members = append(b.members, member{rd.cs.List[i].Name, rd.n})
+				if idx = rd.cs.Match(idx[:0], row.Key); len(idx) > 0 {
+					key = key[:0]
+					for _, i := range idx {
+						key = binary.AppendUvarint(key, uint64(i))
+					}
+					if mset = sets[string(key)]; mset == 0 {
+						mset = int64(len(sets) + 1)
+						sets[string(key)] = mset
+						names := make([]string, len(idx))
+						for j, i := range idx {
+							names[j] = rd.cs.List[i].Name
+						}
+						b.sets = append(b.sets, memberSet{mset, names})
+					}
 				}
 			}
 			b.rows = append(b.rows, row)
+			b.msets = append(b.msets, mset)
 			rd.n++
 			if len(b.rows) == batchSize && !send() {
 				return
@@ -291,8 +330,16 @@ func (rd *reader) start(ctx context.Context) (next func() (*batch, bool), stop f
 			send()
 		}
 	}()
+	var prev *batch
 	next = func() (*batch, bool) {
+		if prev != nil {
+			select {
+			case free <- prev:
+			default:
+			}
+		}
 		b, ok := <-out
+		prev = b
 		return b, ok
 	}
 	stop = func() {
@@ -303,86 +350,85 @@ func (rd *reader) start(ctx context.Context) (next func() (*batch, bool), stop f
 }
 
 // insertRows is SQLite's bulk path: prepared statements in the import's
-// transaction, several rows per statement.
-func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, runID int64, next func() (*batch, bool)) error {
-	const per = 64 // rows per statement: 64 × 15 parameters, well under SQLite's limit (32,766)
-	one := "(" + placeholders(len(rowColumns)) + ")"
-	stmts := map[int]*sql.Stmt{}
-	defer func() {
-		for _, st := range stmts {
-			st.Close()
-		}
-	}()
-	prepare := func(k int) (*sql.Stmt, error) {
-		if st, ok := stmts[k]; ok {
-			return st, nil
-		}
-		st, err := tx.PrepareContext(ctx, "INSERT INTO rows ("+join(rowColumns)+") VALUES "+repeat(one, k))
-		if err == nil {
-			stmts[k] = st
-		}
-		return st, err
-	}
-	mstmts := map[int]*sql.Stmt{}
-	defer func() {
-		for _, st := range mstmts {
-			st.Close()
-		}
-	}()
-	prepareMembers := func(k int) (*sql.Stmt, error) {
-		if st, ok := mstmts[k]; ok {
-			return st, nil
-		}
-		st, err := tx.PrepareContext(ctx, "INSERT INTO row_members (run_id, constituency, row_no) VALUES "+repeat("(?, ?, ?)", k))
-		if err == nil {
-			mstmts[k] = st
-		}
-		return st, err
-	}
-	args := make([]any, 0, max(per*len(rowColumns), 3*perMembers))
-	for {
-		b, ok := next()
+// transaction, several rows per statement, executed on the driver's
+// connection itself (the same one) with one reused argument list.
+func (s *Store) insertRows(ctx context.Context, conn *sql.Conn, runID int64, next func() (*batch, bool)) error {
+	const per = 64 // rows per statement: 64 × 16 parameters, well under SQLite's limit (32,766)
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(interface {
+			driver.ConnPrepareContext
+			driver.ExecerContext
+		})
 		if !ok {
-			return nil
+			return fmt.Errorf("driver connection %T cannot prepare statements", dc)
 		}
-		for i := 0; i < len(b.rows); i += per {
-			part := b.rows[i:min(i+per, len(b.rows))]
-			st, err := prepare(len(part))
+		one := "(" + placeholders(len(rowColumns)) + ")"
+		stmts := map[int]driver.StmtExecContext{}
+		defer func() {
+			for _, st := range stmts {
+				st.(driver.Stmt).Close()
+			}
+		}()
+		prepare := func(k int) (driver.StmtExecContext, error) {
+			if st, ok := stmts[k]; ok {
+				return st, nil
+			}
+			st, err := c.PrepareContext(ctx, "INSERT INTO rows ("+join(rowColumns)+") VALUES "+repeat(one, k))
 			if err != nil {
-				return err
+				return nil, err
 			}
-			args = args[:0]
-			for j := range part {
-				args = appendRowValues(args, runID, b.first+int64(i+j), &part[j])
+			se, ok := st.(driver.StmtExecContext)
+			if !ok {
+				st.Close()
+				return nil, fmt.Errorf("driver statement %T cannot execute with a context", st)
 			}
-			if _, err := st.ExecContext(ctx, args...); err != nil {
-				return err
+			stmts[k] = se
+			return se, nil
+		}
+		args := make([]driver.NamedValue, per*len(rowColumns))
+		for i := range args {
+			args[i].Ordinal = i + 1
+		}
+		var vals []any
+		for {
+			b, ok := next()
+			if !ok {
+				return nil
+			}
+			for _, set := range b.sets {
+				for _, name := range set.names {
+					_, err := c.ExecContext(ctx, `INSERT INTO member_sets (run_id, set_no, constituency) VALUES (?, ?, ?)`,
+						[]driver.NamedValue{{Ordinal: 1, Value: runID}, {Ordinal: 2, Value: set.no}, {Ordinal: 3, Value: name}})
+					if err != nil {
+						return err
+					}
+				}
+			}
+			for i := 0; i < len(b.rows); i += per {
+				k := min(per, len(b.rows)-i)
+				st, err := prepare(k)
+				if err != nil {
+					return err
+				}
+				vals = vals[:0]
+				for j := i; j < i+k; j++ {
+					vals = appendRowValues(vals, runID, b.first+int64(j), &b.rows[j], b.msets[j])
+				}
+				for j, v := range vals {
+					args[j].Value = v
+				}
+				if _, err := st.ExecContext(ctx, args[:len(vals)]); err != nil {
+					return err
+				}
 			}
 		}
-		for ms := b.members; len(ms) > 0; {
-			k := min(len(ms), perMembers)
-			st, err := prepareMembers(k)
-			if err != nil {
-				return err
-			}
-			args = args[:0]
-			for _, m := range ms[:k] {
-				args = append(args, runID, m.name, m.rowNo)
-			}
-			if _, err := st.ExecContext(ctx, args...); err != nil {
-				return err
-			}
-			ms = ms[k:]
-		}
-	}
+	})
 }
 
-// perMembers is the number of memberships per statement.
-const perMembers = 128
-
 // copyRows is PostgreSQL's bulk path: COPY, inside the import's
-// transaction (the same connection), one COPY of rows and one of
-// memberships per copyChunk rows, so that memory stays flat.
+// transaction (the same connection), one COPY of rows per copyChunk rows
+// (so that memory stays flat), then one of the constituency sets they
+// brought.
 func (s *Store) copyRows(ctx context.Context, conn *sql.Conn, runID int64, next func() (*batch, bool)) error {
 	return conn.Raw(func(dc any) error {
 		pc := dc.(*stdlib.Conn).Conn()
@@ -392,15 +438,18 @@ func (s *Store) copyRows(ctx context.Context, conn *sql.Conn, runID int64, next 
 			if _, err := pc.CopyFrom(ctx, pgx.Identifier{"rows"}, rowColumns, src); err != nil {
 				return err
 			}
-			ms := src.members
-			if len(ms) > 0 {
-				_, err := pc.CopyFrom(ctx, pgx.Identifier{"row_members"}, []string{"run_id", "constituency", "row_no"},
-					pgx.CopyFromSlice(len(ms), func(i int) ([]any, error) { return []any{runID, ms[i].name, ms[i].rowNo}, nil }))
-				if err != nil {
+			var sets [][]any
+			for _, set := range src.sets {
+				for _, name := range set.names {
+					sets = append(sets, []any{runID, set.no, name})
+				}
+			}
+			if len(sets) > 0 {
+				if _, err := pc.CopyFrom(ctx, pgx.Identifier{"member_sets"}, []string{"run_id", "set_no", "constituency"}, pgx.CopyFromRows(sets)); err != nil {
 					return err
 				}
 			}
-			src.members = src.members[:0]
+			src.sets = src.sets[:0]
 		}
 		return nil
 	})
@@ -410,16 +459,16 @@ func (s *Store) copyRows(ctx context.Context, conn *sql.Conn, runID int64, next 
 const copyChunk = 50000
 
 // rowSource feeds COPY from the reader's batches, about left rows at a
-// time, gathering their memberships.
+// time, gathering the constituency sets they bring.
 type rowSource struct {
-	next    func() (*batch, bool)
-	runID   int64
-	left    int
-	done    bool
-	cur     *batch
-	i       int
-	members []member
-	vals    []any
+	next  func() (*batch, bool)
+	runID int64
+	left  int
+	done  bool
+	cur   *batch
+	i     int
+	sets  []memberSet
+	vals  []any
 }
 
 func (r *rowSource) Next() bool {
@@ -437,12 +486,12 @@ func (r *rowSource) Next() bool {
 	}
 	r.cur, r.i = b, 0
 	r.left -= len(b.rows)
-	r.members = append(r.members, b.members...)
+	r.sets = append(r.sets, b.sets...)
 	return len(b.rows) > 0 || r.Next()
 }
 
 func (r *rowSource) Values() ([]any, error) {
-	r.vals = appendRowValues(r.vals[:0], r.runID, r.cur.first+int64(r.i), &r.cur.rows[r.i])
+	r.vals = appendRowValues(r.vals[:0], r.runID, r.cur.first+int64(r.i), &r.cur.rows[r.i], r.cur.msets[r.i])
 	return r.vals, nil
 }
 

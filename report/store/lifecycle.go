@@ -18,6 +18,9 @@ const FixAfter = 2
 // key joins an episode (e) to a row (r): the same finding.
 const keyJoin = `e.ip_bin = r.ip_bin AND e.type = r.type AND e.port = r.port AND e.protocol = r.protocol`
 
+// memberJoin joins a row (r) to the constituencies of its set (m).
+const memberJoin = `member_sets m ON m.run_id = r.run_id AND m.set_no = r.mset`
+
 // opened are the statements that open an episode for each finding of a
 // run without an open one.
 var opened = map[Engine]string{

@@ -182,7 +182,7 @@ func (s *Store) eachLine(ctx context.Context, rq ReportQuery, f func(string) err
 	args := []any{}
 	where := ` WHERE r.run_id = ? AND r.type = ?`
 	if rq.Constituency != "" {
-		q += ` JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no AND m.constituency = ?`
+		q += ` JOIN ` + memberJoin + ` AND m.constituency = ?`
 		args = append(args, rq.Constituency)
 	}
 	args = append(args, rq.RunID, string(rq.Type))
@@ -307,7 +307,7 @@ func (s *Store) fixedBetween(ctx context.Context, from, to Run, constituency str
 		WHERE (u.started > ? OR (u.started = ? AND u.id > ?)) AND (u.started < ? OR (u.started = ? AND u.id <= ?))`
 	args := []any{from.Started.UnixMicro(), from.Started.UnixMicro(), from.ID, to.Started.UnixMicro(), to.Started.UnixMicro(), to.ID}
 	if constituency != "" {
-		q += ` AND EXISTS (SELECT 1 FROM rows r JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no
+		q += ` AND EXISTS (SELECT 1 FROM rows r JOIN ` + memberJoin + `
 			JOIN runs ru ON ru.id = r.run_id
 			WHERE ` + keyJoin + ` AND ru.started >= e.opened_at AND ru.started < e.fixed_at AND m.constituency = ?)`
 		args = append(args, constituency)
@@ -390,7 +390,7 @@ func (s *Store) findingsOf(ctx context.Context, runID int64, constituency string
 		FROM rows r JOIN runs u ON u.id = r.run_id`
 	var args []any
 	if constituency != "" {
-		q += ` JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no AND m.constituency = ?`
+		q += ` JOIN ` + memberJoin + ` AND m.constituency = ?`
 		args = append(args, constituency)
 	}
 	q += ` WHERE r.run_id = ?`
@@ -504,7 +504,7 @@ func (s *Store) OpenFindings(ctx context.Context, constituency string) ([]State,
 	where := `WHERE e.fixed_at IS NULL`
 	var args []any
 	if constituency != "" {
-		where += ` AND EXISTS (SELECT 1 FROM rows r JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no
+		where += ` AND EXISTS (SELECT 1 FROM rows r JOIN ` + memberJoin + `
 			JOIN runs u ON u.id = r.run_id
 			WHERE ` + keyJoin + ` AND u.started = e.last_seen AND m.constituency = ?)`
 		args = append(args, constituency)

@@ -108,6 +108,7 @@ func MonitorRowOf(t report.Type, r *report.MonitorRow) Row {
 // distinct ones).
 type rowBuilder struct {
 	buf     []byte
+	vals    []string
 	daemons map[string]string
 }
 
@@ -115,7 +116,8 @@ type rowBuilder struct {
 const maxDaemons = 4096
 
 func (b *rowBuilder) version(t report.Type, r *report.VersionRow) Row {
-	row := b.row(t, r.Values(), &versionAt, report.KeyOf(r))
+	b.vals = r.AppendValues(b.vals[:0])
+	row := b.row(t, b.vals, &versionAt, report.KeyOf(r))
 	d, ok := b.daemons[r.Version]
 	if !ok {
 		d = report.DaemonVersion(r.Version)
@@ -132,7 +134,8 @@ func (b *rowBuilder) version(t report.Type, r *report.VersionRow) Row {
 }
 
 func (b *rowBuilder) monitor(t report.Type, r *report.MonitorRow) Row {
-	row := b.row(t, r.Values(), &monitorAt, report.KeyOf(r))
+	b.vals = r.AppendValues(b.vals[:0])
+	row := b.row(t, b.vals, &monitorAt, report.KeyOf(r))
 	row.Extra = extraJSON(r.Extra)
 	return row
 }

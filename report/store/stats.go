@@ -38,7 +38,7 @@ func (s *Store) Stats(ctx context.Context, runID int64, constituency string) (Ru
 	from := ` FROM rows r`
 	args := []any{}
 	if constituency != "" {
-		from += ` JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no AND m.constituency = ?`
+		from += ` JOIN ` + memberJoin + ` AND m.constituency = ?`
 		args = append(args, constituency)
 	}
 	from += ` WHERE r.run_id = ?`
@@ -126,7 +126,7 @@ func (s *Store) Series(ctx context.Context, constituency, from, to string) ([]Po
 	}
 	member, margs := ``, []any{}
 	if constituency != "" {
-		member = ` JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no AND m.constituency = ?`
+		member = ` JOIN ` + memberJoin + ` AND m.constituency = ?`
 		margs = []any{constituency}
 	}
 	var out []Point
@@ -161,7 +161,7 @@ func (s *Store) Series(ctx context.Context, constituency, from, to string) ([]Po
 		fq := `SELECT COUNT(*) FROM episodes e WHERE e.fixed_run = ?`
 		fargs := []any{run.ID}
 		if constituency != "" {
-			fq += ` AND EXISTS (SELECT 1 FROM rows r JOIN row_members m ON m.run_id = r.run_id AND m.row_no = r.row_no
+			fq += ` AND EXISTS (SELECT 1 FROM rows r JOIN ` + memberJoin + `
 				WHERE ` + keyJoin + ` AND m.constituency = ?)`
 			fargs = append(fargs, constituency)
 		}
