@@ -27,7 +27,7 @@ var (
 	ErrDSN = errors.New("store: unknown data source name")
 	// ErrSchema: the database holds a schema newer than this package.
 	ErrSchema = errors.New("store: database schema is newer than this program")
-	// ErrNotFound: no such run.
+	// ErrNotFound: no such run, or no such file (or a revoked one).
 	ErrNotFound = errors.New("store: not found")
 )
 
@@ -294,6 +294,20 @@ var migrations = []string{
 	DROP TABLE episodes;
 	ALTER TABLE episodes_v2 RENAME TO episodes;
 	CREATE INDEX episodes_fixed_run ON episodes(fixed_run) WHERE fixed_run IS NOT NULL`,
+
+	// 3: the report files handed out for download, each under an
+	// unguessable token (the only credential a download carries).
+	`CREATE TABLE files (
+		token TEXT COLLATE "C" PRIMARY KEY,
+		run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		type TEXT COLLATE "C" NOT NULL,
+		constituency TEXT COLLATE "C" NOT NULL,
+		delta INTEGER NOT NULL,
+		name TEXT NOT NULL,
+		created BIGINT NOT NULL,
+		revoked BIGINT,
+		UNIQUE (run_id, type, constituency, delta)
+	)`,
 }
 
 // migrate applies the migrations the database lacks, in one transaction.
