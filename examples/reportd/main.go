@@ -8,6 +8,14 @@
 //	reportd stats   -db DSN -run RUN [-constituency NAME]
 //	reportd series  -db DSN [-constituency NAME] [-since DAY] [-until DAY]
 //	reportd history -db DSN IP
+//	reportd serve   [-config FILE] [-listen ADDR]
+//	reportd pull    -db DSN -key KEY -secret SECRET [-api URL] [-dl URL] [-date D[:D]] [-reports A,B]
+//
+// serve answers Shadowserver's Reports API and the downloads from a
+// store (see package report/api); with no -config it serves a store
+// filled with the lab's week and prints a key to try it with. pull is
+// the other side: it lists a Reports API's files (Shadowserver's own by
+// default), downloads them and imports each into a store.
 //
 // DSN is an SQLite path (the default engine) or a postgres:// URL. With no
 // arguments, reportd builds a week of scans of a small lab in a temporary
@@ -52,6 +60,8 @@ type usageError struct{ error }
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 const usage = `usage: reportd [import|runs|report|diff|stats|series|history] -db DSN …
+       reportd serve [-config FILE]   (without -config: the lab's week, served on 127.0.0.1)
+       reportd pull -db DSN -key KEY -secret SECRET [-api URL] [-dl URL] [-date D[:D]]
        reportd            (a week of lab scans in a temporary store)
        reportd --version`
 
@@ -60,6 +70,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return lab(ctx, stdout)
 	}
 	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serveCmd(ctx, rest, stdout, stderr)
+	case "pull":
+		return pullCmd(ctx, rest, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("reportd "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dsn := fs.String("db", "", "the store: an SQLite path or a postgres:// URL")
@@ -104,15 +120,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
-		var sp []ntpctl.Range
-		for _, s := range strings.Split(*space, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				r, err := ntpctl.ParseRange(s)
-				if err != nil {
-					return usageError{err}
-				}
-				sp = append(sp, r)
-			}
+		sp, err := parseSpace(*space)
+		if err != nil {
+			return usageError{err}
 		}
 		if fs.NArg() == 0 {
 			return usagef("import: name a scan directory or report files")
@@ -203,6 +213,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	return nil
+}
+
+// parseSpace parses a comma-separated list of ranges or prefixes.
+func parseSpace(s string) ([]ntpctl.Range, error) {
+	var sp []ntpctl.Range
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			r, err := ntpctl.ParseRange(part)
+			if err != nil {
+				return nil, err
+			}
+			sp = append(sp, r)
+		}
+	}
+	return sp, nil
 }
 
 func importOne(ctx context.Context, st *store.Store, path string, cs *store.Constituencies, space []ntpctl.Range, w io.Writer) error {

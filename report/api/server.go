@@ -172,7 +172,8 @@ func (s *Server) logged(w http.ResponseWriter, r *http.Request, f func(w http.Re
 }
 
 // API returns the handler of the Reports API: POST <prefix>/<method>
-// (for example /api2/reports/list when mounted at /api2/), a JSON object
+// (for example /api2/reports/list when mounted at /api2/; the method is
+// the path's last two segments), a JSON object
 // as the body holding "apikey", and the header HMAC2 holding the
 // lower-case hex HMAC-SHA256 of the exact body bytes under the key's
 // secret. Every error is a status other than 200 with {"error": text}.
@@ -249,9 +250,13 @@ func (s *Server) call(r *http.Request) (keyID string, res any, err error) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
 	defer cancel()
+	// Every method is two path segments, after wherever the handler is
+	// mounted.
 	method := strings.Trim(r.URL.Path, "/")
-	if i := strings.LastIndex(method, "api2/"); i >= 0 {
-		method = method[i+len("api2/"):]
+	if i := strings.LastIndexByte(method, '/'); i >= 0 {
+		if j := strings.LastIndexByte(method[:i], '/'); j >= 0 {
+			method = method[j+1:]
+		}
 	}
 	h, ok := methods[method]
 	if !ok {

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ntpctl/ntpctl/report/api"
+	"github.com/ntpctl/ntpctl/report/store"
+)
+
+// served starts reportd serve with args and returns the lines it prints
+// until it serves, and a function that stops it and returns the rest.
+func served(t *testing.T, args []string) (head []string, stop func() string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx, append([]string{"serve"}, args...), pw, io.Discard)
+		pw.Close()
+		done <- err
+	}()
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		head = append(head, sc.Text())
+		if strings.HasPrefix(sc.Text(), "serving ") {
+			break
+		}
+	}
+	require.NotEmpty(t, head)
+	require.True(t, strings.HasPrefix(head[len(head)-1], "serving "), "%q", head)
+	rest := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(pr)
+		rest <- string(b)
+	}()
+	stopped := false
+	stop = func() string {
+		if stopped {
+			return ""
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(time.Minute):
+			t.Fatal("serve did not stop")
+		}
+		return <-rest
+	}
+	t.Cleanup(func() { stop() })
+	return head, stop
+}
+
+var servingRE = regexp.MustCompile(`at (http://127\.0\.0\.1:\d+/api2/) and downloads at (http://127\.0\.0\.1:\d+/dl/)`)
+
+// TestServeLab: reportd serve with no arguments serves the lab's week;
+// reportd pull fetches it into another store, file for file; a second
+// pull imports nothing new; stopping is graceful.
+func TestServeLab(t *testing.T) {
+	head, stop := served(t, nil)
+	text := strings.Join(head, "\n")
+	m := servingRE.FindStringSubmatch(text)
+	require.NotNil(t, m, text)
+	key := regexp.MustCompile(`lab key: (\S+)`).FindStringSubmatch(text)[1]
+	secret := regexp.MustCompile(`lab secret: ([0-9a-f]{32})`).FindStringSubmatch(text)[1]
+	root := regexp.MustCompile(`week in (\S+)`).FindStringSubmatch(text)[1]
+	t.Cleanup(func() { os.RemoveAll(root) })
+
+	ctx := context.Background()
+	c := &api.Client{BaseURL: m[1], DownloadURL: m[2], Key: key, Secret: secret}
+	subs, err := c.Subscribed(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"as64496", "lab_hi"}, subs)
+	list, err := c.List(ctx, api.ListRequest{Date: "2026-11-01:2026-11-07"})
+	require.NoError(t, err)
+	// as64496 has rows every day; lab_hi every day too (127.42.1.4-6).
+	require.Len(t, list, 14)
+
+	db := filepath.Join(t.TempDir(), "pulled.db")
+	var out bytes.Buffer
+	pull := []string{"pull", "-db", db, "-api", m[1], "-dl", m[2], "-key", key, "-secret", secret, "-date", "2026-11-01:2026-11-07"}
+	require.NoError(t, run(ctx, pull, &out, &out))
+	assert.Equal(t, 14, strings.Count(out.String(), ", imported, "), out.String())
+	out.Reset()
+	require.NoError(t, run(ctx, pull, &out, &out))
+	assert.Equal(t, 14, strings.Count(out.String(), "already in the store"), out.String())
+
+	// Each pulled run holds exactly the served file.
+	pulled, err := store.Open(ctx, db)
+	require.NoError(t, err)
+	defer pulled.Close()
+	runs, err := pulled.Runs(ctx)
+	require.NoError(t, err)
+	require.Len(t, runs, 14)
+	bySource := map[string]store.Run{}
+	for _, r := range runs {
+		bySource[r.Source] = r
+	}
+	for _, e := range list {
+		var served bytes.Buffer
+		_, err := c.Download(ctx, e.ID, &served)
+		require.NoError(t, err)
+		r, ok := bySource[e.File]
+		require.True(t, ok, "no run from %s", e.File)
+		var got bytes.Buffer
+		_, err = pulled.WriteReport(ctx, &got, store.ReportQuery{RunID: r.ID, Type: r.Types[0]})
+		require.NoError(t, err)
+		assert.Equal(t, served.String(), got.String(), e.File)
+	}
+	assert.Contains(t, stop(), "reportd serve: stopped")
+}
+
+// TestServeConfig: a configuration file, relative paths and all.
+func TestServeConfig(t *testing.T) {
+	root, key, secret, err := labStore(context.Background())
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(root) })
+	cfg := filepath.Join(root, "reportd.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\ndb: store.db\nconstituencies: constituencies.yaml\napi_path: /v2/\ndownload_path: /files/\nlimits: {rate: 5, burst: 5, max_body: 4096, timeout: 10s}\n"), 0o600))
+	head, _ := served(t, []string{"-config", cfg})
+	m := regexp.MustCompile(`at (http://\S+/v2/) and downloads at (http://\S+/files/)`).FindStringSubmatch(head[len(head)-1])
+	require.NotNil(t, m, head)
+	c := &api.Client{BaseURL: m[1], DownloadURL: m[2], Key: key, Secret: secret}
+	_, err = c.Ping(context.Background())
+	require.NoError(t, err)
+
+	require.NoError(t, os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\nport: 80\n"), 0o600))
+	err = run(context.Background(), []string{"serve", "-config", cfg}, io.Discard, io.Discard)
+	assert.ErrorContains(t, err, "field port not found")
+}
