@@ -39,11 +39,19 @@ type serveConfig struct {
 		Cert string `yaml:"cert"`
 		Key  string `yaml:"key"`
 	} `yaml:"tls"`
-	// APIPath and DownloadPath are where the API and the downloads are
-	// served: /api2/ and /dl/ by default.
+	// APIPath, DownloadPath and StatsPath are where the API, the
+	// downloads and the statistics pages are served: /api2/, /dl/ and
+	// /stats/ by default.
 	APIPath      string `yaml:"api_path"`
 	DownloadPath string `yaml:"download_path"`
-	Limits       struct {
+	StatsPath    string `yaml:"stats_path"`
+	// Operator signs in to the statistics pages and sees every row.
+	Operator struct {
+		Key        string `yaml:"key"`
+		Secret     string `yaml:"secret"`
+		SecretFile string `yaml:"secret_file"`
+	} `yaml:"operator"`
+	Limits struct {
 		Rate    float64       `yaml:"rate"`     // calls per second per key (10)
 		Burst   int           `yaml:"burst"`    // (20)
 		MaxBody int64         `yaml:"max_body"` // bytes (65536)
@@ -64,7 +72,7 @@ func loadServeConfig(path string) (serveConfig, error) {
 	}
 	// Relative paths are relative to the configuration file.
 	dir := filepath.Dir(path)
-	for _, p := range []*string{&c.Constituencies, &c.TLS.Cert, &c.TLS.Key} {
+	for _, p := range []*string{&c.Constituencies, &c.TLS.Cert, &c.TLS.Key, &c.Operator.SecretFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -85,13 +93,23 @@ func (c *serveConfig) defaults() error {
 	if c.DownloadPath == "" {
 		c.DownloadPath = "/dl/"
 	}
-	for _, p := range []*string{&c.APIPath, &c.DownloadPath} {
+	if c.StatsPath == "" {
+		c.StatsPath = "/stats/"
+	}
+	for _, p := range []*string{&c.APIPath, &c.DownloadPath, &c.StatsPath} {
 		if !strings.HasPrefix(*p, "/") || !strings.HasSuffix(*p, "/") {
 			return fmt.Errorf("serve: paths start and end with /: %q", *p)
 		}
 	}
-	if c.APIPath == c.DownloadPath {
-		return errors.New("serve: api_path and download_path must differ")
+	if c.APIPath == c.DownloadPath || c.APIPath == c.StatsPath || c.DownloadPath == c.StatsPath {
+		return errors.New("serve: api_path, download_path and stats_path must differ")
+	}
+	if c.Operator.SecretFile != "" {
+		b, err := os.ReadFile(c.Operator.SecretFile)
+		if err != nil {
+			return err
+		}
+		c.Operator.Secret = strings.TrimSpace(string(b))
 	}
 	if c.DB == "" || c.Constituencies == "" {
 		return errors.New("serve: the configuration names no db or no constituencies")
@@ -125,8 +143,14 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		cfg.DB, cfg.Constituencies = filepath.Join(root, "store.db"), filepath.Join(root, "constituencies.yaml")
 		cfg.Listen = "127.0.0.1:0"
+		var raw [16]byte
+		if _, err := rand.Read(raw[:]); err != nil {
+			return err
+		}
+		cfg.Operator.Key, cfg.Operator.Secret = "operator", hex.EncodeToString(raw[:])
 		defer fmt.Fprintf(stdout, "the lab store stays in %s\n", root)
-		fmt.Fprintf(stdout, "reportd serve: the lab's week in %s\nlab key: %s\nlab secret: %s\n", root, key, secret)
+		fmt.Fprintf(stdout, "reportd serve: the lab's week in %s\nlab key: %s\nlab secret: %s\noperator key: %s\noperator secret: %s\n",
+			root, key, secret, cfg.Operator.Key, cfg.Operator.Secret)
 	}
 	if *listen != "" {
 		cfg.Listen = *listen
@@ -146,6 +170,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	srv, err := api.NewServer(st, cs, api.ServerOptions{
 		Rate: cfg.Limits.Rate, Burst: cfg.Limits.Burst, MaxBody: cfg.Limits.MaxBody, Timeout: cfg.Limits.Timeout,
+		Operator: api.Credentials{ID: cfg.Operator.Key, Secret: cfg.Operator.Secret},
 		Log: func(a api.Access) {
 			logger.Info("request", "method", a.Method, "path", logPath(a.Path, cfg.DownloadPath), "key", a.Key,
 				"status", a.Status, "bytes", a.Bytes, "ms", a.Duration.Milliseconds())
@@ -157,6 +182,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	mux := http.NewServeMux()
 	mux.Handle(cfg.APIPath, srv.API())
 	mux.Handle(cfg.DownloadPath, srv.Downloads())
+	mux.Handle(cfg.StatsPath, srv.Pages())
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
@@ -169,6 +195,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		scheme = "https"
 	}
 	base := scheme + "://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "statistics pages at %s%s\n", base, cfg.StatsPath)
 	fmt.Fprintf(stdout, "serving the Reports API at %s%s and downloads at %s%s\n", base, cfg.APIPath, base, cfg.DownloadPath)
 	if *cfgPath == "" {
 		fmt.Fprintf(stdout, "try: reportd pull -db /tmp/pulled.db -api %s%s -dl %s%s -key KEY -secret SECRET -date 2026-11-01:2026-11-07\n",

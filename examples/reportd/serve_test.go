@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -119,6 +122,19 @@ func TestServeLab(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, served.String(), got.String(), e.File)
 	}
+	// The statistics pages, for the operator.
+	opKey := regexp.MustCompile(`operator key: (\S+)`).FindStringSubmatch(text)[1]
+	opSecret := regexp.MustCompile(`operator secret: ([0-9a-f]{32})`).FindStringSubmatch(text)[1]
+	statsURL := regexp.MustCompile(`statistics pages at (\S+)`).FindStringSubmatch(text)[1]
+	jar, _ := cookiejar.New(nil)
+	res, err := (&http.Client{Jar: jar}).PostForm(statsURL+"login", url.Values{"key": {opKey}, "secret": {opSecret}})
+	require.NoError(t, err)
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, string(page), `id="constituency">all constituencies<`)
+	assert.Contains(t, string(page), `<a href="?c=lab_hi"`)
+
 	assert.Contains(t, stop(), "reportd serve: stopped")
 }
 

@@ -111,6 +111,7 @@ func newServer(t testing.TB, opt api.ServerOptions) *testServer {
 	mux := http.NewServeMux()
 	mux.Handle("/api2/", s.API())
 	mux.Handle("/dl/", s.Downloads())
+	mux.Handle("/stats/", s.Pages())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &testServer{srv, st, ids}

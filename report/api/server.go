@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
@@ -49,6 +50,15 @@ type ServerOptions struct {
 	Now func() time.Time
 	// Log is called once per request, after it is answered, when set.
 	Log func(Access)
+	// Operator signs in to the statistics pages and sees every row.
+	Operator Credentials
+	// SessionTTL is how long a statistics page login lasts; 0 means 12 h.
+	SessionTTL time.Duration
+}
+
+// Credentials are a key id and its secret.
+type Credentials struct {
+	ID, Secret string
 }
 
 // Access describes one answered request, for a request log.
@@ -64,10 +74,11 @@ type Access struct {
 // a store, for the keys of a constituency file: each key reads only the
 // constituencies that name it.
 type Server struct {
-	st   *store.Store
-	cs   *store.Constituencies
-	opt  ServerOptions
-	keys map[string]*apiKey
+	st         *store.Store
+	cs         *store.Constituencies
+	opt        ServerOptions
+	keys       map[string]*apiKey
+	sessionKey [32]byte // signs the pages' login cookies
 }
 
 type apiKey struct {
@@ -99,7 +110,13 @@ func NewServer(st *store.Store, cs *store.Constituencies, opt ServerOptions) (*S
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.SessionTTL <= 0 {
+		opt.SessionTTL = 12 * time.Hour
+	}
 	s := &Server{st: st, cs: cs, opt: opt, keys: map[string]*apiKey{}}
+	if _, err := rand.Read(s.sessionKey[:]); err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
 	if cs == nil {
 		return s, nil
 	}
@@ -123,6 +140,14 @@ func NewServer(st *store.Store, cs *store.Constituencies, opt ServerOptions) (*S
 			return nil, fmt.Errorf("%w: %s (constituency %s)", ErrKeyConflict, c.API.ID, c.Name)
 		}
 		k.reports = append(k.reports, c.Name)
+	}
+	if id := opt.Operator.ID; id != "" {
+		if s.keys[id] != nil {
+			return nil, fmt.Errorf("%w: the operator's key %s is also a constituency's", ErrKeyConflict, id)
+		}
+		if opt.Operator.Secret == "" {
+			return nil, fmt.Errorf("api: the operator's key %s has an empty secret", id)
+		}
 	}
 	return s, nil
 }

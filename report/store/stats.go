@@ -30,6 +30,15 @@ type RunStats struct {
 
 // Stats returns a run's statistics for a constituency ("" for all rows).
 func (s *Store) Stats(ctx context.Context, runID int64, constituency string) (RunStats, error) {
+	return s.stats(ctx, runID, constituency, "")
+}
+
+// TypeStats is Stats of the rows of one report type.
+func (s *Store) TypeStats(ctx context.Context, runID int64, t report.Type, constituency string) (RunStats, error) {
+	return s.stats(ctx, runID, constituency, t)
+}
+
+func (s *Store) stats(ctx context.Context, runID int64, constituency string, t report.Type) (RunStats, error) {
 	run, err := s.Run(ctx, runID)
 	if err != nil {
 		return RunStats{}, err
@@ -43,6 +52,10 @@ func (s *Store) Stats(ctx context.Context, runID int64, constituency string) (Ru
 	}
 	from += ` WHERE r.run_id = ?`
 	args = append(args, runID)
+	if t != "" {
+		from += ` AND r.type = ?`
+		args = append(args, string(t))
+	}
 	bucket := `CASE WHEN r.amplification < 1 THEN 0 WHEN r.amplification < 10 THEN 1 WHEN r.amplification < 100 THEN 2
 		WHEN r.amplification < 1000 THEN 3 ELSE 4 END`
 	for _, b := range []struct {
