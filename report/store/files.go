@@ -134,17 +134,9 @@ func (s *Store) RunsBetween(ctx context.Context, from, until string) ([]Run, err
 }
 
 // RowCounts returns the number of rows of a run per report type, of one
-// constituency ("": of all rows).
+// constituency ("": of all rows), as counted at import.
 func (s *Store) RowCounts(ctx context.Context, runID int64, constituency string) (map[report.Type]int, error) {
-	q := `SELECT r.type, COUNT(*) FROM rows r`
-	var args []any
-	if constituency != "" {
-		q += ` JOIN ` + memberJoin + ` AND m.constituency = ?`
-		args = append(args, constituency)
-	}
-	q += ` WHERE r.run_id = ? GROUP BY r.type`
-	args = append(args, runID)
-	rows, err := s.db.QueryContext(ctx, s.q(q), args...)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT type, n_rows FROM run_counts WHERE run_id = ? AND constituency = ?`), runID, constituency)
 	if err != nil {
 		return nil, fmt.Errorf("store: row counts: %w", err)
 	}

@@ -78,6 +78,24 @@ func TestRowsWhere(t *testing.T) {
 		assert.Equal(t, "01ntp:C 02ntp:C",
 			rows(store.RowFilter{Types: v, ASN: 64496, Country: "de"}))
 		assert.Equal(t, "", rows(store.RowFilter{Constituencies: []string{"nobody"}}))
-		_ = ids
+		// The counts kept at import are the rows' own.
+		for _, id := range ids {
+			for _, c := range []string{"", "nl", "as64496", "lab_hi"} {
+				counts, err := st.RowCounts(ctx, id, c)
+				require.NoError(t, err)
+				want := map[report.Type]int{}
+				var cs []string
+				if c != "" {
+					cs = []string{c}
+				}
+				require.NoError(t, st.RowsWhere(ctx, store.RowFilter{Constituencies: cs}, func(r store.Record) error {
+					if r.RunID == id {
+						want[r.Type]++
+					}
+					return nil
+				}))
+				assert.Equal(t, want, counts, "run %d, %q", id, c)
+			}
+		}
 	})
 }

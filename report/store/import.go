@@ -164,6 +164,12 @@ func (s *Store) importTx(ctx context.Context, conn *sql.Conn, tx *sql.Tx, run Ru
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE runs SET uid = ?, rows_total = ? WHERE id = ?`), run.UID, n, run.ID); err != nil {
 		return res, fmt.Errorf("store: import: %w", err)
 	}
+	for k, n := range rd.runCounts() {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO run_counts (run_id, constituency, type, n_rows) VALUES (?, ?, ?, ?)`),
+			run.ID, k[0], k[1], n); err != nil {
+			return res, fmt.Errorf("store: import: %w", err)
+		}
+	}
 	// The findings: apply this run if it is the newest, else replay all.
 	var newer int
 	if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM runs WHERE id <> ? AND (started > ? OR (started = ? AND id > ?))`),
@@ -245,6 +251,29 @@ type reader struct {
 	res   *ImportResult
 	n     int64 // rows read
 	abort error // what stopped the rows, other than a malformed row
+	// counts tallies the rows by type and constituency set; setNames[i]
+	// are the constituencies of set i+1.
+	counts   map[tally]int64
+	setNames [][]string
+}
+
+type tally struct {
+	t    report.Type
+	mset int64
+}
+
+// runCounts returns the rows per constituency ("" for all) and type.
+func (rd *reader) runCounts() map[[2]string]int64 {
+	out := map[[2]string]int64{}
+	for k, n := range rd.counts {
+		out[[2]string{"", string(k.t)}] += n
+		if k.mset > 0 {
+			for _, c := range rd.setNames[k.mset-1] {
+				out[[2]string{c, string(k.t)}] += n
+			}
+		}
+	}
+	return out
 }
 
 // start starts the reader. next returns the batches in order until the
@@ -316,9 +345,14 @@ func (rd *reader) start(ctx context.Context) (next func() (*batch, bool), stop f
 							names[j] = rd.cs.List[i].Name
 						}
 						b.sets = append(b.sets, memberSet{mset, names})
+						rd.setNames = append(rd.setNames, names)
 					}
 				}
 			}
+			if rd.counts == nil {
+				rd.counts = map[tally]int64{}
+			}
+			rd.counts[tally{row.Type, mset}]++
 			b.rows = append(b.rows, row)
 			b.msets = append(b.msets, mset)
 			rd.n++

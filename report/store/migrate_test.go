@@ -69,6 +69,11 @@ func TestMigration2(t *testing.T) {
 			assert.Equal(t, "line 127.0.0.1\nline 127.0.0.4\n", reportOf("as64496"))
 			assert.Equal(t, "line 127.0.0.1\nline 127.0.0.2\nline 127.0.0.4\n", reportOf("nl"))
 			assert.Equal(t, "line 127.0.0.1\nline 127.0.0.2\nline 127.0.0.3\nline 127.0.0.4\n", reportOf(""))
+			for c, want := range map[string]int{"as64496": 2, "nl": 3, "": 4, "lab_hi": 0} {
+				counts, err := st.RowCounts(ctx, 1, c)
+				require.NoError(t, err)
+				assert.Equal(t, want, counts[report.ScanNTP], "rows of %q counted by migration 4", c)
+			}
 			open, err := st.OpenFindings(ctx, "nl")
 			require.NoError(t, err)
 			assert.Len(t, open, 3)

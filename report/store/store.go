@@ -308,6 +308,21 @@ var migrations = []string{
 		revoked BIGINT,
 		UNIQUE (run_id, type, constituency, delta)
 	)`,
+
+	// 4: each run's number of rows per constituency ('' for all) and
+	// report type, counted at import: what lists of reports ask for.
+	`CREATE TABLE run_counts (
+		run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		constituency TEXT COLLATE "C" NOT NULL,
+		type TEXT COLLATE "C" NOT NULL,
+		n_rows BIGINT NOT NULL,
+		PRIMARY KEY (run_id, constituency, type)
+	);
+	INSERT INTO run_counts (run_id, constituency, type, n_rows)
+		SELECT r.run_id, '', r.type, COUNT(*) FROM rows r GROUP BY r.run_id, r.type;
+	INSERT INTO run_counts (run_id, constituency, type, n_rows)
+		SELECT r.run_id, m.constituency, r.type, COUNT(*) FROM rows r JOIN member_sets m ON m.run_id = r.run_id AND m.set_no = r.mset
+		GROUP BY r.run_id, m.constituency, r.type`,
 }
 
 // migrate applies the migrations the database lacks, in one transaction.
