@@ -172,8 +172,13 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Rate: cfg.Limits.Rate, Burst: cfg.Limits.Burst, MaxBody: cfg.Limits.MaxBody, Timeout: cfg.Limits.Timeout,
 		Operator: api.Credentials{ID: cfg.Operator.Key, Secret: cfg.Operator.Secret},
 		Log: func(a api.Access) {
-			logger.Info("request", "method", a.Method, "path", logPath(a.Path, cfg.DownloadPath), "key", a.Key,
-				"status", a.Status, "bytes", a.Bytes, "ms", a.Duration.Milliseconds())
+			attrs := []any{"method", a.Method, "path", logPath(a.Path, cfg.DownloadPath), "key", a.Key,
+				"status", a.Status, "bytes", a.Bytes, "ms", a.Duration.Milliseconds()}
+			if a.Err != nil {
+				logger.Error("request", append(attrs, "err", a.Err)...)
+				return
+			}
+			logger.Info("request", attrs...)
 		},
 	})
 	if err != nil {

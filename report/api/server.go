@@ -68,6 +68,9 @@ type Access struct {
 	Status       int
 	Bytes        int64
 	Duration     time.Duration
+	// Err is the cause of an internal error (status 500 or 504), which
+	// the client is not told.
+	Err error
 }
 
 // Server serves the Reports API (API) and the downloads (Downloads) from
@@ -169,6 +172,7 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	err    error // an internal error, for the log
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -192,7 +196,7 @@ func (s *Server) logged(w http.ResponseWriter, r *http.Request, f func(w http.Re
 	sw := &statusWriter{ResponseWriter: w}
 	key := f(sw)
 	if s.opt.Log != nil {
-		s.opt.Log(Access{Method: r.Method, Path: r.URL.Path, Key: key, Status: sw.status, Bytes: sw.bytes, Duration: time.Since(start)})
+		s.opt.Log(Access{Method: r.Method, Path: r.URL.Path, Key: key, Status: sw.status, Bytes: sw.bytes, Duration: time.Since(start), Err: sw.err})
 	}
 }
 
@@ -209,6 +213,7 @@ func (s *Server) API() http.Handler {
 			if err != nil {
 				var ae *apiError
 				if !errors.As(err, &ae) {
+					w.(*statusWriter).err = err
 					ae = errorf(http.StatusInternalServerError, "internal error")
 					if errors.Is(err, context.DeadlineExceeded) {
 						ae = errorf(http.StatusGatewayTimeout, "query timed out")

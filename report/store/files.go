@@ -42,6 +42,11 @@ const TokenLen = 32
 // file keeps its token until it is revoked (and a revoked file is not
 // published again).
 func (s *Store) Publish(ctx context.Context, runID int64, t report.Type, constituency string, delta bool, name string) (File, error) {
+	const where = `f.run_id = ? AND f.type = ? AND f.constituency = ? AND f.delta = ?`
+	// Read first: listing files must not take the write lock each time.
+	if f, err := s.file(ctx, where, runID, string(t), constituency, boolInt(delta)); !errors.Is(err, ErrNotFound) {
+		return f, err
+	}
 	var raw [TokenLen / 2]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return File{}, fmt.Errorf("store: publish: %w", err)
@@ -52,7 +57,7 @@ func (s *Store) Publish(ctx context.Context, runID int64, t report.Type, constit
 	if err != nil {
 		return File{}, fmt.Errorf("store: publish: %w", err)
 	}
-	return s.file(ctx, `f.run_id = ? AND f.type = ? AND f.constituency = ? AND f.delta = ?`, runID, string(t), constituency, boolInt(delta))
+	return s.file(ctx, where, runID, string(t), constituency, boolInt(delta))
 }
 
 // FileByToken returns the file of a download token; ErrNotFound when
@@ -89,7 +94,7 @@ func (s *Store) file(ctx context.Context, where string, args ...any) (File, erro
 	var delta int
 	var created int64
 	var revoked sql.NullInt64
-	err := s.db.QueryRowContext(ctx, s.q(`SELECT f.token, f.run_id, u.day, f.type, f.constituency, f.delta, f.name, f.created, f.revoked
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT f.token, f.run_id, u.day, f.type, f.constituency, f.delta, f.name, f.created, f.revoked
 		FROM files f JOIN runs u ON u.id = f.run_id WHERE `+where), args...).
 		Scan(&f.Token, &f.RunID, &f.Day, &typ, &f.Constituency, &delta, &f.Name, &created, &revoked)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -136,7 +141,7 @@ func (s *Store) RunsBetween(ctx context.Context, from, until string) ([]Run, err
 // RowCounts returns the number of rows of a run per report type, of one
 // constituency ("": of all rows), as counted at import.
 func (s *Store) RowCounts(ctx context.Context, runID int64, constituency string) (map[report.Type]int, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT type, n_rows FROM run_counts WHERE run_id = ? AND constituency = ?`), runID, constituency)
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT type, n_rows FROM run_counts WHERE run_id = ? AND constituency = ?`), runID, constituency)
 	if err != nil {
 		return nil, fmt.Errorf("store: row counts: %w", err)
 	}
@@ -227,7 +232,7 @@ func (s *Store) RowsWhere(ctx context.Context, rf RowFilter, f func(Record) erro
 		order = ` DESC`
 	}
 	q += ` ORDER BY u.started` + order + `, u.id` + order + `, r.row_no`
-	rows, err := s.db.QueryContext(ctx, s.q(q), args...)
+	rows, err := s.r.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return fmt.Errorf("store: rows: %w", err)
 	}

@@ -46,7 +46,7 @@ func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
 }
 
 func (s *Store) runByUID(ctx context.Context, uid string) (Run, error) {
-	return s.runByUIDTx(ctx, s.db, uid)
+	return s.runByUIDTx(ctx, s.r, uid)
 }
 
 func (s *Store) runByUIDTx(ctx context.Context, q querier, uid string) (Run, error) {
@@ -84,12 +84,12 @@ func (s *Store) loadSpace(ctx context.Context, q querier, r *Run) error {
 
 // Run returns the run with the given ID, or ErrNotFound.
 func (s *Store) Run(ctx context.Context, id int64) (Run, error) {
-	return s.loadRun(ctx, s.db, s.db.QueryRowContext(ctx, s.q(`SELECT `+runColumns+` FROM runs WHERE id = ?`), id))
+	return s.loadRun(ctx, s.r, s.r.QueryRowContext(ctx, s.q(`SELECT `+runColumns+` FROM runs WHERE id = ?`), id))
 }
 
 // Runs returns every run, oldest first.
 func (s *Store) Runs(ctx context.Context) ([]Run, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+` FROM runs ORDER BY started, id`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+runColumns+` FROM runs ORDER BY started, id`)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func (s *Store) Runs(ctx context.Context) ([]Run, error) {
 		return nil, err
 	}
 	for i := range runs {
-		if err := s.loadSpace(ctx, s.db, &runs[i]); err != nil {
+		if err := s.loadSpace(ctx, s.r, &runs[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -117,14 +117,14 @@ func (s *Store) Runs(ctx context.Context) ([]Run, error) {
 // RunOf returns the run that holds a day's report of type t: the last
 // run started on day (YYYY-MM-DD, UTC) that scanned for t.
 func (s *Store) RunOf(ctx context.Context, day string, t report.Type) (Run, error) {
-	return s.loadRun(ctx, s.db, s.db.QueryRowContext(ctx, s.q(`SELECT `+runColumns+` FROM runs
+	return s.loadRun(ctx, s.r, s.r.QueryRowContext(ctx, s.q(`SELECT `+runColumns+` FROM runs
 		WHERE day = ? AND id IN (SELECT run_id FROM run_types WHERE type = ?)
 		ORDER BY started DESC, id DESC LIMIT 1`), day, string(t)))
 }
 
 // PreviousRun returns the last run of type t started before run.
 func (s *Store) PreviousRun(ctx context.Context, run Run, t report.Type) (Run, error) {
-	return s.loadRun(ctx, s.db, s.db.QueryRowContext(ctx, s.q(`SELECT `+runColumns+` FROM runs
+	return s.loadRun(ctx, s.r, s.r.QueryRowContext(ctx, s.q(`SELECT `+runColumns+` FROM runs
 		WHERE (started < ? OR (started = ? AND id < ?)) AND id IN (SELECT run_id FROM run_types WHERE type = ?)
 		ORDER BY started DESC, id DESC LIMIT 1`), run.Started.UnixMicro(), run.Started.UnixMicro(), run.ID, string(t)))
 }
@@ -179,13 +179,19 @@ func (s *Store) WriteReport(ctx context.Context, w io.Writer, rq ReportQuery) (i
 // eachLine calls f with each selected row's CSV line.
 func (s *Store) eachLine(ctx context.Context, rq ReportQuery, f func(string) error) error {
 	q := `SELECT r.line FROM rows r`
-	args := []any{}
 	where := ` WHERE r.run_id = ? AND r.type = ?`
+	args := []any{rq.RunID, string(rq.Type)}
 	if rq.Constituency != "" {
-		q += ` JOIN ` + memberJoin + ` AND m.constituency = ?`
-		args = append(args, rq.Constituency)
+		// By the run's constituency sets (rows_sets): a small
+		// constituency's report of a large run reads its rows only.
+		// SQLite, without statistics, would rather read the run in its
+		// primary key's order than sort.
+		if s.engine == SQLite {
+			q += ` INDEXED BY rows_sets`
+		}
+		where += ` AND r.mset IN (SELECT m.set_no FROM member_sets m WHERE m.run_id = ? AND m.constituency = ?)`
+		args = append(args, rq.RunID, rq.Constituency)
 	}
-	args = append(args, rq.RunID, string(rq.Type))
 	if rq.Delta {
 		run, err := s.Run(ctx, rq.RunID)
 		if err != nil {
@@ -202,7 +208,7 @@ func (s *Store) eachLine(ctx context.Context, rq ReportQuery, f func(string) err
 			args = append(args, prev.ID)
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(q+where+` ORDER BY r.row_no`), args...)
+	rows, err := s.r.QueryContext(ctx, s.q(q+where+` ORDER BY r.row_no`), args...)
 	if err != nil {
 		return err
 	}
@@ -318,7 +324,7 @@ func (s *Store) fixedBetween(ctx context.Context, from, to Run, constituency str
 // queryFindings runs a query of (type, ip, port, protocol, open_since)
 // and returns its findings by key.
 func (s *Store) queryFindings(ctx context.Context, q string, args []any) (map[findingKey]Finding, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(q), args...)
+	rows, err := s.r.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -448,7 +454,7 @@ func (s *Store) History(ctx context.Context, ip netip.Addr) (History, error) {
 		return h, err
 	}
 	h.Findings = states
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.run_id, u.day, r.type, r.port, r.ts, r.line, r.extra FROM rows r
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT r.run_id, u.day, r.type, r.port, r.ts, r.line, r.extra FROM rows r
 		JOIN runs u ON u.id = r.run_id WHERE r.ip_bin = ? ORDER BY u.started, u.id, r.row_no`), bin)
 	if err != nil {
 		return h, err
@@ -469,7 +475,7 @@ func (s *Store) History(ctx context.Context, ip netip.Addr) (History, error) {
 // states returns the State of each finding whose episodes the condition
 // on e (an episode) selects, in finding order.
 func (s *Store) states(ctx context.Context, where string, args []any) ([]State, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT e.type, e.ip, e.port, e.protocol, e.opened_at, e.last_seen, e.fixed_at, e.misses,
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT e.type, e.ip, e.port, e.protocol, e.opened_at, e.last_seen, e.fixed_at, e.misses,
 			(SELECT MIN(x.opened_at) FROM episodes x WHERE x.ip_bin = e.ip_bin AND x.type = e.type AND x.port = e.port AND x.protocol = e.protocol),
 			(SELECT COUNT(*) FROM episodes x WHERE x.ip_bin = e.ip_bin AND x.type = e.type AND x.port = e.port AND x.protocol = e.protocol)
 		FROM episodes e `+where+` AND e.opened_at = (SELECT MAX(x.opened_at) FROM episodes x

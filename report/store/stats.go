@@ -70,7 +70,7 @@ func (s *Store) stats(ctx context.Context, runID int64, constituency string, t r
 		{&st.Amplification, bucket, ``},
 	} {
 		q := `SELECT ` + b.expr + `, COUNT(*)` + from + b.cond + ` GROUP BY ` + b.expr + ` ORDER BY COUNT(*) DESC, ` + b.expr
-		rows, err := s.db.QueryContext(ctx, s.q(q), args...)
+		rows, err := s.r.QueryContext(ctx, s.q(q), args...)
 		if err != nil {
 			return st, err
 		}
@@ -149,7 +149,7 @@ func (s *Store) Series(ctx context.Context, constituency, from, to string) ([]Po
 		}
 		p := Point{RunID: run.ID, Day: run.Day(), Complete: run.Complete}
 		args := append(append([]any{}, margs...), run.ID)
-		rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.type, COUNT(*) FROM rows r`+member+` WHERE r.run_id = ? GROUP BY r.type ORDER BY r.type`), args...)
+		rows, err := s.r.QueryContext(ctx, s.q(`SELECT r.type, COUNT(*) FROM rows r`+member+` WHERE r.run_id = ? GROUP BY r.type ORDER BY r.type`), args...)
 		if err != nil {
 			return nil, err
 		}
@@ -165,7 +165,7 @@ func (s *Store) Series(ctx context.Context, constituency, from, to string) ([]Po
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		err = s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM rows r`+member+`
+		err = s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM rows r`+member+`
 			WHERE r.run_id = ? AND EXISTS (SELECT 1 FROM episodes e WHERE `+keyJoin+` AND e.opened_at = ?)`),
 			append(args, run.Started.UnixMicro())...).Scan(&p.New)
 		if err != nil {
@@ -178,7 +178,7 @@ func (s *Store) Series(ctx context.Context, constituency, from, to string) ([]Po
 				WHERE ` + keyJoin + ` AND m.constituency = ?)`
 			fargs = append(fargs, constituency)
 		}
-		if err := s.db.QueryRowContext(ctx, s.q(fq), fargs...).Scan(&p.Fixed); err != nil {
+		if err := s.r.QueryRowContext(ctx, s.q(fq), fargs...).Scan(&p.Fixed); err != nil {
 			return nil, err
 		}
 		out = append(out, p)

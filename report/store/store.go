@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -35,7 +36,8 @@ var (
 // constituencies each row belonged to when it was imported, and the life
 // of each finding. It is safe for concurrent use.
 type Store struct {
-	db     *sql.DB
+	db     *sql.DB // writes (and SQLite's one writer)
+	r      *sql.DB // reads: on SQLite a pool of read-only connections
 	engine Engine
 }
 
@@ -87,6 +89,22 @@ func open(ctx context.Context, dsn string, version int) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.r = db
+	if engine == SQLite {
+		// Readers of a WAL database do not wait for the writer nor for
+		// each other: queries get connections of their own.
+		r, err := sql.Open(driver, src+"&_pragma=query_only(1)")
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: open: %w", err)
+		}
+		r.SetMaxOpenConns(max(4, 2*runtime.GOMAXPROCS(0)))
+		s.r = r
+	} else {
+		// A bounded pool: many concurrent callers wait for a connection
+		// rather than exhaust the server's.
+		db.SetMaxOpenConns(max(8, 4*runtime.GOMAXPROCS(0)))
+	}
 	return s, nil
 }
 
@@ -122,7 +140,13 @@ func (s *Store) Engine() Engine { return s.engine }
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Close closes the store.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.r != s.db {
+		err = errors.Join(err, s.r.Close())
+	}
+	return err
+}
 
 // q adapts a query written with ? placeholders and the type words BLOB,
 // BIGINT, REAL and SERIAL to the engine.
@@ -310,8 +334,10 @@ var migrations = []string{
 	)`,
 
 	// 4: each run's number of rows per constituency ('' for all) and
-	// report type, counted at import: what lists of reports ask for.
-	`CREATE TABLE run_counts (
+	// report type, counted at import: what lists of reports ask for; and
+	// the rows by their constituency set, for one constituency's report.
+	`CREATE INDEX rows_sets ON rows(run_id, mset, row_no);
+	CREATE TABLE run_counts (
 		run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
 		constituency TEXT COLLATE "C" NOT NULL,
 		type TEXT COLLATE "C" NOT NULL,
