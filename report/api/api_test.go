@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -251,6 +252,37 @@ func TestRateLimit(t *testing.T) {
 	body = `{"apikey":"KEY456"}`
 	status, _ := ts.post(t, "test/ping", body, sign("other", body))
 	assert.Equal(t, 200, status)
+}
+
+// TestGuessing: failed attempts on a key are bounded; once spent, the
+// key's requests are refused unverified, a right guess included.
+func TestGuessing(t *testing.T) {
+	ts := newServer(t, api.ServerOptions{Operator: operator})
+	body := `{"apikey":"KEY456"}`
+	statuses := map[int]int{}
+	for range 12 {
+		status, _ := ts.post(t, "test/ping", body, sign("guess", body))
+		statuses[status]++
+	}
+	assert.Equal(t, map[int]int{401: 10, 429: 2}, statuses)
+	status, _ := ts.post(t, "test/ping", body, sign("other", body))
+	assert.Equal(t, 429, status, "a right guess after too many wrong ones")
+	// KEY123 is not locked, and logins count against the same budget.
+	body = `{"apikey":"KEY123"}`
+	status, _ = ts.post(t, "test/ping", body, sign("s3cr3t", body))
+	assert.Equal(t, 200, status)
+	logins := map[int]int{}
+	for range 11 {
+		res, err := http.PostForm(ts.URL+"/stats/login", url.Values{"key": {"operator"}, "secret": {"guess"}})
+		require.NoError(t, err)
+		res.Body.Close()
+		logins[res.StatusCode]++
+	}
+	assert.Equal(t, map[int]int{401: 10, 429: 1}, logins)
+	res, err := http.PostForm(ts.URL+"/stats/login", url.Values{"key": {"operator"}, "secret": {operator.Secret}})
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, 429, res.StatusCode)
 }
 
 // TestClient: the package's client against its own server, every

@@ -120,15 +120,23 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) string {
 	}
 	id, secret := r.PostForm.Get("key"), r.PostForm.Get("secret")
 	k := s.keys[id]
-	okOp := s.opt.Operator.ID != "" && id == s.opt.Operator.ID && hmac.Equal([]byte(secret), []byte(s.opt.Operator.Secret))
-	if !okOp && (k == nil || !hmac.Equal([]byte(secret), k.secret)) {
+	isOp := s.opt.Operator.ID != "" && id == s.opt.Operator.ID
+	failures := s.opFailures
+	if k != nil {
+		failures = k.failures
+	}
+	if (k != nil || isOp) && failures.Tokens() < 1 {
+		http.Error(w, "too many failed attempts for this key", http.StatusTooManyRequests)
+		return ""
+	}
+	ok := isOp && hmac.Equal([]byte(secret), []byte(s.opt.Operator.Secret)) || k != nil && hmac.Equal([]byte(secret), k.secret)
+	if !ok {
+		if k != nil || isOp {
+			failures.Allow()
+		}
 		w.WriteHeader(http.StatusUnauthorized)
 		pageTmpl.ExecuteTemplate(w, "login", map[string]string{"Error": "Unknown key or wrong secret."})
 		return ""
-	}
-	if !k.limiterAllow() && !okOp {
-		http.Error(w, "rate limit exceeded", http.StatusTooManyRequests)
-		return id
 	}
 	exp := s.opt.Now().Add(s.opt.SessionTTL).Unix()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sessionValue(id, exp), Path: "/", MaxAge: int(s.opt.SessionTTL.Seconds()),
@@ -136,8 +144,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) string {
 	http.Redirect(w, r, "./", http.StatusSeeOther)
 	return id
 }
-
-func (k *apiKey) limiterAllow() bool { return k == nil || k.limiter.Allow() }
 
 func sameOrigin(origin string, r *http.Request) bool {
 	o := strings.TrimPrefix(strings.TrimPrefix(origin, "https://"), "http://")

@@ -81,7 +81,8 @@ type Server struct {
 	cs         *store.Constituencies
 	opt        ServerOptions
 	keys       map[string]*apiKey
-	sessionKey [32]byte // signs the pages' login cookies
+	sessionKey [32]byte      // signs the pages' login cookies
+	opFailures *rate.Limiter // the operator's failed logins
 }
 
 type apiKey struct {
@@ -89,7 +90,19 @@ type apiKey struct {
 	secret  []byte
 	reports []string // constituency names, in file order
 	limiter *rate.Limiter
+	// failures bounds the failed attempts on the key (a wrong HMAC or
+	// secret): guessing a secret runs at failRate at most.
+	failures *rate.Limiter
 }
+
+// failRate and failBurst bound the failed attempts per key: once spent,
+// the key's requests are refused unverified (429) until it refills.
+const (
+	failRate  = 1
+	failBurst = 10
+)
+
+func newFailures() *rate.Limiter { return rate.NewLimiter(failRate, failBurst) }
 
 // ErrKeyConflict: two constituencies name the same key with different
 // secrets.
@@ -116,7 +129,7 @@ func NewServer(st *store.Store, cs *store.Constituencies, opt ServerOptions) (*S
 	if opt.SessionTTL <= 0 {
 		opt.SessionTTL = 12 * time.Hour
 	}
-	s := &Server{st: st, cs: cs, opt: opt, keys: map[string]*apiKey{}}
+	s := &Server{st: st, cs: cs, opt: opt, keys: map[string]*apiKey{}, opFailures: newFailures()}
 	if _, err := rand.Read(s.sessionKey[:]); err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
@@ -137,7 +150,7 @@ func NewServer(st *store.Store, cs *store.Constituencies, opt ServerOptions) (*S
 		}
 		k := s.keys[c.API.ID]
 		if k == nil {
-			k = &apiKey{id: c.API.ID, secret: secret, limiter: rate.NewLimiter(rate.Limit(opt.Rate), opt.Burst)}
+			k = &apiKey{id: c.API.ID, secret: secret, limiter: rate.NewLimiter(rate.Limit(opt.Rate), opt.Burst), failures: newFailures()}
 			s.keys[c.API.ID] = k
 		} else if !hmac.Equal(k.secret, secret) {
 			return nil, fmt.Errorf("%w: %s (constituency %s)", ErrKeyConflict, c.API.ID, c.Name)
@@ -270,9 +283,13 @@ func (s *Server) call(r *http.Request) (keyID string, res any, err error) {
 		hmac.Equal(m.Sum(nil), sum)
 		return "", nil, errorf(http.StatusUnauthorized, "access denied: unknown key or bad HMAC2")
 	}
+	if k.failures.Tokens() < 1 {
+		return id, nil, errorf(http.StatusTooManyRequests, "too many failed attempts for this key")
+	}
 	m := hmac.New(sha256.New, k.secret)
 	m.Write(body)
 	if herr != nil || !hmac.Equal(m.Sum(nil), sum) {
+		k.failures.Allow()
 		return "", nil, errorf(http.StatusUnauthorized, "access denied: unknown key or bad HMAC2")
 	}
 	if !k.limiter.Allow() {
