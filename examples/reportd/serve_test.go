@@ -4,6 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -155,4 +164,38 @@ func TestServeConfig(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\nport: 80\n"), 0o600))
 	err = run(context.Background(), []string{"serve", "-config", cfg}, io.Discard, io.Discard)
 	assert.ErrorContains(t, err, "field port not found")
+}
+
+// TestServeTLS: the service over HTTPS from a certificate and key file.
+func TestServeTLS(t *testing.T) {
+	root, key, secret, err := labStore(context.Background())
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(root) })
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "reportd test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	require.NoError(t, err)
+	kb, err := x509.MarshalECPrivateKey(priv)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(root, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600))
+	cfg := filepath.Join(root, "reportd.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\ndb: store.db\nconstituencies: constituencies.yaml\ntls: {cert: cert.pem, key: key.pem}\n"), 0o600))
+	head, _ := served(t, []string{"-config", cfg})
+	m := regexp.MustCompile(`at (https://\S+/api2/) and downloads at (https://\S+/dl/)`).FindStringSubmatch(head[len(head)-1])
+	require.NotNil(t, m, head)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	c := &api.Client{BaseURL: m[1], DownloadURL: m[2], Key: key, Secret: secret, HTTP: hc}
+	_, err = c.Ping(context.Background())
+	require.NoError(t, err)
+	// Plain HTTP to the TLS port gets no API answer.
+	_, err = (&api.Client{BaseURL: strings.Replace(m[1], "https:", "http:", 1), Key: key, Secret: secret}).Ping(context.Background())
+	assert.Error(t, err)
 }
