@@ -46,7 +46,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "reportd:", err)
+		fmt.Fprintln(os.Stderr, "reportd:", report.TerminalSafe(err.Error()))
 		var ue usageError
 		if errors.As(err, &ue) {
 			os.Exit(2)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -39,6 +40,9 @@ type serveConfig struct {
 		Cert string `yaml:"cert"`
 		Key  string `yaml:"key"`
 	} `yaml:"tls"`
+	// SecureCookies marks the pages' login cookie HTTPS-only behind a
+	// proxy that terminates TLS (with tls set it always is).
+	SecureCookies bool `yaml:"secure_cookies"`
 	// APIPath, DownloadPath and StatsPath are where the API, the
 	// downloads and the statistics pages are served: /api2/, /dl/ and
 	// /stats/ by default.
@@ -52,10 +56,12 @@ type serveConfig struct {
 		SecretFile string `yaml:"secret_file"`
 	} `yaml:"operator"`
 	Limits struct {
-		Rate    float64       `yaml:"rate"`     // calls per second per key (10)
-		Burst   int           `yaml:"burst"`    // (20)
-		MaxBody int64         `yaml:"max_body"` // bytes (65536)
-		Timeout time.Duration `yaml:"timeout"`  // per call (45s)
+		Rate    float64 `yaml:"rate"`     // calls per second per key (10)
+		Burst   int     `yaml:"burst"`    // (20)
+		MaxBody int64   `yaml:"max_body"` // bytes (65536)
+		// InFlight bounds each key's calls at once (8).
+		InFlight int           `yaml:"in_flight"`
+		Timeout  time.Duration `yaml:"timeout"` // per call (45s)
 	} `yaml:"limits"`
 }
 
@@ -170,7 +176,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	srv, err := api.NewServer(st, cs, api.ServerOptions{
 		Rate: cfg.Limits.Rate, Burst: cfg.Limits.Burst, MaxBody: cfg.Limits.MaxBody, Timeout: cfg.Limits.Timeout,
-		Operator: api.Credentials{ID: cfg.Operator.Key, Secret: cfg.Operator.Secret},
+		Operator: api.Credentials{ID: cfg.Operator.Key, Secret: cfg.Operator.Secret}, SecureCookies: cfg.SecureCookies, MaxInFlight: cfg.Limits.InFlight,
 		Log: func(a api.Access) {
 			attrs := []any{"method", a.Method, "path", logPath(a.Path, cfg.DownloadPath), "key", a.Key,
 				"status", a.Status, "bytes", a.Bytes, "ms", a.Duration.Milliseconds()}
@@ -229,11 +235,12 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// logPath keeps download tokens out of the request log: they are
-// credentials.
+// logPath keeps download tokens out of the request log (they are
+// credentials): a short hash of each tells requests of one file apart.
 func logPath(path, dl string) string {
-	if strings.HasPrefix(path, dl) && len(path) > len(dl)+8 {
-		return path[:len(dl)+8] + "…"
+	if strings.HasPrefix(path, dl) && len(path) > len(dl) {
+		sum := sha256.Sum256([]byte(path[len(dl):]))
+		return dl + "sha256:" + hex.EncodeToString(sum[:6])
 	}
 	return path
 }
@@ -316,10 +323,14 @@ func pullCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError{err}
 	}
 	c := &api.Client{BaseURL: *apiURL, DownloadURL: *dlURL, Key: *key, Secret: *secret, HTTP: &http.Client{Timeout: 10 * time.Minute}}
-	req := api.ListRequest{Date: *date, Types: splitList(*types), Reports: splitList(*reports)}
+	const listLimit = 10000
+	req := api.ListRequest{Date: *date, Types: splitList(*types), Reports: splitList(*reports), Limit: listLimit}
 	list, err := c.List(ctx, req)
 	if err != nil {
 		return err
+	}
+	if len(list) >= listLimit {
+		fmt.Fprintf(stderr, "reportd pull: the list holds %d files, its limit: pull fewer days at a time to get them all\n", len(list))
 	}
 	for _, e := range list {
 		// The name comes from the service: only a well-formed report
@@ -329,11 +340,7 @@ func pullCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintf(stdout, "skipped %s: not an NTP report file name\n", report.TerminalSafe(e.File))
 			continue
 		}
-		var buf bytes.Buffer
-		if _, err := c.Download(ctx, e.ID, &limitWriter{w: &buf, n: *maxFile}); err != nil {
-			return fmt.Errorf("%s: %w", report.TerminalSafe(name), err)
-		}
-		res, err := st.ImportCSV(ctx, &buf, name, store.CSVOptions{ImportOptions: store.ImportOptions{Constituencies: cs}, Space: sp})
+		res, err := pullOne(ctx, c, st, e.ID, name, *maxFile, store.CSVOptions{ImportOptions: store.ImportOptions{Constituencies: cs}, Space: sp})
 		if err != nil {
 			return fmt.Errorf("%s: %w", report.TerminalSafe(name), err)
 		}
@@ -344,6 +351,24 @@ func pullCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "%s (%s): run %d, %s, %d rows\n", report.TerminalSafe(name), report.TerminalSafe(e.Report), res.Run.ID, state, res.Run.Rows)
 	}
 	return nil
+}
+
+// pullOne downloads a file to a temporary file (not to memory: reports
+// can be large) and imports it.
+func pullOne(ctx context.Context, c *api.Client, st *store.Store, id, name string, maxFile int64, opt store.CSVOptions) (store.ImportResult, error) {
+	tmp, err := os.CreateTemp("", "reportd-pull-")
+	if err != nil {
+		return store.ImportResult{}, err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if _, err := c.Download(ctx, id, &limitWriter{w: tmp, n: maxFile}); err != nil {
+		return store.ImportResult{}, err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return store.ImportResult{}, err
+	}
+	return st.ImportCSV(ctx, tmp, name, opt)
 }
 
 func splitList(s string) []string {

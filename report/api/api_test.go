@@ -267,6 +267,14 @@ func TestGuessing(t *testing.T) {
 	assert.Equal(t, map[int]int{401: 10, 429: 2}, statuses)
 	status, _ := ts.post(t, "test/ping", body, sign("other", body))
 	assert.Equal(t, 429, status, "a right guess after too many wrong ones")
+	// An unknown key is treated alike: its answers do not tell it apart.
+	body = `{"apikey":"NOBODY"}`
+	statuses = map[int]int{}
+	for range 12 {
+		status, _ := ts.post(t, "test/ping", body, sign("guess", body))
+		statuses[status]++
+	}
+	assert.Equal(t, map[int]int{401: 10, 429: 2}, statuses)
 	// KEY123 is not locked, and logins count against the same budget.
 	body = `{"apikey":"KEY123"}`
 	status, _ = ts.post(t, "test/ping", body, sign("s3cr3t", body))

@@ -34,8 +34,8 @@ func envInt(name string, def int) int {
 // NTPCTL_BENCH_LOAD_SECONDS (10): each client alternates reports/list
 // (signed, for a key of two constituencies) and a download of a
 // 256-row report. It fails on any error, and reports the p50 and p99
-// latencies of each and the calls per second. The keys' rate limit is
-// lifted: this measures the server, not the limiter.
+// latencies of each and the calls per second. The key's rate and
+// in-flight limits are lifted: this measures the server, not the limits.
 func BenchmarkLoad(b *testing.B) {
 	n := envInt("NTPCTL_BENCH_ROWS", 100000)
 	secs := envInt("NTPCTL_BENCH_LOAD_SECONDS", 10)
@@ -81,7 +81,7 @@ constituencies:
 					b.Fatal(err)
 				}
 			}
-			srv, err := api.NewServer(st, cs, api.ServerOptions{Rate: 1e9, Burst: 1 << 30})
+			srv, err := api.NewServer(st, cs, api.ServerOptions{Rate: 1e9, Burst: 1 << 30, MaxInFlight: clients})
 			if err != nil {
 				b.Fatal(err)
 			}

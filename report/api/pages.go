@@ -60,7 +60,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) string {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return ""
 		}
-		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: mount(r), MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 		http.Redirect(w, r, "login", http.StatusSeeOther)
 		return ""
 	case "":
@@ -119,43 +119,53 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) string {
 		return ""
 	}
 	id, secret := r.PostForm.Get("key"), r.PostForm.Get("secret")
-	k := s.keys[id]
-	isOp := s.opt.Operator.ID != "" && id == s.opt.Operator.ID
-	failures := s.opFailures
-	if k != nil {
-		failures = k.failures
-	}
-	if (k != nil || isOp) && failures.Tokens() < 1 {
-		http.Error(w, "too many failed attempts for this key", http.StatusTooManyRequests)
+	done, allowed := s.guards.attempt(id, r)
+	if !allowed {
+		http.Error(w, "too many failed attempts", http.StatusTooManyRequests)
 		return ""
 	}
-	ok := isOp && hmac.Equal([]byte(secret), []byte(s.opt.Operator.Secret)) || k != nil && hmac.Equal([]byte(secret), k.secret)
+	k := s.keys[id]
+	isOp := s.opt.Operator.ID != "" && id == s.opt.Operator.ID
+	ok := isOp && hmac.Equal([]byte(secret), []byte(s.opt.Operator.Secret)) || !isOp && k != nil && hmac.Equal([]byte(secret), k.secret)
+	done(ok)
 	if !ok {
-		if k != nil || isOp {
-			failures.Allow()
-		}
 		w.WriteHeader(http.StatusUnauthorized)
 		pageTmpl.ExecuteTemplate(w, "login", map[string]string{"Error": "Unknown key or wrong secret."})
 		return ""
 	}
 	exp := s.opt.Now().Add(s.opt.SessionTTL).Unix()
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sessionValue(id, exp), Path: "/", MaxAge: int(s.opt.SessionTTL.Seconds()),
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.sessionValue(id, exp), Path: mount(r), MaxAge: int(s.opt.SessionTTL.Seconds()),
+		HttpOnly: true, Secure: r.TLS != nil || s.opt.SecureCookies, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "./", http.StatusSeeOther)
 	return id
 }
+
+// mount is the path the pages are served under ("/stats/"), which the
+// login cookie is limited to.
+func mount(r *http.Request) string { return r.URL.Path[:strings.LastIndexByte(r.URL.Path, '/')+1] }
 
 func sameOrigin(origin string, r *http.Request) bool {
 	o := strings.TrimPrefix(strings.TrimPrefix(origin, "https://"), "http://")
 	return o == r.Host
 }
 
-// sessionValue is a signed "key id, expiry" pair.
+// sessionValue is a signed "key id, expiry" pair. The signature also
+// covers the key's secret: a new secret ends the key's sessions.
 func (s *Server) sessionValue(id string, exp int64) string {
 	payload := base64.RawURLEncoding.EncodeToString([]byte(id)) + "." + strconv.FormatInt(exp, 10)
+	return payload + "." + s.sessionMAC(payload, id)
+}
+
+func (s *Server) sessionMAC(payload, id string) string {
 	m := hmac.New(sha256.New, s.sessionKey[:])
 	m.Write([]byte(payload))
-	return payload + "." + hex.EncodeToString(m.Sum(nil))
+	m.Write([]byte{0})
+	if k := s.keys[id]; k != nil {
+		m.Write(k.secret)
+	} else {
+		m.Write([]byte(s.opt.Operator.Secret))
+	}
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // session returns the key id of a request's valid session cookie.
@@ -169,19 +179,16 @@ func (s *Server) session(r *http.Request) (string, bool) {
 		return "", false
 	}
 	payload, sig := c.Value[:i], c.Value[i+1:]
-	m := hmac.New(sha256.New, s.sessionKey[:])
-	m.Write([]byte(payload))
-	want := hex.EncodeToString(m.Sum(nil))
-	if !hmac.Equal([]byte(sig), []byte(want)) {
-		return "", false
-	}
 	enc, expS, ok := strings.Cut(payload, ".")
-	exp, err := strconv.ParseInt(expS, 10, 64)
-	if !ok || err != nil || s.opt.Now().Unix() > exp {
+	id, err := base64.RawURLEncoding.DecodeString(enc)
+	if !ok || err != nil {
 		return "", false
 	}
-	id, err := base64.RawURLEncoding.DecodeString(enc)
-	if err != nil {
+	if !hmac.Equal([]byte(sig), []byte(s.sessionMAC(payload, string(id)))) {
+		return "", false
+	}
+	exp, err := strconv.ParseInt(expS, 10, 64)
+	if err != nil || s.opt.Now().Unix() > exp {
 		return "", false
 	}
 	if s.keys[string(id)] == nil && (s.opt.Operator.ID == "" || string(id) != s.opt.Operator.ID) {
@@ -234,9 +241,14 @@ func (s *Server) pageData(ctx context.Context, id, selected string) (pageData, e
 			}
 		}
 		if selected != "" {
-			if _, ok := s.cs.ByName(selected); s.cs == nil || !ok {
+			if s.cs == nil {
 				return d, errorf(http.StatusNotFound, "no constituency %q", selected)
 			}
+			c, ok := s.cs.ByName(selected)
+			if !ok {
+				return d, errorf(http.StatusNotFound, "no constituency %q", selected)
+			}
+			selected = c.Name
 		}
 	}
 	d.Selected = selected
@@ -320,12 +332,12 @@ func lineSVG(ps []seriesPoint, newFixed bool) template.HTML {
 		x := float64(pad) + step*(float64(i)+0.5)
 		if newFixed {
 			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#c33"><title>%s new %d</title></rect>`,
-				x-step/4, y(p.New), step/4, float64(h-pad)-y(p.New), p.Day, p.New)
+				x-step/4, y(p.New), step/4, float64(h-pad)-y(p.New), template.HTMLEscapeString(p.Day), p.New)
 			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#3a3"><title>%s fixed %d</title></rect>`,
-				x, y(p.Fixed), step/4, float64(h-pad)-y(p.Fixed), p.Day, p.Fixed)
+				x, y(p.Fixed), step/4, float64(h-pad)-y(p.Fixed), template.HTMLEscapeString(p.Day), p.Fixed)
 		} else {
 			line = append(line, fmt.Sprintf("%.1f,%.1f", x, y(p.Rows)))
-			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="#36c"><title>%s %d</title></circle>`, x, y(p.Rows), p.Day, p.Rows)
+			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="#36c"><title>%s %d</title></circle>`, x, y(p.Rows), template.HTMLEscapeString(p.Day), p.Rows)
 		}
 		if len(ps) <= 14 || i%(len(ps)/7+1) == 0 {
 			fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="10" text-anchor="middle">%s</text>`, x, h-pad+14, template.HTMLEscapeString(shortDay(p.Day)))

@@ -172,7 +172,7 @@ func TestPagesHTTP(t *testing.T) {
 	assert.Contains(t, res.Header.Get("Content-Security-Policy"), "default-src 'none'")
 
 	// A cookie of one's own making is refused.
-	u, _ := url.Parse(ts.URL)
+	u, _ := url.Parse(ts.URL + "/stats/")
 	for _, v := range []string{"x", "S0VZNDU2.99999999999.00", jar.Cookies(u)[0].Value + "0"} {
 		j2, _ := cookiejar.New(nil)
 		j2.SetCookies(u, []*http.Cookie{{Name: "ntpctl_session", Value: v}})

@@ -11,11 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -30,8 +33,15 @@ const (
 	MaxQueryLimit = 10000
 	// DefaultMaxBody is the default limit on a request body.
 	DefaultMaxBody = 64 << 10
-	// DefaultListLimit is the default limit of reports/list.
+	// DefaultListLimit is the default limit of reports/list (a limit of
+	// 0 or less means this one too).
 	DefaultListLimit = 1000
+	// MaxQueryOffset bounds how far reports/query pages: (page-1)*limit.
+	MaxQueryOffset = 1000000
+	// MaxFacetValues bounds the values a facet counts.
+	MaxFacetValues = 10000
+	// QueryDays is how many days reports/query looks at without a date.
+	QueryDays = 30
 )
 
 // ServerOptions configures a Server. The zero value works.
@@ -54,6 +64,15 @@ type ServerOptions struct {
 	Operator Credentials
 	// SessionTTL is how long a statistics page login lasts; 0 means 12 h.
 	SessionTTL time.Duration
+	// SecureCookies marks the pages' login cookie Secure (HTTPS only)
+	// even when the request came over plain HTTP, as behind a proxy that
+	// terminates TLS.
+	SecureCookies bool
+	// TempDir holds downloads while they are sent; "" means os.TempDir.
+	TempDir string
+	// MaxInFlight bounds each key's calls at once (beyond: 429), so that
+	// one key cannot hold every database connection; 0 means 8.
+	MaxInFlight int
 }
 
 // Credentials are a key id and its secret.
@@ -81,31 +100,75 @@ type Server struct {
 	cs         *store.Constituencies
 	opt        ServerOptions
 	keys       map[string]*apiKey
-	sessionKey [32]byte      // signs the pages' login cookies
-	opFailures *rate.Limiter // the operator's failed logins
+	sessionKey [32]byte // signs the pages' login cookies
+	guards     guards   // failed attempts
 }
 
 type apiKey struct {
 	id      string
 	secret  []byte
 	reports []string // constituency names, in file order
-	limiter *rate.Limiter
-	// failures bounds the failed attempts on the key (a wrong HMAC or
-	// secret): guessing a secret runs at failRate at most.
-	failures *rate.Limiter
+	limiter  *rate.Limiter
+	inflight chan struct{} // one token per call running
 }
 
-// failRate and failBurst bound the failed attempts per key: once spent,
-// the key's requests are refused unverified (429) until it refills.
+// failRate and failBurst bound the failed attempts (a wrong HMAC or
+// secret) on a key id from one client address, known key or not: once
+// spent, its requests are refused unverified (429) until the budget
+// refills, so a secret is guessed at failRate a second at most, and a
+// client elsewhere is not locked out. maxGuards bounds the memory of
+// them.
 const (
 	failRate  = 1
 	failBurst = 10
+	maxGuards = 1 << 16
 )
 
-func newFailures() *rate.Limiter { return rate.NewLimiter(failRate, failBurst) }
+// guards are the failed-attempt budgets by key id and client address.
+type guards struct {
+	mu sync.Mutex
+	m  map[[2]string]*guard
+}
+
+type guard struct {
+	mu  sync.Mutex // held from the check to the verdict: parallel guesses wait their turn
+	lim *rate.Limiter
+}
+
+// attempt starts an attempt on id from r's address: ok is false when
+// its budget of failures is spent; otherwise done must be called with
+// the verdict, and a failure spends one.
+func (g *guards) attempt(id string, r *http.Request) (done func(success bool), ok bool) {
+	addr, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		addr = r.RemoteAddr
+	}
+	k := [2]string{id, addr}
+	g.mu.Lock()
+	if g.m == nil || len(g.m) >= maxGuards {
+		g.m = map[[2]string]*guard{}
+	}
+	gd := g.m[k]
+	if gd == nil {
+		gd = &guard{lim: rate.NewLimiter(failRate, failBurst)}
+		g.m[k] = gd
+	}
+	g.mu.Unlock()
+	gd.mu.Lock()
+	if gd.lim.Tokens() < 1 {
+		gd.mu.Unlock()
+		return nil, false
+	}
+	return func(success bool) {
+		if !success {
+			gd.lim.Allow()
+		}
+		gd.mu.Unlock()
+	}, true
+}
 
 // ErrKeyConflict: two constituencies name the same key with different
-// secrets.
+// secrets, or the operator's key is a constituency's.
 var ErrKeyConflict = errors.New("api: one key with two secrets")
 
 // NewServer returns a server of st for the keys of cs. Constituencies
@@ -129,7 +192,10 @@ func NewServer(st *store.Store, cs *store.Constituencies, opt ServerOptions) (*S
 	if opt.SessionTTL <= 0 {
 		opt.SessionTTL = 12 * time.Hour
 	}
-	s := &Server{st: st, cs: cs, opt: opt, keys: map[string]*apiKey{}, opFailures: newFailures()}
+	if opt.MaxInFlight <= 0 {
+		opt.MaxInFlight = 8
+	}
+	s := &Server{st: st, cs: cs, opt: opt, keys: map[string]*apiKey{}}
 	if _, err := rand.Read(s.sessionKey[:]); err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
@@ -150,7 +216,8 @@ func NewServer(st *store.Store, cs *store.Constituencies, opt ServerOptions) (*S
 		}
 		k := s.keys[c.API.ID]
 		if k == nil {
-			k = &apiKey{id: c.API.ID, secret: secret, limiter: rate.NewLimiter(rate.Limit(opt.Rate), opt.Burst), failures: newFailures()}
+			k = &apiKey{id: c.API.ID, secret: secret, limiter: rate.NewLimiter(rate.Limit(opt.Rate), opt.Burst),
+				inflight: make(chan struct{}, opt.MaxInFlight)}
 			s.keys[c.API.ID] = k
 		} else if !hmac.Equal(k.secret, secret) {
 			return nil, fmt.Errorf("%w: %s (constituency %s)", ErrKeyConflict, c.API.ID, c.Name)
@@ -207,10 +274,14 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (s *Server) logged(w http.ResponseWriter, r *http.Request, f func(w http.ResponseWriter) string) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
-	key := f(sw)
-	if s.opt.Log != nil {
-		s.opt.Log(Access{Method: r.Method, Path: r.URL.Path, Key: key, Status: sw.status, Bytes: sw.bytes, Duration: time.Since(start), Err: sw.err})
-	}
+	var key string
+	defer func() {
+		// Also after a handler aborted the connection (a panic).
+		if s.opt.Log != nil {
+			s.opt.Log(Access{Method: r.Method, Path: r.URL.Path, Key: key, Status: sw.status, Bytes: sw.bytes, Duration: time.Since(start), Err: sw.err})
+		}
+	}()
+	key = f(sw)
 }
 
 // API returns the handler of the Reports API: POST <prefix>/<method>
@@ -255,7 +326,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // call authenticates a request and runs its method.
 func (s *Server) call(r *http.Request) (keyID string, res any, err error) {
 	if r.Method != http.MethodPost {
-		return "", nil, errorf(http.StatusMethodNotAllowed, "API calls must be made with HTTP POST")
+		return "", nil, &apiError{http.StatusMethodNotAllowed, "API calls must be made with HTTP POST"}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.opt.MaxBody))
 	if err != nil {
@@ -273,27 +344,31 @@ func (s *Server) call(r *http.Request) (keyID string, res any, err error) {
 	if err := json.Unmarshal(req["apikey"], &id); err != nil || id == "" {
 		return "", nil, errorf(http.StatusUnauthorized, "missing apikey")
 	}
+	done, ok := s.guards.attempt(id, r)
+	if !ok {
+		return id, nil, errorf(http.StatusTooManyRequests, "too many failed attempts")
+	}
 	k := s.keys[id]
+	secret := []byte("no such key") // the same work for an unknown key: timing does not tell which exist
+	if k != nil {
+		secret = k.secret
+	}
 	sum, herr := hex.DecodeString(r.Header.Get("HMAC2"))
-	if k == nil {
-		// The same work as for a known key, so that timing does not tell
-		// which keys exist.
-		m := hmac.New(sha256.New, []byte("no such key"))
-		m.Write(body)
-		hmac.Equal(m.Sum(nil), sum)
-		return "", nil, errorf(http.StatusUnauthorized, "access denied: unknown key or bad HMAC2")
-	}
-	if k.failures.Tokens() < 1 {
-		return id, nil, errorf(http.StatusTooManyRequests, "too many failed attempts for this key")
-	}
-	m := hmac.New(sha256.New, k.secret)
+	m := hmac.New(sha256.New, secret)
 	m.Write(body)
-	if herr != nil || !hmac.Equal(m.Sum(nil), sum) {
-		k.failures.Allow()
+	valid := hmac.Equal(m.Sum(nil), sum) && herr == nil && k != nil
+	done(valid)
+	if !valid {
 		return "", nil, errorf(http.StatusUnauthorized, "access denied: unknown key or bad HMAC2")
 	}
 	if !k.limiter.Allow() {
 		return id, nil, errorf(http.StatusTooManyRequests, "rate limit exceeded")
+	}
+	select {
+	case k.inflight <- struct{}{}:
+		defer func() { <-k.inflight }()
+	default:
+		return id, nil, errorf(http.StatusTooManyRequests, "too many calls at once for this key")
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
 	defer cancel()
@@ -379,7 +454,7 @@ func types(ctx context.Context, s *Server, k *apiKey, req map[string]json.RawMes
 	if err := optional(req, "detail", &detail); err != nil {
 		return nil, err
 	}
-	files, err := s.files(ctx, k, k.reports, from, until, allTypes, false)
+	files, err := s.files(ctx, k, k.reports, from, until, allTypes, false, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -419,15 +494,15 @@ func list(ctx context.Context, s *Server, k *apiKey, req map[string]json.RawMess
 	if err := optional(req, "limit", &limit); err != nil {
 		return nil, err
 	}
-	files, err := s.files(ctx, k, reports, from, until, ts, true)
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	files, err := s.files(ctx, k, reports, from, until, ts, true, limit)
 	if err != nil {
 		return nil, err
 	}
 	out := []Entry{}
 	for _, f := range files {
-		if limit > 0 && len(out) == limit {
-			break
-		}
 		out = append(out, Entry{Report: f.Constituency, File: f.Name, Type: string(f.Type), ID: f.Token, Timestamp: f.Day, URL: typeInfo(f.Type).URL})
 	}
 	return out, nil
@@ -447,7 +522,7 @@ func (s *Server) selection(k *apiKey, req map[string]json.RawMessage) (from, unt
 
 // files returns the non-empty reports of the constituencies in the days
 // from to until, by day, report and type; publish gives each its token.
-func (s *Server) files(ctx context.Context, k *apiKey, reports []string, from, until string, ts []report.Type, publish bool) ([]store.File, error) {
+func (s *Server) files(ctx context.Context, k *apiKey, reports []string, from, until string, ts []report.Type, publish bool, limit int) ([]store.File, error) {
 	runs, err := s.st.RunsBetween(ctx, from, until)
 	if err != nil {
 		return nil, err
@@ -483,6 +558,9 @@ func (s *Server) files(ctx context.Context, k *apiKey, reports []string, from, u
 					}
 				}
 				out = append(out, f)
+				if len(out) == limit {
+					return out, nil
+				}
 			}
 		}
 	}
@@ -635,10 +713,6 @@ func (s *Server) dates(req map[string]json.RawMessage, all bool) (from, until st
 	return from, until, nil
 }
 
-// queryAttrs are the attributes of reports/query that the store filters
-// on; any other attribute must name a column of the report.
-var queryAttrs = []string{"ip", "asn", "geo", "type"}
-
 func query(ctx context.Context, s *Server, k *apiKey, req map[string]json.RawMessage) (any, error) {
 	var q map[string]json.RawMessage
 	if err := optional(req, "query", &q); err != nil {
@@ -647,6 +721,11 @@ func query(ctx context.Context, s *Server, k *apiKey, req map[string]json.RawMes
 	from, until, err := s.dates(req, true)
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := req["date"]; !ok {
+		// By default the last QueryDays days, not all history.
+		now := s.opt.Now().UTC()
+		from, until = now.AddDate(0, 0, -QueryDays+1).Format(time.DateOnly), now.Format(time.DateOnly)
 	}
 	if v, ok := q["date"]; ok {
 		r := map[string]json.RawMessage{"date": v}
@@ -737,8 +816,26 @@ func query(ctx context.Context, s *Server, k *apiKey, req map[string]json.RawMes
 	if limit <= 0 || limit > MaxQueryLimit {
 		limit = MaxQueryLimit
 	}
-	if page < 1 {
-		return nil, errorf(http.StatusBadRequest, "page: want 1 or more")
+	if page < 1 || page-1 > MaxQueryOffset/limit {
+		return nil, errorf(http.StatusBadRequest, "page: want 1 to %d for a limit of %d", MaxQueryOffset/limit+1, limit)
+	}
+	// The rows of each day's report: the day's last run of each type,
+	// as reports/list has them.
+	runs, err := s.st.RunsBetween(ctx, from, until)
+	if err != nil {
+		return nil, err
+	}
+	last := map[[2]string]store.RunType{}
+	for _, r := range runs {
+		for _, t := range r.Types {
+			last[[2]string{r.Day(), string(t)}] = store.RunType{RunID: r.ID, Type: t}
+		}
+	}
+	for _, rt := range last {
+		rf.Reports = append(rf.Reports, rt)
+	}
+	if len(rf.Reports) == 0 {
+		return []map[string]string{}, nil
 	}
 	skip := (page - 1) * limit
 	rows := []map[string]string{}
@@ -756,6 +853,9 @@ func query(ctx context.Context, s *Server, k *apiKey, req map[string]json.RawMes
 			}
 		}
 		if facet != "" {
+			if _, ok := facets[obj[facet]]; !ok && len(facets) == MaxFacetValues {
+				return errorf(http.StatusBadRequest, "facet %s: more than %d values; narrow the query", facet, MaxFacetValues)
+			}
 			facets[obj[facet]]++
 			return nil
 		}
@@ -811,7 +911,7 @@ func stats(ctx context.Context, s *Server, k *apiKey, req map[string]json.RawMes
 	if err != nil {
 		return nil, err
 	}
-	files, err := s.files(ctx, k, reports, from, until, ts, false)
+	files, err := s.files(ctx, k, reports, from, until, ts, false, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -881,6 +981,9 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	// The store's work is bounded by Timeout; sending the file is bounded
+	// by the HTTP server's write timeout only (a large file to a slow
+	// client takes what it takes).
 	ctx, cancel := context.WithTimeout(r.Context(), s.opt.Timeout)
 	defer cancel()
 	f, err := s.st.FileByToken(ctx, token)
@@ -888,22 +991,33 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, store.ErrNotFound) {
 			http.Error(w, "not found", http.StatusNotFound)
 		} else {
+			w.(*statusWriter).err = err
 			http.Error(w, "internal error", http.StatusInternalServerError)
 		}
 		return
 	}
+	// The report is written to a temporary file first, so that a slow
+	// client holds no database connection, and an error is an error
+	// rather than a short file.
+	tmp, err := os.CreateTemp(s.opt.TempDir, "ntpctl-dl-")
+	if err != nil {
+		w.(*statusWriter).err = err
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if _, err := s.st.WriteReport(ctx, tmp, store.ReportQuery{RunID: f.RunID, Type: f.Type, Constituency: f.Constituency, Delta: f.Delta}); err != nil {
+		w.(*statusWriter).err = err
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	cancel()
 	h := w.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
 	h.Set("Content-Disposition", "attachment; filename="+f.Name)
 	h.Set("Cache-Control", "private, no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if r.Method == http.MethodHead {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	if _, err := s.st.WriteReport(ctx, w, store.ReportQuery{RunID: f.RunID, Type: f.Type, Constituency: f.Constituency, Delta: f.Delta}); err != nil {
-		// Streamed: an error midway cuts the connection, so that a short
-		// file never looks complete.
-		panic(http.ErrAbortHandler)
-	}
+	// ServeContent answers HEAD and ranges (a resumed download) too.
+	http.ServeContent(w, r, "", f.Created, tmp)
 }

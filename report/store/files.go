@@ -174,6 +174,15 @@ type RowFilter struct {
 	Country string
 	// Descending returns the newest runs first.
 	Descending bool
+	// Reports, when not empty, keeps only the rows of these runs and
+	// types (a day's report is the last run of the day for its type).
+	Reports []RunType
+}
+
+// RunType names a run's rows of one report type.
+type RunType struct {
+	RunID int64
+	Type  report.Type
 }
 
 // Record is a row as RowsWhere returns it: its run, day, type and CSV
@@ -187,8 +196,8 @@ type Record struct {
 
 // RowsWhere calls f with each row the filter selects, in run order (the
 // runs' start, then the rows' order in their report), until f returns
-// an error, which it returns. f must not use the store: the rows are
-// read while it runs (SQLite has one connection).
+// an error, which it returns. The rows are read while f runs, on one
+// of the store's connections.
 func (s *Store) RowsWhere(ctx context.Context, rf RowFilter, f func(Record) error) error {
 	q := `SELECT r.run_id, u.day, r.type, r.line FROM rows r JOIN runs u ON u.id = r.run_id WHERE 1 = 1`
 	var args []any
@@ -205,6 +214,14 @@ func (s *Store) RowsWhere(ctx context.Context, rf RowFilter, f func(Record) erro
 		for _, t := range rf.Types {
 			args = append(args, string(t))
 		}
+	}
+	if len(rf.Reports) > 0 {
+		var or []string
+		for _, rt := range rf.Reports {
+			or = append(or, `(r.run_id = ? AND r.type = ?)`)
+			args = append(args, rt.RunID, string(rt.Type))
+		}
+		q += ` AND (` + strings.Join(or, ` OR `) + `)`
 	}
 	if rf.Prefix.IsValid() {
 		r := ntpctl.RangeOf(rf.Prefix.Masked())

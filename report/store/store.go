@@ -120,7 +120,8 @@ func parseDSN(dsn string) (engine Engine, driver, src string, err error) {
 		return "", "", "", fmt.Errorf("%w: %q", ErrDSN, dsn)
 	}
 	path, query, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
-	if path == "" {
+	if path == "" || path == ":memory:" || strings.Contains(query, "mode=memory") {
+		// (An in-memory database would be a new one on each connection.)
 		return "", "", "", fmt.Errorf("%w: %q", ErrDSN, dsn)
 	}
 	// The page cache is 8 MiB: a bulk import appends, and a larger cache

@@ -181,7 +181,7 @@ func TestReportAndDelta(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
-	for _, dsn := range []string{"", "mysql://x", "sqlite:"} {
+	for _, dsn := range []string{"", "mysql://x", "sqlite:", ":memory:", "file:x?mode=memory"} {
 		_, err := store.Open(context.Background(), dsn)
 		assert.ErrorIs(t, err, store.ErrDSN, dsn)
 	}
