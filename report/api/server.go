@@ -105,9 +105,9 @@ type Server struct {
 }
 
 type apiKey struct {
-	id      string
-	secret  []byte
-	reports []string // constituency names, in file order
+	id       string
+	secret   []byte
+	reports  []string // constituency names, in file order
 	limiter  *rate.Limiter
 	inflight chan struct{} // one token per call running
 }
