@@ -350,6 +350,21 @@ var migrations = []string{
 	INSERT INTO run_counts (run_id, constituency, type, n_rows)
 		SELECT r.run_id, m.constituency, r.type, COUNT(*) FROM rows r JOIN member_sets m ON m.run_id = r.run_id AND m.set_no = r.mset
 		GROUP BY r.run_id, m.constituency, r.type`,
+
+	// 5: the mail delivery log: each report (run, type, constituency)
+	// to each contact, its state, Message-ID and the relay's answer.
+	`CREATE TABLE deliveries (
+		run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		type TEXT COLLATE "C" NOT NULL,
+		constituency TEXT COLLATE "C" NOT NULL,
+		contact TEXT COLLATE "C" NOT NULL,
+		status TEXT NOT NULL,
+		message_id TEXT NOT NULL,
+		answer TEXT NOT NULL,
+		attempts INTEGER NOT NULL,
+		updated BIGINT NOT NULL,
+		PRIMARY KEY (run_id, type, constituency, contact)
+	)`,
 }
 
 // migrate applies the migrations the database lacks, in one transaction.
