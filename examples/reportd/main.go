@@ -10,12 +10,16 @@
 //	reportd history -db DSN IP
 //	reportd serve   [-config FILE] [-listen ADDR]
 //	reportd pull    -db DSN -key KEY -secret SECRET [-api URL] [-dl URL] [-date D[:D]] [-reports A,B]
+//	reportd mail    -db DSN -constituencies FILE -from ADDR (-relay HOST:PORT | -dry-run DIR) [-day D] …
 //
 // serve answers Shadowserver's Reports API and the downloads from a
 // store (see package report/api); with no -config it serves a store
 // filled with the lab's week and prints a key to try it with. pull is
 // the other side: it lists a Reports API's files (Shadowserver's own by
-// default), downloads them and imports each into a store.
+// default), downloads them and imports each into a store. mail sends
+// each constituency's reports of a day to its contacts as Shadowserver's
+// report mails (see package report/mail), resumable through the store's
+// delivery log.
 //
 // DSN is an SQLite path (the default engine) or a postgres:// URL. With no
 // arguments, reportd builds a week of scans of a small lab in a temporary
@@ -62,6 +66,7 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 const usage = `usage: reportd [import|runs|report|diff|stats|series|history] -db DSN …
        reportd serve [-config FILE]   (without -config: the lab's week, served on 127.0.0.1)
        reportd pull -db DSN -key KEY -secret SECRET [-api URL] [-dl URL] [-date D[:D]]
+       reportd mail -db DSN -constituencies FILE -from ADDR (-relay HOST:PORT | -dry-run DIR) [-day D] [-dl URL] [-dkim-key PEM -dkim-selector S]
        reportd            (a week of lab scans in a temporary store)
        reportd --version`
 
@@ -75,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serveCmd(ctx, rest, stdout, stderr)
 	case "pull":
 		return pullCmd(ctx, rest, stdout, stderr)
+	case "mail":
+		return mailCmd(ctx, rest, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("reportd "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -199,3 +199,22 @@ func TestServeTLS(t *testing.T) {
 	_, err = (&api.Client{BaseURL: strings.Replace(m[1], "https:", "http:", 1), Key: key, Secret: secret}).Ping(context.Background())
 	assert.Error(t, err)
 }
+
+// TestMailDryRun: reportd mail -dry-run writes the lab's mails for a
+// day as .eml files, one per non-empty report and contact.
+func TestMailDryRun(t *testing.T) {
+	root, _, _, err := labStore(context.Background())
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(root) })
+	dir := t.TempDir()
+	var out bytes.Buffer
+	err = run(context.Background(), []string{"mail", "-db", filepath.Join(root, "store.db"), "-constituencies", filepath.Join(root, "constituencies.yaml"),
+		"-from", "autoreports@reports.example", "-day", "2026-11-07", "-dry-run", dir, "-dl", "https://reports.example/dl/"}, &out, &out)
+	require.NoError(t, err, out.String())
+	assert.Contains(t, out.String(), "0 sent, 2 written, 0 failed")
+	files, err := filepath.Glob(filepath.Join(dir, "2026-11-07-scan_ntp-*.eml"))
+	require.NoError(t, err)
+	assert.Len(t, files, 2, "as64496 and lab_hi, one contact each")
+	err = run(context.Background(), []string{"mail", "-db", "x.db", "-constituencies", "c.yaml", "-from", "a@b.example"}, io.Discard, io.Discard)
+	assert.ErrorContains(t, err, "one of -relay and -dry-run")
+}
