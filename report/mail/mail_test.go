@@ -341,6 +341,19 @@ func TestDryRun(t *testing.T) {
 	assert.ErrorIs(t, err, mail.ErrNoRelay)
 }
 
+func unzip(t *testing.T, b []byte) []byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	require.NoError(t, err)
+	require.Len(t, zr.File, 1)
+	f, err := zr.File[0].Open()
+	require.NoError(t, err)
+	defer f.Close()
+	out, err := io.ReadAll(f)
+	require.NoError(t, err)
+	return out
+}
+
 func keys[V any](m map[string]V) []string {
 	var out []string
 	for k := range m {
