@@ -91,6 +91,9 @@ type relay struct {
 	answers map[string][]int
 	addr    string
 	srv     *smtp.Server
+	// dataHook, when set, runs as a mail's data arrives, before it is
+	// read: it can hold the delivery.
+	dataHook func(to []string)
 }
 
 type received struct {
@@ -142,6 +145,9 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (s *session) Data(rd io.Reader) error {
+	if h := s.r.dataHook; h != nil {
+		h(s.to)
+	}
 	b, err := io.ReadAll(rd)
 	if err != nil {
 		return err
@@ -312,6 +318,52 @@ func TestRelayDown(t *testing.T) {
 	}
 	for _, m := range log {
 		assert.True(t, ids[m.MessageID], m.MessageID)
+	}
+}
+
+// TestInterrupted: a run cancelled while the relay holds a mail; the
+// next run sends what was not accepted, and no contact gets a report
+// twice.
+func TestInterrupted(t *testing.T) {
+	st, cs := newStore(t)
+	r := newRelay(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	held := make(chan struct{})
+	var once sync.Once
+	r.dataHook = func(to []string) {
+		if to[0] == "cert@de.example" {
+			once.Do(func() {
+				cancel() // the run stops while this mail is in flight
+				close(held)
+			})
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	opt := options(r, nil)
+	opt.Concurrency = 1
+	res, err := mail.Deliver(ctx, st, cs, "2026-11-29", opt)
+	assert.ErrorIs(t, err, context.Canceled)
+	<-held
+	first := len(r.mails())
+	assert.Less(t, first, 5, "%+v", res)
+	r.dataHook = nil
+	res, err = mail.Deliver(context.Background(), st, cs, "2026-11-29", options(r, nil))
+	require.NoError(t, err)
+	byContact := map[string]int{}
+	for _, m := range r.mails() {
+		mr, err := gomail.CreateReader(bytes.NewReader(m.data))
+		require.NoError(t, err)
+		subj, _ := mr.Header.Subject()
+		byContact[m.to[0]+" "+subj]++
+	}
+	assert.Len(t, byContact, 5, "every report reached every contact")
+	for k, n := range byContact {
+		assert.Equal(t, 1, n, "%s received %d times", k, n)
+	}
+	log, err := st.Mailings(context.Background(), "2026-11-29")
+	require.NoError(t, err)
+	for _, m := range log {
+		assert.Equal(t, store.Sent, m.Status, m.Contact)
 	}
 }
 
