@@ -197,10 +197,18 @@ func (s *Server) StartSMTP() {
 	waitListen(s.t, s.SMTP, filepath.Join(s.dir, "smtpd.log"))
 }
 
-// StopSMTP stops OpenSMTPD: the relay is down.
+// StopSMTP stops OpenSMTPD, once its queue is empty: the relay is down.
 func (s *Server) StopSMTP() {
 	if s.smtpCmd == nil {
 		return
+	}
+	// Stopped with mail in its queue, OpenSMTPD would deliver it again
+	// when it starts (a delivery it made but had not yet struck off):
+	// let the queue drain first.
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if queued, _ := filepath.Glob("/var/spool/smtpd/queue/*/*"); len(queued) == 0 {
+			break
+		}
 	}
 	s.smtpCmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})

@@ -145,7 +145,10 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (s *session) Data(rd io.Reader) error {
-	if h := s.r.dataHook; h != nil {
+	s.r.mu.Lock()
+	h := s.r.dataHook
+	s.r.mu.Unlock()
+	if h != nil {
 		h(s.to)
 	}
 	b, err := io.ReadAll(rd)
@@ -156,6 +159,12 @@ func (s *session) Data(rd io.Reader) error {
 	s.r.got = append(s.r.got, received{s.from, s.to, b})
 	s.r.mu.Unlock()
 	return nil
+}
+
+func (r *relay) setHook(h func(to []string)) {
+	r.mu.Lock()
+	r.dataHook = h
+	r.mu.Unlock()
 }
 
 func (r *relay) mails() []received {
@@ -330,7 +339,7 @@ func TestInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	held := make(chan struct{})
 	var once sync.Once
-	r.dataHook = func(to []string) {
+	r.setHook(func(to []string) {
 		if to[0] == "cert@de.example" {
 			once.Do(func() {
 				cancel() // the run stops while this mail is in flight
@@ -338,7 +347,7 @@ func TestInterrupted(t *testing.T) {
 			})
 			time.Sleep(200 * time.Millisecond)
 		}
-	}
+	})
 	opt := options(r, nil)
 	opt.Concurrency = 1
 	res, err := mail.Deliver(ctx, st, cs, "2026-11-29", opt)
@@ -346,7 +355,7 @@ func TestInterrupted(t *testing.T) {
 	<-held
 	first := len(r.mails())
 	assert.Less(t, first, 5, "%+v", res)
-	r.dataHook = nil
+	r.setHook(nil)
 	res, err = mail.Deliver(context.Background(), st, cs, "2026-11-29", options(r, nil))
 	require.NoError(t, err)
 	byContact := map[string]int{}
