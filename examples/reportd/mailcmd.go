@@ -66,6 +66,9 @@ func mailCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 			r.Password = string(trimNL(b))
 		}
+		if err := r.Check(); err != nil {
+			return usageError{err}
+		}
 		opt.Relay = r
 	}
 	if *dkimKey != "" {

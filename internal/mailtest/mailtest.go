@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -113,6 +114,9 @@ func Start(t testing.TB, accept []string) *Server {
 	}
 	write("vusers", vusers.String())
 	smtpPort, imapPort := freePort(t), freePort(t)
+	for imapPort == smtpPort {
+		imapPort = freePort(t)
+	}
 	s.SMTP = "127.0.0.1:" + strconv.Itoa(smtpPort)
 	s.IMAP = "127.0.0.1:" + strconv.Itoa(imapPort)
 	write("smtpd.conf", fmt.Sprintf(`table vusers file:%s/vusers
@@ -166,8 +170,15 @@ service anvil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		dc.Process.Kill()
-		dc.Wait()
+		dc.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { dc.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			dc.Process.Kill()
+			<-done
+		}
 	})
 	s.StartSMTP()
 	t.Cleanup(s.StopSMTP)
@@ -205,10 +216,15 @@ func (s *Server) StopSMTP() {
 	// Stopped with mail in its queue, OpenSMTPD would deliver it again
 	// when it starts (a delivery it made but had not yet struck off):
 	// let the queue drain first.
+	drained := false
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if queued, _ := filepath.Glob("/var/spool/smtpd/queue/*/*"); len(queued) == 0 {
+			drained = true
 			break
 		}
+	}
+	if !drained {
+		s.t.Errorf("OpenSMTPD's queue did not drain\n%s", s.Log())
 	}
 	s.smtpCmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})

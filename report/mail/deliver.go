@@ -24,7 +24,8 @@ type Options struct {
 	// Relay sends the mails.
 	Relay *Relay
 	// DryRun, when set, writes each mail as an .eml file into this
-	// directory instead of sending it, and logs nothing.
+	// directory instead of sending it, and logs nothing (the reports'
+	// download tokens are made, as the URLs in the mails need them).
 	DryRun string
 	// DownloadURL is the base of the download URLs (the report service's
 	// <dl-base>/, ending in "/").
@@ -38,8 +39,8 @@ type Options struct {
 	// Backoff is the wait before the second attempt, doubled for each
 	// further one; 0 means 2 s.
 	Backoff time.Duration
-	// MaxAttachment is the largest attachment sent; a larger report goes
-	// by its URL only. 0 means 10 MiB.
+	// MaxAttachment is the largest report (CSV bytes) attached; a larger
+	// one goes by its URL only. 0 means 10 MiB.
 	MaxAttachment int
 	// Types are the report types to send; nil means all four.
 	Types []report.Type
@@ -93,6 +94,11 @@ func Deliver(ctx context.Context, st *store.Store, cs *store.Constituencies, day
 	var res Result
 	if opt.Relay == nil && opt.DryRun == "" {
 		return res, ErrNoRelay
+	}
+	if opt.DryRun == "" {
+		if err := opt.Relay.Check(); err != nil {
+			return res, err
+		}
 	}
 	if opt.Concurrency <= 0 {
 		opt.Concurrency = 4
@@ -153,7 +159,14 @@ func Deliver(ctx context.Context, st *store.Store, cs *store.Constituencies, day
 			if csv.Len() > opt.MaxAttachment {
 				attach = store.AttachURL
 			}
+			seen := map[string]bool{}
 			for _, contact := range c.Contacts {
+				// One mail per address, however often the file names it.
+				if k := strings.ToLower(contact); seen[k] {
+					continue
+				} else {
+					seen[k] = true
+				}
 				j := job{rep: rep, runID: run.ID, contact: contact, attach: attach}
 				if opt.DryRun == "" {
 					prev, err := st.Mailing(ctx, run.ID, t, c.Name, contact)
@@ -200,7 +213,7 @@ func Deliver(ctx context.Context, st *store.Store, cs *store.Constituencies, day
 		switch e.Status {
 		case store.Sent:
 			res.Sent++
-		case store.Failed:
+		case store.Failed, store.Sending:
 			res.Failed++
 		case store.Rejected:
 			res.Rejected++
@@ -219,7 +232,14 @@ func deliverOne(ctx context.Context, st *store.Store, j *job, opt *Options) (Eve
 	mo.MessageID = j.prev.MessageID // a mail sent again keeps its Message-ID
 	msg, id, err := Build(j.rep, []string{j.contact}, mo)
 	if err != nil {
-		return e, err
+		// A contact the file has but no mail can be addressed to: this
+		// one is rejected, the others go on.
+		e.Status, e.Answer = store.Rejected, err.Error()
+		if opt.DryRun != "" {
+			return e, nil
+		}
+		return e, st.RecordMailing(ctx, store.Mailing{RunID: j.runID, Type: j.rep.Type, Constituency: j.rep.List, Contact: j.contact,
+			Status: store.Rejected, Answer: err.Error(), Attempts: j.prev.Attempts})
 	}
 	e.MessageID = id
 	if opt.DryRun != "" {
@@ -235,7 +255,9 @@ func deliverOne(ctx context.Context, st *store.Store, j *job, opt *Options) (Eve
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():
-				return e, nil // the log says failed or sending: the next run goes on
+				// The log says failed: the next run goes on.
+				e.Status, e.Answer, e.Attempts = m.Status, m.Answer, m.Attempts
+				return e, nil
 			}
 			backoff *= 2
 		}
@@ -249,8 +271,14 @@ func deliverOne(ctx context.Context, st *store.Store, j *job, opt *Options) (Eve
 		switch {
 		case err == nil:
 			m.Status, m.Answer = store.Sent, answer
+		case errors.Is(err, ErrRelayConfig):
+			return e, err
 		case errors.As(err, &se) && se.Permanent:
 			m.Status, m.Answer = store.Rejected, se.Error()
+		case errors.As(err, &se) && se.Uncertain:
+			// Perhaps accepted: left "sending", the next run sends it
+			// again under the same Message-ID; not again in this one.
+			m.Status, m.Answer = store.Sending, se.Error()
 		default:
 			m.Status, m.Answer = store.Failed, err.Error()
 		}
@@ -258,7 +286,7 @@ func deliverOne(ctx context.Context, st *store.Store, j *job, opt *Options) (Eve
 		if err := st.RecordMailing(context.WithoutCancel(ctx), m); err != nil {
 			return e, err
 		}
-		if m.Status != store.Failed {
+		if m.Status != store.Failed || ctx.Err() != nil {
 			break
 		}
 	}

@@ -376,6 +376,27 @@ func TestInterrupted(t *testing.T) {
 	}
 }
 
+func TestRelayCheck(t *testing.T) {
+	for _, r := range []mail.Relay{
+		{Addr: "smtp.example:587", TLS: "STARTTLS"},
+		{Addr: "smtp.example:587", Username: "u", Password: "p"},
+		{Addr: "smtp.example:587", TLS: mail.NoTLS, Username: "u", Password: "p"},
+		{Addr: "smtp.example"},
+	} {
+		err := r.Check()
+		assert.ErrorIs(t, err, mail.ErrRelayConfig, "%+v", r)
+		_, err = r.Send(context.Background(), "a@b.example", []string{"c@d.example"}, []byte("x"))
+		assert.ErrorIs(t, err, mail.ErrRelayConfig)
+	}
+	for _, r := range []mail.Relay{
+		{Addr: "127.0.0.1:25", Username: "u", Password: "p"},
+		{Addr: "smtp.example:587", TLS: mail.STARTTLSRequired, Username: "u", Password: "p"},
+		{Addr: "smtp.example:465", TLS: mail.ImplicitTLS},
+	} {
+		assert.NoError(t, r.Check(), "%+v", r)
+	}
+}
+
 // TestDryRun writes .eml files and logs nothing.
 func TestDryRun(t *testing.T) {
 	st, cs := newStore(t)

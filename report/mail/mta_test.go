@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -49,7 +50,12 @@ json.dump(out, sys.stdout)
 func readIMAP(t *testing.T, srv *mailtest.Server) [][]byte {
 	t.Helper()
 	py, err := exec.LookPath("python3")
-	require.NoError(t, err, "python3 reads the mails back")
+	if err != nil {
+		if os.Getenv("NTPCTL_REAL_PEERS") == "1" {
+			t.Fatal("no python3 to read the mails back (NTPCTL_REAL_PEERS=1 requires it)")
+		}
+		t.Skip("no python3 to read the mails back")
+	}
 	host, port, _ := strings.Cut(srv.IMAP, ":")
 	out, err := exec.Command(py, "-c", imapFetch, host, port, srv.User, srv.Password).Output()
 	require.NoError(t, err)
@@ -72,6 +78,9 @@ func readIMAP(t *testing.T, srv *mailtest.Server) [][]byte {
 // again; with the relay down, the day's mails are logged failed and sent
 // once when it is back; a second run sends nothing.
 func TestThroughMTA(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil && os.Getenv("NTPCTL_REAL_PEERS") != "1" {
+		t.Skip("no python3 to read the mails back")
+	}
 	srv := mailtest.Start(t, []string{"noc@example.net", "cert@de.example"})
 	st, cs := newStore(t)
 	ctx := context.Background()

@@ -59,12 +59,14 @@ func (s *Store) Mailing(ctx context.Context, runID int64, t report.Type, constit
 	return d, nil
 }
 
-// RecordMailing writes a delivery's state (Updated is set to now).
+// RecordMailing writes a delivery's state (Updated is set to now). A
+// mail recorded as sent stays sent.
 func (s *Store) RecordMailing(ctx context.Context, d Mailing) error {
 	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO deliveries (run_id, type, constituency, contact, status, message_id, answer, attempts, updated)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (run_id, type, constituency, contact) DO UPDATE SET status = excluded.status, message_id = excluded.message_id,
-			answer = excluded.answer, attempts = excluded.attempts, updated = excluded.updated`),
+			answer = excluded.answer, attempts = excluded.attempts, updated = excluded.updated
+		WHERE deliveries.status <> 'sent'`),
 		d.RunID, string(d.Type), d.Constituency, d.Contact, string(d.Status), d.MessageID, d.Answer, d.Attempts, time.Now().UnixMicro())
 	if err != nil {
 		return fmt.Errorf("store: record mailing: %w", err)
