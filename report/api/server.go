@@ -520,20 +520,29 @@ func (s *Server) selection(k *apiKey, req map[string]json.RawMessage) (from, unt
 	return
 }
 
-// files returns the non-empty reports of the constituencies in the days
-// from to until, by day, report and type; publish gives each its token.
-func (s *Server) files(ctx context.Context, k *apiKey, reports []string, from, until string, ts []report.Type, publish bool, limit int) ([]store.File, error) {
+// dayReports returns the runs of the days from to until, and which run
+// holds each day's report of each type: the day's last run of that type
+// (as store.RunOf has it), by [day, type].
+func (s *Server) dayReports(ctx context.Context, from, until string) ([]store.Run, map[[2]string]store.Run, error) {
 	runs, err := s.st.RunsBetween(ctx, from, until)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	// The report of a day and type is the day's last run of that type
-	// (store.RunOf).
 	last := map[[2]string]store.Run{}
 	for _, r := range runs {
 		for _, t := range r.Types {
 			last[[2]string{r.Day(), string(t)}] = r
 		}
+	}
+	return runs, last, nil
+}
+
+// files returns the non-empty reports of the constituencies in the days
+// from to until, by day, report and type; publish gives each its token.
+func (s *Server) files(ctx context.Context, k *apiKey, reports []string, from, until string, ts []report.Type, publish bool, limit int) ([]store.File, error) {
+	runs, last, err := s.dayReports(ctx, from, until)
+	if err != nil {
+		return nil, err
 	}
 	var out []store.File
 	for _, r := range runs {
@@ -819,20 +828,13 @@ func query(ctx context.Context, s *Server, k *apiKey, req map[string]json.RawMes
 	if page < 1 || page-1 > MaxQueryOffset/limit {
 		return nil, errorf(http.StatusBadRequest, "page: want 1 to %d for a limit of %d", MaxQueryOffset/limit+1, limit)
 	}
-	// The rows of each day's report: the day's last run of each type,
-	// as reports/list has them.
-	runs, err := s.st.RunsBetween(ctx, from, until)
+	// The rows of each day's report, as reports/list has them.
+	_, last, err := s.dayReports(ctx, from, until)
 	if err != nil {
 		return nil, err
 	}
-	last := map[[2]string]store.RunType{}
-	for _, r := range runs {
-		for _, t := range r.Types {
-			last[[2]string{r.Day(), string(t)}] = store.RunType{RunID: r.ID, Type: t}
-		}
-	}
-	for _, rt := range last {
-		rf.Reports = append(rf.Reports, rt)
+	for k, r := range last {
+		rf.Reports = append(rf.Reports, store.RunType{RunID: r.ID, Type: report.Type(k[1])})
 	}
 	if len(rf.Reports) == 0 {
 		return []map[string]string{}, nil
