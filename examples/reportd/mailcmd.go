@@ -32,7 +32,9 @@ func mailCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dkimKey := fs.String("dkim-key", "", "DKIM private key (PEM: RSA or Ed25519)")
 	dkimDomain := fs.String("dkim-domain", "", "DKIM signing domain (default: the sender's)")
 	dkimSelector := fs.String("dkim-selector", "", "DKIM selector")
-	maxAttach := fs.Int("max-attachment", 10<<20, "largest attachment in bytes; larger reports go by URL only")
+	maxSize := fs.Int("max-size", 10_000_000, "largest mail in bytes")
+	oversize := fs.String("oversize", string(mail.OversizeURL), "a report too large for a mail: url (by its download URL only) or split (in parts, each a mail)")
+	group := fs.String("group", string(mail.GroupList), "list: one mail per constituency, type and contact; contact: one per contact and type, with each constituency's report")
 	concurrency := fs.Int("concurrency", 4, "mails in flight")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
@@ -56,7 +58,7 @@ func mailCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	opt := mail.Options{MessageOptions: mail.MessageOptions{From: *from}, DownloadURL: *dl, DryRun: *dryRun,
-		MaxAttachment: *maxAttach, Concurrency: *concurrency}
+		MaxSize: *maxSize, Oversize: mail.Oversize(*oversize), Group: mail.Grouping(*group), Concurrency: *concurrency}
 	if *relay != "" {
 		r := &mail.Relay{Addr: *relay, TLS: mail.TLSMode(*tlsMode), Username: *user}
 		if *passFile != "" {
@@ -87,6 +89,9 @@ func mailCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	res, err := mail.Deliver(ctx, st, cs, *day, opt)
 	for _, e := range res.Events {
 		what := string(e.Status)
+		if e.Parts > 1 {
+			what = fmt.Sprintf("part %d/%d %s", e.Part, e.Parts, what)
+		}
 		switch {
 		case e.File != "":
 			what += " " + e.File
@@ -95,8 +100,8 @@ func mailCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(stdout, "%s %-16s %-24s %s\n", *day, e.Type, report.TerminalSafe(e.Constituency), report.TerminalSafe(e.Contact+" "+what))
 	}
-	fmt.Fprintf(stdout, "%d sent, %d written, %d failed (retried next run), %d rejected, %d done before\n",
-		res.Sent, res.Written, res.Failed, res.Rejected, res.Skipped)
+	fmt.Fprintf(stdout, "%d mails; reports: %d sent, %d written, %d failed (retried next run), %d rejected, %d done before, %d busy (another run has them)\n",
+		res.Mails, res.Sent, res.Written, res.Failed, res.Rejected, res.Skipped, res.Busy)
 	return err
 }
 

@@ -84,7 +84,8 @@ func newStore(t testing.TB) (*store.Store, *store.Constituencies) {
 
 // relay is a go-smtp server on loopback that keeps what it accepts and
 // misbehaves on request: per recipient, a list of SMTP codes to answer
-// RCPT with before accepting (451: try later; 550: rejected).
+// RCPT with before accepting (250: accepted; 451: try later; 550:
+// rejected, for good).
 type relay struct {
 	mu      sync.Mutex
 	got     []received
@@ -102,7 +103,7 @@ type received struct {
 	data []byte
 }
 
-func newRelay(t *testing.T) *relay {
+func newRelay(t testing.TB) *relay {
 	r := &relay{answers: map[string][]int{}}
 	r.srv = smtp.NewServer(r)
 	r.srv.Domain = "relay.test"
@@ -137,6 +138,10 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		code := as[0]
 		if code != 550 {
 			s.r.answers[to] = as[1:]
+		}
+		if code == 250 {
+			s.to = append(s.to, to)
+			return nil
 		}
 		return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{code / 100, 1, 1}, Message: "as the test asked"}
 	}

@@ -365,6 +365,31 @@ var migrations = []string{
 		updated BIGINT NOT NULL,
 		PRIMARY KEY (run_id, type, constituency, contact)
 	)`,
+
+	// 6: a report too large for one mail goes in parts, each its own
+	// mail (part k of parts; part 0 of 1 is the whole report); a run
+	// claims a mail before sending it, holder and lease saying which run
+	// and until when, so that two runs at once do not both send it.
+	`CREATE TABLE deliveries6 (
+		run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		type TEXT COLLATE "C" NOT NULL,
+		constituency TEXT COLLATE "C" NOT NULL,
+		contact TEXT COLLATE "C" NOT NULL,
+		part INTEGER NOT NULL,
+		parts INTEGER NOT NULL,
+		status TEXT NOT NULL,
+		message_id TEXT NOT NULL,
+		answer TEXT NOT NULL,
+		attempts INTEGER NOT NULL,
+		updated BIGINT NOT NULL,
+		holder TEXT NOT NULL,
+		lease BIGINT NOT NULL,
+		PRIMARY KEY (run_id, type, constituency, contact, part)
+	);
+	INSERT INTO deliveries6 (run_id, type, constituency, contact, part, parts, status, message_id, answer, attempts, updated, holder, lease)
+		SELECT run_id, type, constituency, contact, 0, 1, status, message_id, answer, attempts, updated, '', 0 FROM deliveries;
+	DROP TABLE deliveries;
+	ALTER TABLE deliveries6 RENAME TO deliveries`,
 }
 
 // migrate applies the migrations the database lacks, in one transaction.

@@ -192,7 +192,7 @@ func TestOpenErrors(t *testing.T) {
 		require.NoError(t, err)
 		v, err := st.SchemaVersion(context.Background())
 		require.NoError(t, err)
-		assert.Equal(t, 5, v)
+		assert.Equal(t, 6, v)
 		st.Close()
 	}
 }
