@@ -59,6 +59,28 @@ type StatusCounts struct {
 	Prohibited    uint64 `json:"prohibited"`
 }
 
+// Add adds the counters of o to s: the statistics of the shards of one
+// scan, scanned at the same time on several machines, make the scan's.
+// The rates are added too (the shards send at once).
+func (s *Stats) Add(o *Stats) {
+	for _, f := range [...]struct{ dst, src *uint64 }{
+		{&s.Targets, &o.Targets}, {&s.Sent, &o.Sent}, {&s.SendErrors, &o.SendErrors}, {&s.Retried, &o.Retried},
+		{&s.Received, &o.Received}, {&s.Matched, &o.Matched}, {&s.Accepted, &o.Accepted}, {&s.Duplicates, &o.Duplicates},
+		{&s.Malformed, &o.Malformed}, {&s.Dropped, &o.Dropped}, {&s.Mismatched, &o.Mismatched}, {&s.Misdirected, &o.Misdirected},
+		{&s.ICMP, &o.ICMP}, {&s.Unsolicited, &o.Unsolicited}, {&s.Late, &o.Late}, {&s.RecvErrors, &o.RecvErrors},
+		{&s.OverCap, &o.OverCap}, {&s.InFlight, &o.InFlight}, {&s.Finished, &o.Finished},
+	} {
+		*f.dst += *f.src
+	}
+	for st := Status(0); st < numStatus; st++ {
+		if p := s.Statuses.field(st); p != nil {
+			*p += o.Statuses.Get(st)
+		}
+	}
+	s.SendRate += o.SendRate
+	s.CurrentSendRate += o.CurrentSendRate
+}
+
 // Get returns the count of status s.
 func (c *StatusCounts) Get(s Status) uint64 {
 	if p := c.field(s); p != nil {

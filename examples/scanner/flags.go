@@ -55,6 +55,23 @@ type options struct {
 	progressPeriod time.Duration
 	habits         habits          // -dryrun, -max-targets, -source-ip, -interface, -bandwidth (habits.go)
 	set            map[string]bool // the flags given
+	fs             *flag.FlagSet
+
+	// Scanning on many machines (dist.go, a build with -tags nats).
+	submit, worker, merge string        // -submit, -worker, -merge: the NATS server's URL
+	runID                 string        // -run
+	nShards               int           // -shards
+	workers               int           // -workers
+	ackWait               time.Duration // -ack-wait
+	idleExit              time.Duration // -idle-exit
+	// date, when set, names the files instead of the start's date (a
+	// shard of a scan takes its run's); onProgress, when set, is given
+	// the counts every progressPeriod.
+	date       time.Time
+	onProgress func(done, total, replied, sendErrs uint64, rate float64)
+	// onSpace, when set, is given the whole target space of a sharded
+	// scan (every shard's), blocked addresses taken out.
+	onSpace func(space []string)
 }
 
 // list is a repeatable string flag.
@@ -142,6 +159,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines or none")
 	fs.DurationVar(&o.progressPeriod, "progress-every", 5*time.Second, "period of plain progress lines")
 	o.habits.register(fs)
+	fs.StringVar(&o.submit, "submit", "", "submit the scan to the NATS JetStream server at `URL` (nats://host:4222) as -shards units of work for -worker scanners, then follow it and, with -out, merge it (a build with -tags nats)")
+	fs.StringVar(&o.worker, "worker", "", "scan shards of submitted scans taken from the NATS JetStream server at `URL`, one at a time (a build with -tags nats)")
+	fs.StringVar(&o.merge, "merge", "", "merge the shards of -run from the NATS JetStream server at `URL` into -out, as one scan (a build with -tags nats)")
+	fs.StringVar(&o.runID, "run", "", "the submitted scan's `ID` (-submit: default a new one; -merge: required; -worker: only this scan's shards, with JOB_COMPLETION_INDEX the one shard of a Kubernetes Indexed Job)")
+	fs.IntVar(&o.nShards, "shards", 0, "-submit: split the scan into `N` shards (0: 4 per worker)")
+	fs.IntVar(&o.workers, "workers", 1, "-submit: the workers that will scan at once; -rate is shared out among them")
+	fs.DurationVar(&o.ackWait, "ack-wait", time.Minute, "-submit: a shard whose worker has not reported for this long is given to another")
+	fs.DurationVar(&o.idleExit, "idle-exit", 0, "-worker: exit after this long without a shard to scan (0: never)")
 
 	// Flags may come after the targets too, as with zmap: parse, take
 	// the first argument left as a target, and parse the rest again.
@@ -168,9 +193,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	o.set = set
+	o.set, o.fs = set, fs
 	o.targetFiles, o.blockFiles, o.allowFiles, o.mmdb, o.static = targetFiles, blockFiles, allowFiles, mmdb, static
-	if len(o.targets) == 0 && len(o.targetFiles) == 0 {
+	if len(o.targets) == 0 && len(o.targetFiles) == 0 && o.worker == "" && o.merge == "" {
 		o.lab = true
 	}
 	if o.lab {

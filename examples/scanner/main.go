@@ -111,7 +111,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, interrupt
 		fmt.Fprint(stdout, buildinfo.Text("scanner"))
 		return exitOK
 	}
+	if opts.submit != "" || opts.worker != "" || opts.merge != "" {
+		if distributed == nil {
+			fmt.Fprintln(stderr, "scanner: -submit, -worker and -merge need a build with -tags nats (go run -tags nats ./examples/scanner …)")
+			return exitUsage
+		}
+		return distributed(ctx, opts, stdout, stderr, interrupts)
+	}
+	return scanWith(ctx, opts, stdout, stderr, interrupts)
+}
+
+// scanWith runs one scan with parsed options: the whole program, and
+// each shard a worker scans.
+func scanWith(ctx context.Context, opts *options, stdout, stderr io.Writer, interrupts <-chan struct{}) int {
 	var s *scan
+	var err error
 	if opts.lab {
 		if startLab == nil {
 			fmt.Fprintln(stderr, "scanner: this build has no lab: give targets (scanner -h)")
@@ -166,6 +180,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, interrupt
 // named by dsn (store.go, in a build with -tags store); nil in a build
 // without the store, which keeps the scanner's dependencies lean.
 var importRun func(ctx context.Context, dsn, constituencies, dir string) (string, error)
+
+// distributed runs -submit, -worker or -merge (dist.go, in a build with
+// -tags nats); nil in a build without NATS.
+var distributed func(ctx context.Context, opts *options, stdout, stderr io.Writer, interrupts <-chan struct{}) int
 
 // startLab starts the lab of simulated servers and prepares a scan of it
 // (lab.go); nil in a build without the lab.

@@ -315,6 +315,15 @@ func (o *outputs) stats(interrupted bool) report.JSONScanStats {
 			st.Space = append(st.Space, r.String())
 		}
 	}
+	if s.opts.onSpace != nil {
+		// A shard of a scan on many machines: the merge says the whole
+		// space was covered once every shard is in.
+		var space []string
+		for _, r := range s.set.Ranges() {
+			space = append(space, r.String())
+		}
+		s.opts.onSpace(space)
+	}
 	return st
 }
 
@@ -349,6 +358,17 @@ func (o *outputs) writeStats(interrupted bool) error {
 		return err
 	}
 	w := bufio.NewWriter(tf.f)
+	writeStatsText(w, &st)
+	o.files = append(o.files, jf.path, tf.path)
+	if err := w.Flush(); err != nil {
+		_ = tf.f.Close()
+		return err
+	}
+	return tf.close()
+}
+
+// writeStatsText writes the statistics as the -stats.txt file has them.
+func writeStatsText(w io.Writer, st *report.JSONScanStats) {
 	about, cut := "", ""
 	if st.TargetsEstimated {
 		about = "about "
@@ -374,10 +394,4 @@ func (o *outputs) writeStats(interrupted bool) error {
 			_ = part.p.Report.WriteText(w)
 		}
 	}
-	o.files = append(o.files, jf.path, tf.path)
-	if err := w.Flush(); err != nil {
-		_ = tf.f.Close()
-		return err
-	}
-	return tf.close()
 }

@@ -43,6 +43,9 @@ func newProgress(s *scan) *progress {
 	if p.total <= 0 {
 		mode = "none" // nothing to count (an empty shard)
 	}
+	if s.opts.onProgress != nil {
+		p.loop(s.opts.progressPeriod, p.report)
+	}
 	switch mode {
 	case "bar":
 		p.loop(200*time.Millisecond, p.drawBar)
@@ -159,12 +162,21 @@ func (p *progress) note(msg string) {
 	fmt.Fprintln(p.s.stderr, "scanner:", report.TerminalSafe(msg)) // may quote a server or a file
 }
 
+// report gives the counts to the options' onProgress.
+func (p *progress) report() {
+	done, replied, sendErrs, rate := p.counts()
+	p.s.opts.onProgress(done, uint64(max(p.total, 0)), replied, sendErrs, rate)
+}
+
 // stop ends the display.
 func (p *progress) stop() {
 	p.once.Do(func() {
 		close(p.quit)
 		p.done.Wait()
 		p.mu.Lock()
+		if p.s.opts.onProgress != nil {
+			p.report()
+		}
 		p.clearBar()
 		p.mu.Unlock()
 	})

@@ -151,6 +151,9 @@ func (s *scan) prepare() error {
 		return nil // no directory, no prober: dryRun only lists the targets
 	}
 	s.date = s.started.UTC()
+	if !s.opts.date.IsZero() {
+		s.date = s.opts.date.UTC()
+	}
 	if s.dir == "" {
 		s.dir = o.out
 		if s.dir == "" {

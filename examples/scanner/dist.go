@@ -1,0 +1,694 @@
+//go:build nats
+
+package main
+
+// With -tags nats the scanner runs a scan on many machines through NATS
+// JetStream, an existing engine, instead of a scheduler of its own:
+//
+//   - -submit URL puts the scan's inputs (targets, block and allow lists)
+//     into the object store by content hash, its spec under the run's
+//     ID, and one message per shard into the work-queue stream; then it
+//     follows the workers' progress and, with -out, merges the run.
+//   - -worker URL pulls one shard at a time, scans it with the same
+//     code as a scan on one machine (-seed, -shard i/n), keeps the
+//     message in progress while it scans, puts the shard's files into
+//     the object store, and acknowledges. A worker that dies stops
+//     reporting; after -ack-wait its shard goes to another. With -run
+//     and JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) it scans that
+//     one shard and exits.
+//   - -merge URL -run ID -out DIR makes one scan directory of the shards,
+//     once every shard is in: what reportd import (or -db) reads.
+//
+// A shard scanned twice (a worker too slow, not dead) is stored twice
+// under different attempts; its manifest names one, which the merge
+// reads: it is merged once.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ntpctl/ntpctl/report"
+)
+
+func init() { distributed = runDistributed }
+
+// The engine's names.
+const (
+	shardStream   = "NTPCTL_SHARDS"  // the work-queue stream of shards
+	shardSubject  = "ntpctl.shards." // + run ID + "." + shard
+	workerDurable = "ntpctl-workers" // the workers' shared pull consumer
+	bucket        = "ntpctl"         // the object store
+	progressSubj  = "ntpctl.progress."
+	maxDeliver    = 5 // a shard failing this often is left for an operator
+)
+
+// shardSpec is a submitted scan, as its spec object and each shard's
+// message hold it. Every value in it is checked again by the worker: a
+// message is input.
+type shardSpec struct {
+	Run    string    `json:"run"`
+	Shard  int       `json:"shard"`
+	Shards int       `json:"shards"`
+	Seed   uint64    `json:"seed"`
+	Probes string    `json:"probes"`
+	Rate   int       `json:"rate"` // per worker: -rate shared out by -workers
+	Date   time.Time `json:"date"` // the files' date, the same on every shard
+	// Targets, Blocklists and Allowlists name objects by the SHA-256 of
+	// their content.
+	Targets    string   `json:"targets"`
+	Blocklists []string `json:"blocklists,omitempty"`
+	Allowlists []string `json:"allowlists,omitempty"`
+	// Args are the other scanning flags, as the submitter was given them.
+	Args []string `json:"args,omitempty"`
+}
+
+// manifest is a scanned shard: its files, under one attempt.
+type manifest struct {
+	Run      string               `json:"run"`
+	Shard    int                  `json:"shard"`
+	Attempt  string               `json:"attempt"`
+	Worker   string               `json:"worker"`
+	Files    []manifestFile       `json:"files"`
+	Space    []string             `json:"space"` // the whole scan's target space
+	Stats    report.JSONScanStats `json:"stats"`
+	Finished time.Time            `json:"finished"`
+}
+
+type manifestFile struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// progressMsg is a worker's report on its shard, every -progress-every.
+type progressMsg struct {
+	Shard    int     `json:"shard"`
+	Worker   string  `json:"worker"`
+	Done     uint64  `json:"done"`
+	Total    uint64  `json:"total"`
+	Replied  uint64  `json:"replied"`
+	SendErrs uint64  `json:"send_errors"`
+	Rate     float64 `json:"rate"`
+}
+
+// passFlags are the scanning flags a submitter hands its workers: what
+// decides what is sent and how results are written. File flags other
+// than the target, block and allow lists are not among them (a worker
+// has its own files), nor -out, -shard or -seed (set per shard).
+var passFlags = []string{"port", "retries", "timeout", "quiet", "concurrency", "senders", "allow-loopback", "allow-private",
+	"id", "neutralize-formulas", "json-all"}
+
+var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func specName(run string) string              { return "runs/" + run + "/spec" }
+func manifestName(run string, i int) string   { return fmt.Sprintf("runs/%s/shards/%d/manifest", run, i) }
+func shardSubjectOf(run string, i int) string { return shardSubject + run + "." + strconv.Itoa(i) }
+
+func runDistributed(ctx context.Context, o *options, stdout, stderr io.Writer, interrupts <-chan struct{}) int {
+	n := 0
+	for _, u := range []string{o.submit, o.worker, o.merge} {
+		if u != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		fmt.Fprintln(stderr, "scanner: one of -submit, -worker and -merge")
+		return exitUsage
+	}
+	if o.runID != "" && !runIDPattern.MatchString(o.runID) {
+		fmt.Fprintf(stderr, "scanner: -run %q: want 1 to 64 letters, digits, _ or -\n", o.runID)
+		return exitUsage
+	}
+	url := o.submit + o.worker + o.merge
+	nc, err := nats.Connect(url, nats.Name("ntpctl-scanner"), nats.MaxReconnects(-1), nats.ReconnectWait(500*time.Millisecond),
+		nats.RetryOnFailedConnect(true), nats.Timeout(5*time.Second))
+	if err != nil {
+		fmt.Fprintf(stderr, "scanner: %s: %v\n", url, err)
+		return exitError
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		fmt.Fprintln(stderr, "scanner:", err)
+		return exitError
+	}
+	d := &dist{o: o, nc: nc, js: js, stdout: stdout, stderr: stderr}
+	switch {
+	case o.submit != "":
+		err = d.submit(ctx, interrupts)
+	case o.worker != "":
+		err = d.work(ctx, interrupts)
+	default:
+		err = d.mergeRun(ctx)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "scanner:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
+		if errors.Is(err, context.Canceled) {
+			return exitInterrupted
+		}
+		return exitError
+	}
+	return exitOK
+}
+
+type dist struct {
+	o              *options
+	nc             *nats.Conn
+	js             jetstream.JetStream
+	obs            jetstream.ObjectStore
+	stdout, stderr io.Writer
+}
+
+// setup makes (or finds) the stream, the consumer and the object store.
+func (d *dist) setup(ctx context.Context, ackWait time.Duration) (jetstream.Consumer, error) {
+	var err error
+	d.obs, err = d.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: bucket, Storage: jetstream.FileStorage,
+		Description: "ntpctl: scan inputs, specs and shard results"})
+	if err != nil {
+		return nil, fmt.Errorf("object store %s: %w", bucket, err)
+	}
+	st, err := d.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: shardStream, Subjects: []string{shardSubject + ">"},
+		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute,
+		Description: "ntpctl: shards of submitted scans, one message each"})
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", shardStream, err)
+	}
+	cfg := jetstream.ConsumerConfig{Durable: workerDurable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait,
+		MaxDeliver: maxDeliver, MaxAckPending: -1, Description: "ntpctl: the scanners in -worker mode"}
+	if ackWait == 0 {
+		// A worker takes the consumer as the first submitter made it
+		// (with its -ack-wait), waiting for one if there is none yet.
+		for {
+			c, err := st.Consumer(ctx, workerDurable)
+			if err == nil {
+				return c, nil
+			}
+			if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return nil, fmt.Errorf("consumer %s: %w", workerDurable, err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	c, err := st.CreateOrUpdateConsumer(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", workerDurable, err)
+	}
+	return c, nil
+}
+
+// putInput stores a file's content under its hash.
+func (d *dist) putInput(ctx context.Context, b []byte) (string, error) {
+	sum := sha256.Sum256(b)
+	name := "inputs/" + hex.EncodeToString(sum[:])
+	if _, err := d.obs.GetInfo(ctx, name); err == nil {
+		return name, nil
+	}
+	if _, err := d.obs.PutBytes(ctx, name, b); err != nil {
+		return "", fmt.Errorf("object store: %w", err)
+	}
+	return name, nil
+}
+
+// getInput fetches an input and checks it against its name.
+func (d *dist) getInput(ctx context.Context, name, dir string) (string, error) {
+	hash, ok := strings.CutPrefix(name, "inputs/")
+	if !ok || len(hash) != 64 || strings.Trim(hash, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("input %q: not an input's name", name)
+	}
+	b, err := d.obs.GetBytes(ctx, name)
+	if err != nil {
+		return "", fmt.Errorf("input %s: %w", name, err)
+	}
+	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != hash {
+		return "", fmt.Errorf("input %s: content does not match its hash", name)
+	}
+	path := filepath.Join(dir, hash[:16]+".txt")
+	return path, os.WriteFile(path, b, 0o600)
+}
+
+func (d *dist) getJSON(ctx context.Context, name string, v any) error {
+	b, err := d.obs.GetBytes(ctx, name)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// submit puts the scan into the engine and follows it.
+func (d *dist) submit(ctx context.Context, interrupts <-chan struct{}) error {
+	o := d.o
+	if o.lab {
+		return usagef("-submit: give targets (addresses, prefixes, ranges or -i FILE); the lab runs on one machine")
+	}
+	for _, name := range []string{"shard", "split", "max-targets", "dryrun", "mmdb", "static", "rdns", "cymru", "source-ip", "interface", "bandwidth", "db"} {
+		if o.set[name] {
+			return usagef("-%s is not for -submit (each worker uses its own enrichment and addresses; -merge writes the one scan)", name)
+		}
+	}
+	if o.workers < 1 {
+		return usagef("-workers %d: want at least 1", o.workers)
+	}
+	shards := o.nShards
+	if shards == 0 {
+		shards = 4 * o.workers
+	}
+	if shards < 1 || shards > 1<<16 {
+		return usagef("-shards %d: want 1 to 65536", shards)
+	}
+	seed := o.seed
+	for seed == 0 {
+		var b [8]byte
+		rand.Read(b[:])
+		seed = uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 | uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+	}
+	run := o.runID
+	if run == "" {
+		var b [4]byte
+		rand.Read(b[:])
+		run = time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+	}
+	if _, err := d.setup(ctx, o.ackWait); err != nil {
+		return err
+	}
+	// The inputs, by content: the targets as one list.
+	var targets bytes.Buffer
+	for _, t := range o.targets {
+		targets.WriteString(t + "\n")
+	}
+	for _, name := range o.targetFiles {
+		b, err := readAllFile(name)
+		if err != nil {
+			return usageError{err}
+		}
+		targets.Write(b)
+		targets.WriteString("\n")
+	}
+	spec := shardSpec{Run: run, Shards: shards, Seed: seed, Probes: o.probes, Rate: o.rate / o.workers,
+		Date: time.Now().UTC().Truncate(time.Second)}
+	if o.rate > 0 && spec.Rate == 0 {
+		spec.Rate = 1
+	}
+	var err error
+	if spec.Targets, err = d.putInput(ctx, targets.Bytes()); err != nil {
+		return err
+	}
+	for _, l := range []struct {
+		files []string
+		out   *[]string
+	}{{o.blockFiles, &spec.Blocklists}, {o.allowFiles, &spec.Allowlists}} {
+		for _, name := range l.files {
+			b, err := readAllFile(name)
+			if err != nil {
+				return usageError{err}
+			}
+			h, err := d.putInput(ctx, b)
+			if err != nil {
+				return err
+			}
+			*l.out = append(*l.out, h)
+		}
+	}
+	spec.Args = passArgs(o)
+
+	// A run already submitted is resumed, if it is the same scan.
+	var prev shardSpec
+	switch err := d.getJSON(ctx, specName(run), &prev); {
+	case err == nil:
+		// The date and the workers' rate stay the first submission's.
+		cmp := spec
+		cmp.Date, cmp.Rate = prev.Date, prev.Rate
+		if !specEqual(prev, cmp) {
+			return usagef("-run %s was submitted with other targets, flags or shards", run)
+		}
+		spec = prev
+		fmt.Fprintf(d.stderr, "scanner: run %s: resuming (seed %d, %d shards)\n", run, spec.Seed, spec.Shards)
+	case errors.Is(err, jetstream.ErrObjectNotFound):
+		b, _ := json.Marshal(spec)
+		if _, err := d.obs.PutBytes(ctx, specName(run), b); err != nil {
+			return fmt.Errorf("object store: %w", err)
+		}
+		fmt.Fprintf(d.stderr, "scanner: run %s: %d shards, seed %d, %d requests/s per worker\n", run, spec.Shards, spec.Seed, spec.Rate)
+	default:
+		return fmt.Errorf("object store: %w", err)
+	}
+	stream, err := d.js.Stream(ctx, shardStream)
+	if err != nil {
+		return err
+	}
+	queued := 0
+	for i := range spec.Shards {
+		if _, err := d.obs.GetInfo(ctx, manifestName(run, i)); err == nil {
+			continue // scanned
+		}
+		if _, err := stream.GetLastMsgForSubject(ctx, shardSubjectOf(run, i)); err == nil {
+			continue // waiting, or being scanned
+		}
+		m := spec
+		m.Shard = i
+		b, _ := json.Marshal(m)
+		if _, err := d.js.Publish(ctx, shardSubjectOf(run, i), b, jetstream.WithMsgID(fmt.Sprintf("%s/%d", run, i))); err != nil {
+			return fmt.Errorf("publish shard %d: %w", i, err)
+		}
+		queued++
+	}
+	if queued > 0 {
+		fmt.Fprintf(d.stderr, "scanner: run %s: %d shards queued for the workers\n", run, queued)
+	}
+	d.o.runID = run
+	if err := d.follow(ctx, &spec, interrupts); err != nil {
+		return err
+	}
+	if o.out == "" {
+		fmt.Fprintf(d.stdout, "run %s complete: merge it with scanner -merge %s -run %s -out DIR\n", run, o.submit, run)
+		return nil
+	}
+	return d.mergeRun(ctx)
+}
+
+// follow shows the run's progress until every shard is in.
+func (d *dist) follow(ctx context.Context, spec *shardSpec, interrupts <-chan struct{}) error {
+	var mu sync.Mutex
+	latest := map[int]progressMsg{}
+	sub, err := d.nc.Subscribe(progressSubj+spec.Run, func(m *nats.Msg) {
+		var p progressMsg
+		if json.Unmarshal(m.Data, &p) == nil && p.Shard >= 0 && p.Shard < spec.Shards {
+			mu.Lock()
+			latest[p.Shard] = p
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
+	tick := time.NewTicker(d.o.progressPeriod)
+	defer tick.Stop()
+	start := time.Now()
+	lastLine := ""
+	for {
+		done := 0
+		var replied, targets uint64
+		for i := range spec.Shards {
+			if _, err := d.obs.GetInfo(ctx, manifestName(spec.Run, i)); err == nil {
+				done++
+			}
+		}
+		mu.Lock()
+		var rate float64
+		workers := map[string]bool{}
+		for _, p := range latest {
+			targets += p.Done
+			replied += p.Replied
+			rate += p.Rate
+			if p.Done < p.Total {
+				workers[p.Worker] = true
+			}
+		}
+		mu.Unlock()
+		line := fmt.Sprintf("scanner: run %s: %d/%d shards done, %d results, %d replied, %.0f req/s from %d workers, %s",
+			spec.Run, done, spec.Shards, targets, replied, rate, len(workers), time.Since(start).Round(time.Second))
+		if line != lastLine {
+			fmt.Fprintln(d.stderr, line)
+			lastLine = line
+		}
+		if done == spec.Shards {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-interrupts:
+			fmt.Fprintf(d.stderr, "scanner: run %s goes on without this submitter; follow it again with the same -submit and -run\n", spec.Run)
+			return context.Canceled
+		case <-tick.C:
+		}
+	}
+}
+
+// passArgs are the flags of o a worker is given, as given.
+func passArgs(o *options) []string {
+	var args []string
+	for _, name := range passFlags {
+		if o.set[name] {
+			args = append(args, "-"+name+"="+o.fs.Lookup(name).Value.String())
+		}
+	}
+	return args
+}
+
+func specEqual(a, b shardSpec) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return bytes.Equal(ja, jb)
+}
+
+func readAllFile(name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(name)
+}
+
+// work scans shards until interrupted (or idle for -idle-exit).
+func (d *dist) work(ctx context.Context, interrupts <-chan struct{}) error {
+	host, _ := os.Hostname()
+	worker := fmt.Sprintf("%s/%d", host, os.Getpid())
+	if idx := os.Getenv("JOB_COMPLETION_INDEX"); idx != "" && d.o.runID != "" {
+		// A Kubernetes Indexed Job: this pod's shard of the run, once.
+		obs, err := d.js.ObjectStore(ctx, bucket)
+		if err != nil {
+			return fmt.Errorf("object store %s: %w", bucket, err)
+		}
+		d.obs = obs
+		i, err := strconv.Atoi(idx)
+		if err != nil {
+			return usagef("JOB_COMPLETION_INDEX %q: not a number", idx)
+		}
+		var spec shardSpec
+		if err := d.getJSON(ctx, specName(d.o.runID), &spec); err != nil {
+			return fmt.Errorf("run %s: %w", d.o.runID, err)
+		}
+		if i < 0 || i >= spec.Shards {
+			return usagef("JOB_COMPLETION_INDEX %d: the run has %d shards (completions must equal -shards)", i, spec.Shards)
+		}
+		spec.Shard = i
+		if _, err := d.obs.GetInfo(ctx, manifestName(spec.Run, i)); err == nil {
+			fmt.Fprintf(d.stderr, "scanner: run %s shard %d is in already\n", spec.Run, i)
+			return nil
+		}
+		return d.scanShard(ctx, &spec, worker, func() {}, interrupts)
+	}
+	cons, err := d.setup(ctx, 0)
+	if err != nil {
+		return err
+	}
+	idleSince := time.Now()
+	for {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		select {
+		case <-interrupts:
+			return context.Canceled
+		default:
+		}
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			time.Sleep(time.Second) // the server restarting: the client reconnects
+			continue
+		}
+		got := false
+		for msg := range batch.Messages() {
+			got = true
+			d.handle(ctx, msg, worker, interrupts)
+		}
+		if got {
+			idleSince = time.Now()
+		} else if d.o.idleExit > 0 && time.Since(idleSince) > d.o.idleExit {
+			fmt.Fprintf(d.stderr, "scanner: worker %s: no shard for %s; exiting\n", worker, d.o.idleExit)
+			return nil
+		}
+	}
+}
+
+// handle scans the shard of one message, and acknowledges it once the
+// shard's files are in; a shard that failed goes back to the queue.
+func (d *dist) handle(ctx context.Context, msg jetstream.Msg, worker string, interrupts <-chan struct{}) {
+	var spec shardSpec
+	if err := json.Unmarshal(msg.Data(), &spec); err != nil || !runIDPattern.MatchString(spec.Run) || spec.Shards < 1 ||
+		spec.Shard < 0 || spec.Shard >= spec.Shards || msg.Subject() != shardSubjectOf(spec.Run, spec.Shard) {
+		fmt.Fprintf(d.stderr, "scanner: worker %s: dropping a malformed shard message on %s\n", worker, report.TerminalSafe(msg.Subject()))
+		_ = msg.Term()
+		return
+	}
+	if d.o.runID != "" && spec.Run != d.o.runID {
+		_ = msg.Nak() // another run's: for another worker
+		return
+	}
+	if _, err := d.obs.GetInfo(ctx, manifestName(spec.Run, spec.Shard)); err == nil {
+		_ = msg.DoubleAck(ctx) // in already: delivered again after an ack that was lost
+		return
+	}
+	// Keep the message ours while the shard is scanned.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	meta, _ := msg.Metadata()
+	every := 10 * time.Second
+	if info, err := d.js.Consumer(ctx, shardStream, workerDurable); err == nil {
+		every = max(info.CachedInfo().Config.AckWait/3, 100*time.Millisecond)
+	}
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	})
+	err := d.scanShard(ctx, &spec, worker, func() { _ = msg.InProgress() }, interrupts)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		fmt.Fprintf(d.stderr, "scanner: worker %s: run %s shard %d: %v\n", worker, spec.Run, spec.Shard, err)
+		if meta != nil && meta.NumDelivered >= maxDeliver {
+			fmt.Fprintf(d.stderr, "scanner: run %s shard %d failed %d times; left for an operator\n", spec.Run, spec.Shard, meta.NumDelivered)
+		}
+		_ = msg.NakWithDelay(5 * time.Second)
+		return
+	}
+	if err := msg.DoubleAck(ctx); err != nil {
+		// The shard is in; a redelivery finds its manifest and acks.
+		fmt.Fprintf(d.stderr, "scanner: worker %s: ack of run %s shard %d: %v\n", worker, spec.Run, spec.Shard, err)
+	}
+}
+
+// scanShard scans one shard into a temporary directory and puts its
+// files and manifest into the object store.
+func (d *dist) scanShard(ctx context.Context, spec *shardSpec, worker string, alive func(), interrupts <-chan struct{}) error {
+	dir, err := os.MkdirTemp("", "ntpctl-shard-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	in := filepath.Join(dir, "in")
+	out := filepath.Join(dir, "out")
+	if err := os.Mkdir(in, 0o700); err != nil {
+		return err
+	}
+	args := append([]string(nil), spec.Args...)
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || !slices.Contains(passFlags, name) {
+			return fmt.Errorf("the shard's flag %q is not one a worker takes", a)
+		}
+	}
+	targets, err := d.getInput(ctx, spec.Targets, in)
+	if err != nil {
+		return err
+	}
+	args = append(args, "-i", targets)
+	for _, l := range []struct {
+		flag  string
+		names []string
+	}{{"-blocklist", spec.Blocklists}, {"-allowlist", spec.Allowlists}} {
+		for _, name := range l.names {
+			p, err := d.getInput(ctx, name, in)
+			if err != nil {
+				return err
+			}
+			args = append(args, l.flag, p)
+		}
+	}
+	args = append(args, "-seed", strconv.FormatUint(spec.Seed, 10), "-shard", fmt.Sprintf("%d/%d", spec.Shard, spec.Shards),
+		"-probes", spec.Probes, "-rate", strconv.Itoa(spec.Rate), "-out", out, "-progress", "none",
+		"-progress-every", d.o.progressPeriod.String())
+	o, err := parseFlags(args, io.Discard)
+	if err != nil {
+		return fmt.Errorf("the shard's flags: %w", err)
+	}
+	o.date = spec.Date
+	var space []string
+	o.onSpace = func(s []string) { space = s }
+	subject := progressSubj + spec.Run
+	o.onProgress = func(done, total, replied, sendErrs uint64, rate float64) {
+		b, _ := json.Marshal(progressMsg{Shard: spec.Shard, Worker: worker, Done: done, Total: total, Replied: replied, SendErrs: sendErrs, Rate: rate})
+		_ = d.nc.Publish(subject, b)
+		alive()
+	}
+	fmt.Fprintf(d.stderr, "scanner: worker %s: run %s shard %d/%d\n", worker, spec.Run, spec.Shard, spec.Shards)
+	var log bytes.Buffer
+	if code := scanWith(ctx, o, io.Discard, &log, interrupts); code != exitOK {
+		return fmt.Errorf("scan ended with status %d: %s", code, report.TerminalSafe(strings.TrimSpace(log.String())))
+	}
+	var attempt [8]byte
+	rand.Read(attempt[:])
+	m := manifest{Run: spec.Run, Shard: spec.Shard, Attempt: hex.EncodeToString(attempt[:]), Worker: worker, Space: space,
+		Finished: time.Now().UTC()}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(out, e.Name()))
+		if err != nil {
+			return err
+		}
+		if strings.HasSuffix(e.Name(), "-stats.json") {
+			if err := json.Unmarshal(b, &m.Stats); err != nil {
+				return fmt.Errorf("%s: %w", e.Name(), err)
+			}
+		}
+		sum := sha256.Sum256(b)
+		if _, err := d.obs.PutBytes(ctx, attemptFile(spec.Run, spec.Shard, m.Attempt, e.Name()), b); err != nil {
+			return fmt.Errorf("object store: %w", err)
+		}
+		m.Files = append(m.Files, manifestFile{Name: e.Name(), Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])})
+		alive()
+	}
+	b, _ := json.Marshal(m)
+	// The manifest last: a shard is in once it names its files.
+	if _, err := d.obs.PutBytes(ctx, manifestName(spec.Run, spec.Shard), b); err != nil {
+		return fmt.Errorf("object store: %w", err)
+	}
+	return nil
+}
+
+func attemptFile(run string, shard int, attempt, name string) string {
+	return fmt.Sprintf("runs/%s/shards/%d/%s/%s", run, shard, attempt, name)
+}

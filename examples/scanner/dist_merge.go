@@ -1,0 +1,287 @@
+//go:build nats
+
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ntpctl/ntpctl/report"
+)
+
+// mergeRun makes one scan directory (-out) of a run's shards, once every
+// shard is in: each report the shards' rows under one header, the JSON
+// lines one after the other, the statistics added up, the target space
+// the whole scan's.
+func (d *dist) mergeRun(ctx context.Context) error {
+	o := d.o
+	if o.runID == "" || o.out == "" {
+		return usagef("-merge needs -run ID and -out DIR")
+	}
+	if d.obs == nil {
+		obs, err := d.js.ObjectStore(ctx, bucket)
+		if err != nil {
+			return fmt.Errorf("object store %s: %w", bucket, err)
+		}
+		d.obs = obs
+	}
+	var spec shardSpec
+	if err := d.getJSON(ctx, specName(o.runID), &spec); err != nil {
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			return usagef("-run %s: no such run", o.runID)
+		}
+		return fmt.Errorf("run %s: %w", o.runID, err)
+	}
+	var ms []manifest
+	var missing []int
+	for i := range spec.Shards {
+		var m manifest
+		err := d.getJSON(ctx, manifestName(spec.Run, i), &m)
+		switch {
+		case errors.Is(err, jetstream.ErrObjectNotFound):
+			missing = append(missing, i)
+			continue
+		case err != nil:
+			return fmt.Errorf("shard %d: %w", i, err)
+		}
+		if m.Run != spec.Run || m.Shard != i || !runIDPattern.MatchString(m.Attempt) {
+			return fmt.Errorf("shard %d: its manifest names run %q shard %d", i, m.Run, m.Shard)
+		}
+		ms = append(ms, m)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("run %s: %d of %d shards are not in yet (%s); the run is merged once every shard is", spec.Run,
+			len(missing), spec.Shards, shardList(missing))
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return usageError{err}
+	}
+	// Every file name of every shard, in shard order.
+	parts := map[string][][]byte{}
+	var names []string
+	for _, m := range ms {
+		for _, f := range m.Files {
+			if f.Name != filepath.Base(f.Name) || strings.HasPrefix(f.Name, ".") {
+				return fmt.Errorf("shard %d: file name %q", m.Shard, f.Name)
+			}
+			b, err := d.obs.GetBytes(ctx, attemptFile(spec.Run, m.Shard, m.Attempt, f.Name))
+			if err != nil {
+				return fmt.Errorf("shard %d: %s: %w", m.Shard, f.Name, err)
+			}
+			if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != f.SHA256 {
+				return fmt.Errorf("shard %d: %s: content does not match the manifest", m.Shard, f.Name)
+			}
+			if _, ok := parts[f.Name]; !ok {
+				names = append(names, f.Name)
+			}
+			parts[f.Name] = append(parts[f.Name], b)
+		}
+	}
+	slices.Sort(names)
+	stats := mergeStats(&spec, ms)
+	sums := map[bool]*report.Stats{true: {}, false: {}} // by monitor
+	for _, name := range names {
+		path := filepath.Join(o.out, name)
+		if _, err := os.Stat(path); err == nil && !o.force {
+			return usagef("-out %s: %s exists (-force replaces the files the merge writes)", o.out, name)
+		}
+		var data []byte
+		switch {
+		case strings.HasSuffix(name, "-stats.json"), strings.HasSuffix(name, "-stats.txt"):
+			continue // written from the merged statistics
+		case strings.HasSuffix(name, ".csv"):
+			t, err := report.TypeFromFileName(name)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			if data, err = mergeCSV(parts[name]); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			if err := countRows(sums[t.IsMonitor()], t, data); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		case strings.HasSuffix(name, ".jsonl"):
+			data = bytes.Join(parts[name], nil)
+		default:
+			return fmt.Errorf("shard file %q: not one a scan writes", name)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			return err
+		}
+	}
+	for monitor, p := range map[bool]*report.JSONProbeStats{true: stats.Monitor, false: stats.Version} {
+		if p != nil {
+			statuses := p.Report.Statuses
+			p.Report = sums[monitor].Summary()
+			p.Report.Statuses = statuses
+		}
+	}
+	base := spec.Date.Format("2006-01-02") + "-ntpctl-" + fileIDOf(ms)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(stats); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(o.out, base+"-stats.json"), report.EscapeJSON(buf.Bytes()), 0o644); err != nil {
+		return err
+	}
+	buf.Reset()
+	writeStatsText(&buf, &stats)
+	if err := os.WriteFile(filepath.Join(o.out, base+"-stats.txt"), buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.stdout, "run %s: %d shards merged into %s\n", spec.Run, spec.Shards, o.out)
+	if o.db != "" && importRun != nil {
+		msg, err := importRun(ctx, o.db, o.constituencies, o.out)
+		if err != nil {
+			return fmt.Errorf("-db: %w", err)
+		}
+		fmt.Fprintln(d.stdout, msg)
+	}
+	return nil
+}
+
+// fileIDOf is the ID part of the shards' statistics file names.
+func fileIDOf(ms []manifest) string {
+	for _, f := range ms[0].Files {
+		if id, ok := strings.CutSuffix(f.Name, "-stats.json"); ok {
+			if _, rest, ok := strings.Cut(id, "-ntpctl-"); ok {
+				return rest
+			}
+		}
+	}
+	return "ntpctl"
+}
+
+// mergeCSV puts the shards' reports under one header.
+func mergeCSV(parts [][]byte) ([]byte, error) {
+	var out bytes.Buffer
+	var header []byte
+	for i, p := range parts {
+		h, rows, ok := bytes.Cut(p, []byte("\n"))
+		if !ok {
+			return nil, fmt.Errorf("part %d has no header line", i)
+		}
+		if i == 0 {
+			header = h
+			out.Write(h)
+			out.WriteByte('\n')
+		} else if !bytes.Equal(h, header) {
+			return nil, fmt.Errorf("part %d has another header", i)
+		}
+		out.Write(rows)
+	}
+	return out.Bytes(), nil
+}
+
+// countRows counts a merged report's rows into its probe's statistics.
+func countRows(st *report.Stats, t report.Type, data []byte) error {
+	if t.IsMonitor() {
+		for r, err := range report.NewReader[report.MonitorRow](bytes.NewReader(data), report.ReaderOptions{}).All() {
+			if err != nil {
+				return err
+			}
+			st.AddMonitor(&r)
+		}
+		return nil
+	}
+	for r, err := range report.NewReader[report.VersionRow](bytes.NewReader(data), report.ReaderOptions{}).All() {
+		if err != nil {
+			return err
+		}
+		st.AddVersion(&r)
+	}
+	return nil
+}
+
+// mergeStats adds up the shards' statistics into the run's.
+func mergeStats(spec *shardSpec, ms []manifest) report.JSONScanStats {
+	st := report.JSONScanStats{Seed: spec.Seed, Shard: "0/1", Space: ms[0].Space, Blocked: ms[0].Stats.Blocked}
+	for i := range ms {
+		s := &ms[i].Stats
+		if st.Started.IsZero() || s.Started.Before(st.Started) {
+			st.Started = s.Started
+		}
+		if s.Finished.After(st.Finished) {
+			st.Finished = s.Finished
+		}
+		st.Targets += s.Targets
+		st.TargetsEstimated = st.TargetsEstimated || s.TargetsEstimated
+		st.Interrupted = st.Interrupted || s.Interrupted
+		st.Sent += s.Sent
+		st.SendRate += s.SendRate
+		st.Enrichment.Errors += s.Enrichment.Errors
+		if st.Scanner == "" {
+			st.Scanner = s.Scanner
+		}
+		if s.Failed != "" && st.Failed == "" {
+			st.Failed = fmt.Sprintf("shard %d: %s", ms[i].Shard, s.Failed)
+		}
+		for _, pp := range []struct {
+			dst **report.JSONProbeStats
+			src *report.JSONProbeStats
+		}{{&st.Monitor, s.Monitor}, {&st.Version, s.Version}} {
+			if pp.src == nil {
+				continue
+			}
+			if *pp.dst == nil {
+				*pp.dst = &report.JSONProbeStats{}
+			}
+			p := *pp.dst
+			p.Prober.Add(&pp.src.Prober)
+			p.Replied += pp.src.Replied
+			p.Report.Statuses = addCounts(p.Report.Statuses, pp.src.Report.Statuses)
+		}
+	}
+	if st.Interrupted || st.Failed != "" {
+		st.Space = nil // not covered completely
+	}
+	return st
+}
+
+// addCounts adds b's counts to a's by key, largest first, then by key.
+func addCounts(a, b []report.Count) []report.Count {
+	m := map[string]int{}
+	for _, c := range slices.Concat(a, b) {
+		m[c.Key] += c.Count
+	}
+	out := make([]report.Count, 0, len(m))
+	for k, n := range m {
+		out = append(out, report.Count{Key: k, Count: n})
+	}
+	slices.SortFunc(out, func(x, y report.Count) int {
+		if c := cmp.Compare(y.Count, x.Count); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Key, y.Key)
+	})
+	return out
+}
+
+// shardList writes shard numbers short: "0, 3, 7" or the first ten and
+// how many more.
+func shardList(s []int) string {
+	var parts []string
+	for i, n := range s {
+		if i == 10 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(s)-10))
+			break
+		}
+		parts = append(parts, fmt.Sprint(n))
+	}
+	return strings.Join(parts, ", ")
+}

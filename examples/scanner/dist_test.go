@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ntpctl/ntpctl/internal/lab"
+	"github.com/ntpctl/ntpctl/report"
+)
+
+// The tests of scanning on many machines run the NATS server (the
+// nats-server module, JetStream on, file storage in the test's
+// directory) on 127.0.0.1, the scanner built with -tags nats as workers
+// in processes of their own, and the lab's simulated servers on
+// loopback.
+
+// natsServer is a JetStream server on loopback.
+type natsServer struct {
+	t    *testing.T
+	dir  string
+	port int
+	srv  *server.Server
+}
+
+func startNATS(t *testing.T) *natsServer {
+	n := &natsServer{t: t, dir: t.TempDir(), port: -1}
+	n.start()
+	t.Cleanup(func() { n.srv.Shutdown(); n.srv.WaitForShutdown() })
+	return n
+}
+
+func (n *natsServer) start() {
+	n.t.Helper()
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: n.port, JetStream: true, StoreDir: n.dir, NoSigs: true,
+		ServerName: "ntpctl-test"})
+	require.NoError(n.t, err)
+	go srv.Start()
+	require.True(n.t, srv.ReadyForConnections(10*time.Second), "NATS server not ready")
+	n.srv = srv
+	n.port = srv.Addr().(*net.TCPAddr).Port
+}
+
+func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
+
+var (
+	natsBinOnce sync.Once
+	natsBin     string
+	natsBinErr  error
+)
+
+// scannerWithNATS builds the scanner with -tags nats, once per test
+// binary.
+func scannerWithNATS(t *testing.T) string {
+	t.Helper()
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build the scanner with -tags nats:", err)
+	}
+	natsBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ntpctl-scanner-nats-")
+		if err != nil {
+			natsBinErr = err
+			return
+		}
+		natsBin = filepath.Join(dir, "scanner")
+		out, err := exec.Command(gocmd, "build", "-tags", "nats", "-o", natsBin, ".").CombinedOutput()
+		if err != nil {
+			natsBinErr = fmt.Errorf("go build -tags nats: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, natsBinErr)
+	return natsBin
+}
+
+// proc is a scanner process whose stderr is kept, line by line.
+type proc struct {
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []string
+	out   bytes.Buffer
+	done  chan struct{}
+	err   error
+}
+
+func startProc(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	p.cmd.Stdout = &p.out
+	stderr, err := p.cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, p.cmd.Start())
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			p.mu.Unlock()
+		}
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("%s %s:\n%s", filepath.Base(bin), strings.Join(args, " "), strings.Join(p.stderr(), "\n"))
+		}
+	})
+	return p
+}
+
+func (p *proc) stderr() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.lines)
+}
+
+// waitLine waits for a line of stderr with sub in it.
+func (p *proc) waitLine(t *testing.T, sub string, limit time.Duration) bool {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		for _, l := range p.stderr() {
+			if strings.Contains(l, sub) {
+				return true
+			}
+		}
+		select {
+		case <-p.done:
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return false
+}
+
+func (p *proc) wait(t *testing.T, limit time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(limit):
+		t.Fatalf("%s did not end within %s", strings.Join(p.cmd.Args, " "), limit)
+		return nil
+	}
+}
+
+// labTargets starts a lab and writes its addresses to a file: the
+// targets, and the flags that scan them quickly.
+func labTargets(t *testing.T, hosts int) (targets string, flags []string, hostile map[string]bool) {
+	l, err := lab.Start(context.Background(), lab.Config{Hosts: hosts, Seed: 4, Prefix: netip.MustParsePrefix("127.77.0.0/16")})
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	var b strings.Builder
+	hostile = map[string]bool{}
+	for _, h := range l.Hosts() {
+		b.WriteString(h.Addr.Addr().String() + "\n")
+		if h.Kind == lab.Hostile {
+			hostile[h.Addr.Addr().String()] = true
+		}
+	}
+	targets = filepath.Join(t.TempDir(), "targets.txt")
+	require.NoError(t, os.WriteFile(targets, []byte(b.String()), 0o644))
+	return targets, []string{"-allow-loopback", "-port", fmt.Sprint(l.Port()), "-retries", "0", "-timeout", "500ms",
+		"-quiet", "200ms", "-id", "dist", "-progress", "none"}, hostile
+}
+
+// scanRows reads a scan directory's reports: for each report type, its
+// rows without the timestamp column (when each reply came), sorted. The
+// rows of the hostile hosts are cut to their address: what they send
+// (garbage, storms, duplicates) is not the same from scan to scan.
+func scanRows(t *testing.T, dir string, hostile map[string]bool) map[report.Type][]string {
+	t.Helper()
+	out := map[report.Type][]string{}
+	names, err := filepath.Glob(filepath.Join(dir, "*.csv"))
+	require.NoError(t, err)
+	for _, name := range names {
+		typ, err := report.TypeFromFileName(filepath.Base(name))
+		require.NoError(t, err)
+		b, err := os.ReadFile(name)
+		require.NoError(t, err)
+		lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		require.NotEmpty(t, lines)
+		require.True(t, strings.HasPrefix(lines[0], `"timestamp"`), lines[0])
+		var rows []string
+		for _, l := range lines[1:] {
+			_, rest, ok := strings.Cut(l, ",")
+			require.True(t, ok, l)
+			if f := strings.SplitN(rest, ",", 3); len(f) == 3 && hostile[strings.Trim(f[1], `"`)] {
+				rest = f[0] + "," + f[1] + ",…"
+			}
+			rows = append(rows, rest)
+		}
+		slices.Sort(rows)
+		out[typ] = rows
+	}
+	return out
+}
+
+func readStats(t *testing.T, dir string) report.JSONScanStats {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "*-stats.json"))
+	require.NoError(t, err)
+	require.Len(t, names, 1)
+	b, err := os.ReadFile(names[0])
+	require.NoError(t, err)
+	var st report.JSONScanStats
+	require.NoError(t, json.Unmarshal(b, &st))
+	return st
+}
+
+// TestDistributed: three workers, each a process, scan a lab split into
+// 12 shards through JetStream; one of them is killed (SIGKILL) in the
+// middle of a shard, which another worker then scans. The merged run
+// equals the same scan, same seed, on one machine, row for row (when
+// each reply came aside), and its statistics add up.
+func TestDistributed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the scanner with -tags nats")
+	}
+	bin := scannerWithNATS(t)
+	ns := startNATS(t)
+	targets, flags, hostile := labTargets(t, 96)
+
+	single := t.TempDir()
+	one := startProc(t, bin, append(slices.Clone(flags), "-seed", "9", "-i", targets, "-out", single, "-rate", "300")...)
+	require.NoError(t, one.wait(t, 60*time.Second))
+
+	// The workers: A is the one killed, as it scans its first shard. The
+	// rate is low enough that a shard takes about a second.
+	var workers []*proc
+	for range 3 {
+		workers = append(workers, startProc(t, bin, "-worker", ns.url(), "-progress-every", "200ms"))
+	}
+	merged := t.TempDir()
+	sub := startProc(t, bin, append(slices.Clone(flags), "-submit", ns.url(), "-run", "lab-1", "-shards", "12", "-workers", "3",
+		"-seed", "9", "-rate", "30", "-ack-wait", "2s", "-progress-every", "200ms", "-i", targets, "-out", merged)...)
+	require.True(t, workers[0].waitLine(t, "run lab-1 shard", 30*time.Second), "worker A took no shard")
+	require.NoError(t, workers[0].cmd.Process.Signal(syscall.SIGKILL))
+	require.NoError(t, sub.wait(t, 120*time.Second), "the submitter")
+
+	assert.Equal(t, scanRows(t, single, hostile), scanRows(t, merged, hostile), "the merged run equals the one-machine run")
+	one1, all := readStats(t, single), readStats(t, merged)
+	assert.Equal(t, one1.Targets, all.Targets)
+	assert.Equal(t, one1.Space, all.Space, "the whole space covered")
+	assert.Equal(t, "0/1", all.Shard)
+	assert.Equal(t, one1.Monitor.Report.Rows, all.Monitor.Report.Rows)
+	assert.Equal(t, one1.Version.Report.Rows, all.Version.Report.Rows)
+	assert.Equal(t, one1.Version.Report.Versions, all.Version.Report.Versions)
+	assert.Equal(t, one1.Monitor.Prober.Finished, all.Monitor.Prober.Finished, "each target once")
+	assert.Equal(t, one1.Version.Report.Statuses, all.Version.Report.Statuses)
+
+	// Who scanned what: A's shard was scanned again by B or C.
+	scanned := map[string]int{}
+	for _, w := range workers[1:] {
+		for _, l := range w.stderr() {
+			if _, rest, ok := strings.Cut(l, "run lab-1 shard "); ok {
+				scanned[rest]++
+			}
+		}
+	}
+	assert.Len(t, scanned, 12, "B and C scanned every shard, A's too: %v", scanned)
+	assert.True(t, slices.ContainsFunc(sub.stderr(), func(l string) bool { return strings.Contains(l, "12/12 shards done") }))
+	assert.Contains(t, sub.out.String(), "12 shards merged")
+
+	// A second merge of the same run writes the same files.
+	again := t.TempDir()
+	m := startProc(t, bin, "-merge", ns.url(), "-run", "lab-1", "-out", again)
+	require.NoError(t, m.wait(t, 30*time.Second))
+	assert.Equal(t, scanRows(t, merged, nil), scanRows(t, again, nil))
+}
