@@ -137,11 +137,14 @@ func (p *proc) stderr() []string {
 func (p *proc) waitLine(t *testing.T, sub string, limit time.Duration) bool {
 	t.Helper()
 	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
+	for {
 		for _, l := range p.stderr() {
 			if strings.Contains(l, sub) {
 				return true
 			}
+		}
+		if !time.Now().Before(deadline) {
+			return false
 		}
 		select {
 		case <-p.done:
@@ -149,7 +152,6 @@ func (p *proc) waitLine(t *testing.T, sub string, limit time.Duration) bool {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return false
 }
 
 func (p *proc) wait(t *testing.T, limit time.Duration) error {
@@ -286,4 +288,90 @@ func TestDistributed(t *testing.T) {
 	m := startProc(t, bin, "-merge", ns.url(), "-run", "lab-1", "-out", again)
 	require.NoError(t, m.wait(t, 30*time.Second))
 	assert.Equal(t, scanRows(t, merged, nil), scanRows(t, again, nil))
+}
+
+// distSetup starts a NATS server, the lab and n workers.
+func distSetup(t *testing.T, n int) (bin string, ns *natsServer, targets string, flags []string, hostile map[string]bool, workers []*proc) {
+	if testing.Short() {
+		t.Skip("builds the scanner with -tags nats")
+	}
+	bin = scannerWithNATS(t)
+	ns = startNATS(t)
+	targets, flags, hostile = labTargets(t, 64)
+	for range n {
+		workers = append(workers, startProc(t, bin, "-worker", ns.url(), "-progress-every", "200ms"))
+	}
+	return bin, ns, targets, flags, hostile, workers
+}
+
+// shardsScanned counts, per shard, the workers' starts on it.
+func shardsScanned(workers []*proc, run string) map[string]int {
+	scanned := map[string]int{}
+	for _, w := range workers {
+		for _, l := range w.stderr() {
+			if _, rest, ok := strings.Cut(l, "run "+run+" shard "); ok {
+				scanned[rest]++
+			}
+		}
+	}
+	return scanned
+}
+
+// TestDistributedServerRestart: the NATS server stops in the middle of
+// a run and comes back on the same port with its file storage; the run
+// completes, with every shard merged once.
+func TestDistributedServerRestart(t *testing.T) {
+	bin, ns, targets, flags, hostile, workers := distSetup(t, 2)
+	merged := t.TempDir()
+	sub := startProc(t, bin, append(slices.Clone(flags), "-submit", ns.url(), "-run", "restart", "-shards", "8", "-workers", "2",
+		"-seed", "3", "-rate", "20", "-ack-wait", "2s", "-progress-every", "100ms", "-i", targets, "-out", merged)...)
+	require.True(t, sub.waitLine(t, "2/8 shards done", 60*time.Second), "two shards in before the restart")
+	ns.srv.Shutdown()
+	ns.srv.WaitForShutdown()
+	time.Sleep(time.Second)
+	ns.start()
+	require.NoError(t, sub.wait(t, 120*time.Second), "the submitter")
+	assert.Len(t, shardsScanned(workers, "restart"), 8)
+	rows := scanRows(t, merged, hostile)
+	single := t.TempDir()
+	one := startProc(t, bin, append(slices.Clone(flags), "-seed", "3", "-i", targets, "-out", single, "-rate", "300")...)
+	require.NoError(t, one.wait(t, 60*time.Second))
+	assert.Equal(t, scanRows(t, single, hostile), rows, "the merged run equals the one-machine run")
+	assert.Equal(t, readStats(t, single).Targets, readStats(t, merged).Targets)
+}
+
+// TestDistributedResume: a submitter interrupted (Ctrl-C) after queuing
+// the shards leaves the run to the workers; submitted again with the
+// same -run, it resumes (queues nothing twice), follows and merges. No
+// shard is scanned twice.
+func TestDistributedResume(t *testing.T) {
+	bin, ns, targets, flags, _, workers := distSetup(t, 2)
+	args := append(slices.Clone(flags), "-submit", ns.url(), "-run", "resume", "-shards", "6", "-workers", "2",
+		"-seed", "5", "-rate", "20", "-ack-wait", "5s", "-progress-every", "100ms", "-i", targets, "-out", t.TempDir())
+	sub := startProc(t, bin, args...)
+	require.True(t, sub.waitLine(t, "6 shards queued", 30*time.Second))
+	require.NoError(t, sub.cmd.Process.Signal(os.Interrupt))
+	err := sub.wait(t, 30*time.Second)
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, exitInterrupted, ee.ExitCode())
+	assert.True(t, sub.waitLine(t, "goes on without this submitter", time.Second))
+
+	again := startProc(t, bin, args...)
+	require.NoError(t, again.wait(t, 120*time.Second))
+	assert.True(t, again.waitLine(t, "resuming", time.Second))
+	assert.False(t, again.waitLine(t, "queued", 0), "nothing queued again")
+	assert.Contains(t, again.out.String(), "6 shards merged")
+	scanned := shardsScanned(workers, "resume")
+	assert.Len(t, scanned, 6)
+	for s, n := range scanned {
+		assert.Equal(t, 1, n, "shard %s scanned %d times", s, n)
+	}
+
+	// Another scan under the same -run is refused.
+	other := startProc(t, bin, append(slices.Clone(args), "-probes", "version")...)
+	err = other.wait(t, 30*time.Second)
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, exitUsage, ee.ExitCode())
+	assert.True(t, other.waitLine(t, "submitted with other targets", time.Second))
 }
