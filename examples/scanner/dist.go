@@ -362,7 +362,13 @@ func (d *dist) submit(ctx context.Context, interrupts <-chan struct{}) error {
 		return err
 	}
 	queued := 0
+	if o.indexedJob {
+		fmt.Fprintf(d.stderr, "scanner: run %s: for the Indexed Job: RUN_ID=%s, completions %d (examples/scanner/k8s/job.yaml)\n", run, run, spec.Shards)
+	}
 	for i := range spec.Shards {
+		if o.indexedJob {
+			break // the Job's pods take their shards by index
+		}
 		if _, err := d.obs.GetInfo(ctx, manifestName(run, i)); err == nil {
 			continue // scanned
 		}

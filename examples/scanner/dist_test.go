@@ -102,7 +102,13 @@ type proc struct {
 
 func startProc(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	return startCmd(t, &proc{cmd: exec.Command(bin, args...), done: make(chan struct{})})
+}
+
+// startCmd starts p's command, keeping its output.
+func startCmd(t *testing.T, p *proc) *proc {
+	t.Helper()
+	bin, args := p.cmd.Path, p.cmd.Args[1:]
 	p.cmd.Stdout = &p.out
 	stderr, err := p.cmd.StderrPipe()
 	require.NoError(t, err)
@@ -374,4 +380,41 @@ func TestDistributedResume(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, exitUsage, ee.ExitCode())
 	assert.True(t, other.waitLine(t, "submitted with other targets", time.Second))
+}
+
+// TestDistributedIndexedJob: the way of k8s/job.yaml, without a cluster:
+// a run submitted with -indexed-job queues nothing, and four worker
+// processes, each with -run and its JOB_COMPLETION_INDEX as Kubernetes
+// sets it, scan one shard each and exit; the submitter merges.
+func TestDistributedIndexedJob(t *testing.T) {
+	bin, ns, targets, flags, hostile, _ := distSetup(t, 0)
+	merged := t.TempDir()
+	sub := startProc(t, bin, append(slices.Clone(flags), "-submit", ns.url(), "-indexed-job", "-run", "job-1", "-shards", "4",
+		"-workers", "4", "-seed", "11", "-rate", "200", "-progress-every", "100ms", "-i", targets, "-out", merged)...)
+	require.True(t, sub.waitLine(t, "completions 4", 30*time.Second))
+	var pods []*proc
+	for i := range 4 {
+		p := &proc{cmd: exec.Command(bin, "-worker", ns.url(), "-run", "job-1"), done: make(chan struct{})}
+		p.cmd.Env = append(os.Environ(), fmt.Sprintf("JOB_COMPLETION_INDEX=%d", i))
+		pods = append(pods, startCmd(t, p))
+	}
+	for _, p := range pods {
+		require.NoError(t, p.wait(t, 60*time.Second), "a pod")
+	}
+	require.NoError(t, sub.wait(t, 60*time.Second))
+	scanned := shardsScanned(pods, "job-1")
+	assert.Len(t, scanned, 4)
+	single := t.TempDir()
+	one := startProc(t, bin, append(slices.Clone(flags), "-seed", "11", "-i", targets, "-out", single, "-rate", "300")...)
+	require.NoError(t, one.wait(t, 60*time.Second))
+	assert.Equal(t, scanRows(t, single, hostile), scanRows(t, merged, hostile))
+
+	// A pod run again (a retried index) finds its shard in and exits.
+	p := &proc{cmd: exec.Command(bin, "-worker", ns.url(), "-run", "job-1"), done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), "JOB_COMPLETION_INDEX=2")
+	require.NoError(t, startCmd(t, p).wait(t, 30*time.Second))
+	assert.True(t, p.waitLine(t, "shard 2 is in already", time.Second))
+	p = &proc{cmd: exec.Command(bin, "-worker", ns.url(), "-run", "job-1"), done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), "JOB_COMPLETION_INDEX=4")
+	assert.Error(t, startCmd(t, p).wait(t, 30*time.Second), "an index beyond the run's shards")
 }

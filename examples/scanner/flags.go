@@ -64,6 +64,7 @@ type options struct {
 	workers               int           // -workers
 	ackWait               time.Duration // -ack-wait
 	idleExit              time.Duration // -idle-exit
+	indexedJob            bool          // -indexed-job
 	// date, when set, names the files instead of the start's date (a
 	// shard of a scan takes its run's); onProgress, when set, is given
 	// the counts every progressPeriod.
@@ -166,6 +167,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.nShards, "shards", 0, "-submit: split the scan into `N` shards (0: 4 per worker)")
 	fs.IntVar(&o.workers, "workers", 1, "-submit: the workers that will scan at once; -rate is shared out among them")
 	fs.DurationVar(&o.ackWait, "ack-wait", time.Minute, "-submit: a shard whose worker has not reported for this long is given to another")
+	fs.BoolVar(&o.indexedJob, "indexed-job", false, "-submit: queue nothing; the shards are scanned by a Kubernetes Indexed Job of -shards completions (examples/scanner/k8s)")
 	fs.DurationVar(&o.idleExit, "idle-exit", 0, "-worker: exit after this long without a shard to scan (0: never)")
 
 	// Flags may come after the targets too, as with zmap: parse, take
