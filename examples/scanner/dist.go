@@ -44,6 +44,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/term"
 
 	"github.com/ntpctl/ntpctl/report"
 )
@@ -179,6 +180,9 @@ type dist struct {
 	js             jetstream.JetStream
 	obs            jetstream.ObjectStore
 	stdout, stderr io.Writer
+	// scanTime adds up the time spent scanning, the rest of a shard's
+	// being the engine's (BenchmarkEngineOverhead).
+	scanTime time.Duration
 }
 
 // setup makes (or finds) the stream, the consumer and the object store.
@@ -417,32 +421,49 @@ func (d *dist) follow(ctx context.Context, spec *shardSpec, interrupts <-chan st
 	defer tick.Stop()
 	start := time.Now()
 	lastLine := ""
+	bar := false
+	if f, ok := d.stderr.(*os.File); ok && d.o.progress != "lines" && d.o.progress != "none" {
+		bar = term.IsTerminal(int(f.Fd()))
+	}
 	for {
 		done := 0
-		var replied, targets uint64
 		for i := range spec.Shards {
 			if _, err := d.obs.GetInfo(ctx, manifestName(spec.Run, i)); err == nil {
 				done++
 			}
 		}
 		mu.Lock()
+		var replied, targets, total uint64
 		var rate float64
 		workers := map[string]bool{}
 		for _, p := range latest {
 			targets += p.Done
+			total += p.Total
 			replied += p.Replied
 			rate += p.Rate
 			if p.Done < p.Total {
 				workers[p.Worker] = true
 			}
 		}
+		known := len(latest)
 		mu.Unlock()
-		line := fmt.Sprintf("scanner: run %s: %d/%d shards done, %d results, %d replied, %.0f req/s from %d workers, %s",
-			spec.Run, done, spec.Shards, targets, replied, rate, len(workers), time.Since(start).Round(time.Second))
-		if line != lastLine {
-			fmt.Fprintln(d.stderr, line)
-			lastLine = line
+		if known > 0 && known < spec.Shards {
+			total = total * uint64(spec.Shards) / uint64(known) // the shards not begun, by the others' size
 		}
+		cells := done * barWidth / spec.Shards
+		line := fmt.Sprintf("run %s [%s%s] %d/%d shards, %d/%d results, %d replied, %.0f req/s from %d workers [%s]",
+			spec.Run, strings.Repeat("#", cells), strings.Repeat("-", barWidth-cells), done, spec.Shards, targets, total, replied,
+			rate, len(workers), time.Since(start).Round(time.Second))
+		switch {
+		case bar:
+			fmt.Fprintf(d.stderr, "\r%s\x1b[K", line)
+			if done == spec.Shards {
+				fmt.Fprintln(d.stderr)
+			}
+		case line != lastLine && d.o.progress != "none":
+			fmt.Fprintf(d.stderr, "scanner: %d/%d shards done: %s\n", done, spec.Shards, line)
+		}
+		lastLine = line
 		if done == spec.Shards {
 			return nil
 		}
@@ -656,7 +677,10 @@ func (d *dist) scanShard(ctx context.Context, spec *shardSpec, worker string, al
 	}
 	fmt.Fprintf(d.stderr, "scanner: worker %s: run %s shard %d/%d\n", worker, spec.Run, spec.Shard, spec.Shards)
 	var log bytes.Buffer
-	if code := scanWith(ctx, o, io.Discard, &log, interrupts); code != exitOK {
+	start := time.Now()
+	code := scanWith(ctx, o, io.Discard, &log, interrupts)
+	d.scanTime += time.Since(start)
+	if code != exitOK {
 		return fmt.Errorf("scan ended with status %d: %s", code, report.TerminalSafe(strings.TrimSpace(log.String())))
 	}
 	var attempt [8]byte

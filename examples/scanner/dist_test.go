@@ -34,13 +34,13 @@ import (
 
 // natsServer is a JetStream server on loopback.
 type natsServer struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	port int
 	srv  *server.Server
 }
 
-func startNATS(t *testing.T) *natsServer {
+func startNATS(t testing.TB) *natsServer {
 	n := &natsServer{t: t, dir: t.TempDir(), port: -1}
 	n.start()
 	t.Cleanup(func() { n.srv.Shutdown(); n.srv.WaitForShutdown() })
@@ -68,7 +68,7 @@ var (
 
 // scannerWithNATS builds the scanner with -tags nats, once per test
 // binary.
-func scannerWithNATS(t *testing.T) string {
+func scannerWithNATS(t testing.TB) string {
 	t.Helper()
 	gocmd, err := exec.LookPath("go")
 	if err != nil {
@@ -100,13 +100,13 @@ type proc struct {
 	err   error
 }
 
-func startProc(t *testing.T, bin string, args ...string) *proc {
+func startProc(t testing.TB, bin string, args ...string) *proc {
 	t.Helper()
 	return startCmd(t, &proc{cmd: exec.Command(bin, args...), done: make(chan struct{})})
 }
 
 // startCmd starts p's command, keeping its output.
-func startCmd(t *testing.T, p *proc) *proc {
+func startCmd(t testing.TB, p *proc) *proc {
 	t.Helper()
 	bin, args := p.cmd.Path, p.cmd.Args[1:]
 	p.cmd.Stdout = &p.out
@@ -160,7 +160,7 @@ func (p *proc) waitLine(t *testing.T, sub string, limit time.Duration) bool {
 	}
 }
 
-func (p *proc) wait(t *testing.T, limit time.Duration) error {
+func (p *proc) wait(t testing.TB, limit time.Duration) error {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -188,7 +188,7 @@ func labTargets(t *testing.T, hosts int) (targets string, flags []string, hostil
 	targets = filepath.Join(t.TempDir(), "targets.txt")
 	require.NoError(t, os.WriteFile(targets, []byte(b.String()), 0o644))
 	return targets, []string{"-allow-loopback", "-port", fmt.Sprint(l.Port()), "-retries", "0", "-timeout", "500ms",
-		"-quiet", "200ms", "-id", "dist", "-progress", "none"}, hostile
+		"-quiet", "200ms", "-id", "dist", "-progress", "lines"}, hostile
 }
 
 // scanRows reads a scan directory's reports: for each report type, its
