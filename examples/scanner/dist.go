@@ -695,20 +695,30 @@ func (d *dist) scanShard(ctx context.Context, spec *shardSpec, worker string, al
 		if !e.Type().IsRegular() {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(out, e.Name()))
-		if err != nil {
-			return err
-		}
+		path := filepath.Join(out, e.Name())
 		if strings.HasSuffix(e.Name(), "-stats.json") {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
 			if err := json.Unmarshal(b, &m.Stats); err != nil {
 				return fmt.Errorf("%s: %w", e.Name(), err)
 			}
 		}
-		sum := sha256.Sum256(b)
-		if _, err := d.obs.PutBytes(ctx, attemptFile(spec.Run, spec.Shard, m.Attempt, e.Name()), b); err != nil {
+		// Streamed, in the object store's chunks: a shard's files can be
+		// large (the JSON lines hold every monitor list).
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		h := sha256.New()
+		info, err := d.obs.Put(ctx, jetstream.ObjectMeta{Name: attemptFile(spec.Run, spec.Shard, m.Attempt, e.Name())}, io.TeeReader(f, h))
+		f.Close()
+		if err != nil {
 			return fmt.Errorf("object store: %w", err)
 		}
-		m.Files = append(m.Files, manifestFile{Name: e.Name(), Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])})
+		sum := h.Sum(nil)
+		m.Files = append(m.Files, manifestFile{Name: e.Name(), Size: int64(info.Size), SHA256: hex.EncodeToString(sum)})
 		alive()
 	}
 	b, _ := json.Marshal(m)

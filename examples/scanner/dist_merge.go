@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -11,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -68,25 +70,18 @@ func (d *dist) mergeRun(ctx context.Context) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return usageError{err}
 	}
-	// Every file name of every shard, in shard order.
-	parts := map[string][][]byte{}
+	// Every file name of every shard.
 	var names []string
+	seen := map[string]bool{}
 	for _, m := range ms {
 		for _, f := range m.Files {
-			if f.Name != filepath.Base(f.Name) || strings.HasPrefix(f.Name, ".") {
+			if f.Name != filepath.Base(f.Name) || strings.HasPrefix(f.Name, ".") || f.Name == "" {
 				return fmt.Errorf("shard %d: file name %q", m.Shard, f.Name)
 			}
-			b, err := d.obs.GetBytes(ctx, attemptFile(spec.Run, m.Shard, m.Attempt, f.Name))
-			if err != nil {
-				return fmt.Errorf("shard %d: %s: %w", m.Shard, f.Name, err)
-			}
-			if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != f.SHA256 {
-				return fmt.Errorf("shard %d: %s: content does not match the manifest", m.Shard, f.Name)
-			}
-			if _, ok := parts[f.Name]; !ok {
+			if !seen[f.Name] {
+				seen[f.Name] = true
 				names = append(names, f.Name)
 			}
-			parts[f.Name] = append(parts[f.Name], b)
 		}
 	}
 	slices.Sort(names)
@@ -97,28 +92,25 @@ func (d *dist) mergeRun(ctx context.Context) error {
 		if _, err := os.Stat(path); err == nil && !o.force {
 			return usagef("-out %s: %s exists (-force replaces the files the merge writes)", o.out, name)
 		}
-		var data []byte
+		csv := strings.HasSuffix(name, ".csv")
 		switch {
 		case strings.HasSuffix(name, "-stats.json"), strings.HasSuffix(name, "-stats.txt"):
 			continue // written from the merged statistics
-		case strings.HasSuffix(name, ".csv"):
+		case csv, strings.HasSuffix(name, ".jsonl"):
+		default:
+			return fmt.Errorf("shard file %q: not one a scan writes", name)
+		}
+		if err := d.mergeFile(ctx, &spec, ms, name, path, csv); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if csv {
 			t, err := report.TypeFromFileName(name)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			if data, err = mergeCSV(parts[name]); err != nil {
+			if err := countRows(sums[t.IsMonitor()], t, path); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			if err := countRows(sums[t.IsMonitor()], t, data); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-		case strings.HasSuffix(name, ".jsonl"):
-			data = bytes.Join(parts[name], nil)
-		default:
-			return fmt.Errorf("shard file %q: not one a scan writes", name)
-		}
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			return err
 		}
 	}
 	for monitor, p := range map[bool]*report.JSONProbeStats{true: stats.Monitor, false: stats.Version} {
@@ -167,31 +159,85 @@ func fileIDOf(ms []manifest) string {
 	return "ntpctl"
 }
 
-// mergeCSV puts the shards' reports under one header.
-func mergeCSV(parts [][]byte) ([]byte, error) {
-	var out bytes.Buffer
-	var header []byte
-	for i, p := range parts {
-		h, rows, ok := bytes.Cut(p, []byte("\n"))
-		if !ok {
-			return nil, fmt.Errorf("part %d has no header line", i)
-		}
-		if i == 0 {
-			header = h
-			out.Write(h)
-			out.WriteByte('\n')
-		} else if !bytes.Equal(h, header) {
-			return nil, fmt.Errorf("part %d has another header", i)
-		}
-		out.Write(rows)
+// maxHeader bounds a report's header line.
+const maxHeader = 64 << 10
+
+// mergeFile writes one file of the run from the shards that have it, in
+// shard order, streamed: a report's rows under its first header (every
+// shard's the same), the JSON lines one after the other. Each part is
+// checked against its manifest's hash.
+func (d *dist) mergeFile(ctx context.Context, spec *shardSpec, ms []manifest, name, path string, csv bool) error {
+	tmp := path + ".merging"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return err
 	}
-	return out.Bytes(), nil
+	defer os.Remove(tmp)
+	w := bufio.NewWriterSize(out, 1<<20)
+	var header []byte
+	for _, m := range ms {
+		i := slices.IndexFunc(m.Files, func(f manifestFile) bool { return f.Name == name })
+		if i < 0 {
+			continue // a shard without it (no IPv6 targets, say)
+		}
+		want := m.Files[i]
+		r, err := d.obs.Get(ctx, attemptFile(spec.Run, m.Shard, m.Attempt, name))
+		if err != nil {
+			out.Close()
+			return fmt.Errorf("shard %d: %w", m.Shard, err)
+		}
+		h := sha256.New()
+		br := bufio.NewReaderSize(io.TeeReader(r, h), 1<<16)
+		if csv {
+			line, err := br.ReadSlice('\n')
+			if err != nil {
+				r.Close()
+				out.Close()
+				return fmt.Errorf("shard %d: no header line of at most %d bytes: %w", m.Shard, maxHeader, err)
+			}
+			switch {
+			case header == nil:
+				header = append([]byte(nil), line...)
+				_, err = w.Write(line)
+			case !bytes.Equal(line, header):
+				err = fmt.Errorf("shard %d has another header", m.Shard)
+			}
+			if err != nil {
+				r.Close()
+				out.Close()
+				return err
+			}
+		}
+		n, err := io.Copy(w, br)
+		r.Close()
+		if err != nil {
+			out.Close()
+			return fmt.Errorf("shard %d: %w", m.Shard, err)
+		}
+		if hex.EncodeToString(h.Sum(nil)) != want.SHA256 {
+			out.Close()
+			return fmt.Errorf("shard %d: content does not match the manifest (%d bytes)", m.Shard, n)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // countRows counts a merged report's rows into its probe's statistics.
-func countRows(st *report.Stats, t report.Type, data []byte) error {
+func countRows(st *report.Stats, t report.Type, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	if t.IsMonitor() {
-		for r, err := range report.NewReader[report.MonitorRow](bytes.NewReader(data), report.ReaderOptions{}).All() {
+		for r, err := range report.NewReader[report.MonitorRow](bufio.NewReader(f), report.ReaderOptions{}).All() {
 			if err != nil {
 				return err
 			}
@@ -199,7 +245,7 @@ func countRows(st *report.Stats, t report.Type, data []byte) error {
 		}
 		return nil
 	}
-	for r, err := range report.NewReader[report.VersionRow](bytes.NewReader(data), report.ReaderOptions{}).All() {
+	for r, err := range report.NewReader[report.VersionRow](bufio.NewReader(f), report.ReaderOptions{}).All() {
 		if err != nil {
 			return err
 		}
