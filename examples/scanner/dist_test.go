@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -19,6 +21,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -417,4 +421,62 @@ func TestDistributedIndexedJob(t *testing.T) {
 	p = &proc{cmd: exec.Command(bin, "-worker", ns.url(), "-run", "job-1"), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), "JOB_COMPLETION_INDEX=4")
 	assert.Error(t, startCmd(t, p).wait(t, 30*time.Second), "an index beyond the run's shards")
+}
+
+// TestMergeHostile: what the object store holds is input too. A merge
+// refuses a run with a shard missing, a manifest naming a file outside
+// -out, or a part that does not match its manifest's hash, and writes
+// nothing outside -out.
+func TestMergeHostile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the scanner with -tags nats")
+	}
+	bin := scannerWithNATS(t)
+	ns := startNATS(t)
+	nc, err := nats.Connect(ns.url())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	obs, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: "ntpctl"})
+	require.NoError(t, err)
+	put := func(name string, v any) {
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		_, err = obs.PutBytes(ctx, name, b)
+		require.NoError(t, err)
+	}
+	csv := []byte("\"timestamp\",\"ip\"\n\"2026-12-02 00:00:00\",\"127.0.0.1\"\n")
+	sum := sha256.Sum256(csv)
+	merge := func(run string) (string, error) {
+		out := filepath.Join(t.TempDir(), "out")
+		p := startProc(t, bin, "-merge", ns.url(), "-run", run, "-out", out)
+		err := p.wait(t, 30*time.Second)
+		return strings.Join(p.stderr(), "\n"), err
+	}
+	for _, c := range []struct {
+		run, file, sum, want string
+	}{
+		{"missing", "2026-12-02-scan_ntp-x.csv", hex.EncodeToString(sum[:]), "1 of 2 shards are not in yet (1)"},
+		{"traversal", "../../escaped.csv", hex.EncodeToString(sum[:]), `file name "../../escaped.csv"`},
+		{"tampered", "2026-12-02-scan_ntp-x.csv", strings.Repeat("0", 64), "does not match the manifest"},
+	} {
+		put("runs/"+c.run+"/spec", map[string]any{"run": c.run, "shards": 2, "seed": 1, "probes": "version"})
+		shards := 2
+		if c.run == "missing" {
+			shards = 1
+		}
+		for i := range shards {
+			put(fmt.Sprintf("runs/%s/shards/%d/manifest", c.run, i), map[string]any{"run": c.run, "shard": i, "attempt": "a1",
+				"files": []map[string]any{{"name": c.file, "size": len(csv), "sha256": c.sum}}})
+			_, err := obs.PutBytes(ctx, fmt.Sprintf("runs/%s/shards/%d/a1/%s", c.run, i, c.file), csv)
+			require.NoError(t, err)
+		}
+		stderr, err := merge(c.run)
+		assert.Error(t, err, c.run)
+		assert.Contains(t, stderr, c.want, c.run)
+	}
+	_, err = os.Stat(filepath.Join(filepath.Dir(t.TempDir()), "escaped.csv"))
+	assert.True(t, os.IsNotExist(err))
 }
