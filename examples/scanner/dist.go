@@ -46,6 +46,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/term"
 
+	"github.com/ntpctl/ntpctl"
 	"github.com/ntpctl/ntpctl/report"
 )
 
@@ -98,6 +99,21 @@ type manifestFile struct {
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
 }
+
+// permanentError is a shard's error that no other try would mend.
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
+
+// shardFailure marks a shard that failed on every delivery.
+type shardFailure struct {
+	Shard  int    `json:"shard"`
+	Worker string `json:"worker"`
+	Tries  int    `json:"tries"`
+	Error  string `json:"error"`
+}
+
+func failedName(run string, i int) string { return fmt.Sprintf("runs/%s/shards/%d/failed", run, i) }
 
 // progressMsg is a worker's report on its shard, every -progress-every.
 type progressMsg struct {
@@ -243,14 +259,17 @@ func (d *dist) putInput(ctx context.Context, b []byte) (string, error) {
 func (d *dist) getInput(ctx context.Context, name, dir string) (string, error) {
 	hash, ok := strings.CutPrefix(name, "inputs/")
 	if !ok || len(hash) != 64 || strings.Trim(hash, "0123456789abcdef") != "" {
-		return "", fmt.Errorf("input %q: not an input's name", name)
+		return "", permanentError{fmt.Errorf("input %q: not an input's name", name)}
 	}
 	b, err := d.obs.GetBytes(ctx, name)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return "", permanentError{fmt.Errorf("input %s: %w", name, err)}
+	}
 	if err != nil {
 		return "", fmt.Errorf("input %s: %w", name, err)
 	}
 	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != hash {
-		return "", fmt.Errorf("input %s: content does not match its hash", name)
+		return "", permanentError{fmt.Errorf("input %s: content does not match its hash", name)}
 	}
 	path := filepath.Join(dir, hash[:16]+".txt")
 	return path, os.WriteFile(path, b, 0o600)
@@ -312,6 +331,12 @@ func (d *dist) submit(ctx context.Context, interrupts <-chan struct{}) error {
 		}
 		targets.Write(b)
 		targets.WriteString("\n")
+	}
+	// The workers parse the targets again; a list they would refuse is
+	// refused here, before anything is queued.
+	var set ntpctl.TargetSet
+	if _, err := set.ReadFrom(bytes.NewReader(targets.Bytes())); err != nil {
+		return usageError{err}
 	}
 	spec := shardSpec{Run: run, Shards: shards, Seed: seed, Probes: o.probes, Rate: o.rate / o.workers,
 		Date: time.Now().UTC().Truncate(time.Second)}
@@ -376,13 +401,21 @@ func (d *dist) submit(ctx context.Context, interrupts <-chan struct{}) error {
 		if _, err := d.obs.GetInfo(ctx, manifestName(run, i)); err == nil {
 			continue // scanned
 		}
-		if _, err := stream.GetLastMsgForSubject(ctx, shardSubjectOf(run, i)); err == nil {
+		msgID := fmt.Sprintf("%s/%d", run, i)
+		if _, err := d.obs.GetInfo(ctx, failedName(run, i)); err == nil {
+			// Failed on every try before: queued again, deliberately
+			// (a new message ID, past the stream's duplicate window).
+			if err := d.obs.Delete(ctx, failedName(run, i)); err != nil {
+				return fmt.Errorf("object store: %w", err)
+			}
+			msgID += "/" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		} else if _, err := stream.GetLastMsgForSubject(ctx, shardSubjectOf(run, i)); err == nil {
 			continue // waiting, or being scanned
 		}
 		m := spec
 		m.Shard = i
 		b, _ := json.Marshal(m)
-		if _, err := d.js.Publish(ctx, shardSubjectOf(run, i), b, jetstream.WithMsgID(fmt.Sprintf("%s/%d", run, i))); err != nil {
+		if _, err := d.js.Publish(ctx, shardSubjectOf(run, i), b, jetstream.WithMsgID(msgID)); err != nil {
 			return fmt.Errorf("publish shard %d: %w", i, err)
 		}
 		queued++
@@ -430,6 +463,15 @@ func (d *dist) follow(ctx context.Context, spec *shardSpec, interrupts <-chan st
 		for i := range spec.Shards {
 			if _, err := d.obs.GetInfo(ctx, manifestName(spec.Run, i)); err == nil {
 				done++
+				continue
+			}
+			var f shardFailure
+			if err := d.getJSON(ctx, failedName(spec.Run, i), &f); err == nil {
+				if bar {
+					fmt.Fprintln(d.stderr)
+				}
+				return fmt.Errorf("run %s: shard %d failed %d times (worker %s: %s); submit it again with the same -run to retry it",
+					spec.Run, i, f.Tries, report.TerminalSafe(f.Worker), report.TerminalSafe(f.Error))
 			}
 		}
 		mu.Lock()
@@ -610,8 +652,21 @@ func (d *dist) handle(ctx context.Context, msg jetstream.Msg, worker string, int
 	wg.Wait()
 	if err != nil {
 		fmt.Fprintf(d.stderr, "scanner: worker %s: run %s shard %d: %v\n", worker, spec.Run, spec.Shard, err)
-		if meta != nil && meta.NumDelivered >= maxDeliver {
-			fmt.Fprintf(d.stderr, "scanner: run %s shard %d failed %d times; left for an operator\n", spec.Run, spec.Shard, meta.NumDelivered)
+		var pe permanentError
+		if errors.As(err, &pe) || meta != nil && meta.NumDelivered >= maxDeliver {
+			// The last try, or a shard that no try can scan (its inputs
+			// or flags are wrong): marked failed for the submitter, which
+			// stops; submitted again, the run queues it again.
+			tries := 1
+			if meta != nil {
+				tries = int(meta.NumDelivered)
+			}
+			fmt.Fprintf(d.stderr, "scanner: run %s shard %d failed (%d tries); left for an operator\n", spec.Run, spec.Shard, tries)
+			b, _ := json.Marshal(shardFailure{Shard: spec.Shard, Worker: worker, Tries: tries, Error: err.Error()})
+			if _, err := d.obs.PutBytes(ctx, failedName(spec.Run, spec.Shard), b); err == nil {
+				_ = msg.Term()
+				return
+			}
 		}
 		_ = msg.NakWithDelay(5 * time.Second)
 		return
@@ -639,7 +694,7 @@ func (d *dist) scanShard(ctx context.Context, spec *shardSpec, worker string, al
 	for _, a := range args {
 		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		if !strings.HasPrefix(a, "-") || !slices.Contains(passFlags, name) {
-			return fmt.Errorf("the shard's flag %q is not one a worker takes", a)
+			return permanentError{fmt.Errorf("the shard's flag %q is not one a worker takes", a)}
 		}
 	}
 	targets, err := d.getInput(ctx, spec.Targets, in)
@@ -664,7 +719,7 @@ func (d *dist) scanShard(ctx context.Context, spec *shardSpec, worker string, al
 		"-progress-every", d.o.progressPeriod.String())
 	o, err := parseFlags(args, io.Discard)
 	if err != nil {
-		return fmt.Errorf("the shard's flags: %w", err)
+		return permanentError{fmt.Errorf("the shard's flags: %w", err)}
 	}
 	o.date = spec.Date
 	var space []string

@@ -281,14 +281,7 @@ func TestDistributed(t *testing.T) {
 	assert.Equal(t, one1.Version.Report.Statuses, all.Version.Report.Statuses)
 
 	// Who scanned what: A's shard was scanned again by B or C.
-	scanned := map[string]int{}
-	for _, w := range workers[1:] {
-		for _, l := range w.stderr() {
-			if _, rest, ok := strings.Cut(l, "run lab-1 shard "); ok {
-				scanned[rest]++
-			}
-		}
-	}
+	scanned := shardsScanned(workers[1:], "lab-1")
 	assert.Len(t, scanned, 12, "B and C scanned every shard, A's too: %v", scanned)
 	assert.True(t, slices.ContainsFunc(sub.stderr(), func(l string) bool { return strings.Contains(l, "12/12 shards done") }))
 	assert.Contains(t, sub.out.String(), "12 shards merged")
@@ -319,8 +312,12 @@ func shardsScanned(workers []*proc, run string) map[string]int {
 	scanned := map[string]int{}
 	for _, w := range workers {
 		for _, l := range w.stderr() {
-			if _, rest, ok := strings.Cut(l, "run "+run+" shard "); ok {
-				scanned[rest]++
+			// "scanner: worker host/pid: run RUN shard i/n", as a
+			// shard's scan begins.
+			if _, rest, ok := strings.Cut(l, "run "+run+" shard "); ok && strings.Contains(l, ": worker ") {
+				if i, n, ok := strings.Cut(rest, "/"); ok && strings.Trim(i+n, "0123456789") == "" {
+					scanned[rest]++
+				}
 			}
 		}
 	}
@@ -479,4 +476,52 @@ func TestMergeHostile(t *testing.T) {
 	}
 	_, err = os.Stat(filepath.Join(filepath.Dir(t.TempDir()), "escaped.csv"))
 	assert.True(t, os.IsNotExist(err))
+}
+
+// TestDistributedShardFails: a shard no worker can scan (here its
+// targets in the object store changed under their hash) is marked
+// failed at once and the submitter stops with the worker's error; put
+// right and submitted again under the same -run, it is queued again and
+// the run completes.
+func TestDistributedShardFails(t *testing.T) {
+	bin, ns, targets, flags, _, _ := distSetup(t, 0)
+	args := append(slices.Clone(flags), "-submit", ns.url(), "-run", "fails", "-shards", "1", "-seed", "2", "-rate", "300",
+		"-progress-every", "100ms", "-i", targets, "-out", t.TempDir())
+	sub := startProc(t, bin, args...)
+	require.True(t, sub.waitLine(t, "1 shards queued", 30*time.Second))
+	nc, err := nats.Connect(ns.url())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := context.Background()
+	obs, err := js.ObjectStore(ctx, "ntpctl")
+	require.NoError(t, err)
+	list, err := obs.List(ctx)
+	require.NoError(t, err)
+	input := ""
+	for _, o := range list {
+		if strings.HasPrefix(o.Name, "inputs/") {
+			input = o.Name
+		}
+	}
+	require.NotEmpty(t, input)
+	good, err := obs.GetBytes(ctx, input)
+	require.NoError(t, err)
+	_, err = obs.PutBytes(ctx, input, []byte("127.0.0.1\n"))
+	require.NoError(t, err)
+
+	w := startProc(t, bin, "-worker", ns.url())
+	err = sub.wait(t, 60*time.Second)
+	assert.Error(t, err)
+	assert.True(t, sub.waitLine(t, "shard 0 failed 1 times", 0), "the worker's error reaches the submitter")
+	assert.True(t, sub.waitLine(t, "does not match its hash", 0))
+
+	_, err = obs.PutBytes(ctx, input, good)
+	require.NoError(t, err)
+	again := startProc(t, bin, args...)
+	require.NoError(t, again.wait(t, 60*time.Second))
+	assert.True(t, again.waitLine(t, "1 shards queued", 0), "queued again")
+	assert.Contains(t, again.out.String(), "1 shards merged")
+	assert.Len(t, shardsScanned([]*proc{w}, "fails"), 1)
 }
