@@ -60,8 +60,10 @@ type StatusCounts struct {
 }
 
 // Add adds the counters of o to s: the statistics of the shards of one
-// scan, scanned at the same time on several machines, make the scan's.
-// The rates are added too (the shards send at once).
+// scan, scanned on several machines, make the scan's. The rates are
+// added too, which is right for shards that sent at the same time; for
+// shards that ran one after another, compute SendRate again over the
+// scan's whole time.
 func (s *Stats) Add(o *Stats) {
 	for _, f := range [...]struct{ dst, src *uint64 }{
 		{&s.Targets, &o.Targets}, {&s.Sent, &o.Sent}, {&s.SendErrors, &o.SendErrors}, {&s.Retried, &o.Retried},

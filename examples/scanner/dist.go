@@ -40,6 +40,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -59,7 +60,10 @@ const (
 	workerDurable = "ntpctl-workers" // the workers' shared pull consumer
 	bucket        = "ntpctl"         // the object store
 	progressSubj  = "ntpctl.progress."
-	maxDeliver    = 5 // a shard failing this often is left for an operator
+	// maxDeliver: a shard failing this often is left for an operator.
+	// The consumer redelivers without a limit, so that the delivery after
+	// the last try (its worker died) marks the shard failed.
+	maxDeliver = 5
 )
 
 // shardSpec is a submitted scan, as its spec object and each shard's
@@ -131,7 +135,13 @@ type progressMsg struct {
 // than the target, block and allow lists are not among them (a worker
 // has its own files), nor -out, -shard or -seed (set per shard).
 var passFlags = []string{"port", "retries", "timeout", "quiet", "concurrency", "senders", "allow-loopback", "allow-private",
-	"id", "neutralize-formulas", "json-all"}
+	"id", "neutralize-formulas"}
+
+// workerFlags are a worker's own flags that apply to every shard it
+// scans: its enrichment, its addresses and its own deny list (besides
+// the scan's). Its -rate, when given, caps the scan's per-worker rate.
+var workerFlags = []string{"blocklist", "mmdb", "static", "rdns", "rdns-server", "cymru", "cymru-server", "enrich-workers",
+	"enrich-timeout", "source-ip", "interface"}
 
 var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
@@ -216,7 +226,7 @@ func (d *dist) setup(ctx context.Context, ackWait time.Duration) (jetstream.Cons
 		return nil, fmt.Errorf("stream %s: %w", shardStream, err)
 	}
 	cfg := jetstream.ConsumerConfig{Durable: workerDurable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait,
-		MaxDeliver: maxDeliver, MaxAckPending: -1, Description: "ntpctl: the scanners in -worker mode"}
+		MaxDeliver: -1, MaxAckPending: -1, Description: "ntpctl: the scanners in -worker mode"}
 	if ackWait == 0 {
 		// A worker takes the consumer as the first submitter made it
 		// (with its -ack-wait), waiting for one if there is none yet.
@@ -235,7 +245,27 @@ func (d *dist) setup(ctx context.Context, ackWait time.Duration) (jetstream.Cons
 			}
 		}
 	}
-	c, err := st.CreateOrUpdateConsumer(ctx, cfg)
+	// One consumer serves every run: its ack wait is the first
+	// submitter's, and a later one does not change it under the shards
+	// being scanned.
+	c, err := st.Consumer(ctx, workerDurable)
+	if err == nil {
+		ci := c.CachedInfo().Config
+		if ci.AckWait != ackWait {
+			fmt.Fprintf(d.stderr, "scanner: the workers' consumer keeps its ack wait of %s; -ack-wait %s is not applied\n", ci.AckWait, ackWait)
+		}
+		if ci.MaxDeliver != -1 {
+			ci.MaxDeliver = -1
+			if c, err = st.UpdateConsumer(ctx, ci); err != nil {
+				return nil, fmt.Errorf("consumer %s: %w", workerDurable, err)
+			}
+		}
+		return c, nil
+	}
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("consumer %s: %w", workerDurable, err)
+	}
+	c, err = st.CreateConsumer(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", workerDurable, err)
 	}
@@ -275,12 +305,33 @@ func (d *dist) getInput(ctx context.Context, name, dir string) (string, error) {
 	return path, os.WriteFile(path, b, 0o600)
 }
 
+// maxJSON bounds a spec, manifest or failure object.
+const maxJSON = 4 << 20
+
 func (d *dist) getJSON(ctx context.Context, name string, v any) error {
+	info, err := d.obs.GetInfo(ctx, name)
+	if err != nil {
+		return err
+	}
+	if info.Size > maxJSON {
+		return fmt.Errorf("%s: %d bytes, more than %d", name, info.Size, maxJSON)
+	}
 	b, err := d.obs.GetBytes(ctx, name)
 	if err != nil {
 		return err
 	}
+	if len(b) > maxJSON {
+		return fmt.Errorf("%s: more than %d bytes", name, maxJSON)
+	}
 	return json.Unmarshal(b, v)
+}
+
+// checkSpec checks a spec read from the object store for run.
+func checkSpec(spec *shardSpec, run string) error {
+	if spec.Run != run || spec.Shards < 1 || spec.Shards > 1<<16 {
+		return fmt.Errorf("the spec of run %s names run %q with %d shards", run, spec.Run, spec.Shards)
+	}
+	return nil
 }
 
 // submit puts the scan into the engine and follows it.
@@ -289,9 +340,9 @@ func (d *dist) submit(ctx context.Context, interrupts <-chan struct{}) error {
 	if o.lab {
 		return usagef("-submit: give targets (addresses, prefixes, ranges or -i FILE); the lab runs on one machine")
 	}
-	for _, name := range []string{"shard", "split", "max-targets", "dryrun", "mmdb", "static", "rdns", "cymru", "source-ip", "interface", "bandwidth", "db"} {
+	for _, name := range []string{"shard", "split", "max-targets", "dryrun", "mmdb", "static", "rdns", "cymru", "source-ip", "interface", "bandwidth", "db", "json-all"} {
 		if o.set[name] {
-			return usagef("-%s is not for -submit (each worker uses its own enrichment and addresses; -merge writes the one scan)", name)
+			return usagef("-%s is not for -submit (each worker uses its own enrichment and addresses, given to -worker; -merge writes the one scan)", name)
 		}
 	}
 	if o.workers < 1 {
@@ -368,10 +419,18 @@ func (d *dist) submit(ctx context.Context, interrupts <-chan struct{}) error {
 	// A run already submitted is resumed, if it is the same scan.
 	var prev shardSpec
 	switch err := d.getJSON(ctx, specName(run), &prev); {
+	case err == nil && checkSpec(&prev, run) != nil:
+		return checkSpec(&prev, run)
 	case err == nil:
 		// The date and the workers' rate stay the first submission's.
 		cmp := spec
 		cmp.Date, cmp.Rate = prev.Date, prev.Rate
+		if !o.set["seed"] {
+			cmp.Seed = prev.Seed // a random one the first time
+		}
+		if !o.set["shards"] {
+			cmp.Shards = prev.Shards
+		}
 		if !specEqual(prev, cmp) {
 			return usagef("-run %s was submitted with other targets, flags or shards", run)
 		}
@@ -520,6 +579,24 @@ func (d *dist) follow(ctx context.Context, spec *shardSpec, interrupts <-chan st
 	}
 }
 
+// localArgs are a worker's own flags for the shards it scans.
+func localArgs(o *options) []string {
+	var args []string
+	for _, name := range workerFlags {
+		if !o.set[name] {
+			continue
+		}
+		if l, ok := o.fs.Lookup(name).Value.(*list); ok {
+			for _, v := range *l {
+				args = append(args, "-"+name+"="+v)
+			}
+			continue
+		}
+		args = append(args, "-"+name+"="+o.fs.Lookup(name).Value.String())
+	}
+	return args
+}
+
 // passArgs are the flags of o a worker is given, as given.
 func passArgs(o *options) []string {
 	var args []string
@@ -563,6 +640,9 @@ func (d *dist) work(ctx context.Context, interrupts <-chan struct{}) error {
 		if err := d.getJSON(ctx, specName(d.o.runID), &spec); err != nil {
 			return fmt.Errorf("run %s: %w", d.o.runID, err)
 		}
+		if err := checkSpec(&spec, d.o.runID); err != nil {
+			return err
+		}
 		if i < 0 || i >= spec.Shards {
 			return usagef("JOB_COMPLETION_INDEX %d: the run has %d shards (completions must equal -shards)", i, spec.Shards)
 		}
@@ -573,19 +653,31 @@ func (d *dist) work(ctx context.Context, interrupts <-chan struct{}) error {
 		}
 		return d.scanShard(ctx, &spec, worker, func() {}, interrupts)
 	}
+	if d.o.runID != "" {
+		return usagef("-worker -run is for a Kubernetes Indexed Job (JOB_COMPLETION_INDEX set); a queue worker takes every run's shards")
+	}
 	cons, err := d.setup(ctx, 0)
 	if err != nil {
 		return err
 	}
+	// The first interrupt (Ctrl-C, SIGTERM from Kubernetes) stops the
+	// shard being scanned, which goes back to the queue, and the worker.
+	var stopping atomic.Bool
+	scanInterrupts := make(chan struct{}, 3)
+	go func() {
+		for range interrupts {
+			stopping.Store(true)
+			scanInterrupts <- struct{}{}
+		}
+	}()
 	idleSince := time.Now()
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		select {
-		case <-interrupts:
+		if stopping.Load() {
+			fmt.Fprintf(d.stderr, "scanner: worker %s: interrupted; stopping\n", worker)
 			return context.Canceled
-		default:
 		}
 		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
@@ -598,7 +690,7 @@ func (d *dist) work(ctx context.Context, interrupts <-chan struct{}) error {
 		got := false
 		for msg := range batch.Messages() {
 			got = true
-			d.handle(ctx, msg, worker, interrupts)
+			d.handle(ctx, msg, worker, scanInterrupts)
 		}
 		if got {
 			idleSince = time.Now()
@@ -619,8 +711,11 @@ func (d *dist) handle(ctx context.Context, msg jetstream.Msg, worker string, int
 		_ = msg.Term()
 		return
 	}
-	if d.o.runID != "" && spec.Run != d.o.runID {
-		_ = msg.Nak() // another run's: for another worker
+	meta, _ := msg.Metadata()
+	if meta != nil && meta.NumDelivered > maxDeliver {
+		// Delivered again after its last try's worker went silent (died
+		// on every try): not scanned again, marked failed.
+		d.fail(ctx, msg, &spec, worker, int(meta.NumDelivered)-1, errors.New("no worker finished it: each one stopped reporting"))
 		return
 	}
 	if _, err := d.obs.GetInfo(ctx, manifestName(spec.Run, spec.Shard)); err == nil {
@@ -630,10 +725,9 @@ func (d *dist) handle(ctx context.Context, msg jetstream.Msg, worker string, int
 	// Keep the message ours while the shard is scanned.
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	meta, _ := msg.Metadata()
-	every := 10 * time.Second
+	every := 5 * time.Second
 	if info, err := d.js.Consumer(ctx, shardStream, workerDurable); err == nil {
-		every = max(info.CachedInfo().Config.AckWait/3, 100*time.Millisecond)
+		every = min(every, max(info.CachedInfo().Config.AckWait/3, 100*time.Millisecond))
 	}
 	wg.Go(func() {
 		t := time.NewTicker(every)
@@ -650,23 +744,18 @@ func (d *dist) handle(ctx context.Context, msg jetstream.Msg, worker string, int
 	err := d.scanShard(ctx, &spec, worker, func() { _ = msg.InProgress() }, interrupts)
 	close(stop)
 	wg.Wait()
+	if errors.Is(err, errInterrupted) {
+		_ = msg.Nak() // for another worker, at once
+		return
+	}
 	if err != nil {
 		fmt.Fprintf(d.stderr, "scanner: worker %s: run %s shard %d: %v\n", worker, spec.Run, spec.Shard, err)
 		var pe permanentError
-		if errors.As(err, &pe) || meta != nil && meta.NumDelivered >= maxDeliver {
+		if tries := deliveries(meta); errors.As(err, &pe) || tries >= maxDeliver {
 			// The last try, or a shard that no try can scan (its inputs
-			// or flags are wrong): marked failed for the submitter, which
-			// stops; submitted again, the run queues it again.
-			tries := 1
-			if meta != nil {
-				tries = int(meta.NumDelivered)
-			}
-			fmt.Fprintf(d.stderr, "scanner: run %s shard %d failed (%d tries); left for an operator\n", spec.Run, spec.Shard, tries)
-			b, _ := json.Marshal(shardFailure{Shard: spec.Shard, Worker: worker, Tries: tries, Error: err.Error()})
-			if _, err := d.obs.PutBytes(ctx, failedName(spec.Run, spec.Shard), b); err == nil {
-				_ = msg.Term()
-				return
-			}
+			// or flags are wrong).
+			d.fail(ctx, msg, &spec, worker, tries, err)
+			return
 		}
 		_ = msg.NakWithDelay(5 * time.Second)
 		return
@@ -675,6 +764,28 @@ func (d *dist) handle(ctx context.Context, msg jetstream.Msg, worker string, int
 		// The shard is in; a redelivery finds its manifest and acks.
 		fmt.Fprintf(d.stderr, "scanner: worker %s: ack of run %s shard %d: %v\n", worker, spec.Run, spec.Shard, err)
 	}
+}
+
+// errInterrupted: the worker was told to stop in the middle of a shard.
+var errInterrupted = errors.New("interrupted")
+
+func deliveries(meta *jetstream.MsgMetadata) int {
+	if meta == nil {
+		return 1
+	}
+	return int(meta.NumDelivered)
+}
+
+// fail marks a shard failed for the submitter, which stops; submitted
+// again, the run queues it again. The message is done with.
+func (d *dist) fail(ctx context.Context, msg jetstream.Msg, spec *shardSpec, worker string, tries int, cause error) {
+	fmt.Fprintf(d.stderr, "scanner: run %s shard %d failed (%d tries); left for an operator\n", spec.Run, spec.Shard, tries)
+	b, _ := json.Marshal(shardFailure{Shard: spec.Shard, Worker: worker, Tries: tries, Error: cause.Error()})
+	if _, err := d.obs.PutBytes(ctx, failedName(spec.Run, spec.Shard), b); err != nil {
+		_ = msg.NakWithDelay(5 * time.Second) // the next delivery marks it
+		return
+	}
+	_ = msg.Term()
 }
 
 // scanShard scans one shard into a temporary directory and puts its
@@ -692,11 +803,17 @@ func (d *dist) scanShard(ctx context.Context, spec *shardSpec, worker string, al
 	}
 	args := append([]string(nil), spec.Args...)
 	for _, a := range args {
-		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") || !slices.Contains(passFlags, name) {
-			return permanentError{fmt.Errorf("the shard's flag %q is not one a worker takes", a)}
+		name, value, ok := strings.Cut(strings.TrimPrefix(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || !ok || !slices.Contains(passFlags, name) {
+			return permanentError{fmt.Errorf("the shard's flag %q is not one a worker takes (as -name=value)", a)}
+		}
+		// Loopback and the private ranges only where the worker itself
+		// allows them: a message must not aim it at its own networks.
+		if (name == "allow-loopback" && !d.o.allowLoopback || name == "allow-private" && !d.o.allowPrivate) && value != "false" {
+			return permanentError{fmt.Errorf("the shard asks for -%s, which this worker was not started with", name)}
 		}
 	}
+	args = append(args, localArgs(d.o)...)
 	targets, err := d.getInput(ctx, spec.Targets, in)
 	if err != nil {
 		return err
@@ -714,12 +831,19 @@ func (d *dist) scanShard(ctx context.Context, spec *shardSpec, worker string, al
 			args = append(args, l.flag, p)
 		}
 	}
+	rate := spec.Rate
+	if d.o.set["rate"] && d.o.rate > 0 && (rate <= 0 || rate > d.o.rate) {
+		rate = d.o.rate
+	}
 	args = append(args, "-seed", strconv.FormatUint(spec.Seed, 10), "-shard", fmt.Sprintf("%d/%d", spec.Shard, spec.Shards),
-		"-probes", spec.Probes, "-rate", strconv.Itoa(spec.Rate), "-out", out, "-progress", "none",
+		"-probes", spec.Probes, "-rate", strconv.Itoa(rate), "-out", out, "-progress", "none",
 		"-progress-every", d.o.progressPeriod.String())
 	o, err := parseFlags(args, io.Discard)
 	if err != nil {
 		return permanentError{fmt.Errorf("the shard's flags: %w", err)}
+	}
+	if o.senders > 64 || o.concurrency > 1<<18 {
+		return permanentError{fmt.Errorf("the shard asks for %d senders and %d in flight: more than a worker takes (64, 262144)", o.senders, o.concurrency)}
 	}
 	o.date = spec.Date
 	var space []string
@@ -735,6 +859,9 @@ func (d *dist) scanShard(ctx context.Context, spec *shardSpec, worker string, al
 	start := time.Now()
 	code := scanWith(ctx, o, io.Discard, &log, interrupts)
 	d.scanTime += time.Since(start)
+	if code == exitInterrupted {
+		return errInterrupted
+	}
 	if code != exitOK {
 		return fmt.Errorf("scan ended with status %d: %s", code, report.TerminalSafe(strings.TrimSpace(log.String())))
 	}
@@ -777,7 +904,15 @@ func (d *dist) scanShard(ctx context.Context, spec *shardSpec, worker string, al
 		alive()
 	}
 	b, _ := json.Marshal(m)
-	// The manifest last: a shard is in once it names its files.
+	// The manifest last: a shard is in once it names its files. The
+	// first attempt in stays (a slower worker's is dropped), so that a
+	// merge of the run gives the same files every time.
+	if _, err := d.obs.GetInfo(ctx, manifestName(spec.Run, spec.Shard)); err == nil {
+		for _, f := range m.Files {
+			_ = d.obs.Delete(ctx, attemptFile(spec.Run, spec.Shard, m.Attempt, f.Name))
+		}
+		return nil
+	}
 	if _, err := d.obs.PutBytes(ctx, manifestName(spec.Run, spec.Shard), b); err != nil {
 		return fmt.Errorf("object store: %w", err)
 	}

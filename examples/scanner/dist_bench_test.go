@@ -54,7 +54,7 @@ func BenchmarkEngineOverhead(b *testing.B) {
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	require.NoError(b, err)
-	o, err := parseFlags([]string{"-worker", ns.url(), "-progress-every", "1s", "127.0.0.1"}, io.Discard)
+	o, err := parseFlags([]string{"-worker", ns.url(), "-allow-loopback", "-progress-every", "1s", "127.0.0.1"}, io.Discard)
 	require.NoError(b, err)
 	d := &dist{o: o, nc: nc, js: js, stdout: io.Discard, stderr: io.Discard}
 	cons, err := d.setup(ctx, time.Minute)
@@ -127,7 +127,7 @@ func BenchmarkWorkers(b *testing.B) {
 			ns := startNATS(b)
 			var ws []*proc
 			for range workers {
-				ws = append(ws, startProc(b, bin, "-worker", ns.url()))
+				ws = append(ws, startProc(b, bin, "-worker", ns.url(), "-allow-loopback"))
 			}
 			start := time.Now()
 			sub := startProc(b, bin, append(slices.Clone(flags), "-submit", ns.url(), "-run", fmt.Sprintf("w%d", round),

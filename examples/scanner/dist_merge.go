@@ -46,6 +46,9 @@ func (d *dist) mergeRun(ctx context.Context) error {
 		}
 		return fmt.Errorf("run %s: %w", o.runID, err)
 	}
+	if err := checkSpec(&spec, o.runID); err != nil {
+		return err
+	}
 	var ms []manifest
 	var missing []int
 	for i := range spec.Shards {
@@ -86,20 +89,32 @@ func (d *dist) mergeRun(ctx context.Context) error {
 	}
 	slices.Sort(names)
 	stats := mergeStats(&spec, ms)
-	sums := map[bool]*report.Stats{true: {}, false: {}} // by monitor
+	base := spec.Date.Format("2006-01-02") + "-ntpctl-" + fileIDOf(ms)
+	// Every name checked before anything is written.
+	var merged []string
 	for _, name := range names {
-		path := filepath.Join(o.out, name)
-		if _, err := os.Stat(path); err == nil && !o.force {
-			return usagef("-out %s: %s exists (-force replaces the files the merge writes)", o.out, name)
-		}
-		csv := strings.HasSuffix(name, ".csv")
 		switch {
 		case strings.HasSuffix(name, "-stats.json"), strings.HasSuffix(name, "-stats.txt"):
 			continue // written from the merged statistics
-		case csv, strings.HasSuffix(name, ".jsonl"):
+		case strings.HasSuffix(name, ".csv"):
+			if _, err := report.TypeFromFileName(name); err != nil {
+				return fmt.Errorf("shard file %q: %w", name, err)
+			}
+		case strings.HasSuffix(name, ".jsonl"):
 		default:
 			return fmt.Errorf("shard file %q: not one a scan writes", name)
 		}
+		merged = append(merged, name)
+	}
+	for _, name := range append(slices.Clone(merged), base+"-stats.json", base+"-stats.txt") {
+		if _, err := os.Stat(filepath.Join(o.out, name)); err == nil && !o.force {
+			return usagef("-out %s: %s exists (-force replaces the files the merge writes)", o.out, name)
+		}
+	}
+	sums := map[bool]*report.Stats{true: {}, false: {}} // by monitor
+	for _, name := range merged {
+		path := filepath.Join(o.out, name)
+		csv := strings.HasSuffix(name, ".csv")
 		if err := d.mergeFile(ctx, &spec, ms, name, path, csv); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -120,7 +135,6 @@ func (d *dist) mergeRun(ctx context.Context) error {
 			p.Report.Statuses = statuses
 		}
 	}
-	base := spec.Date.Format("2006-01-02") + "-ntpctl-" + fileIDOf(ms)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
@@ -293,8 +307,28 @@ func mergeStats(spec *shardSpec, ms []manifest) report.JSONScanStats {
 			p.Report.Statuses = addCounts(p.Report.Statuses, pp.src.Report.Statuses)
 		}
 	}
+	for i := range ms {
+		if !slices.Equal(ms[i].Space, st.Space) {
+			st.Space = nil // the shards disagree on what the scan covers: nothing is taken as covered
+		}
+	}
 	if st.Interrupted || st.Failed != "" {
 		st.Space = nil // not covered completely
+	}
+	// The shards ran partly one after another: the run's rates are over
+	// its whole time, not the shards' added up.
+	if span := st.Finished.Sub(st.Started).Seconds(); span > 0 {
+		st.SendRate = float64(st.Sent) / span
+		for _, p := range []*report.JSONProbeStats{st.Monitor, st.Version} {
+			if p != nil {
+				p.Prober.SendRate = float64(p.Prober.Sent) / span
+			}
+		}
+	}
+	for _, p := range []*report.JSONProbeStats{st.Monitor, st.Version} {
+		if p != nil {
+			p.Prober.CurrentSendRate = 0
+		}
 	}
 	return st
 }

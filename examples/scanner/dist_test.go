@@ -260,7 +260,7 @@ func TestDistributed(t *testing.T) {
 	// rate is low enough that a shard takes about a second.
 	var workers []*proc
 	for range 3 {
-		workers = append(workers, startProc(t, bin, "-worker", ns.url(), "-progress-every", "200ms"))
+		workers = append(workers, startProc(t, bin, "-worker", ns.url(), "-allow-loopback", "-progress-every", "200ms"))
 	}
 	merged := t.TempDir()
 	sub := startProc(t, bin, append(slices.Clone(flags), "-submit", ns.url(), "-run", "lab-1", "-shards", "12", "-workers", "3",
@@ -302,7 +302,7 @@ func distSetup(t *testing.T, n int) (bin string, ns *natsServer, targets string,
 	ns = startNATS(t)
 	targets, flags, hostile = labTargets(t, 64)
 	for range n {
-		workers = append(workers, startProc(t, bin, "-worker", ns.url(), "-progress-every", "200ms"))
+		workers = append(workers, startProc(t, bin, "-worker", ns.url(), "-allow-loopback", "-progress-every", "200ms"))
 	}
 	return bin, ns, targets, flags, hostile, workers
 }
@@ -395,7 +395,7 @@ func TestDistributedIndexedJob(t *testing.T) {
 	require.True(t, sub.waitLine(t, "completions 4", 30*time.Second))
 	var pods []*proc
 	for i := range 4 {
-		p := &proc{cmd: exec.Command(bin, "-worker", ns.url(), "-run", "job-1"), done: make(chan struct{})}
+		p := &proc{cmd: exec.Command(bin, "-worker", ns.url(), "-allow-loopback", "-run", "job-1"), done: make(chan struct{})}
 		p.cmd.Env = append(os.Environ(), fmt.Sprintf("JOB_COMPLETION_INDEX=%d", i))
 		pods = append(pods, startCmd(t, p))
 	}
@@ -411,11 +411,11 @@ func TestDistributedIndexedJob(t *testing.T) {
 	assert.Equal(t, scanRows(t, single, hostile), scanRows(t, merged, hostile))
 
 	// A pod run again (a retried index) finds its shard in and exits.
-	p := &proc{cmd: exec.Command(bin, "-worker", ns.url(), "-run", "job-1"), done: make(chan struct{})}
+	p := &proc{cmd: exec.Command(bin, "-worker", ns.url(), "-allow-loopback", "-run", "job-1"), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), "JOB_COMPLETION_INDEX=2")
 	require.NoError(t, startCmd(t, p).wait(t, 30*time.Second))
 	assert.True(t, p.waitLine(t, "shard 2 is in already", time.Second))
-	p = &proc{cmd: exec.Command(bin, "-worker", ns.url(), "-run", "job-1"), done: make(chan struct{})}
+	p = &proc{cmd: exec.Command(bin, "-worker", ns.url(), "-allow-loopback", "-run", "job-1"), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), "JOB_COMPLETION_INDEX=4")
 	assert.Error(t, startCmd(t, p).wait(t, 30*time.Second), "an index beyond the run's shards")
 }
@@ -511,7 +511,7 @@ func TestDistributedShardFails(t *testing.T) {
 	_, err = obs.PutBytes(ctx, input, []byte("127.0.0.1\n"))
 	require.NoError(t, err)
 
-	w := startProc(t, bin, "-worker", ns.url())
+	w := startProc(t, bin, "-worker", ns.url(), "-allow-loopback")
 	err = sub.wait(t, 60*time.Second)
 	assert.Error(t, err)
 	assert.True(t, sub.waitLine(t, "shard 0 failed 1 times", 0), "the worker's error reaches the submitter")
@@ -524,4 +524,22 @@ func TestDistributedShardFails(t *testing.T) {
 	assert.True(t, again.waitLine(t, "1 shards queued", 0), "queued again")
 	assert.Contains(t, again.out.String(), "1 shards merged")
 	assert.Len(t, shardsScanned([]*proc{w}, "fails"), 1)
+}
+
+// TestDistributedWorkerRefuses: a shard asking a worker for loopback
+// (-allow-loopback, here the lab's), which the worker was not started
+// with, is refused and marked failed: a message cannot aim workers at
+// their own networks.
+func TestDistributedWorkerRefuses(t *testing.T) {
+	bin, ns, targets, flags, _, _ := distSetup(t, 0)
+	sub := startProc(t, bin, append(slices.Clone(flags), "-submit", ns.url(), "-run", "refused", "-shards", "1", "-seed", "2",
+		"-progress-every", "100ms", "-i", targets)...)
+	startProc(t, bin, "-worker", ns.url())
+	assert.Error(t, sub.wait(t, 60*time.Second))
+	assert.True(t, sub.waitLine(t, "asks for -allow-loopback, which this worker was not started with", 0))
+	// -run is for Indexed Jobs only.
+	w := startProc(t, bin, "-worker", ns.url(), "-run", "refused")
+	var ee *exec.ExitError
+	require.ErrorAs(t, w.wait(t, 30*time.Second), &ee)
+	assert.Equal(t, exitUsage, ee.ExitCode())
 }

@@ -218,6 +218,8 @@ func TestDockerfile(t *testing.T) {
 	assert.Empty(t, libs)
 	v, err := exec.Command(bin, "-version").CombinedOutput()
 	require.NoError(t, err, string(v))
-	help, _ := exec.Command(bin, "-h").CombinedOutput()
-	assert.Contains(t, string(help), "-worker", "built with -tags nats")
+	info, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
+	require.NoError(t, err, string(info))
+	assert.Contains(t, string(info), "-tags=nats", "built with NATS")
+	assert.Contains(t, string(info), "CGO_ENABLED=0")
 }
