@@ -64,6 +64,21 @@ func (n *natsServer) start() {
 
 func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
 
+// objectStore opens (or makes) the scanner's object store on n, as a
+// client of the test's own.
+func (n *natsServer) objectStore(t *testing.T) jetstream.ObjectStore {
+	t.Helper()
+	nc, err := nats.Connect(n.url())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	obs, err := js.CreateOrUpdateObjectStore(context.Background(), jetstream.ObjectStoreConfig{Bucket: "ntpctl", Storage: jetstream.FileStorage,
+		Description: "ntpctl: scan inputs, specs and shard results"})
+	require.NoError(t, err)
+	return obs
+}
+
 var (
 	natsBinOnce sync.Once
 	natsBin     string
@@ -430,14 +445,8 @@ func TestMergeHostile(t *testing.T) {
 	}
 	bin := scannerWithNATS(t)
 	ns := startNATS(t)
-	nc, err := nats.Connect(ns.url())
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
 	ctx := context.Background()
-	obs, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: "ntpctl"})
-	require.NoError(t, err)
+	obs := ns.objectStore(t)
 	put := func(name string, v any) {
 		b, err := json.Marshal(v)
 		require.NoError(t, err)
@@ -474,7 +483,7 @@ func TestMergeHostile(t *testing.T) {
 		assert.Error(t, err, c.run)
 		assert.Contains(t, stderr, c.want, c.run)
 	}
-	_, err = os.Stat(filepath.Join(filepath.Dir(t.TempDir()), "escaped.csv"))
+	_, err := os.Stat(filepath.Join(filepath.Dir(t.TempDir()), "escaped.csv"))
 	assert.True(t, os.IsNotExist(err))
 }
 
@@ -489,14 +498,8 @@ func TestDistributedShardFails(t *testing.T) {
 		"-progress-every", "100ms", "-i", targets, "-out", t.TempDir())
 	sub := startProc(t, bin, args...)
 	require.True(t, sub.waitLine(t, "1 shards queued", 30*time.Second))
-	nc, err := nats.Connect(ns.url())
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
 	ctx := context.Background()
-	obs, err := js.ObjectStore(ctx, "ntpctl")
-	require.NoError(t, err)
+	obs := ns.objectStore(t)
 	list, err := obs.List(ctx)
 	require.NoError(t, err)
 	input := ""
