@@ -79,3 +79,32 @@ func ExampleParseSystemVars() {
 	// rootdisp: 12.5
 	// leap_none, sync_ntp, 1 event, clock_sync
 }
+
+// The MRU list, as `ntpq -c mrulist` fetches it: a nonce first, then
+// READ_MRU requests carrying it; each reply's variables decode into a
+// page of entries.
+func ExampleParseMRU() {
+	req := mode6.AppendReqNonce(nil, 1) // sent; the reply's variables:
+	_ = req
+	vs, _ := mode6.ParseVars([]byte("nonce=9f0e1d2c3b4a5968\r\n"))
+	nonce, _ := mode6.ParseNonce(vs)
+	q := mode6.MRURequest{Seq: 2, Nonce: nonce, Frags: 32}
+	if _, err := q.AppendBinary(nil); err != nil { // sent; the reply:
+		fmt.Println(err)
+		return
+	}
+	vs, _ = mode6.ParseVars([]byte("nonce=0a1b2c3d, addr.0=192.0.2.9:123, last.0=0xe2a6b3c0.00000000, " +
+		"first.0=0xe2a6b000.00000000, ct.0=3, mv.0=35, rs.0=0x0, last.newest=0xe2a6b3c0.00000000, now=0xe2a6b3c5.00000000\r\n"))
+	p, err := mode6.ParseMRU(vs)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, e := range p.Entries {
+		fmt.Printf("%s count %d mode %d version %d\n", e.Addr, e.Count, e.Mode, e.Version)
+	}
+	fmt.Println("complete:", p.Complete, "next nonce:", p.Nonce)
+	// Output:
+	// 192.0.2.9:123 count 3 mode 3 version 4
+	// complete: true next nonce: 0a1b2c3d
+}

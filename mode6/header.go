@@ -80,7 +80,8 @@ var (
 type Op uint8
 
 // Opcodes. Only READSTAT, READVAR and READCLOCK can be sent with
-// [Request]; the others change state, need authentication or are not
+// [Request], REQ_NONCE with [AppendReqNonce] and READ_MRU with
+// [MRURequest]; the others change state, need authentication or are not
 // queries.
 const (
 	OpUnspec       Op = 0  // CTL_OP_UNSPEC: status word only
