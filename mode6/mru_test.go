@@ -124,20 +124,20 @@ func TestParseMRU(t *testing.T) {
 		t.Errorf("%+v, %v", p, err)
 	}
 	for _, bad := range []string{
-		"addr.0=192.0.2.1:123",                             // no last
-		"last.0=0x1.0",                                     // no address
-		"addr.0=192.0.2.1, last.0=0x1.0",                   // no port
-		"addr.0=192.0.2.1:123, last.0=tomorrow",            // bad time
-		"addr.0=192.0.2.1:123, last.0=0x1.0, ct.0=-1",      // bad count
-		"addr.0=192.0.2.1:123, last.0=0x1.0, mv.0=300",     // bad mode
-		"addr.0=192.0.2.1:123, last.0=0x1.0, rs.0=0xzz",    // bad mask
-		"addr.0=192.0.2.1:123, addr.0=192.0.2.2:123",       // an index twice
-		"addr.01=192.0.2.1:123, last.01=0x1.0",             // not an index
-		"addr.older=192.0.2.1:123",                         // older without its time
-		"addr.0=[fe80::1%eth0]:123, last.0=0x1.0",          // a zone
-		"now=soon",                                         // bad time
-		`nonce="a b"`,                                      // a nonce a request cannot carry back
-		"addr.-1=192.0.2.1:123, last.-1=0x1.0",             // negative
+		"addr.0=192.0.2.1:123",                          // no last
+		"last.0=0x1.0",                                  // no address
+		"addr.0=192.0.2.1, last.0=0x1.0",                // no port
+		"addr.0=192.0.2.1:123, last.0=tomorrow",         // bad time
+		"addr.0=192.0.2.1:123, last.0=0x1.0, ct.0=-1",   // bad count
+		"addr.0=192.0.2.1:123, last.0=0x1.0, mv.0=300",  // bad mode
+		"addr.0=192.0.2.1:123, last.0=0x1.0, rs.0=0xzz", // bad mask
+		"addr.0=192.0.2.1:123, addr.0=192.0.2.2:123",    // an index twice
+		"addr.01=192.0.2.1:123, last.01=0x1.0",          // not an index
+		"addr.older=192.0.2.1:123",                      // older without its time
+		"addr.0=[fe80::1%eth0]:123, last.0=0x1.0",       // a zone
+		"now=soon",                             // bad time
+		`nonce="a b"`,                          // a nonce a request cannot carry back
+		"addr.-1=192.0.2.1:123, last.-1=0x1.0", // negative
 		"addr.99999999999999999999=192.0.2.1:123, last.0=1", // overflow
 	} {
 		vs, _ := mode6.ParseVars([]byte(bad))
