@@ -4,8 +4,8 @@ package mode6
 // 4.2.8 and ntpsec (`ntpq -c mrulist`), and CTL_OP_REQ_NONCE, the round
 // trip that proves the client receives at its address before the list is
 // sent. The variables, their order and the rules come from ntpsec's
-// docs/mode6.adoc ("keep in sync with the big comment in
-// ntpd/ntp_control.c") and ntp.org's ntpq/ntpq-subs.c collect_mru_list.
+// mode6.adoc (ntpsec/docs/mode6.adoc: "keep in sync with the big comment
+// in ntpd/ntp_control.c") and ntp.org's ntpq/ntpq-subs.c collect_mru_list.
 
 import (
 	"errors"
