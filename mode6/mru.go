@@ -9,6 +9,7 @@ package mode6
 
 import (
 	"errors"
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -183,6 +184,12 @@ type MRUEntry struct {
 	Mode, Version uint8
 	// Restrict is the restrict mask that applied to it (rs.#).
 	Restrict uint32
+	// Score and Dropped are ntpsec's rate-limiting score of the client
+	// and the packets dropped by it (sc.# and dr.#, which ntpsec's ntpq
+	// shows as score and drop); ntp.org's ntpd sends neither, and they are
+	// zero then.
+	Score   float64
+	Dropped uint64
 }
 
 // MRUPage is what one READ_MRU reply holds.
@@ -312,7 +319,7 @@ func ParseMRU(vs Vars) (MRUPage, error) {
 
 // mruFields are the indexed variables of an entry, by bit: addr and last
 // are needed.
-var mruFields = [...]string{"addr", "last", "first", "ct", "mv", "rs"}
+var mruFields = [...]string{"addr", "last", "first", "ct", "mv", "rs", "sc", "dr"}
 
 func (e *MRUEntry) set(field int, s string) error {
 	var err error
@@ -333,6 +340,13 @@ func (e *MRUEntry) set(field int, s string) error {
 		var rs uint64
 		rs, err = strconv.ParseUint(strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X"), 16, 32)
 		e.Restrict = uint32(rs)
+	case 6:
+		e.Score, err = strconv.ParseFloat(s, 64)
+		if err == nil && !(e.Score >= 0 && e.Score <= math.MaxFloat64) {
+			err = ErrMRUReply // NaN, infinite or negative
+		}
+	case 7:
+		e.Dropped, err = strconv.ParseUint(s, 10, 64)
 	}
 	if err != nil {
 		return ErrMRUReply
@@ -351,10 +365,10 @@ func parseMRUAddr(s string) (netip.AddrPort, error) {
 
 // AppendMRUVars appends p as the variables of a READ_MRU reply, in
 // ntpsec's order: the nonce, addr.older and last.older, each entry's
-// addr, last, first, ct, mv and rs, then last.newest and now (when
-// Complete). AppendVars writes them as the server does. ParseMRU gives p
-// back (less Ignored), for entries with unmapped addresses and Mode and
-// Version below 8.
+// addr, last, first, ct, mv and rs (and sc and dr when not zero), then
+// last.newest and now (when Complete). AppendVars writes them as the
+// server does. ParseMRU gives p back (less Ignored), for entries with
+// unmapped addresses and Mode and Version below 8.
 func AppendMRUVars(vs Vars, p *MRUPage) Vars {
 	if p.Nonce != "" {
 		vs = append(vs, Var{Name: "nonce", Value: p.Nonce})
@@ -372,6 +386,12 @@ func AppendMRUVars(vs Vars, p *MRUPage) Vars {
 			Var{Name: "mv." + n, Value: strconv.Itoa(int(e.Version&7)<<3 | int(e.Mode&7))},
 			Var{Name: "rs." + n, Value: "0x" + strconv.FormatUint(uint64(e.Restrict), 16)},
 		)
+		if e.Score != 0 {
+			vs = append(vs, Var{Name: "sc." + n, Value: strconv.FormatFloat(e.Score, 'f', -1, 64)})
+		}
+		if e.Dropped != 0 {
+			vs = append(vs, Var{Name: "dr." + n, Value: strconv.FormatUint(e.Dropped, 10)})
+		}
 	}
 	if len(p.Entries) > 0 {
 		vs = append(vs, Var{Name: "last.newest", Value: p.LastNewest.String()})

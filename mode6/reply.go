@@ -34,6 +34,11 @@ func (rb *ReplyBuilder) Reset(h Header) {
 	*rb = ReplyBuilder{h: h, text: rb.text[:0], cuts: rb.cuts[:0]}
 }
 
+// Fragments returns the number of fragments the reply has so far, the
+// one being filled included (ntpd's res_frags, which read_mru_list
+// compares with the request's frags=).
+func (rb *ReplyBuilder) Fragments() int { return len(rb.cuts) + 1 }
+
 func (rb *ReplyBuilder) fragLen() int {
 	if len(rb.cuts) == 0 {
 		return len(rb.text)

@@ -121,3 +121,55 @@ func TestReplyBuilderLimits(t *testing.T) {
 	}
 	assert.LessOrEqual(t, end, 0xffff)
 }
+
+// TestReplyBuilderOverhead: ctl_putdata keeps 3 octets of every
+// fragment free: an item that ends 2 octets short of a full fragment
+// closes it, and its separator starts the next one (ntpsec 1.2.2 sends
+// MRU fragments of 466 to 468 octets so); with 3 octets left the
+// separator stays and the next item is cut; a reply that ends so gets a
+// last fragment of CR LF alone.
+func TestReplyBuilderOverhead(t *testing.T) {
+	item := func(n int) mode6.Var { return mode6.Var{Name: "a", Value: strings.Repeat("9", n-2)} }
+	build := func(vs ...mode6.Var) []mode6.Packet {
+		var rb mode6.ReplyBuilder
+		rb.Reset(mode6.Header{Version: 2, Response: true, Op: mode6.OpReadMRU, Seq: 1})
+		rb.PutVars(vs)
+		var out []mode6.Packet
+		for _, b := range rb.AppendPackets(nil, nil) {
+			var p mode6.Packet
+			require.NoError(t, p.DecodeFromBytes(b))
+			p.Data = append([]byte(nil), p.Data...)
+			out = append(out, p)
+		}
+		assert.Equal(t, len(out), rb.Fragments())
+		return out
+	}
+	// Seven items of 60 octets, each folded onto its own line, and one of
+	// last octets: 466 or 465 octets in all.
+	fillTo := func(last int) []mode6.Var {
+		var vs []mode6.Var
+		for range 7 {
+			vs = append(vs, item(60))
+		}
+		return append(vs, item(last))
+	}
+	next := item(10)
+
+	fill := fillTo(25)
+	require.Equal(t, 466, len(mode6.AppendVars(nil, fill)))
+	p := build(append(fill, next)...)
+	require.Len(t, p, 2)
+	assert.Equal(t, 466, int(p[0].Count))
+	assert.Equal(t, ", a=99999999\r\n", string(p[1].Data))
+	p = build(fill...)
+	require.Len(t, p, 2)
+	assert.Equal(t, "\r\n", string(p[1].Data))
+
+	short := fillTo(24)
+	require.Equal(t, 465, len(mode6.AppendVars(nil, short)))
+	p = build(append(short, next)...)
+	require.Len(t, p, 2)
+	assert.Equal(t, 468, int(p[0].Count))
+	assert.Equal(t, ", a", string(p[0].Data[465:]))
+	assert.Equal(t, "=99999999\r\n", string(p[1].Data))
+}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ntpctl/ntpctl/mode6"
 	"github.com/ntpctl/ntpctl/mode7"
@@ -65,6 +66,16 @@ type Host struct {
 	// Peers are the associations READSTAT lists and READVAR reads.
 	Peers []Peer
 
+	// NoMRUList refuses READ_MRU with CERR_PERMISSION, as a "restrict
+	// … nomrulist" ntpsec does. Otherwise a Mode6NTPsec host serves its
+	// MRU list: Clients (oldest first, dated back from the host's first
+	// MRU request), then the senders of the Mode 6 requests it has had,
+	// the querier itself among them, as ntpd's monitor keeps them.
+	NoMRUList bool
+	// Now is the host's clock for nonces and MRU times; nil means
+	// time.Now.
+	Now func() time.Time
+
 	// Hostile makes the host misbehave; the zero value is well-behaved.
 	Hostile Hostile
 
@@ -74,6 +85,11 @@ type Host struct {
 	rng   *rand.Rand
 	rb    mode6.ReplyBuilder
 	stale []byte // ntpsec's static send buffer
+	live  map[netip.Addr]*liveEntry
+	// lastOffset is the offset of the last fragment sent, which ntpsec's
+	// error replies repeat.
+	lastOffset uint16
+	epoch      mode6.Timestamp // the MRU list's times count back from it
 }
 
 type replyKey struct {

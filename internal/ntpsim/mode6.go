@@ -2,10 +2,8 @@ package ntpsim
 
 import (
 	"encoding/binary"
-	"hash/fnv"
 	"net/netip"
 	"slices"
-	"strconv"
 
 	"github.com/ntpctl/ntpctl/mode6"
 )
@@ -59,9 +57,20 @@ func (h *Host) mode6(req []byte, src netip.AddrPort, dst netip.Addr, out *outbox
 		return
 	}
 	h.init()
+	if h.Mode6 == Mode6NTPsec {
+		h.heard(src, hd.Version)
+	}
 	leap := uint8(h.Status >> 14)
 	fail := func(code mode6.ServerError) {
-		h.emit(h.Hostile.mangle([][]byte{mode6.AppendErrorReply(nil, hd, leap, code)}), src, dst, out)
+		b := mode6.AppendErrorReply(nil, hd, leap, code)
+		if h.Mode6 == Mode6NTPsec {
+			// ctl_error leaves the offset of the static reply packet as
+			// the last fragment sent set it.
+			h.mu.Lock()
+			binary.BigEndian.PutUint16(b[8:], h.lastOffset)
+			h.mu.Unlock()
+		}
+		h.emit(h.Hostile.mangle([][]byte{b}), src, dst, out)
 	}
 	if int(hd.Count) > len(req)-mode6.HeaderLen || len(req)%4 != 0 ||
 		(h.Mode6 == Mode6NTPsec && hd.Count > mode6.MaxDataLen) {
@@ -98,10 +107,23 @@ func (h *Host) mode6(req []byte, src netip.AddrPort, dst netip.Addr, out *outbox
 		fail(mode6.CErrBadAssoc) // no reference clock is simulated
 		return
 	case mode6.OpReqNonce:
-		rh.Status = h.Status
-		vars = mode6.Vars{{Name: "nonce", Value: h.nonce(src)}}
+		vars = mode6.Vars{{Name: "nonce", Value: h.nonce(src)}} // status 0, as process_control leaves it
 	case mode6.OpReadMRU:
-		return // without a valid nonce, read_mru_list sends nothing
+		if h.Mode6 != Mode6NTPsec {
+			return // ntp.org's MRU list is not simulated
+		}
+		list := h.mruList()
+		h.mu.Lock()
+		code, answer := h.readMRU(rh, data, src, netip.AddrPortFrom(dst, 0), list)
+		if !answer || code != 0 {
+			h.mu.Unlock()
+			if answer {
+				fail(code)
+			}
+			return
+		}
+		h.send(src, dst, out)
+		return
 	case mode6.OpSetTrap, mode6.OpUnsetTrap, mode6.OpSaveConfig:
 		if h.Mode6 == Mode6NTPsec {
 			fail(mode6.CErrBadOp) // ntpsec has no handler for these
@@ -136,6 +158,12 @@ func (h *Host) mode6(req []byte, src netip.AddrPort, dst netip.Addr, out *outbox
 	if bin != nil {
 		h.rb.PutBinary(bin)
 	}
+	h.send(src, dst, out)
+}
+
+// send closes the reply in h.rb and sends it; the caller holds h.mu,
+// which send releases.
+func (h *Host) send(src netip.AddrPort, dst netip.Addr, out *outbox) {
 	var stale []byte
 	if h.Mode6 == Mode6NTPsec {
 		if h.stale == nil {
@@ -144,6 +172,7 @@ func (h *Host) mode6(req []byte, src netip.AddrPort, dst netip.Addr, out *outbox
 		stale = h.stale
 	}
 	pkts := h.rb.AppendPackets(out.scratch[:0], stale)
+	h.lastOffset = binary.BigEndian.Uint16(pkts[len(pkts)-1][8:])
 	h.mu.Unlock()
 	out.scratch = pkts
 	h.emit(h.Hostile.mangle(pkts), src, dst, out)
@@ -166,13 +195,6 @@ func (h *Host) assocList() []byte {
 		b = binary.BigEndian.AppendUint16(b, p.Status)
 	}
 	return b
-}
-
-// nonce is what REQ_NONCE returns: opaque, stable per client address.
-func (h *Host) nonce(src netip.AddrPort) string {
-	f := fnv.New64a()
-	_, _ = f.Write(src.Addr().AsSlice())
-	return strconv.FormatUint(f.Sum64()^h.Hostile.Seed, 16)
 }
 
 // sysVarOrder and peerVarOrder are the variable tables of ntpd
