@@ -52,26 +52,34 @@ type flight[R any] struct {
 	slot     int // the socket of its family it is sent from and accepted on
 	asm      Assembler[R]
 	asmReset bool // reset for this target (on the first datagram: most never answer)
-	attempts int
-	reqLen   int
-	first    time.Time // first request
-	sentAt   time.Time // last request
-	answered time.Time // first reply datagram
-	rtt      time.Duration
-	deadline time.Time // when to look at the flight again
-	gen      uint32    // timer entries and batch slots carrying another gen are stale
-	inHeap   bool      // a quiet timer is pending
-	unsent   bool      // the last request is with a sender, not yet gone
-	ready    bool      // queued in engine.ready
-	packets  int
-	bytes    int
-	icmp     Status // closed, unreachable or prohibited: an ICMP error came before any reply
-	icmpErr  error
-	foreign  int  // datagrams from the target that answered another request or came to another socket
-	spoofed  bool // foreign passed MaxMismatched
-	done     bool // reply finished, capped or failed: finish at the next collect
-	aborted  bool // cut short by Abort
-	sendErr  error
+	attempts int  // requests sent, every step's
+	reqLen   int  // octets of the requests of every step, the last attempt of each
+	// A Stepper's exchange goes on after a reply with another request:
+	// steps counts those steps, and stepAttempts and stepPackets the
+	// current step's requests and datagrams (the rules of retries and
+	// silence apply to each step afresh).
+	steps        int
+	stepAttempts int
+	stepPackets  int
+	first        time.Time // first request
+	sentAt       time.Time // last request
+	answered     time.Time // first reply datagram
+	rtt          time.Duration
+	deadline     time.Time // when to look at the flight again
+	gen          uint32    // timer entries and batch slots carrying another gen are stale
+	inHeap       bool      // a quiet timer is pending
+	unsent       bool      // the last request is with a sender, not yet gone
+	ready        bool      // queued in engine.ready
+	stepLen      int       // octets of the current step's request
+	packets      int
+	bytes        int
+	icmp         Status // closed, unreachable or prohibited: an ICMP error came before any reply
+	icmpErr      error
+	foreign      int  // datagrams from the target that answered another request or came to another socket
+	spoofed      bool // foreign passed MaxMismatched
+	done         bool // reply finished, capped or failed: finish at the next collect
+	aborted      bool // cut short by Abort
+	sendErr      error
 }
 
 // v6 reports whether the flight's target is IPv6.
@@ -182,7 +190,7 @@ func (e *engine[R]) nextRetry() *flight[R] {
 		// One that answered while it waited finishes by its quiet timer;
 		// one that finished (and may have been recycled) has moved to
 		// another gen.
-		if t.stale() || t.f.done || t.f.packets > 0 {
+		if t.stale() || t.f.done || t.f.stepPackets > 0 {
 			e.retry = e.retry[:len(e.retry)-1]
 			continue
 		}
@@ -201,7 +209,7 @@ func (e *engine[R]) retrying() int { return len(e.retry) }
 // current reports whether f is still on the attempt gen and silent: a
 // retry queued then may still be sent.
 func (e *engine[R]) current(f *flight[R], gen uint32) bool {
-	return f.gen == gen && !f.done && f.packets == 0
+	return f.gen == gen && !f.done && f.stepPackets == 0
 }
 
 // drop finishes f, a silent flight whose retry (queued on attempt gen)
@@ -218,9 +226,16 @@ func (e *engine[R]) drop(f *flight[R], gen uint32) {
 // f then finishes with the error at the next collect. A request that is
 // built is to be sent; attempt identifies it to sendFailed.
 func (e *engine[R]) request(f *flight[R], b []byte, now time.Time) (_ []byte, attempt uint32, ok bool) {
-	b, err := e.probe.AppendRequest(b, f.target, f.seq)
+	var err error
+	start := len(b)
+	if f.steps > 0 {
+		b, err = f.asm.(Stepper).AppendNext(b)
+	} else {
+		b, err = e.probe.AppendRequest(b, f.target, f.seq)
+	}
 	f.attempts++
-	if f.attempts > 1 {
+	f.stepAttempts++
+	if f.stepAttempts > 1 {
 		e.stats.retried.Add(1)
 	}
 	if f.first.IsZero() {
@@ -232,12 +247,18 @@ func (e *engine[R]) request(f *flight[R], b []byte, now time.Time) (_ []byte, at
 		e.markReady(f)
 		return nil, 0, false
 	}
-	f.reqLen = len(b)
+	if f.stepAttempts == 1 {
+		f.stepLen = len(b) - start
+		f.reqLen += f.stepLen
+	} else {
+		f.reqLen += len(b) - start - f.stepLen // a retry: the same request, or nearly
+		f.stepLen = len(b) - start
+	}
 	f.gen++ // the timers of earlier attempts are stale
 	f.inHeap = false
 	f.unsent = true
 	f.deadline = now.Add(e.wait(f))
-	if f.attempts <= e.cfg.Retries {
+	if f.stepAttempts <= e.cfg.Retries {
 		e.retries.push(timer[R]{f, f.gen, f.deadline}, 4*e.cfg.Concurrency)
 	} else {
 		e.timeouts.push(timer[R]{f, f.gen, f.deadline}, 4*e.cfg.Concurrency)
@@ -248,7 +269,7 @@ func (e *engine[R]) request(f *flight[R], b []byte, now time.Time) (_ []byte, at
 // wait is how long f's last request waits for an answer: the retry
 // interval while retries are left, then the timeout.
 func (e *engine[R]) wait(f *flight[R]) time.Duration {
-	if f.attempts <= e.cfg.Retries {
+	if f.stepAttempts <= e.cfg.Retries {
 		return e.cfg.RetryInterval
 	}
 	return e.cfg.Timeout
@@ -264,7 +285,7 @@ func (e *engine[R]) sent(f *flight[R], attempt uint32, at time.Time) {
 		return
 	}
 	f.unsent = false
-	if f.packets > 0 || f.done || !at.After(f.sentAt) {
+	if f.stepPackets > 0 || f.done || !at.After(f.sentAt) {
 		return
 	}
 	f.deadline = at.Add(e.wait(f)) // collect pushes its timer again
@@ -280,10 +301,10 @@ func (e *engine[R]) sent(f *flight[R], attempt uint32, at time.Time) {
 // finishes with the error; a transient error (a full queue) with
 // retries left is left to the retry timer instead.
 func (e *engine[R]) sendFailed(f *flight[R], attempt uint32, err error) {
-	if f.gen != attempt || f.done || f.packets > 0 {
+	if f.gen != attempt || f.done || f.stepPackets > 0 {
 		return
 	}
-	if transient(err) && f.attempts <= e.cfg.Retries {
+	if transient(err) && f.stepAttempts <= e.cfg.Retries {
 		return // a full queue says nothing about the target: ask again
 	}
 	f.sendErr = fmt.Errorf("ntpctl: sending the request: %w", err)
@@ -335,6 +356,10 @@ func (e *engine[R]) deliver(v6 bool, slot int, src netip.AddrPort, b []byte, siz
 	if !matched {
 		return e.foreign(f) // counted in the assembler's Tally
 	}
+	stale := false
+	if st, ok := f.asm.(Stepper); ok {
+		stale = st.Stale()
+	}
 	if f.packets == 0 {
 		// A reply to an earlier attempt, read before the run loop sent a
 		// retry and handed over after, would give a negative time.
@@ -343,12 +368,21 @@ func (e *engine[R]) deliver(v6 bool, slot int, src netip.AddrPort, b []byte, siz
 	}
 	f.packets++
 	f.bytes += size
+	if !stale {
+		f.stepPackets++
+	}
 	switch {
 	case f.packets >= e.cfg.MaxPackets || f.bytes >= e.cfg.MaxBytes:
 		e.stats.overCap.Add(1)
 		e.markReady(f)
 		return true
+	case stale:
+		return false // a repeat of an earlier step's reply: the timers of this one rule
 	case done:
+		if st, ok := f.asm.(Stepper); ok && st.Next() {
+			e.step(f)
+			return true
+		}
 		e.markReady(f)
 		return true
 	}
@@ -439,6 +473,18 @@ func (e *engine[R]) foreign(f *flight[R]) bool {
 	return true
 }
 
+// step moves f, whose reply is done and whose Stepper asks for more, to
+// its next request: it waits with the retries to go out (and through the
+// rate limiter) like a first request, from the same socket.
+func (e *engine[R]) step(f *flight[R]) {
+	f.steps++
+	f.stepAttempts, f.stepPackets = 0, 0
+	f.gen++ // the quiet timer of the reply before is stale
+	f.inHeap = false
+	e.stats.steps.Add(1)
+	e.retry = append(e.retry, timer[R]{f: f, gen: f.gen})
+}
+
 // collect finishes the flights that are due at now into the due list and
 // queues the silent ones with retries left to be asked again. With
 // stopping set no retry is queued and those waiting finish; with
@@ -471,7 +517,7 @@ func (e *engine[R]) collect(now time.Time, stopping, aborting bool) {
 			}
 			q.pop()
 			f := t.f
-			if t.stale() || f.packets > 0 || f.done {
+			if t.stale() || f.stepPackets > 0 || f.done {
 				continue // resent, recycled, or answering: another timer rules
 			}
 			if f.unsent || f.deadline.After(now) {
@@ -485,7 +531,7 @@ func (e *engine[R]) collect(now time.Time, stopping, aborting bool) {
 				q.push(timer[R]{f, f.gen, f.deadline}, 4*e.cfg.Concurrency)
 				continue
 			}
-			if f.sendErr == nil && f.attempts <= e.cfg.Retries && !stopping {
+			if f.sendErr == nil && f.stepAttempts <= e.cfg.Retries && !stopping {
 				e.retry = append(e.retry, timer[R]{f: f, gen: f.gen}) // silent so far: ask again
 				continue
 			}
@@ -515,7 +561,7 @@ func (e *engine[R]) collect(now time.Time, stopping, aborting bool) {
 	}
 	if stopping {
 		for _, t := range e.retry {
-			if f := t.f; !t.stale() && !f.done && f.packets == 0 {
+			if f := t.f; !t.stale() && !f.done && f.stepPackets == 0 {
 				e.finish(f, false) // answered ones finish by their quiet timers
 			}
 		}

@@ -11,10 +11,13 @@ import (
 // their target finishes. Their JSON names are the snake_case of the
 // field names (see the repository's JSON Schema).
 type Stats struct {
-	Targets     uint64       `json:"targets"`     // taken from the sequence
-	Sent        uint64       `json:"sent"`        // request datagrams the kernel took
-	SendErrors  uint64       `json:"send_errors"` // requests the kernel refused
-	Retried     uint64       `json:"retried"`     // requests that were retries
+	Targets    uint64 `json:"targets"`     // taken from the sequence
+	Sent       uint64 `json:"sent"`        // request datagrams the kernel took
+	SendErrors uint64 `json:"send_errors"` // requests the kernel refused
+	Retried    uint64 `json:"retried"`     // requests that were retries
+	// Steps counts the follow-up requests of exchanges of more than one
+	// request (the pages of an MRU list after its nonce), retries aside.
+	Steps       uint64       `json:"steps,omitempty"`
 	Received    uint64       `json:"received"`    // datagrams read from the sockets
 	Matched     uint64       `json:"matched"`     // reply datagrams: the sum of the results' Packets
 	Accepted    uint64       `json:"accepted"`    // of those, kept in a reply
@@ -66,7 +69,7 @@ type StatusCounts struct {
 // scan's whole time.
 func (s *Stats) Add(o *Stats) {
 	for _, f := range [...]struct{ dst, src *uint64 }{
-		{&s.Targets, &o.Targets}, {&s.Sent, &o.Sent}, {&s.SendErrors, &o.SendErrors}, {&s.Retried, &o.Retried},
+		{&s.Targets, &o.Targets}, {&s.Sent, &o.Sent}, {&s.SendErrors, &o.SendErrors}, {&s.Retried, &o.Retried}, {&s.Steps, &o.Steps},
 		{&s.Received, &o.Received}, {&s.Matched, &o.Matched}, {&s.Accepted, &o.Accepted}, {&s.Duplicates, &o.Duplicates},
 		{&s.Malformed, &o.Malformed}, {&s.Dropped, &o.Dropped}, {&s.Mismatched, &o.Mismatched}, {&s.Misdirected, &o.Misdirected},
 		{&s.ICMP, &o.ICMP}, {&s.Unsolicited, &o.Unsolicited}, {&s.Late, &o.Late}, {&s.RecvErrors, &o.RecvErrors},
@@ -124,7 +127,7 @@ func (c *StatusCounts) field(s Status) *uint64 {
 // counters are the Stats as the prober keeps them, updated from the run
 // loop, the receive goroutines and the sending goroutines.
 type counters struct {
-	targets, sent, sendErrors, retried, received, matched, accepted, duplicates, malformed, dropped,
+	targets, sent, sendErrors, retried, steps, received, matched, accepted, duplicates, malformed, dropped,
 	mismatched, misdirected, icmp, unsolicited, late, recvErrors, overCap, inFlight atomic.Uint64
 	statuses [numStatus]atomic.Uint64
 	rate     atomic.Uint64 // CurrentSendRate, float64 bits
@@ -198,7 +201,7 @@ func (c *counters) tally(packets int, t Tally) {
 
 func (c *counters) snapshot() Stats {
 	st := Stats{
-		Targets: c.targets.Load(), Sent: c.sent.Load(), SendErrors: c.sendErrors.Load(), Retried: c.retried.Load(),
+		Targets: c.targets.Load(), Sent: c.sent.Load(), SendErrors: c.sendErrors.Load(), Retried: c.retried.Load(), Steps: c.steps.Load(),
 		Received: c.received.Load(), Matched: c.matched.Load(), Accepted: c.accepted.Load(),
 		Duplicates: c.duplicates.Load(), Malformed: c.malformed.Load(), Dropped: c.dropped.Load(),
 		Mismatched: c.mismatched.Load(), Misdirected: c.misdirected.Load(), ICMP: c.icmp.Load(),
