@@ -2,6 +2,7 @@ package ntpctl_test
 
 import (
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,18 @@ func mruClients(n int) []mode7.MonitorEntry {
 	return out
 }
 
+// jumpingClock is a clock 20 seconds later at every reading.
+func jumpingClock() func() time.Time {
+	var mu sync.Mutex
+	t := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		t = t.Add(20 * time.Second)
+		return t
+	}
+}
+
 // TestMRUListAgainstSimulator walks simulated MRU lists: whole ones of
 // several pages, one past the entry cap, one past the request cap, the
 // refusals of servers that do not serve it, and hostile servers.
@@ -37,7 +50,11 @@ func TestMRUListAgainstSimulator(t *testing.T) {
 		"127.0.3.1": sec(250),
 		"127.0.3.2": sec(0),
 		"127.0.3.3": {Mode6: ntpsim.Mode6NTPsec, Clients: mruClients(20), NoMRUList: true},
-		"127.0.3.4": {Mode6: ntpsim.Mode6Classic, Clients: mruClients(20)}, // nonce, then silence
+		"127.0.3.4": {Mode6: ntpsim.Mode6Classic, Clients: mruClients(20)},
+		// A clock that jumps 20 s at every look: each nonce has expired
+		// when it comes back, and READ_MRU gets no answer.
+		"127.0.3.9": {Mode6: ntpsim.Mode6NTPsec, Clients: mruClients(20), Now: jumpingClock()},
+		"127.0.4.9": {Mode6: ntpsim.Mode6Classic, NoMRU: true}, // ntpd 4.2.6
 		"127.0.3.5": {Mode6: ntpsim.Mode6Silent},
 		"127.0.3.6": hostile(120, ntpsim.Hostile{Duplicates: 2}),
 		"127.0.3.7": hostile(120, ntpsim.Hostile{WrongSeq: true}),
@@ -46,15 +63,16 @@ func TestMRUListAgainstSimulator(t *testing.T) {
 	port := s.Port()
 	at := func(a string) netip.AddrPort { return netip.AddrPortFrom(netip.MustParseAddr(a), port) }
 	var targets []netip.AddrPort
-	for i := 1; i <= 8; i++ {
+	for i := 1; i <= 9; i++ {
 		targets = append(targets, at("127.0.3."+string(rune('0'+i))))
 	}
+	targets = append(targets, at("127.0.4.9"))
 	probe := &ntpctl.MRUListProbe{Frags: 8}
 	cfg := fast()
 	cfg.MaxPackets = 1000
 	cfg.MaxBytes = 1 << 20
 	res, p := run(t, cfg, probe, targets)
-	require.Len(t, res, 8)
+	require.Len(t, res, 10)
 
 	// 250 clients and the prober itself, in pages of 8 fragments.
 	r := res[at("127.0.3.1")]
@@ -92,9 +110,17 @@ func TestMRUListAgainstSimulator(t *testing.T) {
 	assert.True(t, r.Value.Nonce)
 
 	r = res[at("127.0.3.4")]
+	require.Equal(t, ntpctl.StatusOK, r.Status, "ntpd 4.2.8: %v", r.Err)
+	assert.Len(t, r.Value.Entries, 21)
+	assert.Zero(t, r.Value.Entries[0].Score, "no sc.# from ntpd")
+	r = res[at("127.0.3.9")]
 	assert.Equal(t, ntpctl.StatusNoAnswer, r.Status)
 	assert.ErrorIs(t, r.Err, ntpctl.ErrMRUNoList)
 	assert.True(t, r.Value.Nonce)
+	r = res[at("127.0.4.9")]
+	assert.Equal(t, ntpctl.StatusServerError, r.Status)
+	assert.ErrorIs(t, r.Err, mode6.CErrBadOp)
+	assert.False(t, r.Value.Nonce)
 	assert.Equal(t, ntpctl.StatusNoAnswer, res[at("127.0.3.5")].Status)
 
 	r = res[at("127.0.3.6")]
@@ -108,7 +134,7 @@ func TestMRUListAgainstSimulator(t *testing.T) {
 	st := p.Stats()
 	assert.Positive(t, st.Steps)
 	assert.Zero(t, st.Statuses.Spoofed, "repeats of an earlier page are not forgeries")
-	assert.Equal(t, uint64(8), st.Finished)
+	assert.Equal(t, uint64(10), st.Finished)
 }
 
 // TestMRUListCaps: the request cap and the entry cap end a long walk

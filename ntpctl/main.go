@@ -8,6 +8,7 @@
 //	ntpctl monlist [flags] HOST[:PORT]       Mode 7 monlist, printed as ntpdc -n -c monlist does
 //	ntpctl rv [flags] HOST[:PORT] [NAME...]  Mode 6 READVAR, printed as ntpq -c rv does (--assoc ID or &N)
 //	ntpctl peers [flags] HOST[:PORT]         Mode 6 READSTAT association list, as ntpq -c as (alias: as)
+//	ntpctl mrulist [flags] HOST[:PORT]       Mode 6 MRU list (REQ_NONCE, READ_MRU), as ntpq -c mrulist
 //	ntpctl check [flags] HOST[:PORT]...      both queries and a verdict with remediation
 //	ntpctl verify [flags] FILE.csv...        every row of received reports asked again
 //	ntpctl lab [flags]                       simulated servers on loopback until Ctrl-C
@@ -23,7 +24,7 @@
 // help COMMAND` describes the rest. --json prints one object, with the
 // time of the query, in the vocabulary of the scanner's JSON lines: the
 // JSON Schema report/schema/ntpctl.schema.json (report.Schema) documents
-// it ($defs ntpctl_monlist, ntpctl_rv, ntpctl_peers, ntpctl_check, ntpctl_verify,
+// it ($defs ntpctl_monlist, ntpctl_rv, ntpctl_peers, ntpctl_mrulist, ntpctl_check, ntpctl_verify,
 // ntpctl_lab).
 //
 // Exit status: 0 answered (for monlist: the host is a monlist amplifier),

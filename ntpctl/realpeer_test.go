@@ -356,3 +356,70 @@ func samePair(t *testing.T, query func() (ours, theirs string)) (string, string)
 	}
 	return a, b
 }
+
+// TestMRUListAgainstNTPsec feeds Debian's ntpsec the packets of 120
+// clients from loopback addresses of its own namespace, then fetches its
+// MRU list with `ntpctl mrulist` and with its own `ntpq -c mrulist`: the
+// same clients, with the same ports, counts, modes, versions and
+// restrictions, and lstint within a second or two (the asker's own entry
+// aside: each asks from its own port and adds its own packets).
+func TestMRUListAgainstNTPsec(t *testing.T) {
+	d := realpeer.StartNTPsec(t)
+	const n = 120
+	for i := range n {
+		c, err := d.NS.ListenUDP("udp4", fmt.Sprintf("127.0.%d.%d:0", 1+i/200, 1+i%200))
+		require.NoError(t, err)
+		pkt := make([]byte, 48)
+		pkt[0] = byte(3+i%2)<<3 | 3 // version 3 or 4, client
+		for range 1 + i%4 {
+			_, err = c.WriteToUDPAddrPort(pkt, d.Addr)
+			require.NoError(t, err)
+		}
+		c.Close()
+		time.Sleep(time.Millisecond) // at a pace its socket buffer takes
+	}
+	e := ntpsecEnv(d)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// Small pages: a walk of many requests.
+	out, errOut, code := runCmd(t, e, "mrulist", "--frags", "3", "127.0.0.1")
+	require.Equal(t, exitOK, code, "%s%s", out, errOut)
+	ref, err := d.NTPQ(ctx, "127.0.0.1", "mrulist")
+	require.NoError(t, err, ref)
+	key := func(rows [][]string) map[string][]string {
+		m := map[string][]string{}
+		for _, r := range rows {
+			if r[10] == "127.0.0.1" {
+				continue
+			}
+			m[r[10]] = r
+		}
+		return m
+	}
+	ours, theirs := key(mruRows(t, out)), key(mruRows(t, ref))
+	require.Len(t, theirs, n, "ntpq printed:\n%s", ref)
+	require.Len(t, ours, n)
+	for addr, th := range theirs {
+		o, ok := ours[addr]
+		if !assert.True(t, ok, "ntpctl lacks %s", addr) {
+			continue
+		}
+		// rstr, r, m, v, count, drop, rport
+		for _, col := range []int{2, 3, 4, 5, 6, 8, 9} {
+			assert.Equal(t, th[col], o[col], "%s column %d: ntpctl %v, ntpq %v", addr, col, o, th)
+		}
+		a, _ := strconv.Atoi(o[0])
+		b, _ := strconv.Atoi(th[0])
+		assert.InDelta(t, b, a, 2, "%s lstint", addr)
+	}
+	assert.Contains(t, out, "the whole list")
+
+	out, errOut, code = runCmd(t, e, "mrulist", "--json", "127.0.0.1")
+	require.Equal(t, exitOK, code, errOut)
+	schematest.Validate(t, "ntpctl_mrulist", []byte(out))
+	var j report.JSONMRUList
+	require.NoError(t, json.Unmarshal([]byte(out), &j))
+	assert.True(t, j.Complete)
+	assert.Len(t, j.Entries, n+1)
+}

@@ -94,6 +94,7 @@ func init() {
 		{"monlist", "ask for the Mode 7 monitor list, as ntpdc -n -c monlist does", env.monlist},
 		{"rv", "read variables with Mode 6 READVAR, as ntpq -c rv does", env.rv},
 		{"peers", "list the associations with Mode 6 READSTAT, as ntpq -c as does", env.peers},
+		{"mrulist", "fetch the MRU list (recent clients) with Mode 6 READ_MRU, as ntpq -c mrulist does", env.mrulist},
 		{"as", "the same as peers", env.peers},
 		{"check", "run both queries and say whether the host is an amplifier", env.check},
 		{"verify", "ask again about every row of received reports", env.verify},
@@ -112,6 +113,8 @@ Usage:
                                             (--assoc ID, or --assoc &N: the N-th of peers)
   ntpctl peers [flags] HOST[:PORT]          the association IDs, as ntpq -c as prints them
                                             (alias: ntpctl as)
+  ntpctl mrulist [flags] HOST[:PORT]        the MRU list of recent clients, as ntpq -c mrulist
+                                            prints it
   ntpctl check [flags] HOST[:PORT]...       both queries, a verdict and the remediation
                                             (several hosts, or -i FILE: one per line)
   ntpctl verify [flags] FILE.csv...         ask again about every row of received reports:

@@ -704,3 +704,46 @@ type JSONAssoc struct {
 	LastEvent  string `json:"last_event"` // "reachable", "" for an unnamed event
 	EventCount int    `json:"count"`
 }
+
+// JSONMRUList is the output of `ntpctl mrulist --json` (schema
+// ntpctl_mrulist): one host's MRU list, fetched as `ntpq -c mrulist`
+// does (REQ_NONCE, then READ_MRU pages).
+type JSONMRUList struct {
+	Time   time.Time `json:"time"`
+	IP     string    `json:"ip"`
+	Port   uint16    `json:"port"`
+	Status string    `json:"status"`
+	// Nonce reports that the server answered REQ_NONCE.
+	Nonce bool `json:"nonce"`
+	// Complete reports that the server ended the list (now=).
+	Complete bool `json:"complete"`
+	// Truncated reports that the entry cap cut the list short.
+	Truncated bool `json:"truncated"`
+	// Pages is the READ_MRU replies taken.
+	Pages int `json:"pages"`
+	// Entries are the clients, newest first as ntpq prints them.
+	Entries       []JSONMRUEntry `json:"entries"`
+	Packets       int            `json:"packets"`
+	Bytes         int            `json:"bytes"`
+	RequestBytes  int            `json:"request_bytes"`
+	Amplification float64        `json:"amplification"`
+	Error         string         `json:"error,omitempty"`
+}
+
+// JSONMRUEntry is one client of an MRU list: the columns of `ntpq -c
+// mrulist` and the times they come from.
+type JSONMRUEntry struct {
+	IP      string    `json:"ip"`
+	Port    uint16    `json:"port"`
+	Last    time.Time `json:"last"`
+	First   time.Time `json:"first"`
+	LstInt  int64     `json:"lstint"` // seconds from the last packet to the end of the list
+	AvgInt  float64   `json:"avgint"` // mean seconds between its packets; 0 for one packet
+	Count   uint64    `json:"count"`
+	Mode    uint8     `json:"mode"`
+	Version uint8     `json:"version"`
+	// Restrict is the restrict mask (rs), a number.
+	Restrict uint32  `json:"restrict"`
+	Score    float64 `json:"score"`
+	Dropped  uint64  `json:"drop"`
+}

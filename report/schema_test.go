@@ -261,6 +261,17 @@ func allDocs(t *testing.T) []schematest.Doc {
 	} {
 		docs = append(docs, schematest.Doc{Def: "ntpctl_peers", JSON: schematest.Marshal(t, p)})
 	}
+	for _, m := range []report.JSONMRUList{
+		{Time: mon.Time, IP: "127.0.0.1", Port: 123, Status: "ok", Nonce: true, Complete: true, Pages: 1,
+			Entries: []report.JSONMRUEntry{{IP: "192.0.2.7", Port: 40123, Last: mon.Time, First: mon.Time.Add(-time.Hour),
+				LstInt: 3, AvgInt: 64.5, Count: 57, Mode: 3, Version: 4, Score: 0.05},
+				{IP: "2001:db8::7", Port: 123, Last: mon.Time, First: mon.Time, Count: 1, Mode: 4, Version: 4, Restrict: 0x20, Dropped: 2}},
+			Packets: 2, Bytes: 600, RequestBytes: 56, Amplification: 600.0 / 56},
+		{Time: mon.Time, IP: "::1", Port: 123, Status: "no_answer", Nonce: true, Entries: []report.JSONMRUEntry{},
+			Error: "a nonce, but no answer to READ_MRU"},
+	} {
+		docs = append(docs, schematest.Doc{Def: "ntpctl_mrulist", JSON: schematest.Marshal(t, m)})
+	}
 	for _, e := range []report.JSONError{{Command: "check", Error: "want one or more HOST[:PORT]", ExitStatus: 1},
 		{Command: "check", Host: "ntp.invalid", Error: `cannot resolve "ntp.invalid": no such host`}} {
 		docs = append(docs, schematest.Doc{Def: "ntpctl_error", JSON: schematest.Marshal(t, e)})
@@ -433,7 +444,8 @@ func TestSchemaMatchesGoTypes(t *testing.T) {
 		"enrichment_stats": report.JSONEnrichStats{}, "prober_stats": ntpctl.Stats{},
 		"status_counts": ntpctl.StatusCounts{}, "summary": report.Summary{}, "tally": report.Count{},
 		"distribution": report.Distribution{}, "bucket": report.Bucket{}, "ntpctl_check": report.JSONCheck{},
-		"ntpctl_peers": report.JSONPeers{}, "store_count": store.Count{}, "store_run_stats": store.RunStats{},
+		"ntpctl_peers": report.JSONPeers{}, "ntpctl_mrulist": report.JSONMRUList{}, "mru_entry": report.JSONMRUEntry{},
+		"store_count": store.Count{}, "store_run_stats": store.RunStats{},
 		"store_point": store.Point{},
 	} {
 		schematest.CheckType(t, def, v)

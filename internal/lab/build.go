@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -22,40 +23,41 @@ type daemon struct {
 	mode6   ntpsim.Mode6Behavior
 	systems []string
 	procs   []string
+	mru     bool // serves the MRU list (ntpd 4.2.8, ntpsec)
 }
 
 var (
 	ntpd426 = []daemon{
 		{"ntpd 4.2.6p5", "ntpd 4.2.6p5@1.2349-o Tue Jan  6 15:28:43 UTC 2015 (1)", ntpsim.NTPdVars, ntpsim.Mode6Classic,
-			[]string{"Linux/2.6.32-573.el6.x86_64", "Linux/3.2.0-4-amd64", "FreeBSD/9.3-RELEASE"}, []string{"x86_64", "amd64"}},
+			[]string{"Linux/2.6.32-573.el6.x86_64", "Linux/3.2.0-4-amd64", "FreeBSD/9.3-RELEASE"}, []string{"x86_64", "amd64"}, false},
 		{"ntpd 4.2.6p2", "ntpd 4.2.6p2@1.2194 Sun Oct 17 13:35:13 UTC 2010 (1)", ntpsim.NTPdVars, ntpsim.Mode6Classic,
-			[]string{"Linux/2.6.32-5-686", "Linux/2.6.35.14"}, []string{"i686", "armv5tel"}},
+			[]string{"Linux/2.6.32-5-686", "Linux/2.6.35.14"}, []string{"i686", "armv5tel"}, false},
 		{"ntpd 4.2.6p3", "ntpd 4.2.6p3@1.2290-o Tue Jun  5 20:12:11 UTC 2012 (1)", ntpsim.NTPdVars, ntpsim.Mode6Classic,
-			[]string{"Linux/3.0.101", "NetBSD/6.1.5"}, []string{"mips", "armv7l", "amd64"}},
+			[]string{"Linux/3.0.101", "NetBSD/6.1.5"}, []string{"mips", "armv7l", "amd64"}, false},
 	}
 	ntpd424 = []daemon{
 		{"ntpd 4.2.4p8", "ntpd 4.2.4p8@1.1612-o Tue Nov 29 00:09:12 UTC 2011 (1)", ntpsim.LegacyVars, ntpsim.Mode6Classic,
-			[]string{"Linux/2.6.18-308.el5", "Linux/2.6.18-419.el5PAE"}, []string{"x86_64", "i686"}},
+			[]string{"Linux/2.6.18-308.el5", "Linux/2.6.18-419.el5PAE"}, []string{"x86_64", "i686"}, false},
 		{"ntpd 4.2.4p5", "ntpd 4.2.4p5@1.1541-o Mon Aug 17 12:00:00 UTC 2009 (1)", ntpsim.LegacyVars, ntpsim.Mode6Classic,
-			[]string{"Linux/2.6.26-2-686", "SunOS/5.10"}, []string{"i686", "sun4v"}},
+			[]string{"Linux/2.6.26-2-686", "SunOS/5.10"}, []string{"i686", "sun4v"}, false},
 	}
 	ntpd428 = []daemon{
 		{"ntpd 4.2.8p15", "ntpd 4.2.8p15@1.3728-o Wed Sep 23 11:46:38 UTC 2020 (1)", ntpsim.NTPdVars, ntpsim.Mode6Classic,
-			[]string{"Linux/5.10.0-28-amd64", "Linux/4.19.0-26-amd64"}, []string{"x86_64"}},
+			[]string{"Linux/5.10.0-28-amd64", "Linux/4.19.0-26-amd64"}, []string{"x86_64"}, true},
 		{"ntpd 4.2.8p18", "ntpd 4.2.8p18@1.4062-o Sun Jun  2 09:24:38 UTC 2024 (1)", ntpsim.NTPdVars, ntpsim.Mode6Classic,
-			[]string{"FreeBSD/14.1-RELEASE", "Linux/6.1.0-18-amd64"}, []string{"amd64", "x86_64"}},
+			[]string{"FreeBSD/14.1-RELEASE", "Linux/6.1.0-18-amd64"}, []string{"amd64", "x86_64"}, true},
 		{"ntpd 4.2.8p10", "ntpd 4.2.8p10@1.3728-o Thu Mar 30 09:00:00 UTC 2017 (1)", ntpsim.NTPdVars, ntpsim.Mode6Classic,
-			[]string{"Linux/3.10.0-1160.el7.x86_64", "Linux/4.9.0-8-amd64"}, []string{"x86_64"}},
+			[]string{"Linux/3.10.0-1160.el7.x86_64", "Linux/4.9.0-8-amd64"}, []string{"x86_64"}, true},
 	}
 	ntpsec = []daemon{
 		{"ntpsec 1.2.2", "ntpd ntpsec-1.2.2", ntpsim.NTPsecVars, ntpsim.Mode6NTPsec,
-			[]string{"Linux/6.1.0-21-amd64", "Linux/6.1.0-13-arm64"}, []string{"x86_64", "aarch64"}},
+			[]string{"Linux/6.1.0-21-amd64", "Linux/6.1.0-13-arm64"}, []string{"x86_64", "aarch64"}, true},
 		{"ntpsec 1.2.3", "ntpd ntpsec-1.2.3", ntpsim.NTPsecVars, ntpsim.Mode6NTPsec,
-			[]string{"Linux/6.8.0-45-generic", "FreeBSD/14.0-RELEASE"}, []string{"x86_64", "amd64"}},
+			[]string{"Linux/6.8.0-45-generic", "FreeBSD/14.0-RELEASE"}, []string{"x86_64", "amd64"}, true},
 	}
 	xntpd = []daemon{
 		{"xntpd 3-5.93e", "xntpd 3-5.93e Mon Sep 20 15:47:18 CEST 1999 (1)", ntpsim.LegacyVars, ntpsim.Mode6Classic,
-			[]string{"UNIX", "cisco"}, []string{"mips", "unknown"}},
+			[]string{"UNIX", "cisco"}, []string{"mips", "unknown"}, false},
 	}
 )
 
@@ -86,6 +88,7 @@ var hostileSpecs = []hostileSpec{
 
 // builder draws the lab from a seeded generator.
 type builder struct {
+	seed uint64
 	rng  *rand.Rand
 	now  time.Time
 	used map[netip.Addr]bool
@@ -95,6 +98,7 @@ type builder struct {
 // build lays out the lab's hosts (ports still 0).
 func build(cfg Config, now time.Time) *Lab {
 	b := &builder{
+		seed: cfg.Seed,
 		rng:  rand.New(rand.NewPCG(cfg.Seed, 0x6e7470636c616221)),
 		now:  now.Truncate(time.Second),
 		used: map[netip.Addr]bool{},
@@ -108,6 +112,7 @@ func build(cfg Config, now time.Time) *Lab {
 		h.Sim.Hostile.Seed = b.rng.Uint64()
 		h.Monlist = Expect{Status: hs.monlist}
 		h.ReadVar = Expect{Status: hs.rv}
+		h.MRU = Expect{} // not predicted: a misbehaving ntpd 4.2.6 that has no MRU list
 		if hs.reserveNextAddr {
 			b.used[h.Addr.Addr().Next()] = true // the replies come from there; nothing else may
 		}
@@ -148,7 +153,8 @@ func build(cfg Config, now time.Time) *Lab {
 	}
 	for len(hosts) < cfg.Hosts {
 		hosts = append(hosts, Host{Addr: netip.AddrPortFrom(b.addr(), 0), Kind: Silent,
-			Monlist: Expect{Status: ntpctl.StatusNoAnswer}, ReadVar: Expect{Status: ntpctl.StatusNoAnswer}})
+			Monlist: Expect{Status: ntpctl.StatusNoAnswer}, ReadVar: Expect{Status: ntpctl.StatusNoAnswer},
+			MRU: Expect{Status: ntpctl.StatusNoAnswer}})
 	}
 	slices.SortFunc(hosts, func(x, y Host) int { return x.Addr.Addr().Compare(y.Addr.Addr()) })
 	if cfg.Day > 0 {
@@ -162,7 +168,8 @@ func build(cfg Config, now time.Time) *Lab {
 			n++
 			if !h.Role.Answers(cfg.Day) {
 				*h = Host{Addr: h.Addr, Kind: Silent, Role: h.Role, Daemon: "",
-					Monlist: Expect{Status: ntpctl.StatusNoAnswer}, ReadVar: Expect{Status: ntpctl.StatusNoAnswer}}
+					Monlist: Expect{Status: ntpctl.StatusNoAnswer}, ReadVar: Expect{Status: ntpctl.StatusNoAnswer},
+					MRU: Expect{Status: ntpctl.StatusNoAnswer}}
 			}
 		}
 	}
@@ -208,6 +215,15 @@ func (b *builder) hostAt(addr netip.Addr, k Kind, d daemon, clients int) Host {
 	case MonlistDisabled:
 		sim.Mode7 = ntpsim.Mode7NoData
 	}
+	sim.NoMRU = !d.mru
+	if d.mru {
+		// Its MRU list, drawn from a stream of its own so that the rest
+		// of the lab stays as it was before MRU lists: 1 to 300 clients,
+		// log-uniform. (ntpd 4.2.8 keeps the list with mode 7 off.)
+		a := addr.As16()
+		mb := &builder{rng: rand.New(rand.NewPCG(b.seed^binary.BigEndian.Uint64(a[8:]), 0x6d72756c697374))}
+		sim.Clients = mb.clients(addr, int(math.Round(math.Exp(mb.rng.Float64()*math.Log(300)))))
+	}
 	assoc := uint16(1 + b.rng.IntN(65535))
 	if d.mode6 == ntpsim.Mode6NTPsec {
 		assoc = uint16(1 + b.rng.IntN(64))
@@ -223,6 +239,14 @@ func (b *builder) hostAt(addr netip.Addr, k Kind, d daemon, clients int) Host {
 	sim.Peers[0].Vars = peerVars(b, addr, sim)
 	h := Host{Addr: netip.AddrPortFrom(addr, 0), Kind: k, Daemon: d.name, PeerAssoc: assoc, Sim: sim}
 	h.Monlist, h.ReadVar = expect(sim)
+	h.MRU = Expect{Status: ntpctl.StatusServerError} // CERR_BADOP
+	if d.mru {
+		distinct := map[netip.Addr]bool{}
+		for _, c := range sim.Clients {
+			distinct[c.Addr] = true
+		}
+		h.MRU = Expect{Status: ntpctl.StatusOK, Entries: len(distinct) + 1} // one per address, and the asker
+	}
 	return h
 }
 

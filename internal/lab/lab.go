@@ -70,7 +70,8 @@ type Expect struct {
 	// Packets and Bytes are the reply's datagrams and UDP payload octets,
 	// for well-behaved hosts that answer (0 otherwise).
 	Packets, Bytes int
-	// Entries is the number of monitor entries of a monlist reply.
+	// Entries is the number of monitor entries of a monlist reply, or of
+	// distinct clients of an MRU list.
 	Entries int
 }
 
@@ -87,6 +88,11 @@ type Host struct {
 	Hostile string
 	// Monlist and ReadVar are what a client observes for the two queries.
 	Monlist, ReadVar Expect
+	// MRU is what ntpctl.MRUList observes: the whole list (Entries: its
+	// clients and the asker) from ntpd 4.2.8 and ntpsec hosts, CERR_BADOP
+	// from older daemons, no answer from silent hosts; zero (not
+	// predicted) for hostile ones.
+	MRU Expect
 	// PeerAssoc is the association ID of the host's one peer, for
 	// `ntpctl rv --assoc`; 0 when it has none.
 	PeerAssoc uint16

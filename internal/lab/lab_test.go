@@ -103,8 +103,17 @@ func TestLabAnswersAsExpected(t *testing.T) {
 	targets := l.Targets()
 	mon := probe(t, ntpctl.MonList(), targets)
 	rv := probe(t, ntpctl.ReadVar(), targets)
+	mru := probe(t, ntpctl.MRUList(), targets)
+	exposing := 0
 	for _, h := range l.Hosts() {
-		m, r := mon[h.Addr], rv[h.Addr]
+		m, r, u := mon[h.Addr], rv[h.Addr], mru[h.Addr]
+		if h.MRU.Status != 0 {
+			assert.Equal(t, h.MRU.Status, u.Status, "MRU list %v %s %s: %v", h.Addr, h.Kind, h.Daemon, u.Err)
+			assert.Equal(t, h.MRU.Entries, len(u.Value.Entries), "MRU entries %v", h.Addr)
+		}
+		if u.Status == ntpctl.StatusOK {
+			exposing++
+		}
 		assert.Equal(t, h.Monlist.Status, m.Status, "monlist %v %s %s: %v", h.Addr, h.Kind, h.Hostile, m.Err)
 		assert.Equal(t, h.ReadVar.Status, r.Status, "rv %v %s %s: %v", h.Addr, h.Kind, h.Hostile, r.Err)
 		if h.Kind == lab.Hostile {
@@ -120,6 +129,7 @@ func TestLabAnswersAsExpected(t *testing.T) {
 			assert.Contains(t, v, strings.Fields(h.Daemon)[1][:3], "%v", h.Addr)
 		}
 	}
+	assert.Greater(t, exposing, 40, "MRU-exposing hosts: ntpd 4.2.8 and ntpsec")
 	for _, h := range l.OfKind(lab.Amplifier) {
 		if h.Monlist.Entries == 600 {
 			assert.Equal(t, 100, mon[h.Addr].Packets, "a full table is 100 packets")

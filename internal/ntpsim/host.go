@@ -66,11 +66,16 @@ type Host struct {
 	// Peers are the associations READSTAT lists and READVAR reads.
 	Peers []Peer
 
+	// NoMRU makes the host a daemon without an MRU list (ntpd before
+	// 4.2.7, xntpd): REQ_NONCE and READ_MRU get CERR_BADOP. Otherwise it
+	// serves its MRU list as ntpsec 1.2.2 does (Mode6NTPsec) or as ntpd
+	// 4.2.8 does (Mode6Classic: six fields an entry, no sc and dr):
+	// Clients (oldest first, dated back from the host's first MRU
+	// request), then the senders of the Mode 6 requests it has had, the
+	// querier itself among them, as ntpd's monitor keeps them.
+	NoMRU bool
 	// NoMRUList refuses READ_MRU with CERR_PERMISSION, as a "restrict
-	// … nomrulist" ntpsec does. Otherwise a Mode6NTPsec host serves its
-	// MRU list: Clients (oldest first, dated back from the host's first
-	// MRU request), then the senders of the Mode 6 requests it has had,
-	// the querier itself among them, as ntpd's monitor keeps them.
+	// … nomrulist" ntpsec does.
 	NoMRUList bool
 	// Now is the host's clock for nonces and MRU times; nil means
 	// time.Now.

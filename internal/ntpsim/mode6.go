@@ -57,7 +57,7 @@ func (h *Host) mode6(req []byte, src netip.AddrPort, dst netip.Addr, out *outbox
 		return
 	}
 	h.init()
-	if h.Mode6 == Mode6NTPsec {
+	if !h.NoMRU {
 		h.heard(src, hd.Version)
 	}
 	leap := uint8(h.Status >> 14)
@@ -107,10 +107,15 @@ func (h *Host) mode6(req []byte, src netip.AddrPort, dst netip.Addr, out *outbox
 		fail(mode6.CErrBadAssoc) // no reference clock is simulated
 		return
 	case mode6.OpReqNonce:
+		if h.NoMRU {
+			fail(mode6.CErrBadOp)
+			return
+		}
 		vars = mode6.Vars{{Name: "nonce", Value: h.nonce(src)}} // status 0, as process_control leaves it
 	case mode6.OpReadMRU:
-		if h.Mode6 != Mode6NTPsec {
-			return // ntp.org's MRU list is not simulated
+		if h.NoMRU {
+			fail(mode6.CErrBadOp)
+			return
 		}
 		list := h.mruList()
 		h.mu.Lock()

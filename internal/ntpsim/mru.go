@@ -13,7 +13,10 @@ import (
 	"github.com/ntpctl/ntpctl/mode6"
 )
 
-// The MRU list as ntpsec 1.2.2 serves it (REQ_NONCE, then READ_MRU).
+// The MRU list as ntpsec 1.2.2 serves it (REQ_NONCE, then READ_MRU);
+// ntpd 4.2.8 the same way with six fields an entry (mode6.adoc and
+// ntpq-subs.c describe the one protocol; no 4.2.8 server was at hand to
+// check the details against).
 // The rules were read off Debian's ntpsec 1.2.2 answering on loopback
 // and from ntpsec's mode6.adoc: a nonce of 24 hex digits (the server's
 // time and a keyed hash of it and the client's address and port), good
@@ -128,9 +131,14 @@ func (h *Host) mruList() []mode6.MRUEntry {
 		h.epoch = mode6.TimestampOf(h.now())
 	}
 	out := make([]mode6.MRUEntry, 0, len(h.Clients)+len(h.live))
+	// ntpd keeps one entry per address: the newest of Clients.
+	seen := make(map[netip.Addr]int, len(h.Clients)) // address → its newest index
+	for i := len(h.Clients) - 1; i >= 0; i-- {
+		seen[h.Clients[i].Addr] = i
+	}
 	for i := len(h.Clients) - 1; i >= 0; i-- {
 		c := &h.Clients[i]
-		if _, ok := h.live[c.Addr]; ok {
+		if _, ok := h.live[c.Addr]; ok || seen[c.Addr] != i {
 			continue
 		}
 		// A fraction of a second that differs per entry, as real times do.
@@ -367,9 +375,13 @@ func (h *Host) readMRU(rh mode6.Header, data []byte, src, dst netip.AddrPort, li
 func (h *Host) putMRUEntry(e *mode6.MRUEntry, n int) {
 	idx := strconv.Itoa(n)
 	noise := h.rng.Uint32()
-	var sent [8]bool
+	var all [8]bool
+	sent := all[:] // ntpsec: eight fields
+	if h.Mode6 != Mode6NTPsec {
+		sent = all[:6] // ntpd 4.2.8: no sc, no dr
+	}
 	for range sent {
-		which := int(noise & 7)
+		which := int(noise&7) % len(sent)
 		noise >>= 3
 		for sent[which] {
 			which = (which + 1) % len(sent)
