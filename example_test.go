@@ -114,3 +114,20 @@ func ExamplePermutation_Shard() {
 	// Output:
 	// 10
 }
+
+// Fetch one server's MRU list, as ntpq -c mrulist does, and count the
+// clients it shows to anyone who asks. (The documentation address is on
+// the default blocklist: nothing is sent.)
+func ExampleMRUList() {
+	cfg := ntpctl.Config{Timeout: time.Second, Retries: 1}
+	res, err := ntpctl.Query(context.Background(), cfg, ntpctl.MRUList(), netip.MustParseAddrPort("192.0.2.10:123"))
+	if err != nil {
+		panic(err)
+	}
+	if res.Status == ntpctl.StatusOK {
+		fmt.Printf("%d clients exposed, the whole list: %v\n", len(res.Value.Entries), res.Value.Complete)
+	}
+	fmt.Println(res.Status)
+	// Output:
+	// blocked
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
@@ -80,70 +79,21 @@ func (e env) mrulist(ctx context.Context, args []string, stdout, stderr io.Write
 	return statusExit(r.Status)
 }
 
-// mruEnd is the time the list's lstint counts to: the server's now= of
-// a whole list, else the newest entry's last packet.
-func mruEnd(v *ntpctl.MRUResult) mode6.Timestamp {
-	if v.Complete {
-		return v.Now
-	}
-	var end mode6.Timestamp
-	for _, e := range v.Entries {
-		end = max(end, e.Last)
-	}
-	return end
-}
-
-// seconds is t - from in seconds (NTP era wrap aside).
-func seconds(t, from mode6.Timestamp) float64 { return float64(int64(t-from)) / (1 << 32) }
-
-// mruRow is one entry's numbers as ntpq computes them
-// (ntp/util.py MRUSummary).
-type mruRow struct {
-	e       mode6.MRUEntry
-	lstint  int64
-	favgint float64
-}
-
-// newestFirst returns the entries as ntpq -c mrulist sorts them by
-// default: the newest first.
-func newestFirst(v *ntpctl.MRUResult) []mruRow {
-	end := mruEnd(v)
-	rows := make([]mruRow, 0, len(v.Entries))
-	for _, e := range v.Entries {
-		r := mruRow{e: e, lstint: int64(seconds(end, e.Last) + 0.5)}
-		if e.Count > 1 {
-			r.favgint = max(0, seconds(e.Last, e.First)) / float64(e.Count-1)
-		}
-		rows = append(rows, r)
-	}
-	slices.SortStableFunc(rows, func(a, b mruRow) int {
-		switch {
-		case a.e.Last > b.e.Last:
-			return -1
-		case a.e.Last < b.e.Last:
-			return 1
-		}
-		return 0
-	})
-	return rows
-}
-
 // printMRUList prints the list as ntpsec's ntpq -c mrulist does, then the
 // outcome.
 func printMRUList(w io.Writer, r *ntpctl.Result[ntpctl.MRUResult]) {
 	if len(r.Value.Entries) > 0 {
 		fmt.Fprintln(w, " lstint avgint rstr r m v  count    score   drop rport remote address")
 		fmt.Fprintln(w, strings.Repeat("=", 69))
-		for _, row := range newestFirst(&r.Value) {
-			e := row.e
+		for _, e := range report.MRUEntries(&r.Value, r.Time) {
 			var avg string
 			switch {
-			case e.Count <= 1 || row.favgint > 5:
-				avg = fmt.Sprintf("%6d", int64(row.favgint+0.5))
-			case row.favgint >= 1:
-				avg = fmt.Sprintf("%6.2f", row.favgint)
+			case e.Count <= 1 || e.AvgInt > 5:
+				avg = fmt.Sprintf("%6d", int64(e.AvgInt+0.5))
+			case e.AvgInt >= 1:
+				avg = fmt.Sprintf("%6.2f", e.AvgInt)
 			default:
-				avg = fmt.Sprintf("%6.3f", row.favgint)
+				avg = fmt.Sprintf("%6.3f", e.AvgInt)
 			}
 			code := '.'
 			switch {
@@ -152,8 +102,8 @@ func printMRUList(w io.Writer, r *ntpctl.Result[ntpctl.MRUResult]) {
 			case e.Restrict&resLimited != 0:
 				code = 'L'
 			}
-			fmt.Fprintf(w, "%7d %s %4x %c %d %d %6d %8.3f %6d %5d %s\n", row.lstint, avg, uint16(e.Restrict), code,
-				e.Mode, e.Version, e.Count, e.Score, e.Dropped, e.Addr.Port(), e.Addr.Addr())
+			fmt.Fprintf(w, "%7d %s %4x %c %d %d %6d %8.3f %6d %5d %s\n", e.LstInt, avg, uint16(e.Restrict), code,
+				e.Mode, e.Version, e.Count, e.Score, e.Dropped, e.Port, e.IP)
 		}
 		fmt.Fprintln(w)
 	}
@@ -199,17 +149,11 @@ func mruSummary(r *ntpctl.Result[ntpctl.MRUResult]) string {
 func mruJSON(r *ntpctl.Result[ntpctl.MRUResult]) report.JSONMRUList {
 	v := &r.Value
 	j := report.JSONMRUList{Time: r.Time.UTC(), IP: r.Target.Addr().String(), Port: r.Target.Port(), Status: r.Status.String(),
-		Nonce: v.Nonce, Complete: v.Complete, Truncated: v.Truncated, Pages: v.Pages, Entries: []report.JSONMRUEntry{},
+		Nonce: v.Nonce, Complete: v.Complete, Truncated: v.Truncated, Pages: v.Pages,
 		Packets: r.Packets, Bytes: r.Bytes, RequestBytes: r.RequestBytes, Amplification: r.Amplification()}
 	if r.Err != nil {
 		j.Error = errText(r.Err)
 	}
-	ref := r.Time
-	for _, row := range newestFirst(v) {
-		e := row.e
-		j.Entries = append(j.Entries, report.JSONMRUEntry{IP: e.Addr.Addr().String(), Port: e.Addr.Port(),
-			Last: e.Last.TimeNear(ref).UTC(), First: e.First.TimeNear(ref).UTC(), LstInt: row.lstint, AvgInt: row.favgint,
-			Count: e.Count, Mode: e.Mode, Version: e.Version, Restrict: e.Restrict, Score: e.Score, Dropped: e.Dropped})
-	}
+	j.Entries = report.MRUEntries(v, r.Time)
 	return j
 }

@@ -366,18 +366,11 @@ func samePair(t *testing.T, query func() (ours, theirs string)) (string, string)
 func TestMRUListAgainstNTPsec(t *testing.T) {
 	d := realpeer.StartNTPsec(t)
 	const n = 120
-	for i := range n {
-		c, err := d.NS.ListenUDP("udp4", fmt.Sprintf("127.0.%d.%d:0", 1+i/200, 1+i%200))
-		require.NoError(t, err)
+	d.FeedClients(t, n, func(i int) ([]byte, int) {
 		pkt := make([]byte, 48)
 		pkt[0] = byte(3+i%2)<<3 | 3 // version 3 or 4, client
-		for range 1 + i%4 {
-			_, err = c.WriteToUDPAddrPort(pkt, d.Addr)
-			require.NoError(t, err)
-		}
-		c.Close()
-		time.Sleep(time.Millisecond) // at a pace its socket buffer takes
-	}
+		return pkt, 1 + i%4
+	})
 	e := ntpsecEnv(d)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

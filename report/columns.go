@@ -270,6 +270,8 @@ func schemaOf[T Row]() *schema[T] {
 		s = &versionSchema
 	case *MonitorRow:
 		s = &monitorSchema
+	case *MRURow:
+		s = &mruSchema
 	}
 	return s.(*schema[T])
 }

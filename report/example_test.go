@@ -12,6 +12,7 @@ import (
 
 	"github.com/ntpctl/ntpctl"
 	"github.com/ntpctl/ntpctl/enrich"
+	"github.com/ntpctl/ntpctl/mode6"
 	"github.com/ntpctl/ntpctl/mode7"
 	"github.com/ntpctl/ntpctl/report"
 )
@@ -153,4 +154,22 @@ func ExampleSplitter() {
 	// 2026-03-24-scan6_ntpmonitor-cert-as64496.csv 1
 	// 2026-03-24-scan_ntpmonitor-cert-as64496.csv 2
 	// 2026-03-24-scan_ntpmonitor-cert-as64497.csv 1
+}
+
+// Write the NTP MRU report row of a server that showed its clients: the
+// count goes in, their addresses never do.
+func ExampleNewMRURow() {
+	res := ntpctl.Result[ntpctl.MRUResult]{
+		Outcome: ntpctl.Outcome{Target: netip.MustParseAddrPort("192.0.2.10:123"), Status: ntpctl.StatusOK,
+			Time: time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC), Packets: 1, Bytes: 480},
+		Value: ntpctl.MRUResult{Nonce: true, Complete: true, Entries: []mode6.MRUEntry{
+			{Addr: netip.MustParseAddrPort("198.51.100.7:40000"), Count: 3, Mode: 3, Version: 4}}},
+	}
+	row, _ := report.NewMRURow(res, "ntpd ntpsec-1.2.2", enrich.Result{}, report.BuildOptions{})
+	w := report.NewWriter[report.MRURow](os.Stdout, report.WriterOptions{})
+	_ = w.Write(row)
+	_ = w.Flush()
+	// Output:
+	// "timestamp","severity","ip","protocol","port","hostname","tag","asn","geo","region","city","naics","hostname_source","sector","mru_entries","mru_complete","version","packets","response_size"
+	// "2026-12-03 08:00:00","low","192.0.2.10","udp",123,,"ntpmru",,,,,,,,1,"true","ntpd ntpsec-1.2.2",1,480
 }

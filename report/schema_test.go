@@ -272,6 +272,10 @@ func allDocs(t *testing.T) []schematest.Doc {
 	} {
 		docs = append(docs, schematest.Doc{Def: "ntpctl_mrulist", JSON: schematest.Marshal(t, m)})
 	}
+	for _, clients := range []bool{false, true} {
+		res := mruResult()
+		docs = append(docs, schematest.Doc{Def: "mru_record", JSON: schematest.Marshal(t, report.NewMRURecord(&res, clients))})
+	}
 	for _, e := range []report.JSONError{{Command: "check", Error: "want one or more HOST[:PORT]", ExitStatus: 1},
 		{Command: "check", Host: "ntp.invalid", Error: `cannot resolve "ntp.invalid": no such host`}} {
 		docs = append(docs, schematest.Doc{Def: "ntpctl_error", JSON: schematest.Marshal(t, e)})

@@ -329,19 +329,11 @@ func TestSimulatorMRUMatchesRealNTPsec(t *testing.T) {
 	t.Parallel()
 	d := realpeer.StartNTPsec(t)
 	const n = 300
-	for i := range n {
-		c, err := d.NS.ListenUDP("udp4", fmt.Sprintf("127.0.%d.%d:0", 1+i/250, 1+i%250))
-		require.NoError(t, err)
+	d.FeedClients(t, n, func(i int) ([]byte, int) {
 		pkt := make([]byte, 48)
 		pkt[0] = 0x23 // version 4, client
-		for range 1 + i%3 {
-			_, err = c.WriteToUDPAddrPort(pkt, d.Addr)
-			require.NoError(t, err)
-		}
-		c.Close()
-		time.Sleep(time.Millisecond) // at a pace its socket buffer takes
-
-	}
+		return pkt, 1 + i%3
+	})
 	c, err := d.ListenUDP("udp4")
 	require.NoError(t, err)
 	defer c.Close()
@@ -355,7 +347,7 @@ func TestSimulatorMRUMatchesRealNTPsec(t *testing.T) {
 		got := walkMRU(t, fmt.Sprintf("real, frags=%d", frags), ask, frags)
 		assert.Equal(t, n+1, len(got), "the clients and the querier")
 		for i := range n {
-			a := netip.AddrFrom4([4]byte{127, 0, byte(1 + i/250), byte(1 + i%250)})
+			a := realpeer.ClientAddr(i)
 			if e, ok := got[a]; assert.True(t, ok, "client %v", a) {
 				assert.Equal(t, uint64(1+i%3), e.Count, "client %v", a)
 				assert.Equal(t, uint8(3), e.Mode)

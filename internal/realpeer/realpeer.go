@@ -226,3 +226,32 @@ func (d *NTPd) NTPQ(ctx context.Context, host string, commands ...string) (strin
 		return out.String(), ctx.Err()
 	}
 }
+
+// ClientAddr is the loopback address of the i-th client FeedClients
+// sends from: 127.0.1.1, 127.0.1.2, … 127.0.1.200, 127.0.2.1, …
+func ClientAddr(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{127, 0, byte(1 + i/200), byte(1 + i%200)})
+}
+
+// FeedClients makes the server hear from n clients, each from its own
+// loopback address of the namespace (ClientAddr) and its own port: client
+// i sends packets copies of the datagram that packet(i) returns, so that
+// the server's MRU list has them. It paces the clients so that the
+// server's socket buffer takes every datagram.
+func (d *NTPd) FeedClients(t testing.TB, n int, packet func(i int) (b []byte, packets int)) {
+	t.Helper()
+	for i := range n {
+		c, err := d.NS.ListenUDP("udp4", netip.AddrPortFrom(ClientAddr(i), 0).String())
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		b, k := packet(i)
+		for range k {
+			if _, err := c.WriteToUDPAddrPort(b, d.Addr); err != nil {
+				t.Fatalf("client %d: %v", i, err)
+			}
+		}
+		c.Close()
+		time.Sleep(time.Millisecond)
+	}
+}
