@@ -237,6 +237,8 @@ func (e *engine[R]) request(f *flight[R], b []byte, now time.Time) (_ []byte, at
 	f.stepAttempts++
 	if f.stepAttempts > 1 {
 		e.stats.retried.Add(1)
+	} else if f.steps > 0 {
+		e.stats.steps.Add(1)
 	}
 	if f.first.IsZero() {
 		f.first = now
@@ -380,6 +382,11 @@ func (e *engine[R]) deliver(v6 bool, slot int, src netip.AddrPort, b []byte, siz
 		return false // a repeat of an earlier step's reply: the timers of this one rule
 	case done:
 		if st, ok := f.asm.(Stepper); ok && st.Next() {
+			if f.answered.Add(e.cfg.MaxDuration).Before(now) {
+				e.stats.overCap.Add(1) // the whole exchange is bounded by MaxDuration
+				e.markReady(f)
+				return true
+			}
 			e.step(f)
 			return true
 		}
@@ -481,7 +488,6 @@ func (e *engine[R]) step(f *flight[R]) {
 	f.stepAttempts, f.stepPackets = 0, 0
 	f.gen++ // the quiet timer of the reply before is stale
 	f.inHeap = false
-	e.stats.steps.Add(1)
 	e.retry = append(e.retry, timer[R]{f: f, gen: f.gen})
 }
 
@@ -529,6 +535,11 @@ func (e *engine[R]) collect(now time.Time, stopping, aborting bool) {
 					f.deadline = now.Add(e.wait(f))
 				}
 				q.push(timer[R]{f, f.gen, f.deadline}, 4*e.cfg.Concurrency)
+				continue
+			}
+			if f.steps > 0 && !f.answered.Add(e.cfg.MaxDuration).After(now) {
+				e.stats.overCap.Add(1) // a silent step past the exchange's MaxDuration
+				e.finish(f, false)
 				continue
 			}
 			if f.sendErr == nil && f.stepAttempts <= e.cfg.Retries && !stopping {
@@ -605,6 +616,22 @@ func (e *engine[R]) result(f *flight[R]) Result[R] {
 		r.Status, r.Err = StatusSpoofed, ErrSpoofed
 	case f.packets > 0:
 		r.Value, r.Status, r.Err = f.asm.Result()
+		if f.steps > 0 && f.stepPackets == 0 && (f.sendErr != nil || f.stepAttempts == 0) {
+			// The exchange's last request never got out: say so rather
+			// than let the target seem silent.
+			why := f.sendErr
+			if why == nil {
+				why = ErrStepNotSent
+			}
+			if r.Status == StatusNoAnswer {
+				r.Status, r.Err = StatusSendError, why
+				if f.sendErr == nil {
+					r.Status = StatusPartial
+				}
+			} else {
+				r.Err = errors.Join(r.Err, why)
+			}
+		}
 	case f.sendErr != nil:
 		r.Status, r.Err = StatusSendError, f.sendErr
 	default:

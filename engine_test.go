@@ -520,6 +520,61 @@ func TestEngineAllocsReadVar(t *testing.T) {
 	}
 }
 
+// TestEngineAllocsClient pins the mode 3 probe of the discovery pass:
+// a request, its reply matched by its origin timestamp and decoded into
+// a value, its result: no allocation in steady state.
+func TestEngineAllocsClient(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates; .ci/run runs this test without it")
+	}
+	b := newBed(t, Config{}, Client())
+	targets := make([]netip.AddrPort, 64)
+	for i := range targets {
+		targets[i] = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 1, 1, byte(i)}), 123)
+	}
+	replies := make([][]byte, len(targets))
+	ok := 0
+	round := func() {
+		for i, tg := range targets {
+			f, _ := b.admitTake(tg)
+			req, attempt, sent := b.e.request(f, b.buf[:0], b.now)
+			if !sent {
+				t.Fatal("request")
+			}
+			b.e.sent(f, attempt, b.now)
+			// The server's answer: mode 4, the origin the request's
+			// transmit time.
+			r := replies[i][:0]
+			r = append(r, 0x24, 2, 6, 0xe9)
+			r = append(r, req[4:24]...)
+			r = append(r, req[40:48]...)
+			r = append(r, req[40:48]...)
+			r = append(r, req[40:48]...)
+			replies[i] = r
+		}
+		for i, tg := range targets {
+			b.e.deliver(false, b.e.slot(tg), tg, replies[i], len(replies[i]), b.now)
+		}
+		b.e.collect(b.now, false, false)
+		due := b.e.takeDue()
+		for _, f := range due {
+			if r := b.e.result(f); r.Status == StatusOK && r.Value.Mode == 4 {
+				ok++
+			}
+		}
+		b.e.release(due)
+	}
+	for i := range replies {
+		replies[i] = make([]byte, 0, TimePacketLen)
+	}
+	round() // the first round allocates the flights and assemblers
+	round()
+	ok = 0
+	allocs := testing.AllocsPerRun(50, round)
+	assert.Zero(t, allocs, "allocations per round of 64 answering targets")
+	assert.Equal(t, 64*51, ok, "every target answered")
+}
+
 // BenchmarkBookkeeping measures the engine's work per target without
 // system calls: a new flight, its request, its timeout, its result.
 func BenchmarkBookkeeping(bm *testing.B) {

@@ -2,6 +2,7 @@ package ntpctl
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 
@@ -54,7 +55,9 @@ type MRUListProbe struct {
 	// MaxEntries caps the distinct client addresses kept per target; 0
 	// means 600, what monlist gave.
 	MaxEntries int
-	// MaxRequests caps the READ_MRU requests per target; 0 means 16.
+	// MaxRequests caps the READ_MRU requests per target; 0 means 16, and
+	// more than 65,535 means 65,535 (each request of a walk has its own
+	// sequence number).
 	MaxRequests int
 	// MinCount, MaxLstInt, ResAll, ResAny and Recent are passed to the
 	// server as mincount=, maxlstint=, resall=, resany= and recent= (0:
@@ -108,7 +111,7 @@ func (p *MRUListProbe) maxRequests() int {
 	if p.MaxRequests <= 0 {
 		return 16
 	}
-	return p.MaxRequests
+	return min(p.MaxRequests, 65535)
 }
 
 // AppendRequest implements Probe: the walk's first request, REQ_NONCE.
@@ -203,7 +206,8 @@ func (a *mruAssembler) stepDone() {
 			a.res.Err = err
 			return
 		}
-		a.nonce, a.res.Nonce, a.next = n, true, true
+		a.nonce, a.res.Nonce = n, true
+		a.next = a.fits()
 		return
 	}
 	page, err := mode6.ParseMRU(vs)
@@ -214,6 +218,9 @@ func (a *mruAssembler) stepDone() {
 	a.res.Pages++
 	if page.Nonce != "" {
 		a.nonce = page.Nonce
+	}
+	if !a.fits() {
+		return
 	}
 	for _, e := range page.Entries {
 		addr := e.Addr.Addr()
@@ -243,6 +250,18 @@ func (a *mruAssembler) stepDone() {
 	case a.step < a.p.maxRequests():
 		a.next = true
 	}
+}
+
+// fits reports whether a request can carry the server's nonce, and
+// records an error when none can (a nonce longer than a request holds).
+func (a *mruAssembler) fits() bool {
+	q := mode6.MRURequest{Nonce: a.nonce, Frags: a.p.frags(), MinCount: a.p.MinCount, MaxLstInt: a.p.MaxLstInt,
+		ResAll: a.p.ResAll, ResAny: a.p.ResAny, Recent: a.p.Recent}
+	if q.DataLen() > mode6.MaxDataLen {
+		a.res.Err = fmt.Errorf("%w: a nonce of %d octets, too long for a request", mode6.ErrMRUReply, len(a.nonce))
+		return false
+	}
+	return true
 }
 
 func (a *mruAssembler) Next() bool {

@@ -28,6 +28,10 @@ var (
 	// ErrAborted marks the results of targets cut short by Abort, joined
 	// to the error of their status; Run returns it after Abort.
 	ErrAborted = errors.New("ntpctl: probing aborted")
+	// ErrStepNotSent joins the error of a result whose exchange of
+	// several requests (a Stepper's) ended before its next request went
+	// out: the run stopped, or the request could not be built.
+	ErrStepNotSent = errors.New("ntpctl: the exchange ended before its next request went out")
 	// ErrRunOnce is returned by a second call of Run on one Prober,
 	// while the first runs or after it returned: a Prober runs once.
 	ErrRunOnce = errors.New("ntpctl: a Prober runs only once")

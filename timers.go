@@ -40,7 +40,7 @@ func (q *fifo[R]) compact() {
 	n := 0
 	for i := range q.size {
 		t := q.buf[(q.head+i)%len(q.buf)]
-		if t.stale() || t.f.packets > 0 || t.f.done {
+		if t.stale() || t.f.stepPackets > 0 || t.f.done { // answering this step: its quiet timer rules
 			continue
 		}
 		q.buf[(q.head+n)%len(q.buf)] = t

@@ -42,7 +42,7 @@ func (e env) mrulist(ctx context.Context, args []string, stdout, stderr io.Write
 	fs := newFlags("mrulist", mrulistUsage, exitStatusHelp, &c)
 	fs.IntVar(&probe.Frags, "frags", 32, "fragments asked per READ_MRU reply (`N`, 1 to 128)")
 	fs.IntVar(&probe.MaxEntries, "max-entries", 10000, "stop after `N` distinct clients")
-	fs.IntVar(&probe.MaxRequests, "max-requests", 256, "stop after `N` READ_MRU requests")
+	fs.IntVar(&probe.MaxRequests, "max-requests", 256, "stop after `N` READ_MRU requests (at most 65535)")
 	pos, code := parseArgs(fs, args, &c, stdout, stderr)
 	if code >= 0 {
 		return code
@@ -50,8 +50,8 @@ func (e env) mrulist(ctx context.Context, args []string, stdout, stderr io.Write
 	if len(pos) != 1 {
 		return usageError(stderr, fs, fmt.Errorf("want one HOST[:PORT], got %d arguments", len(pos)))
 	}
-	if probe.Frags < 1 || probe.Frags > 128 || probe.MaxEntries < 1 || probe.MaxRequests < 1 {
-		return usageError(stderr, fs, errors.New("--frags is 1 to 128; --max-entries and --max-requests at least 1"))
+	if probe.Frags < 1 || probe.Frags > 128 || probe.MaxEntries < 1 || probe.MaxRequests < 1 || probe.MaxRequests > 65535 {
+		return usageError(stderr, fs, errors.New("--frags is 1 to 128; --max-entries at least 1; --max-requests 1 to 65535"))
 	}
 	target, err := e.target(ctx, pos[0], uint16(c.port))
 	if err != nil {

@@ -71,14 +71,20 @@ type Host struct {
 	// serves its MRU list as ntpsec 1.2.2 does (Mode6NTPsec) or as ntpd
 	// 4.2.8 does (Mode6Classic: six fields an entry, no sc and dr):
 	// Clients (oldest first, dated back from the host's first MRU
-	// request), then the senders of the Mode 6 requests it has had, the
-	// querier itself among them, as ntpd's monitor keeps them.
+	// request), then the senders of the Mode 3 and Mode 6 requests it
+	// has had, the querier itself among them, as ntpd's monitor keeps
+	// them.
 	NoMRU bool
 	// NoMRUList refuses READ_MRU with CERR_PERMISSION, as a "restrict
 	// … nomrulist" ntpsec does.
 	NoMRUList bool
-	// Now is the host's clock for nonces and MRU times; nil means
-	// time.Now.
+	// NoTime makes the host ignore client (mode 3) requests; otherwise
+	// it answers them in mode 4 from its system variables (leap,
+	// stratum, precision, root delay and dispersion, refid, reftime), a
+	// host without those as an unsynchronised stratum 16.
+	NoTime bool
+	// Now is the host's clock for nonces, MRU times and time replies; nil
+	// means time.Now.
 	Now func() time.Time
 
 	// Hostile makes the host misbehave; the zero value is well-behaved.
@@ -91,6 +97,7 @@ type Host struct {
 	rb    mode6.ReplyBuilder
 	stale []byte // ntpsec's static send buffer
 	live  map[netip.Addr]*liveEntry
+	time  []byte // the mode 4 reply's fixed fields
 	// lastOffset is the offset of the last fragment sent, which ntpsec's
 	// error replies repeat.
 	lastOffset uint16
@@ -169,6 +176,8 @@ func (h *Host) handle(req []byte, src netip.AddrPort, dst netip.Addr, out *outbo
 		return
 	}
 	switch req[0] & 7 {
+	case 3:
+		h.mode3(req, src, dst, out)
 	case 6:
 		h.mode6(req, src, dst, out)
 	case 7:

@@ -58,7 +58,7 @@ func (h *Host) mode6(req []byte, src netip.AddrPort, dst netip.Addr, out *outbox
 	}
 	h.init()
 	if !h.NoMRU {
-		h.heard(src, hd.Version)
+		h.heard(src, 6, hd.Version)
 	}
 	leap := uint8(h.Status >> 14)
 	fail := func(code mode6.ServerError) {

@@ -339,3 +339,27 @@ func TestMode6Hostile(t *testing.T) {
 		assert.Equal(t, "ntpd ntpsec-1.2.2", v, "quoted values stay clean")
 	})
 }
+
+// TestMode3: a client request gets the server reply ntpd's fast_xmit
+// sends: mode 4, the request's version, the origin its transmit time,
+// the system's stratum, precision and refid; NoTime hosts ignore it.
+func TestMode3(t *testing.T) {
+	t.Parallel()
+	sys := ntpsim.NTPsecVars(ntpsim.SystemInfo{Version: "ntpd ntpsec-1.2.2", Stratum: 2, RefID: "192.0.2.1"})
+	s := start(t, "udp4", "127.0.0.1:0", ntpsim.Config{Hosts: map[netip.Addr]*ntpsim.Host{
+		netip.MustParseAddr("127.0.0.1"): {Mode6: ntpsim.Mode6NTPsec, Status: 0x0615, System: sys},
+	}})
+	c := newClient(t, "udp4", "127.0.0.1:0")
+	req := make([]byte, 48)
+	req[0] = 3<<3 | 3 // version 3, client
+	copy(req[40:], []byte{0xee, 0xbb, 0x91, 0x85, 1, 2, 3, 4})
+	got := payloads(c.exchange(at(s, "127.0.0.1"), req, 200*time.Millisecond, 4))
+	require.Len(t, got, 1)
+	b := got[0]
+	require.Len(t, b, 48)
+	assert.Equal(t, byte(0<<6|3<<3|4), b[0], "LI 0, version 3, mode 4")
+	assert.Equal(t, byte(2), b[1], "stratum")
+	assert.Equal(t, []byte{192, 0, 2, 1}, b[12:16], "refid")
+	assert.Equal(t, req[40:48], b[24:32], "origin")
+	assert.NotZero(t, b[32:40], "receive")
+}

@@ -38,9 +38,9 @@ const (
 	mruKnownSlots = 16  // last.0 … last.15 are read
 )
 
-// liveEntry is a client whose Mode 6 requests the host has seen: ntpd
-// puts every packet's sender at the head of its MRU list, the querier
-// too.
+// liveEntry is a client whose Mode 3 or Mode 6 requests the host has
+// seen: ntpd puts every packet's sender at the head of its MRU list, the
+// querier too.
 type liveEntry struct {
 	e mode6.MRUEntry
 }
@@ -99,9 +99,9 @@ func (h *Host) validNonce(n string, src netip.AddrPort) bool {
 	return age >= 0 && age < mode6.NonceLifetime*time.Second
 }
 
-// heard puts the sender of a Mode 6 request at the head of the host's
+// heard puts the sender of a request (Mode 3 or 6) at the head of the host's
 // MRU list, as ntpd's monitor does for every packet it receives.
-func (h *Host) heard(src netip.AddrPort, version uint8) {
+func (h *Host) heard(src netip.AddrPort, mode, version uint8) {
 	now := mode6.TimestampOf(h.now())
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -116,14 +116,14 @@ func (h *Host) heard(src netip.AddrPort, version uint8) {
 		le = &liveEntry{e: mode6.MRUEntry{First: now}}
 		h.live[src.Addr()] = le
 	}
-	le.e.Addr, le.e.Last, le.e.Mode, le.e.Version = src, now, 6, version
+	le.e.Addr, le.e.Last, le.e.Mode, le.e.Version = src, now, mode, version
 	le.e.Count++
 	le.e.Score = min(le.e.Score*0.9+0.05, 9.999)
 }
 
 // mruList returns the host's MRU list, oldest first: its Clients (newest
 // first in Clients, dated back from the host's first request) with the
-// Mode 6 clients it has heard after them.
+// Mode 3 and Mode 6 clients it has heard after them.
 func (h *Host) mruList() []mode6.MRUEntry {
 	h.mu.Lock()
 	defer h.mu.Unlock()

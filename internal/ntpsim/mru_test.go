@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -296,15 +297,16 @@ func TestSimulatorMRU(t *testing.T) {
 	}, mruErrors(t, ask, askOther))
 
 	t.Run("nonce expires", func(t *testing.T) {
-		clock := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
-		h := &ntpsim.Host{Mode6: ntpsim.Mode6NTPsec, Clients: mruClients(3), Now: func() time.Time { return clock }}
+		var clock atomic.Int64 // the server reads it on its own goroutine
+		clock.Store(time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC).UnixNano())
+		h := &ntpsim.Host{Mode6: ntpsim.Mode6NTPsec, Clients: mruClients(3), Now: func() time.Time { return time.Unix(0, clock.Load()) }}
 		s.SetHost(netip.MustParseAddr("127.0.0.1"), h)
 		nonce := fetchNonce(t, "expiry", ask, 1)
 		q := mode6.MRURequest{Seq: 2, Nonce: nonce, Frags: 4}
 		b, _ := q.AppendBinary(nil)
-		clock = clock.Add(15 * time.Second)
+		clock.Add(int64(15 * time.Second))
 		checkMRUReply(t, "15 s", ask(b), 2, 4, false)
-		clock = clock.Add(time.Second)
+		clock.Add(int64(time.Second))
 		assert.Empty(t, ask(b), "16 s after")
 	})
 	t.Run("nomrulist", func(t *testing.T) {
