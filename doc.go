@@ -8,7 +8,13 @@
 // "NTP Version" is the Mode 6 READVAR query of ntpq: the server answers
 // with its system variables (daemon version, OS, stratum, …), about 30
 // times the request. These are the two reports Shadowserver publishes
-// daily, and ntpctl produces both in the same CSV layouts.
+// daily, and ntpctl produces both in the same CSV layouts. Two more
+// reports are ntpctl's own, in the same style: the NTP MRU report (the
+// Mode 6 REQ_NONCE and READ_MRU walk of ntpq -c mrulist, monlist's
+// successor, which shows anyone a server's recent clients) and the
+// Accessible NTP report (a Mode 3 client request, which the scanner's
+// discovery pass sends first so that the control queries go only to the
+// servers that answered).
 //
 // # Layers
 //
@@ -35,7 +41,9 @@
 // target: an [Outcome] that every probe shares (target, [Status], error,
 // time, attempts, RTT, packets, bytes, request bytes) and the probe's
 // value, a codec type. [MonList] (Mode 7 monlist) yields a mode7.Reply,
-// [ReadVar] (Mode 6 READVAR) a mode6.Reply with its variables parsed; the
+// [ReadVar] (Mode 6 READVAR) a mode6.Reply with its variables parsed,
+// [MRUList] an [MRUResult] (an exchange of several requests: a [Stepper]),
+// [Client] a [TimePacket] (Mode 3, decoded by [DecodeTimePacket]); the
 // engine knows nothing else about the protocols. [Query] probes one host.
 //
 //   - Targets are pulled from an iter.Seq only when there is room in

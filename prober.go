@@ -100,6 +100,133 @@ func (p *Prober[R]) Run(ctx context.Context, targets iter.Seq[netip.AddrPort], e
 	if !p.running.CompareAndSwap(false, true) {
 		return ErrRunOnce
 	}
+	next, stop := iter.Pull(targets)
+	defer stop()
+	return p.run(ctx, &source{next: next}, emit)
+}
+
+// RunFeed is Run over the targets a producer gives f while the probe
+// runs: a probe that follows another, such as the control queries sent
+// only to the servers a Mode 3 pass found. Unlike a sequence, a Feed
+// that has nothing yet holds nothing up: the targets in flight time out,
+// retry and finish while Run waits for the next one. Run returns when f
+// is closed and every target taken has finished, or as Run does when ctx
+// is done or emit fails; then f takes no more (Feed.Send returns false).
+func (p *Prober[R]) RunFeed(ctx context.Context, f *Feed, emit func(Result[R]) error) error {
+	if !p.running.CompareAndSwap(false, true) {
+		return ErrRunOnce
+	}
+	defer f.stop()
+	src := &source{feed: f}
+	src.next = src.fromFeed
+	return p.run(ctx, src, emit)
+}
+
+// A Feed carries targets from a producer to a Prober's RunFeed, as they
+// are found. Send blocks while the feed's buffer is full, so a fast
+// producer waits for the prober. Create it with NewFeed; Send and Close
+// may be called from other goroutines than RunFeed's.
+type Feed struct {
+	ch        chan netip.AddrPort
+	gone      chan struct{} // closed when RunFeed returns
+	closeOnce sync.Once
+	goneOnce  sync.Once
+	sent      atomic.Uint64
+	held      netip.AddrPort // a target RunFeed received while it waited
+	holding   bool
+}
+
+// NewFeed returns a Feed that buffers up to buffer targets (at least 1).
+func NewFeed(buffer int) *Feed {
+	return &Feed{ch: make(chan netip.AddrPort, max(1, buffer)), gone: make(chan struct{})}
+}
+
+// Send gives the prober a target. It blocks while the buffer is full,
+// until the prober takes one or ctx is done, and reports whether the
+// target was taken into the feed: false once RunFeed has returned (or
+// ctx is done), when no more targets will be probed. Send must not be
+// called after Close.
+func (f *Feed) Send(ctx context.Context, t netip.AddrPort) bool {
+	select {
+	case <-f.gone:
+		return false
+	default:
+	}
+	select {
+	case f.ch <- t:
+		f.sent.Add(1)
+		return true
+	case <-f.gone:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Close says no more targets will come: RunFeed returns once those given
+// have finished. It may be called more than once.
+func (f *Feed) Close() { f.closeOnce.Do(func() { close(f.ch) }) }
+
+// Sent returns the targets the feed has taken so far; it is safe to call
+// at any time.
+func (f *Feed) Sent() uint64 { return f.sent.Load() }
+
+func (f *Feed) stop() { f.goneOnce.Do(func() { close(f.gone) }) }
+
+// source is where Run takes its targets: a pulled sequence (next blocks
+// until it yields or ends), or a Feed (next never blocks; ready is the
+// channel to wait on when it has nothing).
+type source struct {
+	next func() (netip.AddrPort, bool)
+	feed *Feed
+	// empty is set by fromFeed when the feed had nothing and is not
+	// closed: the round is not exhausted, only starved.
+	empty  bool
+	closed bool
+}
+
+// fromFeed takes a target from the feed without waiting.
+func (s *source) fromFeed() (netip.AddrPort, bool) {
+	f := s.feed
+	if f.holding {
+		f.holding = false
+		return f.held, true
+	}
+	select {
+	case t, ok := <-f.ch:
+		if !ok {
+			s.closed = true
+			return netip.AddrPort{}, false
+		}
+		return t, true
+	default:
+		s.empty = true
+		return netip.AddrPort{}, false
+	}
+}
+
+// ready returns the channel to wait on for the next target of a feed
+// that was empty, nil otherwise.
+func (s *source) ready() <-chan netip.AddrPort {
+	if s.feed == nil || !s.empty || s.closed {
+		return nil
+	}
+	return s.feed.ch
+}
+
+// hold keeps a target (or the feed's end) received while waiting, for
+// the next round.
+func (s *source) hold(t netip.AddrPort, ok bool) {
+	s.empty = false
+	if !ok {
+		s.closed = true
+		return
+	}
+	s.feed.held, s.feed.holding = t, true
+}
+
+// run is Run's loop over a source of targets.
+func (p *Prober[R]) run(ctx context.Context, src *source, emit func(Result[R]) error) error {
 	defer func() {
 		if r := recover(); r != nil {
 			// A panic may have left p.mu held, with a receive loop
@@ -109,9 +236,6 @@ func (p *Prober[R]) Run(ctx context.Context, targets iter.Seq[netip.AddrPort], e
 		}
 		p.tr.close(true)
 	}()
-	next, stop := iter.Pull(targets)
-	defer stop()
-
 	p.stats.started.Store(p.cfg.Now().UnixNano())
 	exhausted := false
 	timer := time.NewTimer(time.Hour)
@@ -153,7 +277,8 @@ func (p *Prober[R]) Run(ctx context.Context, targets iter.Seq[netip.AddrPort], e
 		// Send: retries first, then new targets, while there is room.
 		if !stopping && !aborting {
 			// Emitting may have taken a while: send with a fresh clock.
-			if exhausted, err = p.send(p.cfg.Now(), next, exhausted, emit); err != nil {
+			src.empty = false
+			if exhausted, err = p.send(p.cfg.Now(), src, exhausted, emit); err != nil {
 				return err
 			}
 		}
@@ -201,6 +326,8 @@ func (p *Prober[R]) Run(ctx context.Context, targets iter.Seq[netip.AddrPort], e
 		case <-p.tr.wake:
 		case <-seenOr(p.abort, aborting):
 		case <-seenOr(ctx.Done(), stopping):
+		case t, ok := <-src.ready():
+			src.hold(t, ok) // taken in the next round
 		}
 		if !timer.Stop() {
 			select {
@@ -228,7 +355,7 @@ func seenOr(ch <-chan struct{}, seen bool) <-chan struct{} {
 // each as one batch. Targets that are not sent (blocked, repeated) are
 // emitted after. It reports whether the targets are exhausted, and
 // emit's error.
-func (p *Prober[R]) send(now time.Time, next func() (netip.AddrPort, bool), exhausted bool,
+func (p *Prober[R]) send(now time.Time, src *source, exhausted bool,
 	emit func(Result[R]) error) (bool, error) {
 	p.mu.Lock()
 	p.tr.reclaim(p.e.sent, p.e.sendFailed)
@@ -243,10 +370,12 @@ func (p *Prober[R]) send(now time.Time, next func() (netip.AddrPort, bool), exha
 	skipped := p.skipped[:0]
 	for !exhausted && p.pend.fresh < p.window && len(skipped) < maxSkipped {
 		p.mu.Unlock()
-		t, ok := next()
+		t, ok := src.next()
 		p.mu.Lock()
 		if !ok {
-			exhausted = true
+			// A feed with nothing yet is not exhausted: the loop waits
+			// for it (source.ready) as for a deadline.
+			exhausted = !src.empty
 			break
 		}
 		t, h, res, ok := p.e.admit(t, now)
@@ -312,7 +441,7 @@ func (p *Prober[R]) send(now time.Time, next func() (netip.AddrPort, bool), exha
 		p.tr.hand(v6, b)
 	}
 	p.cfg.Limiter.refund(n - queued)
-	p.more = !exhausted && p.pend.fresh < p.window
+	p.more = !exhausted && !src.empty && p.pend.fresh < p.window
 	p.mu.Unlock()
 	p.skipped = skipped[:0]
 	for _, r := range skipped {
