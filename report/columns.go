@@ -272,6 +272,8 @@ func schemaOf[T Row]() *schema[T] {
 		s = &monitorSchema
 	case *MRURow:
 		s = &mruSchema
+	case *AccessibleRow:
+		s = &accessibleSchema
 	}
 	return s.(*schema[T])
 }

@@ -10,6 +10,21 @@
 //     that answered a Mode 7 monlist request (`ntpdc -c monlist`), 17
 //     columns, MonitorRow.
 //
+// and two of ntpctl's own in the same style (the common columns and the
+// quoting below), which Shadowserver does not publish:
+//
+//   - NTP MRU (scan_ntpmru, scan6_ntpmru): one row per server that gave
+//     its MRU list (`ntpq -c mrulist`), MRURow: how many clients it
+//     listed, never their addresses (they are third parties; JSONMRU has
+//     them only when a caller sets its Clients).
+//   - Accessible NTP (scan_ntpaccessible, scan6_ntpaccessible): one row
+//     per server that answered a Mode 3 client request, AccessibleRow:
+//     the reply's header (version, leap, stratum, poll, precision, root
+//     delay and dispersion, refid, reference time).
+//
+// Type.Known is true for Shadowserver's four types only; IsMRU and
+// IsAccessible name the others.
+//
 // The column lists, their history and the quoting rules below are
 // described in full in docs/report-schemas.md in the module's repository
 // (the section numbers cited in this package's comments are that file's),

@@ -173,3 +173,22 @@ func ExampleNewMRURow() {
 	// "timestamp","severity","ip","protocol","port","hostname","tag","asn","geo","region","city","naics","hostname_source","sector","mru_entries","mru_complete","version","packets","response_size"
 	// "2026-12-03 08:00:00","low","192.0.2.10","udp",123,,"ntpmru",,,,,,,,1,"true","ntpd ntpsec-1.2.2",1,480
 }
+
+// Write the Accessible NTP row of a server that answered a Mode 3
+// client request: the header of its reply, as ntpq shows it.
+func ExampleNewAccessibleRow() {
+	t0 := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	res := ntpctl.Result[ntpctl.TimePacket]{
+		Outcome: ntpctl.Outcome{Target: netip.MustParseAddrPort("192.0.2.10:123"), Status: ntpctl.StatusOK,
+			Time: t0, Packets: 1, Bytes: 48, RequestBytes: 48},
+		Value: ntpctl.TimePacket{Version: 4, Mode: 4, Stratum: 1, Poll: 6, Precision: -20,
+			RootDispersion: 0x0000_0666, RefID: [4]byte{'G', 'P', 'S', 0}, Reference: mode6.TimestampOf(t0.Add(-16 * time.Second))},
+	}
+	row, _ := report.NewAccessibleRow(res, enrich.Result{}, report.BuildOptions{})
+	w := report.NewWriter[report.AccessibleRow](os.Stdout, report.WriterOptions{})
+	_ = w.Write(row)
+	_ = w.Flush()
+	// Output:
+	// "timestamp","severity","ip","protocol","port","hostname","tag","asn","geo","region","city","naics","hostname_source","sector","ntp_version","leap","stratum","poll","precision","rootdelay","rootdispersion","refid","reference_time","response_size"
+	// "2026-12-03 08:00:00","info","192.0.2.10","udp",123,,"ntp",,,,,,,,4,0,1,6,"-20","0.000","24.994","GPS","2026-12-03 07:59:44",48
+}

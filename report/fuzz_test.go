@@ -34,6 +34,8 @@ func FuzzReader(f *testing.F) {
 		for _, opt := range []ReaderOptions{{MaxRecordLines: 4}, {MaxRecordLines: 2, MaxLineBytes: 64}} {
 			fuzzRows[VersionRow](t, data, opt)
 			fuzzRows[MonitorRow](t, data, opt)
+			fuzzRows[MRURow](t, data, opt)
+			fuzzRows[AccessibleRow](t, data, opt)
 		}
 	})
 }

@@ -37,9 +37,10 @@ var schemaJSON []byte
 func Schema() []byte { return bytes.Clone(schemaJSON) }
 
 // Value is the set of probe values the reports are made of: the Mode 7
-// monitor list of ntpctl.MonList and the Mode 6 reply of ntpctl.ReadVar.
+// monitor list of ntpctl.MonList, the Mode 6 reply of ntpctl.ReadVar, the
+// MRU list of ntpctl.MRUList and the Mode 4 reply of ntpctl.Client.
 type Value interface {
-	mode7.Reply | mode6.Reply
+	mode7.Reply | mode6.Reply | ntpctl.MRUResult | ntpctl.TimePacket
 }
 
 // JSONWriter writes one JSON object per line and per target (JSON lines),
@@ -107,8 +108,9 @@ func finiteOr0(f float64) float64 {
 // JSON lines, and the result of `ntpctl monlist --json` and `ntpctl rv
 // --json`. It is exported so that consumers can decode the lines back.
 type JSONRecord struct {
-	// Report is the report type of the target: scan_ntp, scan6_ntp,
-	// scan_ntpmonitor or scan6_ntpmonitor.
+	// Report is the report type of the target: scan_ntp,
+	// scan_ntpmonitor, scan_ntpmru or scan_ntpaccessible (scan6_… for
+	// IPv6).
 	Report Type `json:"report"`
 	// IP is the target's address, an IPv4-mapped one unmapped.
 	IP netip.Addr `json:"ip"`
@@ -142,6 +144,12 @@ type JSONRecord struct {
 	// Variables is the READVAR reply, for an NTP Version result whose
 	// target sent something.
 	Variables *JSONVars `json:"variables,omitempty"`
+	// MRU is the MRU list walk, for an NTP MRU result whose target sent
+	// something (the clients' addresses only when asked for: JSONMRU).
+	MRU *JSONMRU `json:"mru,omitempty"`
+	// Server is the Mode 4 reply, for an Accessible NTP result whose
+	// target sent one.
+	Server *JSONServer `json:"server,omitempty"`
 	// Enrichment is what enrichment found about IP.
 	Enrichment JSONEnrich `json:"enrichment"`
 }
@@ -325,9 +333,11 @@ type JSONEnrich struct {
 // the server answered (status ok or partial) with something the report
 // lists. For monlist that is (part of) the monitor list, at least one
 // reply packet kept; for READVAR at least one system variable (a peer's
-// variables, association not 0, are not the server's). Error replies
-// such as INFO_ERR_NODATA (monlist disabled), silence and undecodable
-// answers are not findings.
+// variables, association not 0, are not the server's); for the MRU list
+// at least one client (MRUReportable); for Mode 3 a Mode 4 reply
+// (AccessibleReportable). Error replies such as INFO_ERR_NODATA (monlist
+// disabled), kiss-o'-death refusals, silence and undecodable answers are
+// not findings.
 func Reportable[R Value](res *ntpctl.Result[R]) bool {
 	if res.Status != ntpctl.StatusOK && res.Status != ntpctl.StatusPartial {
 		return false
@@ -337,12 +347,17 @@ func Reportable[R Value](res *ntpctl.Result[R]) bool {
 		return v.Accepted > 0
 	case *mode6.Reply:
 		return len(v.Vars) > 0 && v.AssocID == 0
+	case *ntpctl.MRUResult:
+		return len(v.Entries) > 0
+	case *ntpctl.TimePacket:
+		return res.Status == ntpctl.StatusOK && v.Mode == 4
 	}
 	return false
 }
 
 // TypeOf returns the report type of a result of probe value R for an
-// address: scan_ntpmonitor or scan_ntp, scan6_… for IPv6.
+// address: scan_ntpmonitor, scan_ntp, scan_ntpmru or scan_ntpaccessible,
+// scan6_… for IPv6.
 func TypeOf[R Value](addr netip.Addr) Type {
 	var v R
 	v6 := addr.Unmap().Is6()
@@ -352,6 +367,10 @@ func TypeOf[R Value](addr netip.Addr) Type {
 			return Scan6NTPMonitor
 		}
 		return ScanNTPMonitor
+	case ntpctl.MRUResult:
+		return MRUTypeOf(addr)
+	case ntpctl.TimePacket:
+		return AccessibleTypeOf(addr)
 	}
 	if v6 {
 		return Scan6NTP
@@ -385,6 +404,14 @@ func NewRecord[R Value](res *ntpctl.Result[R], e enrich.Result) JSONRecord {
 		if res.Packets > 0 || v.Packets > 0 {
 			rec.Variables = newJSONVars(v)
 			rec.Variables.ErrorCode = errorCode[mode6.ServerError](v.Err, res.Err)
+		}
+	case *ntpctl.MRUResult:
+		if res.Packets > 0 || v.Nonce {
+			rec.MRU = newJSONMRU(v, res.Err)
+		}
+	case *ntpctl.TimePacket:
+		if res.Packets > 0 && v.Mode != 0 {
+			rec.Server = newJSONServer(v, &res.Outcome)
 		}
 	}
 	return rec
@@ -517,6 +544,14 @@ type JSONScanStats struct {
 	// Monitor and Version are the statistics of each probe that ran.
 	Monitor *JSONProbeStats `json:"monitor,omitempty"`
 	Version *JSONProbeStats `json:"version,omitempty"`
+	// MRU is the MRU list probe's, which asked the servers that answered
+	// READVAR; Accessible the Mode 3 probe's.
+	MRU        *JSONProbeStats `json:"mru,omitempty"`
+	Accessible *JSONProbeStats `json:"accessible,omitempty"`
+	// Discover reports that the control queries went only to the targets
+	// that answered the Mode 3 request (their probes' targets count
+	// those).
+	Discover bool `json:"discover,omitempty"`
 	// Enrichment counts enrichment failures.
 	Enrichment JSONEnrichStats `json:"enrichment"`
 }

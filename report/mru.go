@@ -8,6 +8,7 @@ import (
 
 	"github.com/ntpctl/ntpctl"
 	"github.com/ntpctl/ntpctl/enrich"
+	"github.com/ntpctl/ntpctl/mode6"
 )
 
 // The NTP MRU report: servers that give their MRU list (Mode 6
@@ -70,12 +71,16 @@ var mruTable = slices.Concat(
 )
 
 // mruLayouts: the report has one layout; every Layout writes it.
-var mruLayouts = func() (l [numLayouts][]string) {
+var mruLayouts = oneLayout(mruTable)
+
+// oneLayout is the layouts of a report that has only one: ntpctl's own
+// reports, which every Layout writes alike.
+func oneLayout[T any](table []column[T]) (l [numLayouts][]string) {
 	for i := range l {
-		l[i] = names(mruTable, nil)
+		l[i] = names(table, nil)
 	}
 	return l
-}()
+}
 
 var mruSchema = newSchema(ScanNTPMRU, mruTable, &mruLayouts, func(r *MRURow) *Common { return &r.Common },
 	func(r *MRURow) *map[string]string { return &r.Extra }, func(r *MRURow) *int { return &r.Line })
@@ -122,41 +127,33 @@ func NewMRURow(res ntpctl.Result[ntpctl.MRUResult], version string, e enrich.Res
 	return row, true
 }
 
-// JSONMRURecord is one line of the scanner's MRU JSON lines (schema
-// mru_record): what the MRU list probe found at one target. Clients is
-// empty unless the scan was asked to keep the clients' addresses
-// (scanner flag -mru-clients): they are third parties' addresses.
-type JSONMRURecord struct {
-	Time         time.Time      `json:"time"`
-	IP           string         `json:"ip"`
-	Port         uint16         `json:"port"`
-	Status       string         `json:"status"`
-	Nonce        bool           `json:"nonce"`
-	Complete     bool           `json:"complete"`
-	Truncated    bool           `json:"truncated"`
-	Pages        int            `json:"pages"`
-	Entries      int            `json:"entries"`
-	Packets      int            `json:"packets"`
-	Bytes        int            `json:"bytes"`
-	RequestBytes int            `json:"request_bytes"`
-	Clients      []JSONMRUEntry `json:"clients,omitempty"`
-	Error        string         `json:"error,omitempty"`
+// JSONMRU is the MRU list part of a JSONRecord (see ntpctl.MRUResult),
+// for an NTP MRU result whose target sent something. NewRecord never
+// fills Clients: the clients are third parties, and their addresses are
+// kept only where the user asked for them (the scanner's -mru-clients),
+// by setting Clients to MRUEntries of the result.
+type JSONMRU struct {
+	// Nonce reports that the server answered REQ_NONCE.
+	Nonce bool `json:"nonce"`
+	// Complete reports that the server ended the list.
+	Complete bool `json:"complete"`
+	// Truncated reports that the probe's cap on entries cut the list.
+	Truncated bool `json:"truncated"`
+	// Pages is the READ_MRU replies taken.
+	Pages int `json:"pages"`
+	// Entries is the number of distinct client addresses listed.
+	Entries int `json:"entries"`
+	// ErrorCode is the Mode 6 error code that refused the nonce or a page
+	// (mode6.ServerError: 1 CERR_PERMISSION, 2 CERR_BADFMT, 5
+	// CERR_UNKNOWNVAR, 6 CERR_BADVALUE); nil without one.
+	ErrorCode *int `json:"error_code,omitempty"`
+	// Clients are the entries, newest first; empty unless asked for.
+	Clients []JSONMRUEntry `json:"clients,omitempty"`
 }
 
-// NewMRURecord builds the JSON line of an MRU list result; with clients
-// set, Clients lists the entries (newest first, times near the probe's).
-func NewMRURecord(res *ntpctl.Result[ntpctl.MRUResult], clients bool) JSONMRURecord {
-	v := &res.Value
-	j := JSONMRURecord{Time: res.Time.UTC(), IP: res.Target.Addr().Unmap().String(), Port: res.Target.Port(),
-		Status: res.Status.String(), Nonce: v.Nonce, Complete: v.Complete, Truncated: v.Truncated, Pages: v.Pages,
-		Entries: len(v.Entries), Packets: res.Packets, Bytes: res.Bytes, RequestBytes: res.RequestBytes}
-	if res.Err != nil {
-		j.Error = res.Err.Error()
-	}
-	if clients {
-		j.Clients = MRUEntries(v, res.Time)
-	}
-	return j
+func newJSONMRU(v *ntpctl.MRUResult, err error) *JSONMRU {
+	return &JSONMRU{Nonce: v.Nonce, Complete: v.Complete, Truncated: v.Truncated, Pages: v.Pages,
+		Entries: len(v.Entries), ErrorCode: errorCode[mode6.ServerError](v.Err, err)}
 }
 
 // MRUEntries returns the entries of an MRU list newest first, as ntpq

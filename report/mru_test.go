@@ -73,20 +73,37 @@ func TestMRURow(t *testing.T) {
 	}
 }
 
-// TestMRURecord: the JSON line has the clients only when asked for,
-// newest first, with ntpq's lstint and avgint.
+// TestMRURecord: the JSON line counts the clients and never lists them;
+// MRUEntries gives them newest first, with ntpq's lstint and avgint,
+// for a caller that may keep them.
 func TestMRURecord(t *testing.T) {
 	res := mruResult()
-	rec := report.NewMRURecord(&res, false)
-	assert.Equal(t, 3, rec.Entries)
-	assert.Empty(t, rec.Clients)
-	rec = report.NewMRURecord(&res, true)
-	require.Len(t, rec.Clients, 3)
-	c := rec.Clients[0]
+	rec := report.NewRecord(&res, enrich.Result{})
+	assert.Equal(t, report.ScanNTPMRU, rec.Report)
+	assert.True(t, rec.Reportable)
+	require.NotNil(t, rec.MRU)
+	assert.Equal(t, 3, rec.MRU.Entries)
+	assert.Empty(t, rec.MRU.Clients)
+	var b bytes.Buffer
+	require.NoError(t, report.NewJSONWriter(&b).Write(&rec))
+	for _, e := range res.Value.Entries {
+		assert.NotContains(t, b.String(), e.Addr.Addr().String(), "a client's address in the JSON line")
+	}
+	clients := report.MRUEntries(&res.Value, res.Time)
+	require.Len(t, clients, 3)
+	c := clients[0]
 	assert.Equal(t, "203.0.113.5", c.IP)
 	assert.Equal(t, int64(5), c.LstInt, "to now=, 10 s after t0")
 	assert.InDelta(t, 3605.0/9, c.AvgInt, 1e-6)
-	assert.Equal(t, "2001:db8::9", rec.Clients[1].IP)
-	assert.Zero(t, rec.Clients[1].AvgInt)
-	assert.Equal(t, int64(110), rec.Clients[2].LstInt)
+	assert.Equal(t, "2001:db8::9", clients[1].IP)
+	assert.Zero(t, clients[1].AvgInt)
+	assert.Equal(t, int64(110), clients[2].LstInt)
+
+	res.Status, res.Err = ntpctl.StatusServerError, mode6.ServerError(1)
+	res.Value = ntpctl.MRUResult{Nonce: true, Err: mode6.ServerError(1)}
+	rec = report.NewRecord(&res, enrich.Result{})
+	require.NotNil(t, rec.MRU)
+	require.NotNil(t, rec.MRU.ErrorCode)
+	assert.Equal(t, 1, *rec.MRU.ErrorCode, "CERR_PERMISSION: restrict nomrulist")
+	assert.False(t, rec.Reportable)
 }

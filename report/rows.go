@@ -90,7 +90,7 @@ type MonitorRow struct {
 
 // Row is the set of row types: one per report.
 type Row interface {
-	VersionRow | MonitorRow | MRURow
+	VersionRow | MonitorRow | MRURow | AccessibleRow
 }
 
 // Values returns the row's fields in the order of the current layout.

@@ -91,6 +91,41 @@ func monitorResults() map[string]ntpctl.Result[mode7.Reply] {
 	}
 }
 
+// mruResults are MRU list results: a whole list, a refused page, a
+// nonce without a list and silence.
+func mruResults() map[string]ntpctl.Result[ntpctl.MRUResult] {
+	ok := mruResult()
+	refused := ok
+	refused.Status, refused.Err = ntpctl.StatusPartial, mode6.ServerError(6)
+	refused.Value.Complete, refused.Value.Err = false, mode6.ServerError(6)
+	nolist := ntpctl.Result[ntpctl.MRUResult]{Outcome: ntpctl.Outcome{Target: ok.Target, Time: ok.Time,
+		Status: ntpctl.StatusProtocolError, Attempts: 2, Packets: 1, Bytes: 40, RequestBytes: 12, Err: ntpctl.ErrMRUNoList},
+		Value: ntpctl.MRUResult{Nonce: true, Pages: 0, Err: ntpctl.ErrMRUNoList}}
+	return map[string]ntpctl.Result[ntpctl.MRUResult]{"ok": ok, "refused": refused, "no list": nolist,
+		"no_answer": {Outcome: ntpctl.Outcome{Target: ok.Target, Time: ok.Time, Status: ntpctl.StatusNoAnswer,
+			Attempts: 1, RequestBytes: 12, Err: ntpctl.ErrNoAnswer}}}
+}
+
+// accessibleResults are Mode 3 results: a synchronised server, one
+// that never set its clock (INIT), a kiss-o'-death and silence.
+func accessibleResults() map[string]ntpctl.Result[ntpctl.TimePacket] {
+	ts := mode6.TimestampOf(schemaTime)
+	ok := ntpctl.Result[ntpctl.TimePacket]{
+		Outcome: ntpctl.Outcome{Target: netip.MustParseAddrPort("192.0.2.44:123"), Status: ntpctl.StatusOK,
+			Time: schemaTime, Attempts: 1, RTT: time.Millisecond, Packets: 1, Bytes: 48, RequestBytes: 48},
+		Value: ntpctl.TimePacket{Version: 4, Mode: 4, Stratum: 2, Poll: 6, Precision: -24, RootDelay: 0x0000_0a3d,
+			RootDispersion: 0x0000_1234, RefID: [4]byte{192, 0, 2, 1}, Reference: ts - 64<<32, Receive: ts, Transmit: ts},
+	}
+	init := ok
+	init.Value.Leap, init.Value.Stratum, init.Value.RefID, init.Value.Reference = 3, 0, [4]byte{'I', 'N', 'I', 'T'}, 0
+	kiss := ok
+	kiss.Status, kiss.Err = ntpctl.StatusServerError, ntpctl.KissError("RATE")
+	kiss.Value.Stratum, kiss.Value.RefID = 0, [4]byte{'R', 'A', 'T', 'E'}
+	return map[string]ntpctl.Result[ntpctl.TimePacket]{"ok": ok, "init": init, "kiss": kiss,
+		"no_answer": {Outcome: ntpctl.Outcome{Target: ok.Target, Time: ok.Time, Status: ntpctl.StatusNoAnswer,
+			Attempts: 2, RequestBytes: 48, Err: ntpctl.ErrNoAnswer}}}
+}
+
 // versionResults are READVAR results of every status.
 func versionResults() map[string]ntpctl.Result[mode6.Reply] {
 	text := []byte(`version="ntpd 4.2.8p15@1.3728-o", processor="x86_64", leap=0, stratum=2, refid=192.0.2.1, ` +
@@ -167,6 +202,18 @@ func records(t *testing.T) ([]schematest.Doc, map[string]report.JSONRecord) {
 	for name, res := range versionResults() {
 		add("version "+name, "ntpctl_rv", report.NewRecord(&res, enrich.Result{}))
 		add("version "+name+" enriched", "ntpctl_rv", report.NewRecord(&res, schemaEnrich))
+	}
+	for name, res := range mruResults() {
+		rec := report.NewRecord(&res, enrich.Result{})
+		add("mru "+name, "record", rec)
+		if rec.MRU != nil {
+			// As the scanner writes it with -mru-clients.
+			rec.MRU.Clients = report.MRUEntries(&res.Value, res.Time)
+			add("mru "+name+" with clients", "record", rec)
+		}
+	}
+	for name, res := range accessibleResults() {
+		add("accessible "+name, "record", report.NewRecord(&res, schemaEnrich))
 	}
 	return docs, recs
 }
@@ -271,10 +318,6 @@ func allDocs(t *testing.T) []schematest.Doc {
 			Error: "a nonce, but no answer to READ_MRU"},
 	} {
 		docs = append(docs, schematest.Doc{Def: "ntpctl_mrulist", JSON: schematest.Marshal(t, m)})
-	}
-	for _, clients := range []bool{false, true} {
-		res := mruResult()
-		docs = append(docs, schematest.Doc{Def: "mru_record", JSON: schematest.Marshal(t, report.NewMRURecord(&res, clients))})
 	}
 	for _, e := range []report.JSONError{{Command: "check", Error: "want one or more HOST[:PORT]", ExitStatus: 1},
 		{Command: "check", Host: "ntp.invalid", Error: `cannot resolve "ntp.invalid": no such host`}} {
@@ -449,6 +492,7 @@ func TestSchemaMatchesGoTypes(t *testing.T) {
 		"status_counts": ntpctl.StatusCounts{}, "summary": report.Summary{}, "tally": report.Count{},
 		"distribution": report.Distribution{}, "bucket": report.Bucket{}, "ntpctl_check": report.JSONCheck{},
 		"ntpctl_peers": report.JSONPeers{}, "ntpctl_mrulist": report.JSONMRUList{}, "mru_entry": report.JSONMRUEntry{},
+		"mru": report.JSONMRU{}, "server": report.JSONServer{},
 		"store_count": store.Count{}, "store_run_stats": store.RunStats{},
 		"store_point": store.Point{},
 	} {
@@ -470,7 +514,8 @@ func TestSchemaEnums(t *testing.T) {
 		statuses = append(statuses, s.String())
 	}
 	assert.Equal(t, statuses, enum("status"))
-	assert.ElementsMatch(t, []report.Type{report.ScanNTP, report.Scan6NTP, report.ScanNTPMonitor, report.Scan6NTPMonitor},
+	assert.ElementsMatch(t, []report.Type{report.ScanNTP, report.Scan6NTP, report.ScanNTPMonitor, report.Scan6NTPMonitor,
+		report.ScanNTPMRU, report.Scan6NTPMRU, report.ScanNTPAccessible, report.Scan6NTPAccessible},
 		slices.Collect(func(yield func(report.Type) bool) {
 			for _, s := range enum("report_type") {
 				yield(report.Type(s))

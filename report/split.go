@@ -435,8 +435,13 @@ func (s *Splitter[T]) Files() []string { return slices.Clone(s.paths) }
 
 // ipv6Type returns the IPv6 variant of an IPv4 report type.
 func ipv6Type(t Type) Type {
-	if t == ScanNTP {
+	switch t {
+	case ScanNTP:
 		return Scan6NTP
+	case ScanNTPMRU:
+		return Scan6NTPMRU
+	case ScanNTPAccessible:
+		return Scan6NTPAccessible
 	}
 	return Scan6NTPMonitor
 }

@@ -47,6 +47,18 @@ func (s *Stats) AddVersion(r *VersionRow) {
 // AddMonitor counts an NTP Monitor row.
 func (s *Stats) AddMonitor(r *MonitorRow) { s.add(&r.Common, r.Amplification) }
 
+// AddMRU counts an NTP MRU row, with its server's daemon version when
+// READVAR gave one.
+func (s *Stats) AddMRU(r *MRURow) {
+	s.add(&r.Common, "")
+	if r.Version != "" {
+		inc(&s.versions, DaemonVersion(r.Version))
+	}
+}
+
+// AddAccessible counts an Accessible NTP row.
+func (s *Stats) AddAccessible(r *AccessibleRow) { s.add(&r.Common, "") }
+
 // add counts a row by its common columns and its amplification.
 func (s *Stats) add(c *Common, a string) {
 	s.rows++
