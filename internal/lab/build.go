@@ -112,7 +112,8 @@ func build(cfg Config, now time.Time) *Lab {
 		h.Sim.Hostile.Seed = b.rng.Uint64()
 		h.Monlist = Expect{Status: hs.monlist}
 		h.ReadVar = Expect{Status: hs.rv}
-		h.MRU = Expect{} // not predicted: a misbehaving ntpd 4.2.6 that has no MRU list
+		h.MRU = Expect{}  // not predicted: a misbehaving ntpd 4.2.6 that has no MRU list
+		h.Time = Expect{} // not predicted: the misbehaviour applies to mode 4 replies too
 		if hs.reserveNextAddr {
 			b.used[h.Addr.Addr().Next()] = true // the replies come from there; nothing else may
 		}
@@ -154,7 +155,7 @@ func build(cfg Config, now time.Time) *Lab {
 	for len(hosts) < cfg.Hosts {
 		hosts = append(hosts, Host{Addr: netip.AddrPortFrom(b.addr(), 0), Kind: Silent,
 			Monlist: Expect{Status: ntpctl.StatusNoAnswer}, ReadVar: Expect{Status: ntpctl.StatusNoAnswer},
-			MRU: Expect{Status: ntpctl.StatusNoAnswer}})
+			MRU: Expect{Status: ntpctl.StatusNoAnswer}, Time: Expect{Status: ntpctl.StatusNoAnswer}})
 	}
 	slices.SortFunc(hosts, func(x, y Host) int { return x.Addr.Addr().Compare(y.Addr.Addr()) })
 	if cfg.Day > 0 {
@@ -169,7 +170,7 @@ func build(cfg Config, now time.Time) *Lab {
 			if !h.Role.Answers(cfg.Day) {
 				*h = Host{Addr: h.Addr, Kind: Silent, Role: h.Role, Daemon: "",
 					Monlist: Expect{Status: ntpctl.StatusNoAnswer}, ReadVar: Expect{Status: ntpctl.StatusNoAnswer},
-					MRU: Expect{Status: ntpctl.StatusNoAnswer}}
+					MRU: Expect{Status: ntpctl.StatusNoAnswer}, Time: Expect{Status: ntpctl.StatusNoAnswer}}
 			}
 		}
 	}
@@ -216,11 +217,20 @@ func (b *builder) hostAt(addr netip.Addr, k Kind, d daemon, clients int) Host {
 		sim.Mode7 = ntpsim.Mode7NoData
 	}
 	sim.NoMRU = !d.mru
+	a := addr.As16()
+	if k != Hostile {
+		// About one in ten refuse time service (a firewall that passes
+		// only the control queries, "restrict … noserve") and still
+		// answer Mode 6 and 7: drawn from a stream of its own, keyed by
+		// the address, so that the rest of the lab stays as it was
+		// before mode 3 and a server is the same on every day.
+		tb := rand.New(rand.NewPCG(b.seed^binary.BigEndian.Uint64(a[8:]), 0x6e6f74696d65))
+		sim.NoTime = tb.IntN(10) == 0
+	}
 	if d.mru {
 		// Its MRU list, drawn from a stream of its own so that the rest
 		// of the lab stays as it was before MRU lists: 1 to 300 clients,
 		// log-uniform. (ntpd 4.2.8 keeps the list with mode 7 off.)
-		a := addr.As16()
 		mb := &builder{rng: rand.New(rand.NewPCG(b.seed^binary.BigEndian.Uint64(a[8:]), 0x6d72756c697374))}
 		sim.Clients = mb.clients(addr, int(math.Round(math.Exp(mb.rng.Float64()*math.Log(300)))))
 	}
@@ -246,6 +256,10 @@ func (b *builder) hostAt(addr netip.Addr, k Kind, d daemon, clients int) Host {
 			distinct[c.Addr] = true
 		}
 		h.MRU = Expect{Status: ntpctl.StatusOK, Entries: len(distinct) + 1} // one per address, and the asker
+	}
+	h.Time = Expect{Status: ntpctl.StatusNoAnswer}
+	if !sim.NoTime {
+		h.Time = Expect{Status: ntpctl.StatusOK, Packets: 1, Bytes: ntpctl.TimePacketLen, Stratum: si.Stratum}
 	}
 	return h
 }

@@ -3,6 +3,8 @@ package lab
 import (
 	"testing"
 	"time"
+
+	"github.com/ntpctl/ntpctl"
 )
 
 // TestDays: a lab with Day set keeps the same servers and silences each
@@ -30,6 +32,10 @@ func TestDays(t *testing.T) {
 				t.Errorf("day %d: %v (%v) answers %v", day, h.Addr, h.Role, answers)
 			case answers && h.Kind != b.Kind:
 				t.Errorf("day %d: %v is %v, want %v", day, h.Addr, h.Kind, b.Kind)
+			case answers && (h.Sim.NoTime != b.Sim.NoTime || h.Time != b.Time):
+				t.Errorf("day %d: %v serves time %v, %v on day 1", day, h.Addr, h.Time, b.Time)
+			case !answers && h.Time.Status != ntpctl.StatusNoAnswer:
+				t.Errorf("day %d: silent %v answers mode 3: %v", day, h.Addr, h.Time)
 			}
 			if day == 1 && b.Kind != Silent && b.Kind != Hostile {
 				roles[h.Role]++

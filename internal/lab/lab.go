@@ -5,12 +5,17 @@
 // to the full 600, servers with monlist disabled, ntpsec and ntpd 4.2.8
 // servers that ignore Mode 7 but answer READVAR, READVAR responders of
 // each daemon generation, silent addresses and a few hostile servers.
+// Every answering server also answers Mode 3 (time) requests, except
+// about one in ten of the well-behaved ones, which refuse time service
+// yet answer ntpq and ntpdc, as behind a firewall that passes only the
+// control queries, or with "restrict … noserve" ([Host.Time]).
 //
 // The mix is drawn from a seeded generator: the same Config gives the same
 // addresses, daemons and monitor tables. Every host comes with what a
-// correct client should observe ([Host.Monlist], [Host.ReadVar]), so
-// tests can check a scan against it, and [Lab.StaticCSV] gives an
-// enrichment table for the lab's addresses with documentation AS numbers.
+// correct client should observe ([Host.Monlist], [Host.ReadVar],
+// [Host.MRU], [Host.Time]), so tests can check a scan against it, and
+// [Lab.StaticCSV] gives an enrichment table for the lab's addresses with
+// documentation AS numbers.
 //
 // The simulated servers only answer requests sent to loopback addresses
 // of the lab; they never send a packet anywhere else.
@@ -61,8 +66,8 @@ func (k Kind) String() string {
 }
 
 // Expect is what a correct client observes for one query to one host,
-// asked once with the project's default request (ntpctl.MonList or
-// ntpctl.ReadVar).
+// asked once with the project's default request (ntpctl.MonList,
+// ntpctl.ReadVar, ntpctl.MRUList or ntpctl.Client).
 type Expect struct {
 	// Status is the outcome. For hostile hosts it is what the project's
 	// prober makes of the misbehaviour with its default caps.
@@ -73,6 +78,9 @@ type Expect struct {
 	// Entries is the number of monitor entries of a monlist reply, or of
 	// distinct clients of an MRU list.
 	Entries int
+	// Stratum is the stratum of a mode 4 reply (Host.Time of a host
+	// that answers it: 1 to 4 in the lab); 0 otherwise.
+	Stratum int
 }
 
 // Host is one simulated server of the lab.
@@ -93,6 +101,12 @@ type Host struct {
 	// from older daemons, no answer from silent hosts; zero (not
 	// predicted) for hostile ones.
 	MRU Expect
+	// Time is what ntpctl.Client observes: a mode 4 reply (StatusOK, one
+	// packet of 48 octets, with the server's Stratum) from the hosts
+	// that serve time, no answer from silent hosts and from those that
+	// refuse time service while answering Mode 6 or 7 (Sim.NoTime);
+	// zero (not predicted) for hostile ones.
+	Time Expect
 	// PeerAssoc is the association ID of the host's one peer, for
 	// `ntpctl rv --assoc`; 0 when it has none.
 	PeerAssoc uint16

@@ -138,6 +138,58 @@ func TestLabAnswersAsExpected(t *testing.T) {
 	}
 }
 
+// TestLabTime probes every host of a lab with the mode 3 client probe:
+// the hosts that serve time answer with their stratum, silent ones and
+// those that refuse time service (Sim.NoTime) do not, and the latter
+// still answer monlist or READVAR.
+func TestLabTime(t *testing.T) {
+	l := start(t, lab.Config{})
+	res := probe(t, ntpctl.Client(), l.Targets())
+	answering, serving, noTimeMonlist, noTimeReadVarOnly := 0, 0, 0, 0
+	for _, h := range l.Hosts() {
+		r := res[h.Addr]
+		if h.Kind == lab.Hostile {
+			assert.Zero(t, h.Time, "%v: hostile hosts are not predicted", h.Addr)
+			continue
+		}
+		require.NotZero(t, h.Time.Status, "%v %s", h.Addr, h.Kind)
+		assert.Equal(t, h.Time.Status, r.Status, "mode 3 %v %s %s: %v", h.Addr, h.Kind, h.Daemon, r.Err)
+		assert.Equal(t, h.Time.Packets, r.Packets, "mode 3 packets %v", h.Addr)
+		assert.Equal(t, h.Time.Bytes, r.Bytes, "mode 3 bytes %v", h.Addr)
+		if h.Kind == lab.Silent {
+			assert.Equal(t, ntpctl.StatusNoAnswer, h.Time.Status, "%v", h.Addr)
+			continue
+		}
+		answering++
+		if h.Sim.NoTime {
+			assert.Equal(t, ntpctl.StatusNoAnswer, h.Time.Status, "%v refuses time service", h.Addr)
+			assert.Equal(t, ntpctl.StatusOK, h.ReadVar.Status, "%v answers ntpq all the same", h.Addr)
+			if h.Monlist.Status == ntpctl.StatusOK {
+				noTimeMonlist++
+			}
+			if h.Kind == lab.ReadVarOnly {
+				noTimeReadVarOnly++
+			}
+			continue
+		}
+		serving++
+		assert.Equal(t, ntpctl.StatusOK, h.Time.Status, "%v", h.Addr)
+		assert.Equal(t, uint8(4), r.Value.Mode, "%v", h.Addr)
+		assert.Equal(t, h.Time.Stratum, int(r.Value.Stratum), "stratum %v", h.Addr)
+		assert.True(t, h.Time.Stratum >= 1 && h.Time.Stratum <= 4, "stratum %v: %d", h.Addr, h.Time.Stratum)
+		if h.ReadVar.Status == ntpctl.StatusOK {
+			v, _ := h.Sim.System.Lookup("stratum")
+			assert.Equal(t, strconv.Itoa(h.Time.Stratum), v, "READVAR's stratum %v", h.Addr)
+		}
+	}
+	t.Logf("%d answering hosts, %d serve time; of the %d refusing it (all answer READVAR), %d answer monlist, %d only READVAR",
+		answering, serving, answering-serving, noTimeMonlist, noTimeReadVarOnly)
+	assert.Greater(t, noTimeMonlist, 0, "NoTime hosts that answer monlist")
+	assert.Greater(t, noTimeReadVarOnly, 0, "NoTime hosts that answer only READVAR")
+	assert.Greater(t, serving, answering*3/4, "most answering hosts serve time")
+	assert.Less(t, serving, answering, "some refuse time service")
+}
+
 // TestStaticCSV: the enrichment table covers every lab address with a
 // documentation AS number and upper-case places.
 func TestStaticCSV(t *testing.T) {
