@@ -269,6 +269,10 @@ func readVerifyFile(path string, index int, o verifyOptions, have int, kept *int
 		return vf, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	switch t, err := report.TypeFromFileName(path); {
+	case t.IsMRU() || t.IsAccessible():
+		// ntpctl's own reports: nothing in them is an amplifier to ask
+		// about again (a server's MRU list: ntpctl mrulist).
+		return vf, nil, fmt.Errorf("%s: a %s report: verify asks again about the NTP Monitor and NTP Version reports only", path, t)
 	case err == nil:
 		vf.monitor = t.IsMonitor()
 	case slices.Contains(header, "version") || slices.Contains(header, "stratum"):

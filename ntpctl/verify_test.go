@@ -211,6 +211,20 @@ func TestVerifyMaxRows(t *testing.T) {
 	assert.Contains(t, errOut, "more than --max-rows")
 }
 
+// TestVerifyOwnReports: the NTP MRU and Accessible NTP reports are
+// refused by name, even though their columns (version, stratum) look
+// like an NTP Version report's: nothing is sent.
+func TestVerifyOwnReports(t *testing.T) {
+	for _, name := range []string{"2026-12-03-scan_ntpmru-x.csv", "2026-12-03-scan_ntpaccessible-x.csv"} {
+		path := filepath.Join(t.TempDir(), name)
+		require.NoError(t, os.WriteFile(path, []byte(`"timestamp","ip","port","version","stratum"`+"\n"+
+			`"2026-12-03 08:00:00","127.9.8.7",123,"ntpd 4.2.8p15",2`+"\n"), 0o644))
+		_, errOut, code := runCmd(t, env{}, "verify", path)
+		assert.Equal(t, exitError, code, name)
+		assert.Contains(t, errOut, "verify asks again about the NTP Monitor and NTP Version reports only", name)
+	}
+}
+
 // TestCheckMany: several hosts, as arguments and from -i files (with a
 // byte order mark, comments, a repeated host and one that cannot be
 // resolved): each is reported, a line counts the verdicts, the status is

@@ -32,7 +32,7 @@ func TestDiskFullStats(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"-out", out, "-id", "x", "-progress", "none", "-lab-hosts", "2000",
-		"-seed", "4", "-json-all"}, &stdout, &stderr, nil)
+		"-seed", "4", "-json-all", "-probes", "both"}, &stdout, &stderr, nil)
 	assert.Equal(t, exitError, code, "a failed write fails the run: %s", stderr.String())
 	inFiles := map[string]int{}
 	for _, suffix := range []string{"-scan_ntpmonitor-x.csv", "-scan_ntp-x.csv", "-scan6_ntpmonitor-x.csv", "-scan6_ntp-x.csv"} {

@@ -135,13 +135,13 @@ type progressMsg struct {
 // than the target, block and allow lists are not among them (a worker
 // has its own files), nor -out, -shard or -seed (set per shard).
 var passFlags = []string{"port", "retries", "timeout", "quiet", "concurrency", "senders", "allow-loopback", "allow-private",
-	"id", "neutralize-formulas"}
+	"id", "neutralize-formulas", "discover"}
 
 // workerFlags are a worker's own flags that apply to every shard it
 // scans: its enrichment, its addresses and its own deny list (besides
 // the scan's). Its -rate, when given, caps the scan's per-worker rate.
 var workerFlags = []string{"blocklist", "mmdb", "static", "rdns", "rdns-server", "cymru", "cymru-server", "enrich-workers",
-	"enrich-timeout", "source-ip", "interface"}
+	"enrich-timeout", "source-ip", "interface", "mru-clients"}
 
 var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
@@ -813,7 +813,14 @@ func (d *dist) scanShard(ctx context.Context, spec *shardSpec, worker string, al
 			return permanentError{fmt.Errorf("the shard asks for -%s, which this worker was not started with", name)}
 		}
 	}
-	args = append(args, localArgs(d.o)...)
+	for _, a := range localArgs(d.o) {
+		if a == "-mru-clients=true" && !slices.ContainsFunc(strings.Split(spec.Probes, ","), func(p string) bool {
+			return p == "mru" || p == "all"
+		}) {
+			continue // the worker keeps MRU clients where a shard asks for MRU lists
+		}
+		args = append(args, a)
+	}
 	targets, err := d.getInput(ctx, spec.Targets, in)
 	if err != nil {
 		return err

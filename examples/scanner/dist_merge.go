@@ -97,7 +97,7 @@ func (d *dist) mergeRun(ctx context.Context) error {
 		case strings.HasSuffix(name, "-stats.json"), strings.HasSuffix(name, "-stats.txt"):
 			continue // written from the merged statistics
 		case strings.HasSuffix(name, ".csv"):
-			if _, err := report.TypeFromFileName(name); err != nil {
+			if _, err := reportType(name); err != nil {
 				return fmt.Errorf("shard file %q: %w", name, err)
 			}
 		case strings.HasSuffix(name, ".jsonl"):
@@ -111,7 +111,10 @@ func (d *dist) mergeRun(ctx context.Context) error {
 			return usagef("-out %s: %s exists (-force replaces the files the merge writes)", o.out, name)
 		}
 	}
-	sums := map[bool]*report.Stats{true: {}, false: {}} // by monitor
+	sums := map[string]*report.Stats{} // by probe
+	for _, name := range probeNames {
+		sums[name] = &report.Stats{}
+	}
 	for _, name := range merged {
 		path := filepath.Join(o.out, name)
 		csv := strings.HasSuffix(name, ".csv")
@@ -119,19 +122,19 @@ func (d *dist) mergeRun(ctx context.Context) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		if csv {
-			t, err := report.TypeFromFileName(name)
+			t, err := reportType(name)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			if err := countRows(sums[t.IsMonitor()], t, path); err != nil {
+			if err := countRows(sums[probeOfType(t)], t, path); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
 		}
 	}
-	for monitor, p := range map[bool]*report.JSONProbeStats{true: stats.Monitor, false: stats.Version} {
+	for name, p := range probeStats(&stats) {
 		if p != nil {
 			statuses := p.Report.Statuses
-			p.Report = sums[monitor].Summary()
+			p.Report = sums[name].Summary()
 			p.Report.Statuses = statuses
 		}
 	}
@@ -250,20 +253,24 @@ func countRows(st *report.Stats, t report.Type, path string) error {
 		return err
 	}
 	defer f.Close()
-	if t.IsMonitor() {
-		for r, err := range report.NewReader[report.MonitorRow](bufio.NewReader(f), report.ReaderOptions{}).All() {
-			if err != nil {
-				return err
-			}
-			st.AddMonitor(&r)
-		}
-		return nil
+	r := bufio.NewReader(f)
+	switch {
+	case t.IsMonitor():
+		return countEach(r, st, (*report.Stats).AddMonitor)
+	case t.IsMRU():
+		return countEach(r, st, (*report.Stats).AddMRU)
+	case t.IsAccessible():
+		return countEach(r, st, (*report.Stats).AddAccessible)
 	}
-	for r, err := range report.NewReader[report.VersionRow](bufio.NewReader(f), report.ReaderOptions{}).All() {
+	return countEach(r, st, (*report.Stats).AddVersion)
+}
+
+func countEach[T report.Row](r io.Reader, st *report.Stats, add func(*report.Stats, *T)) error {
+	for row, err := range report.NewReader[T](r, report.ReaderOptions{}).All() {
 		if err != nil {
 			return err
 		}
-		st.AddVersion(&r)
+		add(st, &row)
 	}
 	return nil
 }
@@ -291,10 +298,11 @@ func mergeStats(spec *shardSpec, ms []manifest) report.JSONScanStats {
 		if s.Failed != "" && st.Failed == "" {
 			st.Failed = fmt.Sprintf("shard %d: %s", ms[i].Shard, s.Failed)
 		}
+		st.Discover = st.Discover || s.Discover
 		for _, pp := range []struct {
 			dst **report.JSONProbeStats
 			src *report.JSONProbeStats
-		}{{&st.Monitor, s.Monitor}, {&st.Version, s.Version}} {
+		}{{&st.Monitor, s.Monitor}, {&st.Version, s.Version}, {&st.MRU, s.MRU}, {&st.Accessible, s.Accessible}} {
 			if pp.src == nil {
 				continue
 			}
@@ -312,20 +320,20 @@ func mergeStats(spec *shardSpec, ms []manifest) report.JSONScanStats {
 			st.Space = nil // the shards disagree on what the scan covers: nothing is taken as covered
 		}
 	}
-	if st.Interrupted || st.Failed != "" {
+	if st.Interrupted || st.Failed != "" || st.Discover {
 		st.Space = nil // not covered completely
 	}
 	// The shards ran partly one after another: the run's rates are over
 	// its whole time, not the shards' added up.
 	if span := st.Finished.Sub(st.Started).Seconds(); span > 0 {
 		st.SendRate = float64(st.Sent) / span
-		for _, p := range []*report.JSONProbeStats{st.Monitor, st.Version} {
+		for _, p := range probeStats(&st) {
 			if p != nil {
 				p.Prober.SendRate = float64(p.Prober.Sent) / span
 			}
 		}
 	}
-	for _, p := range []*report.JSONProbeStats{st.Monitor, st.Version} {
+	for _, p := range probeStats(&st) {
 		if p != nil {
 			p.Prober.CurrentSendRate = 0
 		}

@@ -30,6 +30,9 @@ type options struct {
 	seed           uint64
 	shard, shards  int
 	probes         string
+	probeSet       map[string]bool // -probes, parsed: monitor, version, mru, time
+	discover       bool            // -discover: Mode 3 first, the control queries only to those that answered
+	mruClients     bool            // -mru-clients: the MRU clients' addresses in the JSON lines
 	rate           int
 	retries        int
 	timeout        time.Duration
@@ -82,7 +85,9 @@ func (l *list) String() string     { return strings.Join(*l, ",") }
 func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
 const usageText = `scanner: find NTP servers that amplify (NTP Monitor: Mode 7 monlist;
-NTP Version: Mode 6 READVAR) and write Shadowserver-compatible reports.
+NTP Version: Mode 6 READVAR) and write Shadowserver-compatible reports;
+with -probes mru and time, also those that show their clients (NTP MRU)
+and those that serve time to anyone (Accessible NTP).
 
 Usage:
   scanner                        run the lab: simulated servers on loopback
@@ -101,7 +106,13 @@ Output (in -out): YYYY-MM-DD-scan_ntpmonitor-ID.csv and
 YYYY-MM-DD-scan_ntp-ID.csv (scan6_ for IPv6) in Shadowserver's format,
 YYYY-MM-DD-ntpctl-ID.jsonl with every answering target in full, and the
 statistics YYYY-MM-DD-ntpctl-ID-stats.json and -stats.txt; with -split,
-one report per AS or country in by-asn/ or by-country/.
+one report per AS or country in by-asn/ or by-country/. -probes mru adds
+YYYY-MM-DD-scan_ntpmru-ID.csv (the MRU list of every server that answered
+READVAR: how many clients, never their addresses), -probes time
+YYYY-MM-DD-scan_ntpaccessible-ID.csv (Mode 3). -discover sends Mode 3
+first and the control queries only to the targets that answered: fewer
+requests on a sparse space, but it misses servers that refuse time
+service and answer Mode 6 or 7.
 
 Ctrl-C stops sending and collects the replies in flight; a second Ctrl-C
 finishes at once. The files are complete either way. Exit status: 0 done,
@@ -133,7 +144,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.UintVar(&o.port, "port", 123, "UDP `port` to probe (lab: the port its servers answer on; default a free one)")
 	fs.Uint64Var(&o.seed, "seed", 0, "permutation seed: the same seed gives the same order (0: random; required with -shard)")
 	fs.StringVar(&shard, "shard", "0/1", "scan shard `i/n` of the permuted target space (every machine with the same -seed)")
-	fs.StringVar(&o.probes, "probes", "both", "which reports: monitor, version or both")
+	fs.StringVar(&o.probes, "probes", "both", "which probes and reports, comma-separated: monitor (NTP Monitor), version (NTP Version), mru (NTP MRU: the MRU list, asked of the servers that answered READVAR; needs version), time (Accessible NTP: a Mode 3 client request); both is monitor,version, all is all four (the lab's default)")
+	fs.BoolVar(&o.discover, "discover", false, "send a Mode 3 client request to every target first (the Accessible NTP report), and the control queries only to those that answered; adds time to -probes. Misses servers that refuse time service but answer Mode 6 or 7")
+	fs.BoolVar(&o.mruClients, "mru-clients", false, "write the MRU lists' client addresses into the JSON lines (third parties' addresses: only where you may keep them; the CSV never has them)")
 	fs.IntVar(&o.rate, "rate", 10000, "at most this many `requests` per second in all, shared by the probes (0: no limit)")
 	fs.IntVar(&o.retries, "retries", 1, "extra requests to a silent target (lab: 0)")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Second, "wait for a first reply (lab: 1s)")
@@ -230,10 +243,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		// permutations: overlapping, with gaps.
 		return nil, usagef("-shard %s needs -seed: every shard of a scan must use the same non-zero seed", shard)
 	}
-	switch o.probes {
-	case "both", "monitor", "version":
-	default:
-		return nil, usagef("-probes %q: want monitor, version or both", o.probes)
+	if o.lab && !set["probes"] {
+		o.probes = "all" // the lab shows every report
+	}
+	if err := o.parseProbes(); err != nil {
+		return nil, err
 	}
 	switch o.split {
 	case "", "asn", "country":
@@ -303,5 +317,47 @@ func (o *options) limiter() *ntpctl.RateLimiter {
 	return ntpctl.NewRateLimiter(float64(o.rate), 0)
 }
 
-func (o *options) monitor() bool { return o.probes != "version" }
-func (o *options) version() bool { return o.probes != "monitor" }
+// probeNames are the probes -probes can name, in the order the scan
+// runs them.
+var probeNames = []string{"time", "monitor", "version", "mru"}
+
+// parseProbes reads -probes and -discover into probeSet.
+func (o *options) parseProbes() error {
+	o.probeSet = map[string]bool{}
+	for _, name := range strings.Split(o.probes, ",") {
+		switch name = strings.TrimSpace(name); name {
+		case "both":
+			o.probeSet["monitor"], o.probeSet["version"] = true, true
+		case "all":
+			for _, n := range probeNames {
+				o.probeSet[n] = true
+			}
+		case "monitor", "version", "mru", "time":
+			o.probeSet[name] = true
+		default:
+			return usagef("-probes %q: want monitor, version, mru, time (comma-separated), both or all", o.probes)
+		}
+	}
+	if o.probeSet["mru"] && !o.probeSet["version"] {
+		return usagef("-probes %s: mru needs version: the MRU list is asked only of the servers that answered READVAR", o.probes)
+	}
+	if o.discover {
+		o.probeSet["time"] = true
+		if len(o.probeSet) == 1 {
+			return usagef("-discover needs a control query in -probes (monitor, version, mru): it sends them only to the servers that answered Mode 3")
+		}
+	}
+	if o.mruClients && !o.probeSet["mru"] {
+		return usagef("-mru-clients needs mru in -probes")
+	}
+	return nil
+}
+
+// fed reports whether the probe called name takes only the targets that
+// answered another (scan.newProbes).
+func (o *options) fed(name string) bool {
+	return name == "mru" || o.discover && (name == "monitor" || name == "version")
+}
+
+func (o *options) monitor() bool { return o.probeSet["monitor"] }
+func (o *options) version() bool { return o.probeSet["version"] }

@@ -179,13 +179,21 @@ func (s *scan) wireSize() int {
 	if s.has6 {
 		header = ip6Header + udpHeader
 	}
+	// The probes that take every target send nearly all the requests: a
+	// fed probe (-discover's control queries, the MRU list) sends to the
+	// few that answered, so the mean is over the others.
+	o := s.opts
 	var sizes []int
-	if s.opts.monitor() {
+	if o.monitor() && !o.fed(monitorKind.name) {
 		b, _ := ntpctl.MonList().AppendRequest(nil, netip.AddrPort{}, 0)
 		sizes = append(sizes, header+len(b))
 	}
-	if s.opts.version() {
+	if o.version() && !o.fed(versionKind.name) {
 		b, _ := ntpctl.ReadVar().AppendRequest(nil, netip.AddrPort{}, 0)
+		sizes = append(sizes, header+len(b))
+	}
+	if o.probeSet[timeKind.name] {
+		b, _ := ntpctl.Client().AppendRequest(nil, netip.AddrPort{}, 0)
 		sizes = append(sizes, header+len(b))
 	}
 	sum := 0
@@ -306,12 +314,19 @@ func (s *scan) limitTargets() {
 // dryRun writes the targets the scan would probe, in its order, one per
 // line with its probes, to w, and what it would do to stderr.
 func (s *scan) dryRun(w io.Writer) error {
-	var probes []string
-	if s.opts.monitor() {
-		probes = append(probes, monitorKind.name)
+	var probes, fed []string
+	for _, name := range probeNames {
+		switch {
+		case !s.opts.probeSet[name]:
+		case s.opts.fed(name):
+			fed = append(fed, name)
+		default:
+			probes = append(probes, name)
+		}
 	}
-	if s.opts.version() {
-		probes = append(probes, versionKind.name)
+	if len(fed) > 0 {
+		fmt.Fprintf(s.stderr, "scanner: -dryrun: every target gets %s; %s only the targets that answer\n",
+			strings.Join(probes, ","), strings.Join(fed, ","))
 	}
 	what := " " + strings.Join(probes, ",") + "\n"
 	n := 0

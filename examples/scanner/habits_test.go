@@ -138,8 +138,13 @@ func TestDryRun(t *testing.T) {
 	}
 	assert.Equal(t, keys(want), keys(got), "the results are those targets'")
 
-	both := dryLines(t, "monitor,version", "-seed", "7", "-max-targets", "3")
+	both := dryLines(t, "monitor,version", "-probes", "both", "-seed", "7", "-max-targets", "3")
 	assert.Len(t, both, 3)
+	// The lab's default is every probe; the MRU list follows READVAR's
+	// answers and, with -discover, the control queries Mode 3's: the
+	// targets get only the others.
+	assert.Equal(t, both, dryLines(t, "time,monitor,version", "-seed", "7", "-max-targets", "3"))
+	assert.Equal(t, both, dryLines(t, "time", "-seed", "7", "-max-targets", "3", "-discover"))
 
 	// A real target list through run: 127.0.0.1-200 cannot be sent to
 	// from 192.0.2.1 (no such local address), yet the dry run lists them.
@@ -157,17 +162,17 @@ func TestDryRun(t *testing.T) {
 // permutation, so a larger N with the same seed is a superset (here, an
 // extension of the same order); N% is that share of the shard.
 func TestMaxTargets(t *testing.T) {
-	all := dryLines(t, "monitor,version", "-seed", "11", "-lab-hosts", "200")
-	small := dryLines(t, "monitor,version", "-seed", "11", "-lab-hosts", "200", "-max-targets", "20")
-	large := dryLines(t, "monitor,version", "-seed", "11", "-lab-hosts", "200", "-max-targets", "40")
+	all := dryLines(t, "monitor,version", "-probes", "both", "-seed", "11", "-lab-hosts", "200")
+	small := dryLines(t, "monitor,version", "-probes", "both", "-seed", "11", "-lab-hosts", "200", "-max-targets", "20")
+	large := dryLines(t, "monitor,version", "-probes", "both", "-seed", "11", "-lab-hosts", "200", "-max-targets", "40")
 	require.Len(t, small, 20)
 	require.Len(t, large, 40)
 	assert.Equal(t, small, large[:20])
 	assert.Equal(t, large, all[:40])
-	pct := dryLines(t, "monitor,version", "-seed", "11", "-lab-hosts", "200", "-max-targets", "10%")
+	pct := dryLines(t, "monitor,version", "-probes", "both", "-seed", "11", "-lab-hosts", "200", "-max-targets", "10%")
 	assert.Len(t, pct, len(all)/10)
 	assert.Equal(t, all[:len(all)/10], pct)
-	assert.Len(t, dryLines(t, "monitor,version", "-seed", "11", "-lab-hosts", "200", "-max-targets", "100000"), len(all))
+	assert.Len(t, dryLines(t, "monitor,version", "-probes", "both", "-seed", "11", "-lab-hosts", "200", "-max-targets", "100000"), len(all))
 
 	for _, bad := range []string{"0", "-3", "x", "0%", "101%", "%"} {
 		_, err := parseFlags([]string{"-max-targets", bad}, &bytes.Buffer{})
@@ -286,6 +291,9 @@ func TestBandwidth(t *testing.T) {
 		{"both", false, (76 + 40) / 2},
 		{"monitor", true, 40 + 8 + 48},
 		{"both", true, (96 + 60) / 2},
+		{"time", false, 20 + 8 + 48},
+		// The MRU list goes only to READVAR's responders: not counted.
+		{"all", false, (76 + 76 + 40) / 3},
 	} {
 		o, err := parseFlags([]string{"-probes", c.probes, "-bandwidth", "10M"}, &bytes.Buffer{})
 		require.NoError(t, err)
@@ -293,8 +301,11 @@ func TestBandwidth(t *testing.T) {
 		assert.Equal(t, c.size, s.wireSize(), "%+v", c)
 		assert.Equal(t, int(10e6/float64(8*c.size)), bandwidthRate(o.habits.bps, s.wireSize()), "%+v", c)
 	}
+	o, err := parseFlags([]string{"-probes", "all", "-discover", "-bandwidth", "10M"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	assert.Equal(t, 76, (&scan{opts: o}).wireSize(), "with -discover nearly every request is Mode 3's")
 	// The lab has IPv6 hosts: 10M over both probes' 78 octets.
-	s, _, _, _ := labScan(t, "-bandwidth", "10M")
+	s, _, _, _ := labScan(t, "-bandwidth", "10M", "-probes", "both")
 	assert.Equal(t, 10_000_000/(8*78), s.opts.rate)
 	assert.Equal(t, float64(10_000_000/(8*78)), s.cfg.Limiter.Rate())
 }

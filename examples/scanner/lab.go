@@ -29,9 +29,9 @@ func init() { startLab = newLabScan }
 type labRun struct {
 	l  *lab.Lab
 	mu sync.Mutex
-	// done and listed hold, per probe, the addresses with a result and
-	// those with a row.
-	done, listed map[string]map[netip.Addr]bool
+	// done, answered and listed hold, per probe, the addresses with a
+	// result, those that sent something back and those with a row.
+	done, answered, listed map[string]map[netip.Addr]bool
 }
 
 // newLabScan starts the lab and prepares a scan of it.
@@ -98,9 +98,10 @@ func newLabScan(ctx context.Context, o *options, stdout, stderr io.Writer) (*sca
 		s.close()
 		return nil, err
 	}
-	lr := &labRun{l: l, done: map[string]map[netip.Addr]bool{}, listed: map[string]map[netip.Addr]bool{}}
+	lr := &labRun{l: l, done: map[string]map[netip.Addr]bool{}, answered: map[string]map[netip.Addr]bool{},
+		listed: map[string]map[netip.Addr]bool{}}
 	for _, p := range s.probes {
-		lr.done[p.name()], lr.listed[p.name()] = map[netip.Addr]bool{}, map[netip.Addr]bool{}
+		lr.done[p.name()], lr.answered[p.name()], lr.listed[p.name()] = map[netip.Addr]bool{}, map[netip.Addr]bool{}, map[netip.Addr]bool{}
 	}
 	s.observers = append(s.observers, lr.observe)
 	s.head = func(w io.Writer, _ bool) {
@@ -117,6 +118,9 @@ func (lr *labRun) observe(probe string, o *ntpctl.Outcome, reportable bool) {
 	defer lr.mu.Unlock()
 	a := o.Target.Addr()
 	lr.done[probe][a] = true
+	if o.Answered() {
+		lr.answered[probe][a] = true
+	}
 	if reportable {
 		lr.listed[probe][a] = true
 	}
@@ -124,49 +128,89 @@ func (lr *labRun) observe(probe string, o *ntpctl.Outcome, reportable bool) {
 
 // check compares the reports with what the lab's hosts are: each report
 // must list exactly the hosts that answer its query, among those it has
-// a result for (a shard, or an interrupted scan, covers part of the lab).
+// a result for (a shard, or an interrupted scan, covers part of the
+// lab). A probe fed by another (-discover, the MRU list) is checked
+// among the hosts it was sent to. A host that answered the feeding probe
+// must have been asked (unless the scan was interrupted); one that
+// answers the fed query although it was not asked is, with -discover,
+// one that refuses Mode 3 (the lab has some), and is counted.
 func (lr *labRun) check(s *scan, w io.Writer, interrupted bool) {
 	lr.mu.Lock()
 	defer lr.mu.Unlock()
 	answers := func(st ntpctl.Status) bool { return st == ntpctl.StatusOK || st == ntpctl.StatusPartial }
-	var parts, problems []string
-	notScanned := 0
+	checks := map[string]struct {
+		query, report string
+		expect        func(h *lab.Host) ntpctl.Status
+	}{
+		timeKind.name:    {"Mode 3", "Accessible NTP", func(h *lab.Host) ntpctl.Status { return h.Time.Status }},
+		monitorKind.name: {"monlist", "NTP Monitor", func(h *lab.Host) ntpctl.Status { return h.Monlist.Status }},
+		versionKind.name: {"READVAR", "NTP Version", func(h *lab.Host) ntpctl.Status { return h.ReadVar.Status }},
+		mruKind.name:     {"their MRU list", "NTP MRU", func(h *lab.Host) ntpctl.Status { return h.MRU.Status }},
+	}
 	hosts := lr.l.Hosts()
+	scanned := map[netip.Addr]bool{}
 	for _, p := range s.probes {
-		name := p.name()
-		query, reportName := "READVAR", "NTP Version"
-		if name == monitorKind.name {
-			query, reportName = "monlist", "NTP Monitor"
+		if p.input() == nil {
+			for a := range lr.done[p.name()] {
+				scanned[a] = true
+			}
 		}
-		want, miss, extra, skipped := 0, 0, 0, 0
-		for _, h := range hosts {
+	}
+	var parts, problems, unasked []string
+	for _, p := range s.probes {
+		name, c := p.name(), checks[p.name()]
+		want, miss, extra, notAsked, lost := 0, 0, 0, 0, 0
+		for i := range hosts {
+			h := &hosts[i]
 			a := h.Addr.Addr()
-			if !lr.done[name][a] {
-				skipped++
+			expect := c.expect(h)
+			if !scanned[a] || expect == 0 { // outside the scan, or not predicted (hostile)
 				continue
 			}
-			expect := h.ReadVar.Status
-			if name == monitorKind.name {
-				expect = h.Monlist.Status
+			ok := answers(expect)
+			if !lr.done[name][a] {
+				switch giver := feeder(name, s.opts); {
+				case giver == "":
+					// Not this probe's part of the scan (interrupted).
+				case lr.answered[giver][a]:
+					if !interrupted {
+						lost++ // given, never probed
+					}
+				case s.opts.discover:
+					notAsked += b2i(ok)
+				}
+				continue
 			}
-			ok, listed := answers(expect), lr.listed[name][a]
+			listed := lr.listed[name][a]
 			want += b2i(ok)
 			miss += b2i(ok && !listed)
 			extra += b2i(!ok && listed)
 		}
-		notScanned = max(notScanned, skipped)
-		parts = append(parts, plural(want, "answers "+query, "answer "+query))
+		verb := "answer "
+		if name == mruKind.name {
+			verb = "give "
+		}
+		parts = append(parts, fmt.Sprintf("%d %s%s", want, verb, c.query))
 		if miss+extra > 0 {
-			problems = append(problems, fmt.Sprintf("the %s report misses %d of them and lists %d others", reportName, miss, extra))
+			problems = append(problems, fmt.Sprintf("the %s report misses %d of them and lists %d others", c.report, miss, extra))
+		}
+		if lost > 0 {
+			problems = append(problems, fmt.Sprintf("%d hosts given to the %s probe were never asked", lost, c.report))
+		}
+		if notAsked > 0 {
+			unasked = append(unasked, fmt.Sprintf("%d that %s%s", notAsked, verb, c.query))
 		}
 	}
-	fmt.Fprintf(w, "\nlab check: of the %s, %s; ", plural(len(hosts)-notScanned, "host scanned", "hosts scanned"), strings.Join(parts, " and "))
+	fmt.Fprintf(w, "\nlab check: of the %s, %s; ", plural(len(scanned), "host scanned", "hosts scanned"), joinComma(parts))
 	if len(problems) == 0 {
 		fmt.Fprint(w, "the reports list exactly those")
 	} else {
 		fmt.Fprint(w, "MISMATCH: "+strings.Join(problems, "; "))
 	}
-	if notScanned > 0 {
+	if len(unasked) > 0 {
+		fmt.Fprintf(w, "; -discover missed the hosts that refuse Mode 3 but answer the control queries: %s", joinComma(unasked))
+	}
+	if notScanned := len(hosts) - len(scanned); notScanned > 0 {
 		why := "interrupted"
 		switch {
 		case interrupted:
@@ -178,6 +222,18 @@ func (lr *labRun) check(s *scan, w io.Writer, interrupted bool) {
 		fmt.Fprintf(w, " (%d of the lab's %d hosts not scanned: %s)", notScanned, len(hosts), why)
 	}
 	fmt.Fprintln(w)
+}
+
+// feeder is the probe that gives the probe called name its targets, ""
+// for one that takes the scan's.
+func feeder(name string, o *options) string {
+	switch {
+	case !o.fed(name):
+		return ""
+	case name == mruKind.name:
+		return versionKind.name
+	}
+	return timeKind.name
 }
 
 func b2i(b bool) int {

@@ -35,6 +35,16 @@
 // the statistics YYYY-MM-DD-ntpctl-ID-stats.json and -stats.txt, and with
 // -split the reports per AS or country in by-asn or by-country.
 //
+// -probes chooses the probes: monitor and version (both, the default),
+// mru (the MRU list of every server that answered READVAR: the NTP MRU
+// report, scan_ntpmru, counts each server's clients and never lists
+// them; -mru-clients puts their addresses in the JSON lines) and time (a
+// Mode 3 client request: the Accessible NTP report, scan_ntpaccessible);
+// all is all four, the lab's default. -discover sends the Mode 3 request
+// first and the control queries only to the targets that answered it:
+// about half the requests on a sparse space, but servers that refuse
+// time service and answer Mode 6 or 7 are missed.
+//
 // A progress bar shows on a terminal, plain lines otherwise. Ctrl-C stops
 // sending and collects the replies in flight; a second one finishes at
 // once; the files are complete either way (a third exits immediately).

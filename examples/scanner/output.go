@@ -201,7 +201,7 @@ func (sp *splitFile[T]) close() error {
 // the statistics.
 type outputs struct {
 	s         *scan
-	mu        sync.Mutex // the JSON lines are written by both probes' writers
+	mu        sync.Mutex // the JSON lines are written by every probe's writer
 	jsonFile  *outFile
 	jsonBuf   *bufio.Writer
 	json      *report.JSONWriter
@@ -306,16 +306,24 @@ func (o *outputs) stats(interrupted bool) report.JSONScanStats {
 			st.Monitor = p.stats()
 		case versionKind.name:
 			st.Version = p.stats()
+		case mruKind.name:
+			st.MRU = p.stats()
+		case timeKind.name:
+			st.Accessible = p.stats()
 		}
 	}
+	st.Discover = s.opts.discover
 	st.Sent, st.SendRate = s.sendRate()
 	st.Scanner = buildinfo.Line("ntpctl-scanner")
-	if s.opts.shards <= 1 && !s.limited {
+	// The space the scan covered, for the store to close the findings it
+	// no longer lists: not after -max-targets (part of it), nor after
+	// -discover (the control queries skipped what refused Mode 3).
+	if s.opts.shards <= 1 && !s.limited && !s.opts.discover {
 		for _, r := range s.set.Ranges() {
 			st.Space = append(st.Space, r.String())
 		}
 	}
-	if s.opts.onSpace != nil {
+	if s.opts.onSpace != nil && !s.opts.discover {
 		// A shard of a scan on many machines: the merge says the whole
 		// space was covered once every shard is in.
 		var space []string
@@ -385,13 +393,47 @@ func writeStatsText(w io.Writer, st *report.JSONScanStats) {
 	if st.Sent > 0 {
 		fmt.Fprintf(w, "%s sent, %.0f requests/s over the sending time\n", plural(int(st.Sent), "request"), st.SendRate)
 	}
+	if st.Discover && st.Accessible != nil {
+		fmt.Fprintf(w, "-discover: the control queries went only to the %s that answered Mode 3\n",
+			plural(st.Accessible.Replied, "target"))
+	}
 	for _, part := range []struct {
 		title string
 		p     *report.JSONProbeStats
-	}{{monitorKind.title, st.Monitor}, {versionKind.title, st.Version}} {
+	}{{timeKind.title, st.Accessible}, {monitorKind.title, st.Monitor}, {versionKind.title, st.Version}, {mruKind.title, st.MRU}} {
 		if part.p != nil {
 			fmt.Fprintf(w, "\n%s: %s\n", part.title, plural(part.p.Report.Rows, "row"))
 			_ = part.p.Report.WriteText(w)
 		}
 	}
+}
+
+// reportType is the report type of a shard's CSV file: one of
+// Shadowserver's four or of ntpctl's own (MRU, Accessible NTP).
+func reportType(name string) (report.Type, error) {
+	t, err := report.TypeFromFileName(name)
+	if errors.Is(err, report.ErrUnknownType) && (t.IsMRU() || t.IsAccessible()) {
+		err = nil
+	}
+	return t, err
+}
+
+// probeOfType is the probe whose report t is.
+func probeOfType(t report.Type) string {
+	switch {
+	case t.IsMonitor():
+		return monitorKind.name
+	case t.IsMRU():
+		return mruKind.name
+	case t.IsAccessible():
+		return timeKind.name
+	}
+	return versionKind.name
+}
+
+// probeStats are the statistics' probes by name (nil for those that did
+// not run).
+func probeStats(st *report.JSONScanStats) map[string]*report.JSONProbeStats {
+	return map[string]*report.JSONProbeStats{monitorKind.name: st.Monitor, versionKind.name: st.Version,
+		mruKind.name: st.MRU, timeKind.name: st.Accessible}
 }

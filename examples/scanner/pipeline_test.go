@@ -152,7 +152,7 @@ func TestCutToLastFlush(t *testing.T) {
 // run returns the error, and the files are complete.
 func TestProbeFailure(t *testing.T) {
 	noLeaks(t)
-	s, dir, _, _ := labScan(t, "-rate", "100", "-lab-hosts", "600", "-json-all")
+	s, dir, _, _ := labScan(t, "-rate", "100", "-lab-hosts", "600", "-json-all", "-probes", "both")
 	// A Prober runs once: the scan's Run of the monitor probe fails.
 	mon := s.probes[0].(*probeRun[mode7.Reply, report.MonitorRow])
 	require.NoError(t, mon.prober.Run(context.Background(), func(func(netip.AddrPort) bool) {}, nil))
@@ -211,7 +211,7 @@ func checkValidPart(t *testing.T, dir string) partRows {
 	rows := checkValid(t, dir)
 	n := 0
 	for _, rec := range readJSON(t, files(t, dir)["-ntpctl-x.jsonl"]) {
-		if !isMonitor(rec) {
+		if rec.Report.IsVersion() {
 			n++
 		}
 	}
@@ -606,7 +606,7 @@ func TestReusedOut(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	require.Equal(t, exitOK, run(context.Background(), args, &stdout, &stderr, nil), stderr.String())
 	first := files(t, dir)
-	require.Len(t, first, 7)
+	require.Len(t, first, 11)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644))
 	stale := filepath.Join(dir, "by-asn", filepath.Base(first["-scan6_ntp-x.csv"][:len(first["-scan6_ntp-x.csv"])-4])+"-as4242.csv")
 	require.NoError(t, os.WriteFile(stale, []byte("old"), 0o644))
@@ -621,6 +621,8 @@ func TestReusedOut(t *testing.T) {
 		stderr.String())
 	now := files(t, dir)
 	assert.NotContains(t, now, "-scan6_ntp-x.csv", "the first scan's version report is gone, not left beside")
+	assert.NotContains(t, now, "-scan_ntpmru-x.csv", "and its MRU report")
+	assert.NotContains(t, now, "-scan_ntpaccessible-x.csv", "and its Accessible NTP report")
 	assert.Contains(t, now, "-scan6_ntpmonitor-x.csv")
 	b, err := os.ReadFile(filepath.Join(dir, "notes.txt"))
 	require.NoError(t, err)
@@ -686,4 +688,97 @@ func TestOneTargetGrammar(t *testing.T) {
 	for _, wrong := range []string{"1 targets", "1 rows", "1 amplifiers", "1 lines", "1 servers", "1 were"} {
 		assert.NotContains(t, text, wrong)
 	}
+}
+
+// TestFedProbeFailure: with -discover, the Mode 3 probe feeds the
+// control queries and READVAR feeds the MRU list. When the first fails,
+// the probes it feeds get no more targets and finish; when a fed probe
+// fails, the probe feeding it is not held up by a taker that is gone.
+// Either way run returns in time, the files are valid and no goroutine
+// is left.
+func TestFedProbeFailure(t *testing.T) {
+	for _, failing := range []string{timeKind.name, mruKind.name} {
+		t.Run(failing, func(t *testing.T) {
+			noLeaks(t)
+			s, dir, _, _ := labScan(t, "-rate", "300", "-lab-hosts", "600", "-discover")
+			for _, p := range s.probes {
+				if p.name() != failing {
+					continue
+				}
+				switch p := p.(type) {
+				case *probeRun[ntpctl.TimePacket, report.AccessibleRow]:
+					require.NoError(t, p.prober.Run(context.Background(), func(func(netip.AddrPort) bool) {}, nil))
+				case *probeRun[ntpctl.MRUResult, report.MRURow]:
+					require.NoError(t, p.prober.Run(context.Background(), func(func(netip.AddrPort) bool) {}, nil))
+				}
+			}
+			_, err, took := runFor(t, s, nil, 15*time.Second)
+			require.ErrorIs(t, err, ntpctl.ErrRunOnce)
+			assert.Less(t, took, 6*time.Second, "the other probes stopped too")
+			checkValid(t, dir)
+		})
+	}
+}
+
+// TestFedInterrupt: Ctrl-C during a -discover scan stops the Mode 3
+// probe and the probes it feeds; the replies in flight are written.
+func TestFedInterrupt(t *testing.T) {
+	noLeaks(t)
+	s, dir, _, stderr := labScan(t, "-rate", "200", "-lab-hosts", "600", "-discover")
+	interrupts := make(chan struct{}, 1)
+	go func() {
+		time.Sleep(700 * time.Millisecond)
+		interrupts <- struct{}{}
+	}()
+	interrupted, err, took := runFor(t, s, interrupts, 15*time.Second)
+	require.NoError(t, err)
+	assert.True(t, interrupted)
+	assert.Less(t, took, 5*time.Second)
+	assert.Contains(t, stderr.String(), "interrupted")
+	checkValid(t, dir)
+	st := map[string]ntpctl.Stats{}
+	for _, p := range s.probes {
+		st[p.name()] = p.proberStats()
+	}
+	assert.Less(t, st[timeKind.name].Targets, uint64(601), "Mode 3 stopped early")
+	assert.Positive(t, st[monitorKind.name].Targets, "monlist went out while Mode 3 ran, as its answers came")
+	assert.Positive(t, st[mruKind.name].Targets, "and the MRU list as READVAR's did")
+	assert.LessOrEqual(t, st[monitorKind.name].Targets, st[timeKind.name].Statuses.OK+st[timeKind.name].Statuses.ServerError+
+		st[timeKind.name].Statuses.ProtocolError+st[timeKind.name].Statuses.Partial, "monlist only to those that answered Mode 3")
+	assert.LessOrEqual(t, st[mruKind.name].Targets, st[versionKind.name].Finished)
+}
+
+// TestMRUClients: only -mru-clients puts the MRU lists' clients into the
+// JSON lines, every one of them, newest first; the CSV never has them.
+func TestMRUClients(t *testing.T) {
+	s, dir, _, _ := labScan(t, "-probes", "version,mru", "-mru-clients", "-lab-hosts", "64")
+	_, err, _ := runFor(t, s, nil, 20*time.Second)
+	require.NoError(t, err)
+	l := s.closers[0].(*lab.Lab)
+	withClients := 0
+	for _, rec := range readJSON(t, files(t, dir)["-ntpctl-x.jsonl"]) {
+		if !rec.Report.IsMRU() || !rec.Reportable {
+			continue
+		}
+		require.NotNil(t, rec.MRU)
+		require.Len(t, rec.MRU.Clients, rec.MRU.Entries, "%s", rec.IP)
+		h, ok := l.Host(rec.IP)
+		require.True(t, ok)
+		want := map[netip.Addr]bool{}
+		for _, c := range h.Sim.Clients {
+			want[c.Addr] = true
+		}
+		for i, c := range rec.MRU.Clients {
+			a := netip.MustParseAddr(c.IP)
+			assert.True(t, want[a] || a.IsLoopback(), "%s: %s is a client of the host's (or the scanner)", rec.IP, a)
+			if i > 0 {
+				assert.False(t, c.Last.After(rec.MRU.Clients[i-1].Last), "newest first")
+			}
+		}
+		withClients++
+	}
+	assert.Positive(t, withClients)
+	csv := append(readCSV[report.MRURow](t, files(t, dir)["-scan_ntpmru-x.csv"]),
+		readCSV[report.MRURow](t, files(t, dir)["-scan6_ntpmru-x.csv"])...)
+	assert.Len(t, csv, withClients, "every list is a row")
 }

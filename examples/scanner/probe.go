@@ -17,29 +17,60 @@ import (
 	"github.com/ntpctl/ntpctl/report"
 )
 
-// A kind is one of the scanner's two probes and its report: what differs
-// between NTP Monitor and NTP Version. Everything else is one code path,
-// probeRun, generic over the probe's value R and the report's row T.
+// A kind is one of the scanner's probes and its report: what differs
+// between NTP Monitor, NTP Version, NTP MRU and Accessible NTP.
+// Everything else is one code path, probeRun, generic over the probe's
+// value R and the report's row T.
 type kind[R report.Value, T report.Row] struct {
-	name    string    // "monitor" or "version", as -probes and the statistics name it
+	name    string    // "monitor", "version", "mru" or "time", as -probes and the statistics name it
 	title   string    // the report's name and query, for the summary
 	found   [2]string // what a row is, for the summary: one, many
 	refused string    // what an error reply means, for the summary
-	probe   func() ntpctl.Probe[R]
-	row     func(ntpctl.Result[R], enrich.Result, report.BuildOptions) (T, bool)
-	count   func(*report.Stats, *T)
+	probe   func(o *options) ntpctl.Probe[R]
+	// row builds the result's row; extra is what the probe that fed the
+	// target said of it (the MRU report's version, from READVAR).
+	row   func(res ntpctl.Result[R], extra string, e enrich.Result, opt report.BuildOptions) (T, bool)
+	count func(*report.Stats, *T)
+	// record, when set, completes a JSON line (the MRU clients, with
+	// -mru-clients).
+	record func(o *options, rec *report.JSONRecord, res *ntpctl.Result[R])
 }
 
 var (
 	monitorKind = kind[mode7.Reply, report.MonitorRow]{
 		name: "monitor", title: "NTP Monitor (Mode 7 monlist)", found: [2]string{"amplifier", "amplifiers"},
-		refused: "monlist disabled", probe: func() ntpctl.Probe[mode7.Reply] { return ntpctl.MonList() },
-		row: report.NewMonitorRow, count: (*report.Stats).AddMonitor,
+		refused: "monlist disabled", probe: func(*options) ntpctl.Probe[mode7.Reply] { return ntpctl.MonList() },
+		row: func(res ntpctl.Result[mode7.Reply], _ string, e enrich.Result, opt report.BuildOptions) (report.MonitorRow, bool) {
+			return report.NewMonitorRow(res, e, opt)
+		},
+		count: (*report.Stats).AddMonitor,
 	}
 	versionKind = kind[mode6.Reply, report.VersionRow]{
 		name: "version", title: "NTP Version (Mode 6 READVAR)", found: [2]string{"server answers", "servers answer"},
-		refused: "a Mode 6 error code", probe: func() ntpctl.Probe[mode6.Reply] { return ntpctl.ReadVar() },
-		row: report.NewVersionRow, count: (*report.Stats).AddVersion,
+		refused: "a Mode 6 error code", probe: func(*options) ntpctl.Probe[mode6.Reply] { return ntpctl.ReadVar() },
+		row: func(res ntpctl.Result[mode6.Reply], _ string, e enrich.Result, opt report.BuildOptions) (report.VersionRow, bool) {
+			return report.NewVersionRow(res, e, opt)
+		},
+		count: (*report.Stats).AddVersion,
+	}
+	mruKind = kind[ntpctl.MRUResult, report.MRURow]{
+		name: "mru", title: "NTP MRU (Mode 6 READ_MRU, of the servers that answered READVAR)",
+		found: [2]string{"server lists its clients", "servers list their clients"}, refused: "MRU list refused or nonce only",
+		probe: func(*options) ntpctl.Probe[ntpctl.MRUResult] { return ntpctl.MRUList() },
+		row:   report.NewMRURow, count: (*report.Stats).AddMRU,
+		record: func(o *options, rec *report.JSONRecord, res *ntpctl.Result[ntpctl.MRUResult]) {
+			if o.mruClients && rec.MRU != nil {
+				rec.MRU.Clients = report.MRUEntries(&res.Value, res.Time)
+			}
+		},
+	}
+	timeKind = kind[ntpctl.TimePacket, report.AccessibleRow]{
+		name: "time", title: "Accessible NTP (Mode 3 client request)", found: [2]string{"server answers", "servers answer"},
+		refused: "a kiss-o'-death", probe: func(*options) ntpctl.Probe[ntpctl.TimePacket] { return ntpctl.Client() },
+		row: func(res ntpctl.Result[ntpctl.TimePacket], _ string, e enrich.Result, opt report.BuildOptions) (report.AccessibleRow, bool) {
+			return report.NewAccessibleRow(res, e, opt)
+		},
+		count: (*report.Stats).AddAccessible,
 	}
 )
 
@@ -72,6 +103,52 @@ type side interface {
 	// writeBlocked writes a blocked record of each of the first limit
 	// addresses of set to the JSON lines, and returns how many it wrote.
 	writeBlocked(set *ntpctl.TargetSet, limit int) (int, error)
+	// input is the feed the probe takes its targets from, nil when it
+	// takes the scan's.
+	input() *feed
+	// feeds makes the probe give f the targets that answered it, with
+	// what it found of them (feedExtra).
+	feeds(f *feed)
+	// takeFrom makes the probe take its targets from f.
+	takeFrom(f *feed)
+}
+
+// A feed carries targets from one probe to the next: the discovery
+// pass gives the control queries the targets that answered Mode 3, and
+// READVAR gives the MRU list the servers that answered it, with their
+// version. The giving probe's writer sends; the taking probe's prober
+// runs over it (ntpctl.Prober.RunFeed), probing each target as it comes
+// while its earlier ones finish. Sending blocks while the feed is full
+// (the giver's pipeline then waits, as for a full channel) and stops
+// blocking once the taker has returned.
+type feed struct {
+	f     *ntpctl.Feed
+	extra sync.Map // netip.AddrPort → string, until the taker writes the target's result
+}
+
+func newFeed() *feed { return &feed{f: ntpctl.NewFeed(4096)} }
+
+// send gives the taker a target, with what the giver found of it.
+func (f *feed) send(t netip.AddrPort, extra string) {
+	if extra != "" {
+		f.extra.Store(t, extra)
+	}
+	if !f.f.Send(context.Background(), t) {
+		f.extra.Delete(t) // the taker has returned: never probed
+	}
+}
+
+// done says the giver has no more targets.
+func (f *feed) done() { f.f.Close() }
+
+// take returns what the giver said of a target, and forgets it.
+func (f *feed) take(t netip.AddrPort) string {
+	if f == nil {
+		return ""
+	}
+	v, _ := f.extra.LoadAndDelete(t)
+	s, _ := v.(string)
+	return s
 }
 
 // firstSends is how many targets' requests must all have failed to send
@@ -107,6 +184,8 @@ type probeRun[R report.Value, T report.Row] struct {
 	out    *outputs
 	files  [2]*csvFile[T] // IPv4, IPv6
 	split  *splitFile[T]  // with -split
+	in     *feed          // where the targets come from; nil: the scan's
+	outs   []*feed        // the probes this one feeds
 
 	// Written by the writer goroutine, read after run returns.
 	sum       report.Stats
@@ -117,7 +196,7 @@ type probeRun[R report.Value, T report.Row] struct {
 }
 
 func newProbeRun[R report.Value, T report.Row](s *scan, k *kind[R, T]) (*probeRun[R, T], error) {
-	p, err := ntpctl.NewProber(s.cfg, k.probe())
+	p, err := ntpctl.NewProber(s.cfg, k.probe(s.opts))
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +206,9 @@ func newProbeRun[R report.Value, T report.Row](s *scan, k *kind[R, T]) (*probeRu
 func (p *probeRun[R, T]) name() string              { return p.k.name }
 func (p *probeRun[R, T]) abort()                    { p.prober.Abort() }
 func (p *probeRun[R, T]) proberStats() ntpctl.Stats { return p.prober.Stats() }
+func (p *probeRun[R, T]) input() *feed              { return p.in }
+func (p *probeRun[R, T]) feeds(f *feed)             { p.outs = append(p.outs, f) }
+func (p *probeRun[R, T]) takeFrom(f *feed)          { p.in = f }
 
 func (p *probeRun[R, T]) open(o *outputs) error {
 	p.out = o
@@ -166,18 +248,28 @@ func famAddr(v6 bool) netip.Addr {
 // takes them from enriched. raw is closed when Run returns, enriched when
 // the workers have drained raw; the writer returns when enriched is
 // closed, or at its first error: then the prober is aborted, failed
-// tells the scan (which stops the other probe and the enrichment), and
+// tells the scan (which stops the other probes and the enrichment), and
 // enriched is drained, so that nothing blocks.
 func (p *probeRun[R, T]) run(ctx, enrichCtx context.Context, targets iter.Seq[netip.AddrPort], failed func()) (runErr, writeErr error) {
 	s := p.s
 	raw := make(chan ntpctl.Result[R], 1024)
 	enriched := make(chan item[R], 1024)
+	defer func() {
+		for _, f := range p.outs {
+			f.done() // the probes this one feeds get nothing more
+		}
+	}()
 	go func() {
 		defer close(raw)
-		runErr = p.prober.Run(ctx, targets, func(r ntpctl.Result[R]) error {
+		emit := func(r ntpctl.Result[R]) error {
 			raw <- r
 			return nil
-		})
+		}
+		if p.in != nil {
+			runErr = p.prober.RunFeed(ctx, p.in.f, emit)
+		} else {
+			runErr = p.prober.Run(ctx, targets, emit)
+		}
 	}()
 	var workers sync.WaitGroup
 	// -enrich-workers is the scan's, shared by the probes.
@@ -244,7 +336,9 @@ func (p *probeRun[R, T]) write(it *item[R]) error {
 	if r.Attempts > 0 && p.tried < firstSends {
 		p.tried++
 		p.sentOK = p.sentOK || r.Status != ntpctl.StatusSendError
-		if !p.sentOK && (p.tried == firstSends || uint64(p.tried) == p.s.size) {
+		// (A fed probe's targets are not counted before the scan: it
+		// stops only after firstSends.)
+		if !p.sentOK && (p.tried == firstSends || p.in == nil && uint64(p.tried) == p.s.size) {
 			return &sendFailure{n: p.tried, last: r.Err}
 		}
 	}
@@ -255,9 +349,15 @@ func (p *probeRun[R, T]) write(it *item[R]) error {
 	if r.Target.Addr().Is6() {
 		fam = 1
 	}
-	row, reportable := p.k.row(*r, it.e, report.BuildOptions{})
+	row, reportable := p.k.row(*r, p.in.take(r.Target), it.e, report.BuildOptions{})
 	for _, obs := range p.s.observers {
 		obs(p.k.name, &r.Outcome, reportable)
+	}
+	if r.Answered() && len(p.outs) > 0 {
+		extra := feedExtra(&row, reportable)
+		for _, f := range p.outs {
+			f.send(r.Target, extra)
+		}
 	}
 	if reportable {
 		if err := p.files[fam].write(row); err != nil {
@@ -271,9 +371,21 @@ func (p *probeRun[R, T]) write(it *item[R]) error {
 		// came back (ICMP, forgeries), or whose request could not be
 		// sent; -json-all adds the silent and the blocked.
 		rec := report.NewRecord(r, it.e)
+		if p.k.record != nil {
+			p.k.record(p.s.opts, &rec, r)
+		}
 		return p.out.writeRecord(&rec)
 	}
 	return nil
+}
+
+// feedExtra is what a probe tells the probes it feeds about a target
+// that answered it: READVAR's version variable, for the MRU report.
+func feedExtra[T report.Row](row *T, reportable bool) string {
+	if v, ok := any(row).(*report.VersionRow); ok && reportable {
+		return v.Version
+	}
+	return ""
 }
 
 // flush writes out what the files hold; once it succeeds, the rows are

@@ -15,8 +15,9 @@ import (
 // lines now and then otherwise.
 type progress struct {
 	s     *scan
-	start time.Time // of the scan proper, setup done
-	total int64
+	start time.Time  // of the scan proper, setup done
+	total int64      // the targets of the probes that take every target
+	given int64      // the targets given so far to the probes fed by others
 	width int        // of the terminal; 0 when unknown
 	drawn int        // columns of the bar on the screen now; 0 when none
 	mu    sync.Mutex // serialises writes to stderr
@@ -27,7 +28,14 @@ type progress struct {
 
 func newProgress(s *scan) *progress {
 	p := &progress{s: s, start: time.Now(), quit: make(chan struct{})}
-	p.total = int64(s.size) * int64(len(s.probes))
+	for _, pr := range s.probes {
+		if pr.input() == nil {
+			// A probe fed by another (-discover, the MRU list) takes
+			// only the targets that answered it: the bar counts the
+			// probes that take every target.
+			p.total += int64(s.size)
+		}
+	}
 	mode := s.opts.progress
 	if mode == "auto" {
 		mode = "lines"
@@ -75,8 +83,11 @@ func (p *progress) loop(every time.Duration, f func()) {
 }
 
 // counts returns the results emitted, targets that replied, requests
-// that could not be sent, and the current send rate, over both probes.
+// that could not be sent, and the current send rate, over every probe; a
+// probe fed by another (-discover, the MRU list) counts the targets given
+// to it so far (given), so the bar goes on while they are probed.
 func (p *progress) counts() (done, replied, sendErrs uint64, rate float64) {
+	p.given = 0
 	for _, pr := range p.s.probes {
 		st := pr.proberStats()
 		c := &st.Statuses
@@ -84,9 +95,16 @@ func (p *progress) counts() (done, replied, sendErrs uint64, rate float64) {
 		replied += c.OK + c.Partial + c.ProtocolError + c.ServerError
 		sendErrs += st.SendErrors
 		rate += st.CurrentSendRate
+		if in := pr.input(); in != nil {
+			p.given += int64(in.f.Sent())
+		}
 	}
 	return done, replied, sendErrs, rate
 }
+
+// all is the count the bar fills: every probe's targets, the fed ones'
+// as given so far.
+func (p *progress) all() int64 { return p.total + p.given }
 
 func sendErrText(n uint64) string {
 	if n == 0 {
@@ -101,13 +119,13 @@ func sendErrText(n uint64) string {
 func (p *progress) pace(done uint64, elapsed time.Duration) (pct float64, left string) {
 	left = "?"
 	switch {
-	case int64(done) >= p.total:
+	case int64(done) >= p.all():
 		left = "0s"
 	case done > 0:
-		left = (time.Duration(float64(elapsed) * float64(p.total-int64(done)) / float64(done))).Round(time.Second).String()
+		left = (time.Duration(float64(elapsed) * float64(p.all()-int64(done)) / float64(done))).Round(time.Second).String()
 	}
-	if p.total > 0 {
-		pct = min(100, 100*float64(done)/float64(p.total))
+	if p.all() > 0 {
+		pct = min(100, 100*float64(done)/float64(p.all()))
 	}
 	return pct, left
 }
@@ -125,7 +143,7 @@ func (p *progress) drawBar() {
 	pct, left := p.pace(done, elapsed)
 	cells := int(pct / 100 * barWidth)
 	line := fmt.Sprintf("scanning %3.0f%% [%s%s] %d/%d, %d replied%s, %.0f req/s [%s<%s]",
-		pct, strings.Repeat("#", cells), strings.Repeat("-", barWidth-cells), done, p.total,
+		pct, strings.Repeat("#", cells), strings.Repeat("-", barWidth-cells), done, p.all(),
 		replied, sendErrText(sendErrs), rate, elapsed.Round(time.Second), left)
 	if p.width > 1 && len(line) > p.width-1 {
 		line = line[:p.width-1]
@@ -151,7 +169,7 @@ func (p *progress) line() {
 	elapsed := time.Since(p.start)
 	pct, left := p.pace(done, elapsed)
 	fmt.Fprintf(p.s.stderr, "scanner: %d/%d results (%.1f%%), %d replied%s, %.0f req/s, %s elapsed, about %s left\n",
-		done, p.total, pct, replied, sendErrText(sendErrs), rate, elapsed.Round(time.Second), left)
+		done, p.all(), pct, replied, sendErrText(sendErrs), rate, elapsed.Round(time.Second), left)
 }
 
 // note prints a message without garbling the bar.
@@ -165,7 +183,7 @@ func (p *progress) note(msg string) {
 // report gives the counts to the options' onProgress.
 func (p *progress) report() {
 	done, replied, sendErrs, rate := p.counts()
-	p.s.opts.onProgress(done, uint64(max(p.total, 0)), replied, sendErrs, rate)
+	p.s.opts.onProgress(done, uint64(max(p.all(), 0)), replied, sendErrs, rate)
 }
 
 // stop ends the display.

@@ -163,19 +163,51 @@ func (s *scan) prepare() error {
 	if err := s.prepareDir(); err != nil {
 		return err
 	}
-	if o.monitor() {
-		p, err := newProbeRun(s, &monitorKind)
+	return s.newProbes()
+}
+
+// newProbes makes the probes -probes asks for and connects their feeds:
+// with -discover, the Mode 3 probe gives the control queries the
+// targets that answered it; READVAR gives the MRU list the servers that
+// answered it. The others take the scan's targets.
+func (s *scan) newProbes() error {
+	o := s.opts
+	byName := map[string]side{}
+	for _, name := range probeNames {
+		if !o.probeSet[name] {
+			continue
+		}
+		var p side
+		var err error
+		switch name {
+		case monitorKind.name:
+			p, err = newProbeRun(s, &monitorKind)
+		case versionKind.name:
+			p, err = newProbeRun(s, &versionKind)
+		case mruKind.name:
+			p, err = newProbeRun(s, &mruKind)
+		case timeKind.name:
+			p, err = newProbeRun(s, &timeKind)
+		}
 		if err != nil {
 			return err
 		}
+		byName[name] = p
 		s.probes = append(s.probes, p)
 	}
-	if o.version() {
-		p, err := newProbeRun(s, &versionKind)
-		if err != nil {
-			return err
+	connect := func(from string, to side) {
+		f := newFeed()
+		to.takeFrom(f)
+		byName[from].feeds(f)
+	}
+	for name, p := range byName {
+		switch {
+		case !o.fed(name):
+		case name == mruKind.name:
+			connect(versionKind.name, p)
+		default:
+			connect(timeKind.name, p)
 		}
-		s.probes = append(s.probes, p)
 	}
 	return nil
 }
@@ -203,7 +235,7 @@ func (s *scan) prepareDir() error {
 		return usagef("-out %s is not empty: a reused directory would mix two scans' files; give a new one, or -force to replace this scan's files in it", s.dir)
 	}
 	var names []string
-	for _, t := range []report.Type{report.ScanNTPMonitor, report.Scan6NTPMonitor, report.ScanNTP, report.Scan6NTP} {
+	for _, t := range reportTypes {
 		names = append(names, report.FileName(s.date, t, s.opts.id))
 	}
 	base := s.baseName()
@@ -217,7 +249,7 @@ func (s *scan) prepareDir() error {
 	}
 	for _, sub := range []string{"by-asn", "by-country"} {
 		// The split files of this date and ID: DATE-TYPE-ID-KEY.csv.
-		for _, t := range []report.Type{report.ScanNTPMonitor, report.Scan6NTPMonitor, report.ScanNTP, report.Scan6NTP} {
+		for _, t := range reportTypes {
 			prefix := strings.TrimSuffix(report.FileName(s.date, t, s.opts.id+"-x"), "x.csv")
 			matches, _ := filepath.Glob(filepath.Join(s.dir, sub, prefix+"*.csv"))
 			for _, m := range matches {
@@ -230,6 +262,10 @@ func (s *scan) prepareDir() error {
 	}
 	return s.checkWritable()
 }
+
+// reportTypes are the report types a scan may write.
+var reportTypes = []report.Type{report.ScanNTPMonitor, report.Scan6NTPMonitor, report.ScanNTP, report.Scan6NTP,
+	report.ScanNTPMRU, report.Scan6NTPMRU, report.ScanNTPAccessible, report.Scan6NTPAccessible}
 
 // checkWritable makes and removes a file in the output directory, so
 // that a directory the scan cannot write to is refused before anything
@@ -355,7 +391,8 @@ func (s *scan) close() {
 }
 
 // targets returns the shard's targets in permuted order: the same
-// sequence, in the same order, for both probes.
+// sequence, in the same order, for every probe that takes the scan's
+// targets (the fed ones take theirs from a feed).
 func (s *scan) targets() iter.Seq[netip.AddrPort] { return s.seq }
 
 // exactShardCount is the largest target space whose shards are counted
@@ -410,11 +447,13 @@ func (s *scan) lookup(ctx context.Context, a netip.Addr) enrich.Result {
 // run scans, enriches and writes. It reports whether an interrupt cut
 // the scan short.
 //
-// Each probe runs its own pipeline (probeRun.run) over the same targets
-// in the same order; they share the JSON lines and the enrichment. When a
-// probe's prober fails, the other stops sending too and collects what is
-// in flight, so that the reports cover the same targets; when a write
-// fails, everything stops at once, nothing more can be written.
+// Each probe runs its own pipeline (probeRun.run): those that take the
+// scan's targets over the same targets in the same order, the fed ones
+// over what the probe feeding them found (newProbes); they share the
+// JSON lines and the enrichment. When a probe's prober fails, the others
+// stop sending too and collect what is in flight, so that the reports
+// cover the same targets; when a write fails, everything stops at once,
+// nothing more can be written.
 func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted bool, err error) {
 	out, err := newOutputs(s)
 	if err != nil {
@@ -454,7 +493,7 @@ func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted
 				stopEnriching()
 			})
 			if runErr != nil {
-				stopSending() // the other probe stops too: both reports cover the same targets
+				stopSending() // the other probes stop too: the reports cover the same targets
 				var sf *sendFailure
 				if errors.As(runErr, &sf) {
 					abort() // nothing more will go out: no waiting for timeouts
@@ -490,8 +529,8 @@ func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted
 	s.prog.stop()
 	if len(writeErrs) > 0 {
 		out.abandon(writeErrs[0])
-		// The first error: the others follow from it (the two probes
-		// share the JSON lines, and one failure stops both).
+		// The first error: the others follow from it (the probes
+		// share the JSON lines, and one failure stops them all).
 		return interrupted, fmt.Errorf("writing the reports: %w (the files in %s hold the results up to the last complete flush)",
 			writeErrs[0], s.dir)
 	}
@@ -504,6 +543,9 @@ func (s *scan) run(ctx context.Context, interrupts <-chan struct{}) (interrupted
 		// -json-all: the blocked ones too, as the prober would have
 		// reported them (it never saw them: they were taken out first).
 		for _, p := range s.probes {
+			if p.input() != nil {
+				continue // a fed probe would have been given only targets that answered
+			}
 			n, err := p.writeBlocked(&s.blockedSet, maxBlockedRecords)
 			if err != nil {
 				out.abandon(err)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,7 +69,8 @@ func files(t *testing.T, dir string) map[string]string {
 	for _, e := range entries {
 		name := e.Name()
 		for _, suffix := range []string{"-scan_ntp-x.csv", "-scan6_ntp-x.csv", "-scan_ntpmonitor-x.csv",
-			"-scan6_ntpmonitor-x.csv", "-ntpctl-x.jsonl", "-ntpctl-x-stats.json", "-ntpctl-x-stats.txt"} {
+			"-scan6_ntpmonitor-x.csv", "-scan_ntpmru-x.csv", "-scan6_ntpmru-x.csv", "-scan_ntpaccessible-x.csv",
+			"-scan6_ntpaccessible-x.csv", "-ntpctl-x.jsonl", "-ntpctl-x-stats.json", "-ntpctl-x-stats.txt"} {
 			if strings.HasSuffix(name, suffix) {
 				out[suffix] = filepath.Join(dir, name)
 			}
@@ -87,7 +89,7 @@ func readCSV[T report.Row](t *testing.T, path string) []T {
 	return rows
 }
 
-func readJSON(t *testing.T, path string) []report.JSONRecord {
+func readJSON(t testing.TB, path string) []report.JSONRecord {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
@@ -136,17 +138,23 @@ func TestLabEndToEnd(t *testing.T) {
 	}
 
 	fs := files(t, dir)
-	require.Len(t, fs, 7, "%v", fs)
+	require.Len(t, fs, 11, "%v", fs)
 	for suffix, cols := range map[string][]string{
 		"-scan_ntp-x.csv": report.VersionColumns(report.LayoutCurrent), "-scan6_ntp-x.csv": report.VersionColumns(report.LayoutCurrent),
 		"-scan_ntpmonitor-x.csv": report.MonitorColumns(report.LayoutCurrent), "-scan6_ntpmonitor-x.csv": report.MonitorColumns(report.LayoutCurrent),
+		"-scan_ntpmru-x.csv": report.MRUColumns(), "-scan6_ntpmru-x.csv": report.MRUColumns(),
+		"-scan_ntpaccessible-x.csv": report.AccessibleColumns(), "-scan6_ntpaccessible-x.csv": report.AccessibleColumns(),
 	} {
 		b, err := os.ReadFile(fs[suffix])
 		require.NoError(t, err)
 		first, _, _ := strings.Cut(string(b), "\n")
 		assert.Equal(t, header(cols), first+"\n", suffix)
 		typ, err := report.TypeFromFileName(filepath.Base(fs[suffix]))
-		require.NoError(t, err)
+		if typ.IsMRU() || typ.IsAccessible() {
+			require.ErrorIs(t, err, report.ErrUnknownType, "not one of Shadowserver's: IntelMQ has no parser for it")
+		} else {
+			require.NoError(t, err)
+		}
 		assert.Equal(t, strings.TrimSuffix(strings.TrimPrefix(suffix, "-"), "-x.csv"), string(typ))
 	}
 
@@ -192,6 +200,59 @@ func TestLabEndToEnd(t *testing.T) {
 	require.NotEmpty(t, mon)
 	require.NotEmpty(t, ver)
 
+	// The MRU list: every host that gives it, with its clients counted
+	// (never listed) and READVAR's version beside them.
+	mru := append(readCSV[report.MRURow](t, fs["-scan_ntpmru-x.csv"]), readCSV[report.MRURow](t, fs["-scan6_ntpmru-x.csv"])...)
+	mruRows := map[netip.Addr]report.MRURow{}
+	for _, r := range mru {
+		a := netip.MustParseAddr(r.IP)
+		h, ok := hosts[a]
+		require.True(t, ok, "%s is a lab host", r.IP)
+		mruRows[a] = r
+		assert.Equal(t, "ntpmru", r.Tag)
+		assert.Equal(t, "low", r.Severity)
+		assert.Equal(t, verRows[a].Version, r.Version, "%s: READVAR's version", r.IP)
+		if h.Kind != lab.Hostile {
+			assert.Equal(t, strconv.Itoa(h.MRU.Entries), r.Entries, "%s", r.IP)
+			assert.Equal(t, "true", r.Complete, "%s", r.IP)
+		}
+	}
+	// Accessible NTP: every host that serves time.
+	acc := append(readCSV[report.AccessibleRow](t, fs["-scan_ntpaccessible-x.csv"]),
+		readCSV[report.AccessibleRow](t, fs["-scan6_ntpaccessible-x.csv"])...)
+	accRows := map[netip.Addr]report.AccessibleRow{}
+	for _, r := range acc {
+		a := netip.MustParseAddr(r.IP)
+		h, ok := hosts[a]
+		require.True(t, ok, "%s is a lab host", r.IP)
+		accRows[a] = r
+		assert.Equal(t, "info", r.Severity)
+		assert.Equal(t, "4", r.NTPVersion)
+		if h.Kind != lab.Hostile {
+			assert.Equal(t, strconv.Itoa(h.Time.Stratum), r.Stratum, "%s", r.IP)
+		}
+	}
+	for a, h := range hosts {
+		if h.Kind == lab.Hostile {
+			continue // not predicted
+		}
+		_, row := mruRows[a]
+		assert.Equal(t, h.MRU.Status == ntpctl.StatusOK, row, "%s (%s %s): MRU row", a, h.Kind, h.Daemon)
+		_, row = accRows[a]
+		assert.Equal(t, h.Time.Status == ntpctl.StatusOK, row, "%s (%s): accessible row", a, h.Kind)
+	}
+	require.NotEmpty(t, mru)
+	require.NotEmpty(t, acc)
+	b, err := os.ReadFile(fs["-scan_ntpmru-x.csv"])
+	require.NoError(t, err)
+	for _, h := range hosts {
+		if h.Sim != nil {
+			for _, c := range h.Sim.Clients {
+				require.NotContains(t, string(b), `"`+c.Addr.String()+`"`, "a client's address in the MRU report")
+			}
+		}
+	}
+
 	// JSON lines agree with the CSVs.
 	reportable := 0
 	for _, rec := range readJSON(t, fs["-ntpctl-x.jsonl"]) {
@@ -199,29 +260,45 @@ func TestLabEndToEnd(t *testing.T) {
 			continue
 		}
 		reportable++
-		if rec.Monitor != nil {
+		switch {
+		case rec.Report.IsMonitor():
 			row, ok := monRows[rec.IP]
 			require.True(t, ok, "%s", rec.IP)
 			assert.Equal(t, strconv.Itoa(rec.Packets), row.Packets)
 			assert.Equal(t, strconv.Itoa(rec.Bytes), row.ResponseSize)
+			require.NotNil(t, rec.Monitor)
 			assert.NotEmpty(t, rec.Monitor.Entries)
-		} else {
+		case rec.Report.IsVersion():
 			row, ok := verRows[rec.IP]
 			require.True(t, ok, "%s", rec.IP)
 			assert.Equal(t, strconv.Itoa(rec.Bytes), row.ResponseSize)
+		case rec.Report.IsMRU():
+			row, ok := mruRows[rec.IP]
+			require.True(t, ok, "%s", rec.IP)
+			require.NotNil(t, rec.MRU)
+			assert.Equal(t, row.Entries, strconv.Itoa(rec.MRU.Entries))
+			assert.Empty(t, rec.MRU.Clients, "no clients without -mru-clients")
+		case rec.Report.IsAccessible():
+			row, ok := accRows[rec.IP]
+			require.True(t, ok, "%s", rec.IP)
+			require.NotNil(t, rec.Server)
+			assert.Equal(t, row.Stratum, strconv.Itoa(int(rec.Server.Stratum)))
+		default:
+			t.Errorf("%s: report %q", rec.IP, rec.Report)
 		}
 	}
-	assert.Equal(t, len(mon)+len(ver), reportable)
+	assert.Equal(t, len(mon)+len(ver)+len(mru)+len(acc), reportable)
 
 	// Statistics agree too.
 	var st struct {
-		Targets          uint64
-		Monitor, Version struct {
-			Report report.Summary
-			Prober ntpctl.Stats
+		Targets                           uint64
+		Monitor, Version, MRU, Accessible struct {
+			Report  report.Summary
+			Prober  ntpctl.Stats
+			Replied int
 		}
 	}
-	b, err := os.ReadFile(fs["-ntpctl-x-stats.json"])
+	b, err = os.ReadFile(fs["-ntpctl-x-stats.json"])
 	require.NoError(t, err)
 	schematest.Validate(t, "scan_stats", b)
 	require.NoError(t, json.Unmarshal(b, &st))
@@ -229,6 +306,10 @@ func TestLabEndToEnd(t *testing.T) {
 	assert.Equal(t, len(mon), st.Monitor.Report.Rows)
 	assert.Equal(t, len(ver), st.Version.Report.Rows)
 	assert.Equal(t, uint64(len(hosts)), st.Monitor.Prober.Finished)
+	assert.Equal(t, len(mru), st.MRU.Report.Rows)
+	assert.Equal(t, len(acc), st.Accessible.Report.Rows)
+	assert.Equal(t, uint64(st.Version.Replied), st.MRU.Prober.Targets, "the MRU list asked of READVAR's responders")
+	assert.Equal(t, uint64(len(hosts)), st.Accessible.Prober.Targets)
 	txt, err := os.ReadFile(fs["-ntpctl-x-stats.txt"])
 	require.NoError(t, err)
 	assert.Contains(t, string(txt), fmt.Sprintf("NTP Monitor (Mode 7 monlist): %d rows", len(mon)))
@@ -276,11 +357,17 @@ func runScanner(t *testing.T, interrupts int, args ...string) (dir string, code 
 func checkValid(t *testing.T, dir string) (rows int) {
 	t.Helper()
 	fs := files(t, dir)
-	require.Len(t, fs, 7)
+	require.Contains(t, []int{7, 11}, len(fs), "-probes both, or the lab's all: %v", fs)
 	mon := readCSV[report.MonitorRow](t, fs["-scan_ntpmonitor-x.csv"])
 	ver := readCSV[report.VersionRow](t, fs["-scan_ntp-x.csv"])
 	mon6 := readCSV[report.MonitorRow](t, fs["-scan6_ntpmonitor-x.csv"])
 	ver6 := readCSV[report.VersionRow](t, fs["-scan6_ntp-x.csv"])
+	others := 0
+	if len(fs) == 11 {
+		others = len(readCSV[report.MRURow](t, fs["-scan_ntpmru-x.csv"])) + len(readCSV[report.MRURow](t, fs["-scan6_ntpmru-x.csv"])) +
+			len(readCSV[report.AccessibleRow](t, fs["-scan_ntpaccessible-x.csv"])) +
+			len(readCSV[report.AccessibleRow](t, fs["-scan6_ntpaccessible-x.csv"]))
+	}
 	reportable := 0
 	for _, rec := range readJSON(t, fs["-ntpctl-x.jsonl"]) {
 		if rec.Reportable {
@@ -288,7 +375,7 @@ func checkValid(t *testing.T, dir string) (rows int) {
 		}
 	}
 	rows = len(mon) + len(ver) + len(mon6) + len(ver6)
-	assert.Equal(t, rows, reportable, "every reply in the JSON lines is in the reports")
+	assert.Equal(t, rows+others, reportable, "every reply in the JSON lines is in the reports")
 	b, err := os.ReadFile(fs["-ntpctl-x-stats.json"])
 	require.NoError(t, err)
 	assert.True(t, json.Valid(b))
@@ -333,7 +420,10 @@ func TestUsageErrors(t *testing.T) {
 		{"192.0.2.1", "-rate"},
 		{"-shard", "3/2", "8.8.8.8"},
 		{"-shard", "1/2", "8.8.8.8"}, // no -seed: the shards would not fit together
-		{"-probes", "all", "8.8.8.8"},
+		{"-probes", "every", "8.8.8.8"},
+		{"-probes", "mru", "8.8.8.8"},               // the MRU list follows READVAR
+		{"-probes", "time", "-discover", "8.8.8.8"}, // nothing to discover for
+		{"-mru-clients", "8.8.8.8"},                 // no mru in -probes
 		{"-out", dir, "not-an-address"},
 		{"-out", dir, "127.0.0.1"},
 		{"-out", dir, "::1"},
@@ -356,8 +446,15 @@ func TestUsageErrors(t *testing.T) {
 		{"-blocklist", filepath.Join(dir, "x")}, // no targets: the lab, which has its own
 		{"-rdns"},
 	} {
+		if slices.Contains(args, "8.8.8.8") && !slices.Contains(args, "-lab") {
+			// Every case must fail before anything is sent; should one
+			// not, a loopback source address keeps its request on this
+			// machine (the kernel does not route 127.0.0.1 outside).
+			args = append(args, "-source-ip", "127.0.0.1")
+		}
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), args, &stdout, &stderr, nil)
+		t.Logf("%v: %s", args, strings.TrimSpace(stderr.String()))
 		assert.Equal(t, exitUsage, code, "%v: %s", args, stderr.String())
 		assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "%v: one line: %q", args, stderr.String())
 		assert.True(t, strings.HasPrefix(stderr.String(), "scanner: "), "%v: %q", args, stderr.String())
