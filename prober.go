@@ -113,10 +113,10 @@ func (p *Prober[R]) Run(ctx context.Context, targets iter.Seq[netip.AddrPort], e
 // is closed and every target taken has finished, or as Run does when ctx
 // is done or emit fails; then f takes no more (Feed.Send returns false).
 func (p *Prober[R]) RunFeed(ctx context.Context, f *Feed, emit func(Result[R]) error) error {
+	defer f.stop() // on ErrRunOnce too: no producer waits for a run that will not come
 	if !p.running.CompareAndSwap(false, true) {
 		return ErrRunOnce
 	}
-	defer f.stop()
 	src := &source{feed: f}
 	src.next = src.fromFeed
 	return p.run(ctx, src, emit)
@@ -125,15 +125,14 @@ func (p *Prober[R]) RunFeed(ctx context.Context, f *Feed, emit func(Result[R]) e
 // A Feed carries targets from a producer to a Prober's RunFeed, as they
 // are found. Send blocks while the feed's buffer is full, so a fast
 // producer waits for the prober. Create it with NewFeed; Send and Close
-// may be called from other goroutines than RunFeed's.
+// may be called from other goroutines than RunFeed's. A Feed serves one
+// RunFeed.
 type Feed struct {
 	ch        chan netip.AddrPort
 	gone      chan struct{} // closed when RunFeed returns
 	closeOnce sync.Once
 	goneOnce  sync.Once
 	sent      atomic.Uint64
-	held      netip.AddrPort // a target RunFeed received while it waited
-	holding   bool
 }
 
 // NewFeed returns a Feed that buffers up to buffer targets (at least 1).
@@ -143,9 +142,9 @@ func NewFeed(buffer int) *Feed {
 
 // Send gives the prober a target. It blocks while the buffer is full,
 // until the prober takes one or ctx is done, and reports whether the
-// target was taken into the feed: false once RunFeed has returned (or
-// ctx is done), when no more targets will be probed. Send must not be
-// called after Close.
+// target was taken into the feed, to be probed unless the run ends first
+// (ctx, Abort, an emit error): false once RunFeed has returned (or ctx
+// is done). Send must not be called after Close.
 func (f *Feed) Send(ctx context.Context, t netip.AddrPort) bool {
 	select {
 	case <-f.gone:
@@ -154,6 +153,11 @@ func (f *Feed) Send(ctx context.Context, t netip.AddrPort) bool {
 	}
 	select {
 	case f.ch <- t:
+		select {
+		case <-f.gone:
+			return false // the run ended as it was buffered: never read
+		default:
+		}
 		f.sent.Add(1)
 		return true
 	case <-f.gone:
@@ -179,6 +183,10 @@ func (f *Feed) stop() { f.goneOnce.Do(func() { close(f.gone) }) }
 type source struct {
 	next func() (netip.AddrPort, bool)
 	feed *Feed
+	// held is a target received from the feed while the loop waited,
+	// for the next round.
+	held    netip.AddrPort
+	holding bool
 	// empty is set by fromFeed when the feed had nothing and is not
 	// closed: the round is not exhausted, only starved.
 	empty  bool
@@ -188,9 +196,9 @@ type source struct {
 // fromFeed takes a target from the feed without waiting.
 func (s *source) fromFeed() (netip.AddrPort, bool) {
 	f := s.feed
-	if f.holding {
-		f.holding = false
-		return f.held, true
+	if s.holding {
+		s.holding = false
+		return s.held, true
 	}
 	select {
 	case t, ok := <-f.ch:
@@ -222,7 +230,7 @@ func (s *source) hold(t netip.AddrPort, ok bool) {
 		s.closed = true
 		return
 	}
-	s.feed.held, s.feed.holding = t, true
+	s.held, s.holding = t, true
 }
 
 // run is Run's loop over a source of targets.
@@ -243,6 +251,7 @@ func (p *Prober[R]) run(ctx context.Context, src *source, emit func(Result[R]) e
 	rate := rateMeter{}
 	for {
 		p.rounds++
+		src.empty = false // set again by a round that finds the feed empty
 		stopping := ctx.Err() != nil
 		aborting := false
 		select {
@@ -277,7 +286,6 @@ func (p *Prober[R]) run(ctx context.Context, src *source, emit func(Result[R]) e
 		// Send: retries first, then new targets, while there is room.
 		if !stopping && !aborting {
 			// Emitting may have taken a while: send with a fresh clock.
-			src.empty = false
 			if exhausted, err = p.send(p.cfg.Now(), src, exhausted, emit); err != nil {
 				return err
 			}

@@ -813,10 +813,10 @@ func (d *dist) scanShard(ctx context.Context, spec *shardSpec, worker string, al
 			return permanentError{fmt.Errorf("the shard asks for -%s, which this worker was not started with", name)}
 		}
 	}
+	shardProbes := &options{probes: spec.Probes}
+	_ = shardProbes.parseProbes() // a bad -probes fails the shard's own parse below
 	for _, a := range localArgs(d.o) {
-		if a == "-mru-clients=true" && !slices.ContainsFunc(strings.Split(spec.Probes, ","), func(p string) bool {
-			return p == "mru" || p == "all"
-		}) {
+		if a == "-mru-clients=true" && !shardProbes.probeSet[mruKind.name] {
 			continue // the worker keeps MRU clients where a shard asks for MRU lists
 		}
 		args = append(args, a)

@@ -347,7 +347,9 @@ func (o *options) parseProbes() error {
 			return usagef("-discover needs a control query in -probes (monitor, version, mru): it sends them only to the servers that answered Mode 3")
 		}
 	}
-	if o.mruClients && !o.probeSet["mru"] {
+	if o.mruClients && !o.probeSet["mru"] && o.worker == "" {
+		// (A worker's -mru-clients applies to the shards that ask for
+		// MRU lists.)
 		return usagef("-mru-clients needs mru in -probes")
 	}
 	return nil

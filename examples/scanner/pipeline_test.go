@@ -782,3 +782,13 @@ func TestMRUClients(t *testing.T) {
 		readCSV[report.MRURow](t, files(t, dir)["-scan6_ntpmru-x.csv"])...)
 	assert.Len(t, csv, withClients, "every list is a row")
 }
+
+// TestMRUClientsWorker: -mru-clients is a worker's own flag, for the
+// shards that ask for MRU lists, whatever the worker's own -probes.
+func TestMRUClientsWorker(t *testing.T) {
+	o, err := parseFlags([]string{"-worker", "nats://127.0.0.1:4222", "-mru-clients"}, io.Discard)
+	require.NoError(t, err)
+	assert.True(t, o.mruClients)
+	_, err = parseFlags([]string{"-mru-clients", "-allow-loopback", "127.0.0.1"}, io.Discard)
+	assert.ErrorContains(t, err, "-mru-clients needs mru")
+}
