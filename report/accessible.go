@@ -141,9 +141,10 @@ func NewAccessibleRow(res ntpctl.Result[ntpctl.TimePacket], e enrich.Result, opt
 
 // shortMillis formats an NTP short (16.16 seconds) as milliseconds with
 // three decimals, as ntpq prints rootdelay and rootdisp.
-func shortMillis(v uint32) string {
-	return strconv.FormatFloat(float64(v)*1000/65536, 'f', 3, 64)
-}
+func shortMillis(v uint32) string { return strconv.FormatFloat(shortMs(v), 'f', 3, 64) }
+
+// shortMs is an NTP short (16.16 seconds) in milliseconds.
+func shortMs(v uint32) float64 { return float64(v) * 1000 / 65536 }
 
 // JSONServer is the Mode 4 reply of a JSONRecord (see ntpctl.TimePacket):
 // the server's header, for an Accessible NTP result whose target sent
@@ -180,8 +181,8 @@ type JSONServer struct {
 
 func newJSONServer(p *ntpctl.TimePacket, res *ntpctl.Outcome) *JSONServer {
 	s := &JSONServer{Leap: p.Leap, Version: p.Version, Mode: p.Mode, Stratum: p.Stratum, Poll: p.Poll,
-		Precision: p.Precision, RootDelayMs: float64(p.RootDelay) * 1000 / 65536,
-		RootDispersionMs: float64(p.RootDispersion) * 1000 / 65536, RefID: p.RefIDString(),
+		Precision: p.Precision, RootDelayMs: shortMs(p.RootDelay), RootDispersionMs: shortMs(p.RootDispersion),
+		RefID:    p.RefIDString(),
 		Transmit: p.Transmit.TimeNear(res.Time).UTC()}
 	if k, ok := p.KissCode(); ok {
 		s.Kiss = k

@@ -348,9 +348,9 @@ func Reportable[R Value](res *ntpctl.Result[R]) bool {
 	case *mode6.Reply:
 		return len(v.Vars) > 0 && v.AssocID == 0
 	case *ntpctl.MRUResult:
-		return len(v.Entries) > 0
+		return MRUReportable(any(res).(*ntpctl.Result[ntpctl.MRUResult]))
 	case *ntpctl.TimePacket:
-		return res.Status == ntpctl.StatusOK && v.Mode == 4
+		return AccessibleReportable(any(res).(*ntpctl.Result[ntpctl.TimePacket]))
 	}
 	return false
 }

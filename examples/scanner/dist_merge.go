@@ -131,8 +131,8 @@ func (d *dist) mergeRun(ctx context.Context) error {
 			}
 		}
 	}
-	for name, p := range probeStats(&stats) {
-		if p != nil {
+	for name, slot := range probeStats(&stats) {
+		if p := *slot; p != nil {
 			statuses := p.Report.Statuses
 			p.Report = sums[name].Summary()
 			p.Report.Statuses = statuses
@@ -299,20 +299,19 @@ func mergeStats(spec *shardSpec, ms []manifest) report.JSONScanStats {
 			st.Failed = fmt.Sprintf("shard %d: %s", ms[i].Shard, s.Failed)
 		}
 		st.Discover = st.Discover || s.Discover
-		for _, pp := range []struct {
-			dst **report.JSONProbeStats
-			src *report.JSONProbeStats
-		}{{&st.Monitor, s.Monitor}, {&st.Version, s.Version}, {&st.MRU, s.MRU}, {&st.Accessible, s.Accessible}} {
-			if pp.src == nil {
+		srcs := probeStats(s)
+		for name, dst := range probeStats(&st) {
+			src := *srcs[name]
+			if src == nil {
 				continue
 			}
-			if *pp.dst == nil {
-				*pp.dst = &report.JSONProbeStats{}
+			if *dst == nil {
+				*dst = &report.JSONProbeStats{}
 			}
-			p := *pp.dst
-			p.Prober.Add(&pp.src.Prober)
-			p.Replied += pp.src.Replied
-			p.Report.Statuses = addCounts(p.Report.Statuses, pp.src.Report.Statuses)
+			p := *dst
+			p.Prober.Add(&src.Prober)
+			p.Replied += src.Replied
+			p.Report.Statuses = addCounts(p.Report.Statuses, src.Report.Statuses)
 		}
 	}
 	for i := range ms {
@@ -327,14 +326,14 @@ func mergeStats(spec *shardSpec, ms []manifest) report.JSONScanStats {
 	// its whole time, not the shards' added up.
 	if span := st.Finished.Sub(st.Started).Seconds(); span > 0 {
 		st.SendRate = float64(st.Sent) / span
-		for _, p := range probeStats(&st) {
-			if p != nil {
+		for _, slot := range probeStats(&st) {
+			if p := *slot; p != nil {
 				p.Prober.SendRate = float64(p.Prober.Sent) / span
 			}
 		}
 	}
-	for _, p := range probeStats(&st) {
-		if p != nil {
+	for _, slot := range probeStats(&st) {
+		if p := *slot; p != nil {
 			p.Prober.CurrentSendRate = 0
 		}
 	}

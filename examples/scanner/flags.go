@@ -355,11 +355,22 @@ func (o *options) parseProbes() error {
 	return nil
 }
 
-// fed reports whether the probe called name takes only the targets that
-// answered another (scan.newProbes).
-func (o *options) fed(name string) bool {
-	return name == "mru" || o.discover && (name == "monitor" || name == "version")
+// feeder is the probe that gives the probe called name the targets that
+// answered it (scan.newProbes): READVAR the MRU list, and with -discover
+// Mode 3 the control queries; "" for a probe that takes the scan's.
+func (o *options) feeder(name string) string {
+	switch {
+	case name == "mru":
+		return "version"
+	case o.discover && (name == "monitor" || name == "version"):
+		return "time"
+	}
+	return ""
 }
+
+// fed reports whether the probe called name takes only the targets that
+// answered another.
+func (o *options) fed(name string) bool { return o.feeder(name) != "" }
 
 func (o *options) monitor() bool { return o.probeSet["monitor"] }
 func (o *options) version() bool { return o.probeSet["version"] }

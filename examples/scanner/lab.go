@@ -169,7 +169,7 @@ func (lr *labRun) check(s *scan, w io.Writer, interrupted bool) {
 			}
 			ok := answers(expect)
 			if !lr.done[name][a] {
-				switch giver := feeder(name, s.opts); {
+				switch giver := s.opts.feeder(name); {
 				case giver == "":
 					// Not this probe's part of the scan (interrupted).
 				case lr.answered[giver][a]:
@@ -222,18 +222,6 @@ func (lr *labRun) check(s *scan, w io.Writer, interrupted bool) {
 		fmt.Fprintf(w, " (%d of the lab's %d hosts not scanned: %s)", notScanned, len(hosts), why)
 	}
 	fmt.Fprintln(w)
-}
-
-// feeder is the probe that gives the probe called name its targets, ""
-// for one that takes the scan's.
-func feeder(name string, o *options) string {
-	switch {
-	case !o.fed(name):
-		return ""
-	case name == mruKind.name:
-		return versionKind.name
-	}
-	return timeKind.name
 }
 
 func b2i(b bool) int {

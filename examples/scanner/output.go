@@ -300,17 +300,9 @@ func (o *outputs) stats(interrupted bool) report.JSONScanStats {
 		TargetsEstimated: !s.exact, Interrupted: interrupted, Seed: s.seed, Failed: errString(o.failed),
 		Shard:      fmt.Sprintf("%d/%d", s.opts.shard, s.opts.shards),
 		Enrichment: report.JSONEnrichStats{Errors: s.enrichErrs.Load()}}
+	slots := probeStats(&st)
 	for _, p := range s.probes {
-		switch p.name() {
-		case monitorKind.name:
-			st.Monitor = p.stats()
-		case versionKind.name:
-			st.Version = p.stats()
-		case mruKind.name:
-			st.MRU = p.stats()
-		case timeKind.name:
-			st.Accessible = p.stats()
-		}
+		*slots[p.name()] = p.stats()
 	}
 	st.Discover = s.opts.discover
 	st.Sent, st.SendRate = s.sendRate()
@@ -431,9 +423,9 @@ func probeOfType(t report.Type) string {
 	return versionKind.name
 }
 
-// probeStats are the statistics' probes by name (nil for those that did
-// not run).
-func probeStats(st *report.JSONScanStats) map[string]*report.JSONProbeStats {
-	return map[string]*report.JSONProbeStats{monitorKind.name: st.Monitor, versionKind.name: st.Version,
-		mruKind.name: st.MRU, timeKind.name: st.Accessible}
+// probeStats are the places of the statistics' probes, by probe name
+// (each holds nil for a probe that did not run).
+func probeStats(st *report.JSONScanStats) map[string]**report.JSONProbeStats {
+	return map[string]**report.JSONProbeStats{monitorKind.name: &st.Monitor, versionKind.name: &st.Version,
+		mruKind.name: &st.MRU, timeKind.name: &st.Accessible}
 }

@@ -26,7 +26,7 @@ type kind[R report.Value, T report.Row] struct {
 	title   string    // the report's name and query, for the summary
 	found   [2]string // what a row is, for the summary: one, many
 	refused string    // what an error reply means, for the summary
-	probe   func(o *options) ntpctl.Probe[R]
+	probe   func() ntpctl.Probe[R]
 	// row builds the result's row; extra is what the probe that fed the
 	// target said of it (the MRU report's version, from READVAR).
 	row   func(res ntpctl.Result[R], extra string, e enrich.Result, opt report.BuildOptions) (T, bool)
@@ -39,24 +39,18 @@ type kind[R report.Value, T report.Row] struct {
 var (
 	monitorKind = kind[mode7.Reply, report.MonitorRow]{
 		name: "monitor", title: "NTP Monitor (Mode 7 monlist)", found: [2]string{"amplifier", "amplifiers"},
-		refused: "monlist disabled", probe: func(*options) ntpctl.Probe[mode7.Reply] { return ntpctl.MonList() },
-		row: func(res ntpctl.Result[mode7.Reply], _ string, e enrich.Result, opt report.BuildOptions) (report.MonitorRow, bool) {
-			return report.NewMonitorRow(res, e, opt)
-		},
-		count: (*report.Stats).AddMonitor,
+		refused: "monlist disabled", probe: func() ntpctl.Probe[mode7.Reply] { return ntpctl.MonList() },
+		row: noExtra(report.NewMonitorRow), count: (*report.Stats).AddMonitor,
 	}
 	versionKind = kind[mode6.Reply, report.VersionRow]{
 		name: "version", title: "NTP Version (Mode 6 READVAR)", found: [2]string{"server answers", "servers answer"},
-		refused: "a Mode 6 error code", probe: func(*options) ntpctl.Probe[mode6.Reply] { return ntpctl.ReadVar() },
-		row: func(res ntpctl.Result[mode6.Reply], _ string, e enrich.Result, opt report.BuildOptions) (report.VersionRow, bool) {
-			return report.NewVersionRow(res, e, opt)
-		},
-		count: (*report.Stats).AddVersion,
+		refused: "a Mode 6 error code", probe: func() ntpctl.Probe[mode6.Reply] { return ntpctl.ReadVar() },
+		row: noExtra(report.NewVersionRow), count: (*report.Stats).AddVersion,
 	}
 	mruKind = kind[ntpctl.MRUResult, report.MRURow]{
 		name: "mru", title: "NTP MRU (Mode 6 READ_MRU, of the servers that answered READVAR)",
 		found: [2]string{"server lists its clients", "servers list their clients"}, refused: "MRU list refused or nonce only",
-		probe: func(*options) ntpctl.Probe[ntpctl.MRUResult] { return ntpctl.MRUList() },
+		probe: func() ntpctl.Probe[ntpctl.MRUResult] { return ntpctl.MRUList() },
 		row:   report.NewMRURow, count: (*report.Stats).AddMRU,
 		record: func(o *options, rec *report.JSONRecord, res *ntpctl.Result[ntpctl.MRUResult]) {
 			if o.mruClients && rec.MRU != nil {
@@ -66,13 +60,17 @@ var (
 	}
 	timeKind = kind[ntpctl.TimePacket, report.AccessibleRow]{
 		name: "time", title: "Accessible NTP (Mode 3 client request)", found: [2]string{"server answers", "servers answer"},
-		refused: "a kiss-o'-death", probe: func(*options) ntpctl.Probe[ntpctl.TimePacket] { return ntpctl.Client() },
-		row: func(res ntpctl.Result[ntpctl.TimePacket], _ string, e enrich.Result, opt report.BuildOptions) (report.AccessibleRow, bool) {
-			return report.NewAccessibleRow(res, e, opt)
-		},
-		count: (*report.Stats).AddAccessible,
+		refused: "a kiss-o'-death", probe: func() ntpctl.Probe[ntpctl.TimePacket] { return ntpctl.Client() },
+		row: noExtra(report.NewAccessibleRow), count: (*report.Stats).AddAccessible,
 	}
 )
+
+// noExtra adapts a row builder that takes nothing from a feeding probe.
+func noExtra[R report.Value, T report.Row](build func(ntpctl.Result[R], enrich.Result, report.BuildOptions) (T, bool)) func(ntpctl.Result[R], string, enrich.Result, report.BuildOptions) (T, bool) {
+	return func(res ntpctl.Result[R], _ string, e enrich.Result, opt report.BuildOptions) (T, bool) {
+		return build(res, e, opt)
+	}
+}
 
 // side is what the scan needs of a probe, whatever its types.
 type side interface {
@@ -196,7 +194,7 @@ type probeRun[R report.Value, T report.Row] struct {
 }
 
 func newProbeRun[R report.Value, T report.Row](s *scan, k *kind[R, T]) (*probeRun[R, T], error) {
-	p, err := ntpctl.NewProber(s.cfg, k.probe(s.opts))
+	p, err := ntpctl.NewProber(s.cfg, k.probe())
 	if err != nil {
 		return nil, err
 	}

@@ -195,18 +195,11 @@ func (s *scan) newProbes() error {
 		byName[name] = p
 		s.probes = append(s.probes, p)
 	}
-	connect := func(from string, to side) {
-		f := newFeed()
-		to.takeFrom(f)
-		byName[from].feeds(f)
-	}
-	for name, p := range byName {
-		switch {
-		case !o.fed(name):
-		case name == mruKind.name:
-			connect(versionKind.name, p)
-		default:
-			connect(timeKind.name, p)
+	for _, p := range s.probes {
+		if giver := o.feeder(p.name()); giver != "" {
+			f := newFeed()
+			p.takeFrom(f)
+			byName[giver].feeds(f)
 		}
 	}
 	return nil
